@@ -1,0 +1,206 @@
+/**
+ * Every git call rb makes goes through here (safety.md §2):
+ * - argv arrays, never a shell; stdin closed unless input is given;
+ * - LC_ALL=C, GIT_EDITOR=true, GIT_TERMINAL_PROMPT=0, no inherited GIT_DIR / GIT_WORK_TREE /
+ *   GIT_INDEX_FILE (rb may be run from a hook);
+ * - for rb's own bookkeeping and destructive steps (`hardened`, the default) the user's hooks,
+ *   signing, submodule recursion and auto-gc are switched off with -c flags;
+ * - read-only queries pass `readOnly` to add GIT_OPTIONAL_LOCKS=0.
+ *
+ * Built on node:child_process rather than execa or simple-git: this module is imported by
+ * `rb status` and `rb history`, which must start fast (execa costs ~100 ms to import), and the
+ * snapshot needs binary stdout, a temporary GIT_INDEX_FILE (which simple-git refuses) and exact
+ * control of the environment.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { GitError } from '../errors.js';
+
+export const HARDENING: readonly string[] = [
+  '-c', 'core.hooksPath=/dev/null',
+  '-c', 'commit.gpgSign=false',
+  '-c', 'tag.gpgSign=false',
+  '-c', 'submodule.recurse=false',
+  '-c', 'gc.auto=0',
+  '-c', 'maintenance.auto=false',
+  '-c', 'advice.addEmbeddedRepo=false',
+  '-c', 'core.safecrlf=false',
+  '-c', 'core.quotePath=false',
+];
+
+const SCRUBBED = [
+  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_COMMON_DIR', 'GIT_LITERAL_PATHSPECS', 'GIT_GLOB_PATHSPECS',
+  'GIT_NOGLOB_PATHSPECS', 'GIT_ICASE_PATHSPECS', 'GIT_QUARANTINE_PATH', 'GIT_REFLOG_ACTION', 'GIT_CONFIG_PARAMETERS',
+  'GIT_CONFIG_COUNT',
+];
+
+export interface GitOptions {
+  cwd: string;
+  /** data for stdin; otherwise stdin is closed */
+  input?: string | Buffer;
+  /** extra environment (a value of undefined removes the variable) */
+  env?: Record<string, string | undefined>;
+  /** add rb's -c hardening flags (default true). Pass false where the user's hooks and signing must run. */
+  hardened?: boolean;
+  /** GIT_OPTIONAL_LOCKS=0 for read-only queries */
+  readOnly?: boolean;
+  /** use this index file instead of the repository's */
+  indexFile?: string;
+  /** resolve with the exit code instead of throwing on non-zero */
+  allowFail?: boolean;
+  /** kill the process after this many ms */
+  timeoutMs?: number;
+}
+
+export interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBuf: Buffer;
+}
+
+export function gitEnv(opts: Pick<GitOptions, 'env' | 'readOnly' | 'indexFile'> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of SCRUBBED) delete env[k];
+  for (const k of Object.keys(env)) if (k.startsWith('GIT_CONFIG_KEY_') || k.startsWith('GIT_CONFIG_VALUE_')) delete env[k];
+  env.LC_ALL = 'C';
+  env.LANG = 'C';
+  env.LANGUAGE = 'C';
+  env.GIT_EDITOR = 'true';
+  env.GIT_SEQUENCE_EDITOR = 'true';
+  env.GIT_MERGE_AUTOEDIT = 'no';
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.GIT_ASKPASS = 'true';
+  env.SSH_ASKPASS = 'true';
+  env.GCM_INTERACTIVE = 'never';
+  env.GIT_SSH_COMMAND = env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes -o ConnectTimeout=10';
+  env.GIT_PAGER = 'cat';
+  env.PAGER = 'cat';
+  if (opts.readOnly) env.GIT_OPTIONAL_LOCKS = '0';
+  if (opts.indexFile) env.GIT_INDEX_FILE = opts.indexFile;
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export function gitArgv(args: readonly string[], hardened = true): string[] {
+  return hardened ? [...HARDENING, ...args] : [...args];
+}
+
+/** Run git; throws GitError on a non-zero exit unless allowFail. */
+export function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
+  const argv = gitArgv(args, opts.hardened ?? true);
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', argv, {
+      cwd: opts.cwd,
+      env: gitEnv(opts),
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs);
+    }
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      const stdoutBuf = Buffer.concat(out);
+      const stdout = stdoutBuf.toString('utf8');
+      let stderr = Buffer.concat(err).toString('utf8');
+      if (timedOut) stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
+      const c = code ?? (timedOut ? 124 : 128);
+      if (c !== 0 && !opts.allowFail) reject(new GitError([...args], c, stdout, stderr));
+      else resolve({ code: c, stdout, stderr, stdoutBuf });
+    });
+  });
+}
+
+/** Synchronous variant, for the few places that cannot be async (startup checks, exit handlers). */
+export function gitSync(args: readonly string[], opts: GitOptions): GitResult {
+  const r = spawnSync('git', gitArgv(args, opts.hardened ?? true), {
+    cwd: opts.cwd,
+    env: gitEnv(opts),
+    input: opts.input,
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    timeout: opts.timeoutMs,
+    maxBuffer: 1024 * 1024 * 1024,
+  });
+  if (r.error) throw r.error;
+  const stdoutBuf = r.stdout ?? Buffer.alloc(0);
+  const res = { code: r.status ?? 128, stdout: stdoutBuf.toString('utf8'), stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'), stdoutBuf };
+  if (res.code !== 0 && !opts.allowFail) throw new GitError([...args], res.code, res.stdout, res.stderr);
+  return res;
+}
+
+/** stdout with the trailing newline removed */
+export async function gitOut(args: readonly string[], opts: GitOptions): Promise<string> {
+  const r = await git(args, opts);
+  return r.stdout.replace(/\n$/, '');
+}
+
+/** Split -z output into records (drops the trailing empty record). */
+export function splitZ(s: string): string[] {
+  if (s === '') return [];
+  const parts = s.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Resolve a revision to an oid, or null when it does not resolve. */
+export async function revParse(cwd: string, rev: string): Promise<string | null> {
+  const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', rev], { cwd, allowFail: true, readOnly: true });
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+
+/** Is `name` acceptable as a branch name? (git check-ref-format --branch) */
+export async function isValidBranchName(cwd: string, name: string): Promise<boolean> {
+  if (name.startsWith('-')) return false;
+  const r = await git(['check-ref-format', '--branch', name], { cwd, allowFail: true, readOnly: true });
+  return r.code === 0;
+}
+
+/**
+ * Environment that gives rb's own commits an identity when the user has none configured
+ * (safety.md §2). The user's identity is used when present.
+ */
+export async function identityEnv(cwd: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  const name = await git(['config', 'user.name'], { cwd, allowFail: true, readOnly: true });
+  const email = await git(['config', 'user.email'], { cwd, allowFail: true, readOnly: true });
+  if (name.code !== 0 || !name.stdout.trim()) {
+    if (!process.env.GIT_AUTHOR_NAME) env.GIT_AUTHOR_NAME = 'rb';
+    if (!process.env.GIT_COMMITTER_NAME) env.GIT_COMMITTER_NAME = 'rb';
+  }
+  if (email.code !== 0 || !email.stdout.trim()) {
+    if (!process.env.GIT_AUTHOR_EMAIL) env.GIT_AUTHOR_EMAIL = 'rb@localhost';
+    if (!process.env.GIT_COMMITTER_EMAIL) env.GIT_COMMITTER_EMAIL = 'rb@localhost';
+  }
+  return env;
+}
+
+/** Quote an argv for display in plans and journals (never executed through a shell). */
+export function displayArgv(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+export function shellQuote(a: string): string {
+  if (a === '') return "''";
+  if (/^[A-Za-z0-9_@%+=:,./^~{}-]+$/.test(a)) return a;
+  return `'${a.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,70 @@
+/**
+ * The repository rb works on: found from --cwd (or the current directory), never from
+ * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
+ */
+import { realpathSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { gitSync } from './io/git.js';
+import { PreconditionError } from './errors.js';
+
+export interface Repo {
+  /** absolute, real path of the work tree's top level */
+  root: string;
+  /** this work tree's git dir (differs from commonDir in a linked worktree) */
+  gitDir: string;
+  /** the common git dir: lock, journal and services live here */
+  commonDir: string;
+  /** the directory rb was started in (for resolving user paths) */
+  cwd: string;
+  /** true in a linked worktree */
+  linked: boolean;
+}
+
+export const MIN_GIT = [2, 25] as const;
+
+export function gitVersion(): [number, number, number] {
+  const r = gitSync(['--version'], { cwd: process.cwd(), hardened: false, readOnly: true });
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout);
+  if (!m) return [0, 0, 0];
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function findRepo(cwdOpt?: string): Repo {
+  const cwd = resolve(cwdOpt ?? process.cwd());
+  let r;
+  try {
+    r = gitSync(['rev-parse', '--is-bare-repository', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], {
+      cwd, allowFail: true, readOnly: true, hardened: false,
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new PreconditionError(`git was not found, or the directory ${cwd} does not exist.`, { next: 'install git 2.25 or newer, or pass an existing directory with --cwd' });
+    throw e;
+  }
+  if (r.code !== 0) {
+    throw new PreconditionError(`${cwd} is not inside a git work tree.`, {
+      next: 'cd into your repository (or pass --cwd <dir>) and run the command again',
+    });
+  }
+  const lines = r.stdout.split('\n');
+  if (lines[0] === 'true' || lines.length < 4) {
+    throw new PreconditionError(`${cwd} is a bare repository: rb needs a work tree to roll back.`, {
+      next: 'run rb inside a clone with a work tree (git clone <this repo> <dir>)',
+    });
+  }
+  const root = realpathSync(lines[1]!);
+  const gitDir = lines[2]!;
+  const common = lines[3]!;
+  const commonDir = realpathSync(isAbsolute(common) ? common : join(cwd, common));
+  const [maj, min] = gitVersion();
+  if (maj < MIN_GIT[0] || (maj === MIN_GIT[0] && min < MIN_GIT[1])) {
+    throw new PreconditionError(`git ${maj}.${min} is too old: rb needs git ${MIN_GIT.join('.')} or newer.`, {
+      next: 'upgrade git, then run the command again',
+    });
+  }
+  return { root, gitDir: realpathSync(gitDir), commonDir, cwd, linked: realpathSync(gitDir) !== commonDir };
+}
+
+export function rbDir(repo: Repo): string {
+  return join(repo.commonDir, 'rb');
+}

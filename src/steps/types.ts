@@ -1,0 +1,86 @@
+/**
+ * The contract every step kind implements (architecture §5): one file per kind in src/steps/,
+ * exporting a StepKind. Kinds import heavy libraries (execa, listr2) lazily inside run().
+ */
+import type { ZodType } from 'zod';
+import type { Config, Playbook } from '../types.js';
+import type { Repo } from '../repo.js';
+
+export interface RunInfo {
+  id: string;
+  /** e.g. 20261122-101502 */
+  stamp: string;
+  /** the run's folder under rollbacksDir, relative to the repository root (e.g. rollbacks/sprint-4) */
+  dir: string;
+}
+
+/** What describe() and run() may read. */
+export interface PlanContext {
+  repo: Repo;
+  config: Config;
+  playbook: Playbook;
+  run: RunInfo;
+  /** the resolved baseline: a fully-qualified ref (refs/heads/baseline) and its oid, or null in a dry plan with no baseline */
+  baseline: { name: string; ref: string; oid: string | null; remoteRef: string | null };
+  params: Record<string, unknown>;
+  dryRun: boolean;
+}
+
+/** Output channel of a running step (backed by the listr task and the journal). */
+export interface StepReporter {
+  /** a progress line shown under the task */
+  output(line: string): void;
+  /** a warning: kept in the journal and the report, does not fail the step */
+  warn(line: string): void;
+  /** change the visible title */
+  title(t: string): void;
+}
+
+export interface StepContext extends PlanContext {
+  reporter: StepReporter;
+  /** results of steps that already ran, by id */
+  results: Record<string, StepResult>;
+  /** the run's snapshot id once a snapshot step ran */
+  snapshotId: string | null;
+  /** aborts when the run is interrupted */
+  signal: AbortSignal;
+  /** step timeout in ms, when the step has one */
+  timeoutMs?: number;
+  /** state saved by an earlier, interrupted attempt of this same step (resume) */
+  previous?: StepResult;
+  /** persist partial progress now (so a resumed step can skip what is done) */
+  checkpoint(partial: StepResult): Promise<void>;
+}
+
+/** What a step leaves behind: free-form data readable as {{steps.<id>.<key>}}, plus facts for undo. */
+export interface StepResult {
+  [key: string]: unknown;
+  /** commands actually run, for the journal */
+  commands?: string[];
+  /** exit code of the step's main command, when it has one */
+  exitCode?: number;
+  /** last lines of output */
+  outputTail?: string;
+  /** refs this step created (undo deletes them if they are still where the step left them) */
+  createdRefs?: { ref: string; oid: string }[];
+  /** refs this step moved (undo puts them back if they are still where the step left them) */
+  movedRefs?: { ref: string; from: string; to: string }[];
+  /** set by a snapshot step */
+  snapshotId?: string;
+  warnings?: string[];
+  /** the step had nothing to do */
+  skipped?: string;
+}
+
+export interface StepKind<W = Record<string, unknown>> {
+  kind: string;
+  /** one line for `rb playbooks --kinds` and validation messages */
+  summary: string;
+  /** schema of the step's `with` */
+  with: ZodType<W>;
+  /** does running it change the working copy, index, HEAD or refs in a way that needs a snapshot first? */
+  destructive: boolean | ((w: W) => boolean);
+  /** the exact commands it would run, for `rb plan` and --dry-run */
+  describe(w: W, ctx: PlanContext): string[];
+  run(w: W, ctx: StepContext): Promise<StepResult | void>;
+}
