@@ -100,6 +100,8 @@ export interface Playbook {
   /** recovery-time objective, e.g. "15m" */
   target?: string;
   params: Record<string, ParamSpec>;
+  /** folder of the run's records under rollbacksDir, a template (default "<name>-<stamp>"), e.g. "sprint-{{params.sprint}}" */
+  records?: string;
   steps: StepSpec[];
   /** absolute file path */
   file: string;

@@ -14,6 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { GitError } from '../errors.js';
+import { faultPoint } from '../engine/fault.js';
 
 export const HARDENING: readonly string[] = [
   '-c', 'core.hooksPath=/dev/null',
@@ -97,7 +98,11 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
       cwd: opts.cwd,
       env: gitEnv(opts),
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // own process group: a Ctrl-C on the terminal interrupts rb, which lets the running git
+      // command finish before it journals `interrupted` (safety.md §3)
+      detached: true,
     });
+    faultPoint(`git:${args[0]}`);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;

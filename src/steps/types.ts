@@ -10,8 +10,16 @@ export interface RunInfo {
   id: string;
   /** e.g. 20261122-101502 */
   stamp: string;
-  /** the run's folder under rollbacksDir, relative to the repository root (e.g. rollbacks/sprint-4) */
+  /** the run's folder, relative to rollbacksDir (e.g. sprint-4); `to:` paths are relative to rollbacksDir */
   dir: string;
+  /** ISO time the run started */
+  startedAt: string;
+  /** --reason and --cause */
+  reason?: string;
+  cause?: string;
+  /** the branch (or null when detached) and commit HEAD was on when the run started */
+  branch?: string | null;
+  head?: string | null;
 }
 
 /** What describe() and run() may read. */
@@ -48,6 +56,13 @@ export interface StepContext extends PlanContext {
   timeoutMs?: number;
   /** state saved by an earlier, interrupted attempt of this same step (resume) */
   previous?: StepResult;
+  /** the run's journal record as it stands (for reports) */
+  journal?: () => {
+    steps: { id: string; title: string; status: string; durationMs?: number; error?: string; warnings?: string[] }[];
+    warnings: string[];
+    snapshot: string | null;
+    startedAt: string;
+  };
   /** persist partial progress now (so a resumed step can skip what is done) */
   checkpoint(partial: StepResult): Promise<void>;
 }
@@ -80,6 +95,12 @@ export interface StepKind<W = Record<string, unknown>> {
   with: ZodType<W>;
   /** does running it change the working copy, index, HEAD or refs in a way that needs a snapshot first? */
   destructive: boolean | ((w: W) => boolean);
+  /** adds commits or refs without being destructive (a WIP commit, a backup branch): the run counts as having changed the repository */
+  mutates?: boolean;
+  /** keys of `with` the engine leaves as written: the kind renders them itself (e.g. a report template) */
+  rawWith?: readonly string[];
+  /** extra names the kind's own templates may read (validation), e.g. ['report'] */
+  templateRoots?: readonly string[];
   /** the exact commands it would run, for `rb plan` and --dry-run */
   describe(w: W, ctx: PlanContext): string[];
   run(w: W, ctx: StepContext): Promise<StepResult | void>;

@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+/**
+ * rb's entry point. Registers the commands with commander and imports only the chosen
+ * command's module, inside its action, so `rb --help`, `rb --version`, `rb status` and
+ * `rb history` never load listr2, inquirer, execa or zod. This is the only place that calls
+ * process.exit: an RbError becomes its exit code (architecture §2).
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { RbError } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+type Action = (...args: any[]) => Promise<number | void>;
+
+/** Wraps a lazily imported command so errors reach the single exit point below. */
+function lazy(load: () => Promise<Action>): (...args: any[]) => Promise<void> {
+  return async (...args: any[]) => {
+    const fn = await load();
+    const code = await fn(...args);
+    if (typeof code === 'number' && code !== 0) process.exitCode = code;
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(): Command {
+  const program = new Command('rb')
+    .description('Roll a git repository back to its last known good state — previewable, undoable, recorded.')
+    .version(pkg.version, '-V, --version')
+    .option('-C, --cwd <dir>', 'run as if rb was started in <dir>')
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText('after', `
+Exit codes: 0 ok · 1 a step failed (see rb status) · 2 usage or invalid config/playbook ·
+3 precondition failed, nothing changed · 4 locked or an interrupted run must be resolved ·
+5 undo not eligible · 130 interrupted
+
+Examples:
+  rb plan emergency          show every command a level-1 rollback would run
+  rb run my-playbook --yes   run a playbook from .rb/playbooks/ without prompting
+  rb status                  what is in progress, locked or undoable`);
+
+  const runOpts = (c: Command) =>
+    c
+      .option('--dry-run', 'print what would run, change nothing')
+      .option('-y, --yes', 'do not prompt for confirmation')
+      .option('--json', 'print one JSON document on stdout')
+      .option('--reason <text>', 'why this run happens (goes into the report and audit)')
+      .option('--cause <tag>', 'cause tag for metrics (e.g. tests, deps, perf)')
+      .option('--force', 'run even with a merge/rebase in progress (the snapshot captures it)');
+
+  program
+    .command('playbooks')
+    .description('list the playbooks: built-in ones and the repository\'s own (.rb/playbooks/)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  rb playbooks')
+    .action(lazy(async () => (await import('./commands/playbooks.js')).playbooksCommand));
+
+  program
+    .command('plan <playbook>')
+    .description('print the numbered steps of a playbook and the exact commands each would run; changes nothing')
+    .option('-s, --set <key=value>', 'set a playbook parameter (repeatable)', collect, [])
+    .option('--json', 'print the plan as JSON')
+    .option('--to <ref>', 'override the baseline')
+    .addHelpText('after', '\nExample:\n  rb plan sprint --set sprint=4')
+    .action(lazy(async () => (await import('./commands/run.js')).planCommand));
+
+  runOpts(
+    program
+      .command('run <playbook>')
+      .description('run a playbook (built-in or from .rb/playbooks/)')
+      .option('-s, --set <key=value>', 'set a playbook parameter (repeatable)', collect, [])
+      .option('--to <ref>', 'override the baseline'),
+  )
+    .addHelpText('after', '\nExample:\n  rb run db-migration-rollback --set version=42 --yes')
+    .action(lazy(async () => (await import('./commands/run.js')).runCommand));
+
+  runOpts(
+    program
+      .command('emergency')
+      .description('level 1: full reset to the baseline — stop services, snapshot, stash, fetch, reset, clean (keeping .env), reinstall, restart, verify')
+      .option('--to <ref>', 'roll back to this ref instead of the configured baseline')
+      .option('--no-install', 'do not reinstall dependencies')
+      .option('--no-services', 'do not stop or start services'),
+  )
+    .addHelpText('after', '\nExamples:\n  rb plan emergency                       preview every command\n  rb emergency --yes --reason "prod down after deploy"')
+    .action(lazy(async () => (await import('./commands/levels.js')).emergencyCommand));
+
+  runOpts(
+    program
+      .command('sprint <n>')
+      .description('level 2: document the failure, WIP-commit, back up on backup/sprint-<n>-<stamp>, start refactor/sprint-<n>-retry from the baseline')
+      .option('--to <ref>', 'start the retry branch from this ref instead of the baseline')
+      .option('--no-tests', 'do not run the tests to document the failure'),
+  )
+    .addHelpText('after', '\nExample:\n  rb sprint 4 --yes --reason "auth refactor broke login"')
+    .action(lazy(async () => (await import('./commands/levels.js')).sprintCommand));
+
+  runOpts(
+    program
+      .command('files <path...>')
+      .description('level 3: restore only these paths from the baseline, keep every other change, run their tests')
+      .option('--from <ref>', 'restore from this ref instead of the baseline')
+      .option('--delete-missing', 'delete paths that do not exist in the baseline (after the snapshot)')
+      .option('--glob', 'expand glob patterns against the baseline (paths are literal otherwise)')
+      .option('--no-tests', 'do not run the associated tests'),
+  )
+    .addHelpText('after', '\nExamples:\n  rb files src/cache.ts src/cache.test.ts --yes\n  rb files --glob "src/perf/**" --yes')
+    .action(lazy(async () => (await import('./commands/levels.js')).filesCommand));
+
+  program
+    .command('undo [run]')
+    .description('restore the state from before a run (default: the latest undoable run); an undo can itself be undone')
+    .option('--force', 'also reset branches that moved after the run (a safety snapshot is taken first)')
+    .option('--dry-run', 'print what would run, change nothing')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--reason <text>', 'why (goes into the audit)')
+    .addHelpText('after', '\nExamples:\n  rb undo                 undo the latest run\n  rb undo 20261122-101502-sprint-4 --yes')
+    .action(lazy(async () => (await import('./commands/undo.js')).undoCommand));
+
+  program
+    .command('resume [run]')
+    .description('finish an interrupted or failed run from the step that did not finish')
+    .option('-y, --yes', 'do not prompt')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExample:\n  rb resume 20261122-101502-emergency')
+    .action(lazy(async () => (await import('./commands/undo.js')).resumeCommand));
+
+  program
+    .command('abort [run]')
+    .description('give up an interrupted or failed run: restore its snapshot and reverse its branch changes')
+    .option('--force', 'also reset branches that moved after the run')
+    .option('--dry-run', 'print what would run, change nothing')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExample:\n  rb abort 20261122-101502-emergency --yes')
+    .action(lazy(async () => (await import('./commands/undo.js')).abortCommand));
+
+  program
+    .command('snapshots [action] [id]')
+    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id>, prune [--older-than 30d]')
+    .option('-m, --message <text>', 'message for create')
+    .option('--older-than <age>', 'for prune: e.g. 30d, 12h (default snapshots.keepDays)')
+    .option('--dry-run', 'for restore and prune: change nothing')
+    .option('-y, --yes', 'for restore: do not prompt')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots prune --older-than 30d')
+    .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
+
+  program
+    .command('history')
+    .description('list past runs, newest first')
+    .option('-n, --limit <n>', 'at most n runs', '20')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  rb history --limit 5')
+    .action(lazy(async () => (await import('./commands/history.js')).historyCommand));
+
+  program
+    .command('show <run>')
+    .description('show one run in full: steps, commands, results, snapshot')
+    .option('--json', 'print the journal as JSON')
+    .addHelpText('after', '\nExample:\n  rb show 20261122-101502-sprint-4')
+    .action(lazy(async () => (await import('./commands/history.js')).showCommand));
+
+  program
+    .command('status')
+    .description('what is in progress, locked, interrupted or undoable')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  rb status')
+    .action(lazy(async () => (await import('./commands/status.js')).statusCommand));
+
+  program
+    .command('config')
+    .description('print the effective configuration and where each value came from')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  rb config')
+    .action(lazy(async () => (await import('./commands/config.js')).configCommand));
+
+  program
+    .command('demo')
+    .description('run rb on a throwaway repository in the temp dir, narrating each step (what `npm run demo` runs)')
+    .option('--keep', 'keep the throwaway repository afterwards')
+    .addHelpText('after', '\nExample:\n  rb demo --keep')
+    .action(lazy(async () => (await import('./commands/demo.js')).demoCommand));
+
+  program.addOption(new Option('--no-color', 'disable colours').hideHelp());
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    process.exitCode = report(e);
+  }
+}
+
+/** Print an error the way every rb error reads, and return its exit code. */
+function report(e: unknown): number {
+  const err = e as { code?: string; exitCode?: number; message?: string };
+  if (typeof err?.code === 'string' && err.code.startsWith('commander.')) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    // commander already printed its message
+    return 2;
+  }
+  if (e instanceof RbError) {
+    process.stderr.write(`rb: ${e.message}\n`);
+    for (const d of e.details ?? []) process.stderr.write(`  ${d}\n`);
+    if (e.next) process.stderr.write(`next: ${e.next}\n`);
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`rb: unexpected error: ${msg}\nnext: run \`rb status\` to see what state the repository is in; please report this\n`);
+  return 1;
+}
+
+await main();

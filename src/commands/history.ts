@@ -1,0 +1,86 @@
+/** `rb history` and `rb show <run>`: read the journal. Light: no listr2, execa or zod. */
+import { findRepo } from '../repo.js';
+import { effectiveStatus, findRun, listRuns, type RunRecord } from '../journal/journal.js';
+import { ago, duration, print, printJson, table } from '../ui/format.js';
+import { UsageError } from '../errors.js';
+
+export async function historyCommand(opts: { limit?: string; json?: boolean }, cmd: any): Promise<number> {
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  const limit = Number(opts.limit ?? 20);
+  if (!Number.isInteger(limit) || limit <= 0) throw new UsageError(`--limit takes a positive whole number, got "${opts.limit}"`, { next: 'rb history --limit 20' });
+  const runs = listRuns(repo).slice(0, limit);
+  if (opts.json) {
+    printJson({ runs: runs.map((r) => ({ ...summary(r) })) });
+    return 0;
+  }
+  if (!runs.length) {
+    print('No runs yet. Preview one with `rb plan emergency`, or list playbooks with `rb playbooks`.');
+    return 0;
+  }
+  print(
+    table(
+      runs.map((r) => [r.id, effectiveStatus(r) + (r.undoneBy ? ` (by ${r.undoneBy})` : ''), r.playbook, duration(r.durationMs), ago(r.startedAt), r.snapshot ?? '-']),
+      ['RUN', 'STATUS', 'PLAYBOOK', 'TOOK', 'STARTED', 'SNAPSHOT'],
+    ),
+  );
+  return 0;
+}
+
+export function summary(r: RunRecord) {
+  return {
+    id: r.id,
+    playbook: r.playbook,
+    title: r.title,
+    level: r.level ?? null,
+    status: effectiveStatus(r),
+    startedAt: r.startedAt,
+    endedAt: r.endedAt ?? null,
+    durationMs: r.durationMs ?? null,
+    snapshot: r.snapshot,
+    reason: r.reason ?? null,
+    undoOf: r.undoOf ?? null,
+    undoneBy: r.undoneBy ?? null,
+    report: r.report ?? null,
+  };
+}
+
+export async function showCommand(id: string, opts: { json?: boolean }, cmd: any): Promise<number> {
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  const run = findRun(repo, id);
+  if (!run) throw new UsageError(`no run "${id}" in this repository.`, { next: 'run `rb history` to list runs' });
+  if (opts.json) {
+    printJson({ run: { ...run, status: effectiveStatus(run) } });
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`Run ${run.id}: ${run.title} (playbook ${run.playbook}${run.level ? `, level ${run.level}` : ''})`);
+  out.push(`  status:   ${effectiveStatus(run)}${run.undoneBy ? `, undone by ${run.undoneBy}` : ''}${run.undoOf ? ` (undo of ${run.undoOf})` : ''}`);
+  out.push(`  started:  ${run.startedAt} by ${run.user.name ?? run.user.os} on ${run.host} (pid ${run.pid})`);
+  out.push(`  took:     ${duration(run.durationMs)}`);
+  out.push(`  baseline: ${run.baseline.name}${run.baseline.oid ? ` at ${run.baseline.oid.slice(0, 12)}` : ''}`);
+  out.push(`  HEAD:     ${fmtHead(run.head.before)} -> ${run.head.after ? fmtHead(run.head.after) : '?'}`);
+  if (Object.keys(run.params).length) out.push(`  params:   ${JSON.stringify(run.params)}`);
+  if (run.reason) out.push(`  reason:   ${run.reason}`);
+  out.push(`  snapshot: ${run.snapshot ?? '(none)'}`);
+  if (run.report) out.push(`  report:   ${run.report}`);
+  if (run.error) out.push(`  error:    ${run.error.message}`);
+  out.push('', 'Steps:');
+  for (const s of run.steps) {
+    const ind = s.group ? '    ' : '  ';
+    out.push(`${ind}${mark(s.status)} ${s.id} — ${s.title} [${s.kind}] ${s.status}${s.durationMs !== undefined ? ` in ${duration(s.durationMs)}` : ''}`);
+    for (const c of s.commands ?? s.planned) out.push(`${ind}    $ ${c}`);
+    if (s.error) out.push(`${ind}    error: ${s.error}`);
+    for (const w of s.warnings ?? []) out.push(`${ind}    warning: ${w}`);
+  }
+  if (run.warnings.length) out.push('', 'Warnings:', ...run.warnings.map((w) => `  ${w}`));
+  print(out.join('\n'));
+  return 0;
+}
+
+function fmtHead(h: { ref: string | null; oid: string | null }): string {
+  return `${h.ref ? h.ref.replace(/^refs\/heads\//, '') : '(detached)'} ${h.oid ? h.oid.slice(0, 12) : '(unborn)'}`;
+}
+
+function mark(s: string): string {
+  return s === 'succeeded' ? '✔' : s === 'failed' ? '✖' : s === 'skipped' ? '↓' : s === 'running' ? '…' : '·';
+}

@@ -1,0 +1,188 @@
+/**
+ * The three levels: `rb emergency`, `rb sprint <n>`, `rb files <path...>`. Thin: validate the
+ * arguments (before anything changes), turn them into playbook parameters, hand over to the
+ * engine. The procedures themselves are the playbooks/emergency|sprint|files.yaml playbooks,
+ * which a team can override in .rb/playbooks/.
+ */
+import { lstatSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { execute } from '../engine/execute.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { git } from '../io/git.js';
+import { findRepo } from '../repo.js';
+
+interface Common {
+  to?: string;
+  from?: string;
+  reason?: string;
+  cause?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+  json?: boolean;
+}
+
+const cwdOf = (cmd: any): string | undefined => cmd.parent?.opts().cwd;
+
+export async function emergencyCommand(opts: Common & { install?: boolean; services?: boolean }, cmd: any): Promise<number> {
+  const r = await execute({
+    playbook: 'emergency',
+    params: { install: opts.install !== false, services: opts.services !== false },
+    cwd: cwdOf(cmd),
+    to: opts.to,
+    reason: opts.reason,
+    cause: opts.cause ?? 'emergency',
+    force: opts.force,
+    dryRun: opts.dryRun,
+    yes: opts.yes,
+    json: opts.json,
+    command: 'rb emergency',
+  });
+  return r.code;
+}
+
+export async function sprintCommand(n: string, opts: Common & { tests?: boolean }, cmd: any): Promise<number> {
+  if (!/^\d+$/.test(n.trim()) || Number(n) < 1 || !Number.isSafeInteger(Number(n))) {
+    throw new UsageError(`the sprint number must be a positive whole number, got "${n}".`, { next: 'rb sprint 4' });
+  }
+  const repo = findRepo(cwdOf(cmd));
+  const head = await git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true });
+  if (head.code !== 0) {
+    throw new PreconditionError('this branch has no commits yet (unborn HEAD): there is no sprint work to back up and nothing to roll back from.', {
+      next: 'make a first commit, or use `rb snapshots create` to keep the current files',
+    });
+  }
+  const r = await execute({
+    playbook: 'sprint',
+    params: { sprint: Number(n), tests: opts.tests !== false },
+    cwd: cwdOf(cmd),
+    to: opts.to,
+    reason: opts.reason,
+    cause: opts.cause ?? 'sprint-failure',
+    force: opts.force,
+    dryRun: opts.dryRun,
+    yes: opts.yes,
+    json: opts.json,
+    command: `rb sprint ${Number(n)}`,
+  });
+  return r.code;
+}
+
+/**
+ * Validate user paths for `rb files` (safety.md §4 faults 24–29): resolved from the current
+ * directory, inside the repository, not through a symlinked directory; returned relative to
+ * the root with '/' separators. Throws UsageError (exit 2) naming every bad path.
+ */
+export function validatePaths(root: string, cwd: string, paths: string[]): string[] {
+  const problems: string[] = [];
+  const out: string[] = [];
+  const realRoot = realpathSync(root);
+  for (const p of paths) {
+    if (p === '' || p.includes('\0')) {
+      problems.push(`"${p}": empty or invalid path`);
+      continue;
+    }
+    const abs = resolve(cwd, p);
+    let rel = relative(root, abs);
+    if (rel === '' ) {
+      problems.push(`"${p}" is the repository root: name the files or directories to restore`);
+      continue;
+    }
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      // maybe cwd is inside the repo through a symlink: compare real paths of the parent
+      problems.push(`"${p}" is outside the repository (${root})`);
+      continue;
+    }
+    const parts = rel.split(sep);
+    if (parts[0] === '.git') {
+      problems.push(`"${p}" is inside .git`);
+      continue;
+    }
+    // no component before the last may be a symlink (a path through a symlinked directory)
+    let cur = realRoot;
+    let bad = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = join(cur, parts[i]!);
+      try {
+        if (lstatSync(cur).isSymbolicLink()) {
+          bad = parts.slice(0, i + 1).join('/');
+          break;
+        }
+      } catch {
+        break; // does not exist in the worktree: fine (it may exist in the baseline)
+      }
+    }
+    if (bad) {
+      problems.push(`"${p}" goes through the symlinked directory "${bad}": name the path inside the repository instead`);
+      continue;
+    }
+    rel = parts.join('/');
+    out.push(rel);
+  }
+  if (problems.length) {
+    throw new UsageError(`cannot restore ${problems.length === 1 ? 'this path' : 'these paths'}; nothing was changed:`, {
+      details: problems,
+      next: 'pass paths inside the repository, e.g. `rb files src/app.ts`',
+    });
+  }
+  return [...new Set(out)];
+}
+
+export async function filesCommand(paths: string[], opts: Common & { deleteMissing?: boolean; tests?: boolean; glob?: boolean }, cmd: any): Promise<number> {
+  const repo = findRepo(cwdOf(cmd));
+  if (!paths.length) throw new UsageError('name at least one path to restore.', { next: 'rb files src/app.ts' });
+  let rels = validatePaths(repo.root, repo.cwd, paths);
+  const { loadConfig } = await import('../config/load.js');
+  const { config } = await loadConfig(repo.root);
+  const { resolveBaseline, missingBaselineError } = await import('../engine/baseline.js');
+  const baseline = await resolveBaseline(repo, opts.from ?? config.baseline, config.remote);
+  if (!baseline.oid) throw missingBaselineError(baseline, config.remote);
+  if (opts.glob) {
+    const r = await git(['ls-tree', '-r', '-z', '--name-only', baseline.oid, '--', ...rels.map((g) => `:(glob)${g}`)], { cwd: repo.root, readOnly: true });
+    const matched = r.stdout.split('\0').filter(Boolean);
+    if (!matched.length) throw new UsageError(`no file in ${baseline.name} matches ${rels.join(', ')}.`, { next: `list the baseline's files with \`git ls-tree -r --name-only ${baseline.name}\`` });
+    rels = matched;
+  }
+  // every path must exist in the baseline or in the working copy
+  const unknown: string[] = [];
+  for (const p of rels) {
+    const inBase = (await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', baseline.oid, '--', p], { cwd: repo.root, readOnly: true })).stdout.length > 0;
+    let inTree = false;
+    try {
+      lstatSync(join(repo.root, p));
+      inTree = true;
+    } catch {
+      /* absent */
+    }
+    if (!inBase && !inTree) unknown.push(p);
+  }
+  if (unknown.length) {
+    throw new UsageError(`no such path in ${baseline.name} or in the working copy: ${unknown.join(', ')}; nothing was changed.`, {
+      next: opts.glob ? 'check the pattern' : `check the spelling (paths are taken literally; pass --glob to expand patterns)`,
+    });
+  }
+  let testFiles: string[] = [];
+  let tests = opts.tests !== false;
+  if (tests) {
+    const { findTestsFor } = await import('../steps/tests-run.js');
+    testFiles = [...new Set(findTestsFor(repo.root, rels, config.testMap).flatMap((t) => t.tests))];
+    if (!testFiles.length || !config.test) tests = false;
+  }
+  const r = await execute({
+    playbook: 'files',
+    params: { paths: rels, deleteMissing: Boolean(opts.deleteMissing), tests, testFiles },
+    cwd: cwdOf(cmd),
+    to: opts.from,
+    reason: opts.reason,
+    cause: opts.cause ?? 'files',
+    force: opts.force,
+    dryRun: opts.dryRun,
+    yes: opts.yes,
+    json: opts.json,
+    command: `rb files ${paths.join(' ')}`,
+  });
+  if (!opts.json && opts.tests !== false && !tests && !opts.dryRun) {
+    process.stdout.write(config.test ? 'No tests found for the restored files (testMap, test/<name>.test.*, <dir>/<name>.test.*, __tests__/, tests/unit/test_<name>.py).\n' : 'No test command configured: tests were not run (set test in rb.config.yaml).\n');
+  }
+  return r.code;
+}

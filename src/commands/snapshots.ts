@@ -1,0 +1,105 @@
+/** `rb snapshots [list|create|show|restore|prune]`: manage the snapshots under refs/rb/snapshots/. */
+import { findRepo } from '../repo.js';
+import { listRuns } from '../journal/journal.js';
+import { UsageError } from '../errors.js';
+import { ago, print, printJson, table } from '../ui/format.js';
+
+function parseAge(s: string): number {
+  const m = /^(\d+)\s*(d|h|m)?$/.exec(s.trim());
+  if (!m) throw new UsageError(`--older-than takes a duration like 30d, 12h or 90m, got "${s}"`, { next: 'rb snapshots prune --older-than 30d' });
+  return Number(m[1]) * { d: 86400_000, h: 3600_000, m: 60_000 }[(m[2] ?? 'd') as 'd' | 'h' | 'm'];
+}
+
+export async function snapshotsCommand(action: string | undefined, id: string | undefined, opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean }, cmd: any): Promise<number> {
+  const cwd = cmd.parent?.opts().cwd;
+  const repo = findRepo(cwd);
+  const store = await import('../snapshot/index.js');
+  switch (action ?? 'list') {
+    case 'list': {
+      const snaps = await store.listSnapshots(repo);
+      if (opts.json) printJson({ snapshots: snaps });
+      else if (!snaps.length) print('No snapshots. Take one with `rb snapshots create -m "before my experiment"`.');
+      else print(table(snaps.map((s) => [s.id, ago(s.createdAt), s.runId ?? '-', s.message ?? '', s.skipped.length ? `${s.skipped.length} not captured` : '']), ['ID', 'TAKEN', 'RUN', 'MESSAGE', '']));
+      return 0;
+    }
+    case 'create': {
+      const { loadConfig } = await import('../config/load.js');
+      const { config } = await loadConfig(repo.root);
+      const info = await store.captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored });
+      if (opts.json) printJson({ snapshot: info });
+      else {
+        print(`snapshot ${info.id} (${info.commit.slice(0, 12)})`);
+        for (const s of info.skipped) print(`  not captured: ${s.path} (${s.reason})`);
+        print(`restore it with \`rb snapshots restore ${info.id}\``);
+      }
+      return 0;
+    }
+    case 'show': {
+      if (!id) throw new UsageError('which snapshot? `rb snapshots show <id>`', { next: 'rb snapshots list' });
+      const s = await store.resolveSnapshot(repo, id);
+      if (!s) throw new UsageError(`no snapshot "${id}".`, { next: 'rb snapshots list' });
+      if (opts.json) printJson({ snapshot: s });
+      else {
+        print([`snapshot ${s.id}`, `  ref:     ${s.ref}`, `  commit:  ${s.commit}`, `  taken:   ${s.createdAt} (${ago(s.createdAt)})`, `  message: ${s.message ?? ''}`, `  run:     ${s.runId ?? '-'}`, `  HEAD:    ${s.headRef ?? '(detached)'} ${s.headOid ?? '(unborn)'}`, `  conflicted index: ${s.conflicted ? 'yes' : 'no'}`, ...s.skipped.map((k) => `  not captured: ${k.path} (${k.reason})`)].join('\n'));
+      }
+      return 0;
+    }
+    case 'restore': {
+      if (!id) throw new UsageError('which snapshot? `rb snapshots restore <id>`', { next: 'rb snapshots list' });
+      const s = await store.resolveSnapshot(repo, id);
+      if (!s) throw new UsageError(`no snapshot "${id}".`, { next: 'rb snapshots list' });
+      const { execute } = await import('../engine/execute.js');
+      const out = await execute({
+        playbook: 'restore',
+        playbookObject: {
+          name: 'restore',
+          title: `Restore snapshot ${s.id}`,
+          params: {},
+          file: '(internal: rb snapshots restore)',
+          source: 'built-in',
+          steps: [{ id: 'restore', title: `Restore snapshot ${s.id} (after a safety snapshot of the current state)`, uses: 'snapshot.restore', with: { id: s.id, resetBranch: false } }],
+        },
+        cwd,
+        dryRun: opts.dryRun,
+        yes: opts.yes,
+        json: opts.json,
+        force: true,
+        command: `rb snapshots restore ${s.id}`,
+      });
+      return out.code;
+    }
+    case 'prune': {
+      const { loadConfig } = await import('../config/load.js');
+      const { config } = await loadConfig(repo.root);
+      const maxAge = opts.olderThan ? parseAge(opts.olderThan) : config.snapshots.keepDays * 86400_000;
+      const now = Date.now();
+      const runs = listRuns(repo);
+      const protectedIds = new Set<string>();
+      for (const r of runs) {
+        const inWindow = now - Date.parse(r.endedAt ?? r.startedAt) < config.undo.windowHours * 3600_000;
+        if (r.snapshot && (inWindow || r.status === 'running' || r.status === 'interrupted' || r.status === 'failed')) protectedIds.add(r.snapshot);
+      }
+      const snaps = await store.listSnapshots(repo);
+      const removed: string[] = [];
+      const kept: string[] = [];
+      for (const s of snaps) {
+        if (now - Date.parse(s.createdAt) < maxAge) continue;
+        if (protectedIds.has(s.id)) {
+          kept.push(s.id);
+          continue;
+        }
+        if (!opts.dryRun) await store.deleteSnapshot(repo, s.id);
+        removed.push(s.id);
+      }
+      if (opts.json) printJson({ removed, keptInUndoWindow: kept, dryRun: Boolean(opts.dryRun) });
+      else {
+        print(`${opts.dryRun ? 'would remove' : 'removed'} ${removed.length} snapshot(s)${removed.length ? ': ' + removed.join(', ') : ''}`);
+        if (kept.length) print(`kept ${kept.length} old snapshot(s) whose run is still undoable: ${kept.join(', ')}`);
+        if (removed.length && !opts.dryRun) print('their objects go away at the next `git gc` (after the reflog expires)');
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown action "${action}" (list, create, show, restore, prune)`, { next: 'rb snapshots --help' });
+  }
+}

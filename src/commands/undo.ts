@@ -1,0 +1,191 @@
+/**
+ * `rb undo [run]`, `rb abort [run]`, `rb resume [run]`.
+ *
+ * Undo restores the run's snapshot and reverses the ref changes the run recorded — only where
+ * refs are still where the run left them (else it stops before changing anything and names
+ * them; --force overrides). An undo is itself a run (journaled, with its own safety snapshot),
+ * so undoing an undo redoes the original. Abort is the same for a run that stopped part-way.
+ */
+import { findRepo, type Repo } from '../repo.js';
+import { effectiveStatus, findRun, listRuns, needsResolution, writeRun, readRun, type RunRecord } from '../journal/journal.js';
+import { LockedError, UndoNotEligibleError, UsageError } from '../errors.js';
+import type { Playbook } from '../types.js';
+
+export interface UndoOptions {
+  force?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  reason?: string;
+}
+
+function hoursSince(iso: string): number {
+  return (Date.now() - Date.parse(iso)) / 3600_000;
+}
+
+/** The newest run that can be undone (has a snapshot, not undone, not aborted). */
+export function latestUndoable(repo: Repo): RunRecord | null {
+  return listRuns(repo).find((r) => r.snapshot && !r.undoneBy && ['succeeded', 'failed', 'interrupted'].includes(effectiveStatus(r))) ?? null;
+}
+
+async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode: 'undo' | 'abort'): Promise<void> {
+  if (run.undoneBy) {
+    throw new UndoNotEligibleError(`run ${run.id} was already undone by run ${run.undoneBy}${run.undoneAt ? ` at ${run.undoneAt}` : ''}.`, {
+      next: `to redo it, undo the undo: \`rb undo ${run.undoneBy}\``,
+    });
+  }
+  const st = effectiveStatus(run);
+  if (st === 'aborted') throw new UndoNotEligibleError(`run ${run.id} was aborted (its snapshot was restored) at ${run.abortedAt ?? '?'}.`, { next: 'run `rb history` to pick another run' });
+  if (st === 'running') throw new LockedError(`run ${run.id} is still running (pid ${run.pid} on ${run.host}).`, { next: 'wait for it, then run `rb undo` again (rb status shows it)' });
+  if (!run.snapshot) {
+    throw new UndoNotEligibleError(`run ${run.id} took no snapshot${run.changed ? '' : ' and changed nothing in the repository'}: there is nothing to restore.`, {
+      next: run.changed ? 'inspect it with `rb show ' + run.id + '` and repair by hand' : 'nothing to do',
+    });
+  }
+  const hours = hoursSince(run.endedAt ?? run.startedAt);
+  if (mode === 'undo' && hours > windowHours) {
+    throw new UndoNotEligibleError(`run ${run.id} ended ${hours.toFixed(1)} hours ago, outside the undo window of ${windowHours} hours (undo.windowHours).`, {
+      next: `its snapshot may still exist: \`rb snapshots show ${run.snapshot}\`, then \`rb snapshots restore ${run.snapshot}\``,
+    });
+  }
+  const { resolveSnapshot } = await import('../snapshot/index.js');
+  if (!(await resolveSnapshot(repo, run.snapshot))) {
+    throw new UndoNotEligibleError(`the snapshot ${run.snapshot} of run ${run.id} no longer exists (pruned?).`, { next: 'run `rb snapshots list` to see what is left' });
+  }
+}
+
+function internalPlaybook(name: string, title: string, snapshotId: string, runId: string, force: boolean, file: string): Playbook {
+  return {
+    name,
+    title,
+    params: {},
+    file,
+    source: 'built-in',
+    steps: [
+      { id: 'restore', title: `Restore snapshot ${snapshotId} (after a safety snapshot of the current state)`, uses: 'snapshot.restore', with: { id: snapshotId, resetBranch: true } },
+      { id: 'refs', title: `Reverse the branch and stash changes of run ${runId}`, uses: 'refs.revert', with: { run: runId, force } },
+    ],
+  };
+}
+
+async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts: UndoOptions, cmd: any): Promise<number> {
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  let run: RunRecord | null;
+  if (idArg) {
+    run = findRun(repo, idArg);
+    if (!run) throw new UsageError(`no run "${idArg}" in this repository.`, { next: 'run `rb history` to list runs' });
+  } else if (mode === 'undo') {
+    run = latestUndoable(repo);
+    if (!run) throw new UndoNotEligibleError('there is no run to undo (none with a snapshot that is not already undone).', { next: 'run `rb history` to see past runs' });
+  } else {
+    run = listRuns(repo).find(needsResolution) ?? null;
+    if (!run) throw new UsageError('there is no interrupted or failed run to abort.', { next: 'run `rb status`' });
+  }
+  const { loadConfig } = await import('../config/load.js');
+  const { config } = await loadConfig(repo.root);
+  if (mode === 'abort' && !needsResolution(run)) {
+    throw new UsageError(`run ${run.id} is ${effectiveStatus(run)}, not interrupted or failed part-way: there is nothing to abort.`, {
+      next: run.snapshot && effectiveStatus(run) === 'succeeded' ? `to put back the state before it, run \`rb undo ${run.id}\`` : 'run `rb status`',
+    });
+  }
+  if (mode === 'abort' && !run.snapshot) {
+    // stopped before its snapshot: nothing destructive ran; only bookkeeping
+    if (!opts.dryRun) {
+      run.status = 'aborted';
+      run.abortedAt = new Date().toISOString();
+      writeRun(repo, run);
+    }
+    process.stdout.write(`run ${run.id} stopped before taking its snapshot; nothing destructive ran. Marked aborted.\n`);
+    return 0;
+  }
+  await eligibility(repo, run, config.undo.windowHours, mode);
+
+  const { conflictingRefs } = await import('../steps/refs-revert.js');
+  const { resolveSnapshot } = await import('../snapshot/index.js');
+  const snap = (await resolveSnapshot(repo, run.snapshot!))!;
+  const problems = await conflictingRefs(repo, run);
+  // the branch HEAD was on: the restore puts it back at the snapshot's commit
+  if (snap.headRef && snap.headOid) {
+    const { refOid } = await import('../steps/git-common.js');
+    const cur = await refOid(repo, snap.headRef);
+    const movedByRun = (run.refs.after ?? {})[snap.headRef];
+    if (cur && cur !== snap.headOid && cur !== movedByRun) {
+      problems.push(`${snap.headRef.replace(/^refs\/heads\//, '')} is at ${cur.slice(0, 12)}: neither where the run started (${snap.headOid.slice(0, 12)}) nor where it left it`);
+    }
+  }
+  if (problems.length && !opts.force) {
+    throw new UndoNotEligibleError(`cannot ${mode} run ${run.id} safely: branches changed after it.`, {
+      details: problems,
+      next: `look at them (git log), then run \`rb ${mode} ${run.id} --force\` to reset them anyway (a safety snapshot is taken first)`,
+    });
+  }
+  const { execute } = await import('../engine/execute.js');
+  const title = mode === 'undo' ? `Undo of run ${run.id}` : `Abort of run ${run.id}`;
+  const outcome = await execute({
+    playbook: mode,
+    playbookObject: internalPlaybook(mode, title, run.snapshot!, run.id, Boolean(opts.force), `(internal: rb ${mode})`),
+    cwd: cmd.parent?.opts().cwd,
+    dryRun: opts.dryRun,
+    yes: opts.yes,
+    json: opts.json,
+    reason: opts.reason,
+    force: true,
+    command: `rb ${mode} ${run.id}`,
+    record: { undoOf: run.id },
+    allowUnresolved: run.id,
+    runId: undefined,
+  });
+  if (outcome.run && outcome.run.status === 'succeeded') await finishUndo(repo, outcome.run, config.rollbacksDir);
+  return outcome.code;
+}
+
+/** After an undo/abort run succeeded: mark the original run, and metrics. */
+async function finishUndo(repo: Repo, undoRun: RunRecord, rollbacksDir: string): Promise<void> {
+  if (!undoRun.undoOf) return;
+  const orig = readRun(repo, undoRun.undoOf);
+  if (!orig) return;
+  orig.undoneBy = undoRun.id;
+  orig.undoneAt = undoRun.endedAt;
+  if (undoRun.playbook === 'abort') {
+    orig.status = 'aborted';
+    orig.abortedAt = undoRun.endedAt;
+  } else orig.status = 'undone';
+  writeRun(repo, orig);
+  // undoing an undo brings the original back into effect
+  if (orig.undoOf) {
+    const first = readRun(repo, orig.undoOf);
+    if (first && first.undoneBy === orig.id) {
+      delete first.undoneBy;
+      delete first.undoneAt;
+      first.status = 'succeeded';
+      writeRun(repo, first);
+    }
+  }
+  const { markUndone } = await import('../records/metrics.js');
+  const { join } = await import('node:path');
+  try {
+    markUndone(join(repo.root, rollbacksDir, 'metrics.json'), orig.id, undoRun.id);
+  } catch {
+    /* metrics are best-effort here; the journal has the truth */
+  }
+}
+
+export const undoCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('undo', id, opts, cmd);
+export const abortCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('abort', id, opts, cmd);
+
+export async function resumeCommand(idArg: string | undefined, opts: { yes?: boolean; json?: boolean }, cmd: any): Promise<number> {
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  const run = idArg ? findRun(repo, idArg) : listRuns(repo).find((r) => ['interrupted', 'failed'].includes(effectiveStatus(r)) && !r.undoneBy);
+  if (!run) throw new UsageError(idArg ? `no run "${idArg}" in this repository.` : 'there is no interrupted or failed run to resume.', { next: 'run `rb status`' });
+  const st = effectiveStatus(run);
+  if (st !== 'interrupted' && st !== 'failed') {
+    throw new UsageError(`run ${run.id} is ${st}: only an interrupted or failed run can be resumed.`, { next: 'run `rb status`' });
+  }
+  const { execute } = await import('../engine/execute.js');
+  const outcome = await execute({ playbook: run.playbook, resume: run, cwd: cmd.parent?.opts().cwd, yes: true, json: opts.json, command: `rb resume ${run.id}` });
+  if (outcome.run?.status === 'succeeded' && outcome.run.undoOf) {
+    const { loadConfig } = await import('../config/load.js');
+    await finishUndo(repo, outcome.run, (await loadConfig(repo.root)).config.rollbacksDir);
+  }
+  return outcome.code;
+}

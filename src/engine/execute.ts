@@ -1,0 +1,544 @@
+/**
+ * The engine (architecture §1): request -> config -> playbook -> plan -> preflight -> confirm ->
+ * lock -> journal "running" -> listr2 graph (each step journaled from inside its task) ->
+ * records -> journal "succeeded" / "failed" / "interrupted".
+ *
+ * Going forward fails fast. A SIGINT lets the running step's git command finish, journals
+ * `interrupted` and exits 130. Resume re-plans the same playbook with the same parameters and
+ * skips the steps the journal says succeeded.
+ */
+import { hostname, userInfo } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ListrTask, ListrTaskWrapper } from 'listr2';
+import { findRepo, type Repo } from '../repo.js';
+import { loadConfig } from '../config/load.js';
+import { loadPlaybook, loadPlaybookFile } from '../playbook/load.js';
+import { buildPlan, flatten, formatPlan, interpolateWith, planScope, resolveParams, type Plan, type PlanStep } from '../playbook/plan.js';
+import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
+import { allKinds } from '../steps/index.js';
+import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
+import type { Config, Playbook } from '../types.js';
+import { git } from '../io/git.js';
+import { tail } from '../io/exec.js';
+import { acquireLock, type HeldLock } from '../journal/lock.js';
+import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, type RunRecord, type StepRecord } from '../journal/journal.js';
+import { appendAudit } from '../records/audit.js';
+import { ensureExcluded } from '../records/exclude.js';
+import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
+import { resolveBaseline, missingBaselineError, type Baseline } from './baseline.js';
+import { faultPoint, setCurrentStep } from './fault.js';
+import { assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
+
+export interface RunRequest {
+  /** playbook name (built-in or repository) */
+  playbook: string;
+  /** a playbook object given directly (internal runs such as undo) */
+  playbookObject?: Playbook;
+  sets?: string[];
+  params?: Record<string, unknown>;
+  cwd?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  reason?: string;
+  cause?: string;
+  force?: boolean;
+  /** baseline override (--to / --from) */
+  to?: string;
+  /** the command line, for the journal and messages */
+  command: string;
+  /** extra fields for the run record (e.g. undoOf) */
+  record?: Partial<RunRecord>;
+  /** only plan: print and return */
+  planOnly?: boolean;
+  /** resume this run instead of starting a new one */
+  resume?: RunRecord;
+  /** skip the unresolved-run check (abort / undo of that very run) */
+  allowUnresolved?: string;
+  /** a run id to use (internal) */
+  runId?: string;
+  /** extra values for the interpolation scope's `run` (e.g. the files list) */
+  runExtra?: Record<string, unknown>;
+  /** called after the plan is built and before anything runs (extra preflight; read-only) */
+  preflight?: (ctx: PlanContext, plan: Plan) => Promise<void>;
+}
+
+export interface RunOutcome {
+  code: number;
+  run?: RunRecord;
+  plan?: Plan;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+export function stampOf(d: Date): string {
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+}
+
+function makeRunId(repo: Repo, stamp: string, playbook: Playbook, params: Record<string, unknown>): string {
+  const suffix = typeof params.sprint === 'number' ? `-${params.sprint}` : '';
+  const base = `${stamp}-${playbook.name}${suffix}`;
+  let id = base;
+  for (let i = 2; readRun(repo, id) || existsSync(join(repo.commonDir, 'rb', 'runs', `${id}.json`)); i++) id = `${base}-${i}`;
+  return id;
+}
+
+/** Does the playbook refer to the baseline (so it must resolve before anything runs)? */
+function usesBaseline(playbook: Playbook): boolean {
+  const text = JSON.stringify(playbook.steps);
+  return /\{\{\s*(baseline|run\.baseline)/.test(text) || /"uses":"git\.(switch|reset-hard|restore-files|fetch)"/.test(text);
+}
+
+async function headInfo(repo: Repo): Promise<{ ref: string | null; oid: string | null }> {
+  const [ref, oid] = await Promise.all([
+    git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
+    git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
+  ]);
+  return { ref: ref.code === 0 ? ref.stdout.trim() : null, oid: oid.code === 0 ? oid.stdout.trim() : null };
+}
+
+export async function refPositions(repo: Repo): Promise<Record<string, string>> {
+  const r = await git(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'], { cwd: repo.root, readOnly: true });
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.split('\n')) {
+    const i = line.lastIndexOf(' ');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+async function gitIdentity(repo: Repo): Promise<{ name: string | null; email: string | null }> {
+  const [n, e] = await Promise.all([
+    git(['config', 'user.name'], { cwd: repo.root, allowFail: true, readOnly: true }),
+    git(['config', 'user.email'], { cwd: repo.root, allowFail: true, readOnly: true }),
+  ]);
+  return { name: n.stdout.trim() || null, email: e.stdout.trim() || null };
+}
+
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** Refuse to start while a run that changed something is interrupted or failed (exit 4). */
+export function assertNoUnresolved(repo: Repo, allow?: string): void {
+  const open = unresolvedRuns(repo).filter((r) => r.id !== allow);
+  if (open.length) {
+    const r = open[0]!;
+    throw new LockedError(`run ${r.id} (${r.playbook}) is ${effectiveStatus(r)} part-way: it must be resumed or aborted first.`, {
+      next: `run \`rb resume ${r.id}\` to finish it, or \`rb abort ${r.id}\` to put everything back as it was before it`,
+    });
+  }
+}
+
+/** Build everything a run needs without changing anything. */
+export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Config; playbook: Playbook; ctx: PlanContext; plan: Plan; kinds: Record<string, StepKind<any>>; baseline: Baseline }> {
+  const repo = findRepo(req.cwd);
+  const { config } = await loadConfig(repo.root);
+  const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await loadPlaybook(repo.root, req.playbook));
+  const params = req.resume ? req.resume.params : resolveParams(playbook, req.sets ?? [], req.params ?? {});
+  const baselineName = req.resume?.baseline.name ?? req.to ?? config.baseline;
+  const baseline = await resolveBaseline(repo, baselineName, config.remote);
+  const started = req.resume ? new Date(req.resume.startedAt) : new Date();
+  const stamp = req.resume?.stamp ?? stampOf(started);
+  const id = req.resume?.id ?? req.runId ?? makeRunId(repo, stamp, playbook, params);
+  const head = req.resume ? req.resume.head.before : await headInfo(repo);
+  let dir = req.resume?.runDir ?? `${playbook.name}-${stamp}`;
+  if (!req.resume && playbook.records) {
+    dir = interpolate(playbook.records, { params, run: { id, stamp }, config });
+  }
+  const ctx: PlanContext = {
+    repo,
+    config,
+    playbook,
+    run: {
+      id,
+      stamp,
+      dir,
+      startedAt: started.toISOString(),
+      reason: req.resume?.reason ?? req.reason,
+      cause: req.resume?.cause ?? req.cause,
+      branch: head.ref ? head.ref.replace(/^refs\/heads\//, '') : null,
+      head: head.oid,
+      ...(req.runExtra ?? {}),
+    },
+    baseline: { name: baseline.name, ref: baseline.ref, oid: baseline.oid, remoteRef: baseline.remoteRef },
+    params,
+    dryRun: Boolean(req.dryRun || req.planOnly),
+  };
+  const kinds = await allKinds();
+  const plan = buildPlan(playbook, ctx, kinds);
+  return { repo, config, playbook, ctx, plan, kinds, baseline };
+}
+
+function printOut(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+/** `rb plan` / `--dry-run`: print the plan, change nothing. */
+export async function planOnly(req: RunRequest): Promise<RunOutcome> {
+  const { plan, playbook, baseline, config } = await prepare({ ...req, planOnly: true });
+  const warnings: string[] = [];
+  if (usesBaseline(playbook) && !baseline.oid) warnings.push(missingBaselineError(baseline, config.remote).message);
+  if (req.json) printOut(JSON.stringify({ plan, dryRun: Boolean(req.dryRun), warnings }, null, 2));
+  else {
+    printOut(formatPlan(plan));
+    for (const w of warnings) printOut(`\nwarning: ${w}`);
+    if (req.dryRun) printOut('\n[dry run] nothing was changed.');
+  }
+  return { code: 0, plan };
+}
+
+/** Ask before a destructive or gated run (prompts only before the graph starts; style.md 9). */
+async function confirmRun(req: RunRequest, plan: Plan): Promise<void> {
+  if (!(plan.destructive || plan.gated) || req.yes) return;
+  if (!process.stdin.isTTY || req.json) {
+    throw new UsageError(`${plan.playbook.name} changes the working copy and stdin is not a terminal, so rb cannot ask for confirmation.`, {
+      next: `preview it with \`rb plan ${plan.playbook.name}\`, then run \`${req.command} --yes\``,
+    });
+  }
+  const { confirm } = await import('@inquirer/prompts');
+  process.stdout.write(formatPlan(plan) + '\n\n');
+  const ok = await confirm({ message: `Run ${plan.playbook.title}? A snapshot is taken first; \`rb undo\` puts everything back.`, default: false });
+  if (!ok) throw new PreconditionError('cancelled; nothing was changed.', { next: `run \`${req.command}\` again when ready` });
+  for (const s of flatten(plan.steps)) {
+    if (!s.confirm) continue;
+    const yes = await confirm({ message: s.confirm, default: false });
+    if (!yes) throw new PreconditionError(`not approved: ${s.confirm}; nothing was changed.`, { next: `run \`${req.command}\` again when ready` });
+  }
+}
+
+function stepRecords(steps: PlanStep[], group?: string): StepRecord[] {
+  const out: StepRecord[] = [];
+  for (const s of steps) {
+    out.push({ id: s.id, title: s.title, kind: s.kind, group, destructive: s.destructive, status: 'pending', planned: s.commands });
+    if (s.children) out.push(...stepRecords(s.children, s.id));
+  }
+  return out;
+}
+
+export async function execute(req: RunRequest): Promise<RunOutcome> {
+  if (req.planOnly || req.dryRun) return planOnly(req);
+  const prep = await prepare(req);
+  const { repo, config, playbook, ctx, plan, kinds, baseline } = prep;
+
+  // ---- preflight: read-only; any failure -> exit 3, nothing changed ----------------------
+  if (!req.resume) assertNoUnresolved(repo, req.allowUnresolved);
+  if (usesBaseline(playbook) && !baseline.oid) throw missingBaselineError(baseline, config.remote);
+  assertRollbacksWritable(repo, config.rollbacksDir);
+  const all = flatten(plan.steps);
+  if (plan.destructive && !req.resume) {
+    assertNoGitOperation(repo, Boolean(req.force), req.command);
+    assertNoIndexLock(repo);
+  }
+  if (all.some((s) => s.kind === 'snapshot') && !req.resume) await assertDiskForSnapshot(repo, config.snapshots.maxIgnoredBytes);
+  if (req.preflight && !req.resume) await req.preflight(ctx, plan);
+  if (!req.resume) await confirmRun(req, plan);
+
+  // ---- lock + journal ---------------------------------------------------------------------
+  const lock: HeldLock = acquireLock(repo, ctx.run.id, req.command);
+  const warnings: string[] = [];
+  if (lock.tookOver) warnings.push(`took over a stale lock of run ${lock.tookOver.runId} (pid ${lock.tookOver.pid} is gone)`);
+  let run: RunRecord;
+  if (req.resume) {
+    run = { ...req.resume, status: 'running', pid: process.pid, host: hostname() };
+    run.warnings = [...(run.warnings ?? []), `resumed at ${new Date().toISOString()}`];
+    delete run.error;
+  } else {
+    const [identity, refsBefore] = await Promise.all([gitIdentity(repo), refPositions(repo)]);
+    run = {
+      version: 1,
+      id: ctx.run.id,
+      playbook: playbook.name,
+      playbookFile: playbook.file,
+      playbookSource: req.playbookObject ? 'internal' : playbook.source,
+      title: playbook.title,
+      level: playbook.level,
+      severity: playbook.severity,
+      target: playbook.target,
+      params: ctx.params,
+      reason: req.reason,
+      cause: req.cause,
+      status: 'running',
+      dryRun: false,
+      pid: process.pid,
+      host: hostname(),
+      user: { ...identity, os: osUser() },
+      startedAt: ctx.run.startedAt,
+      root: repo.root,
+      gitDir: repo.gitDir,
+      stamp: ctx.run.stamp,
+      runDir: ctx.run.dir,
+      baseline: ctx.baseline,
+      head: { before: { ref: ctx.run.branch ? `refs/heads/${ctx.run.branch}` : null, oid: ctx.run.head ?? null } },
+      refs: { before: refsBefore },
+      snapshot: null,
+      steps: stepRecords(plan.steps),
+      warnings,
+      argv: process.argv.slice(2),
+      changed: false,
+      ...(req.playbookObject ? { inline: req.playbookObject } : {}),
+      ...(req.record ?? {}),
+    };
+  }
+  const journal = () => writeRun(repo, run);
+  try {
+    journal();
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+
+  // ---- interruption -------------------------------------------------------------------------
+  const abort = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      // second Ctrl-C: stop now; the journal already says where we are
+      run.status = 'interrupted';
+      run.endedAt = new Date().toISOString();
+      try { journal(); } catch { /* nothing more to do */ }
+      lock.release();
+      process.stderr.write(`\nrb: interrupted. Run \`rb resume ${run.id}\` or \`rb undo ${run.id}\`.\n`);
+      process.exit(130);
+    }
+    interrupted = true;
+    abort.abort(new InterruptedError('interrupted'));
+    if (!req.json) process.stderr.write('\nrb: interrupt received: letting the current git command finish, then stopping (Ctrl-C again to stop now)\n');
+  };
+  const onSigterm = () => onSigint();
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+
+  const results: Record<string, StepResult> = {};
+  for (const s of run.steps) if (s.status === 'succeeded' && s.result) results[s.id] = s.result as StepResult;
+
+  const recordOf = (id: string) => run.steps.find((s) => s.id === id)!;
+
+  const runStep = async (ps: PlanStep, task: ListrTaskWrapper<any, any, any>): Promise<void> => {
+    const rec = recordOf(ps.id);
+    if (interrupted) throw new InterruptedError('interrupted');
+    if (rec.status === 'succeeded') {
+      task.skip(`${ps.title} (done before resume)`);
+      return;
+    }
+    const scope = planScope(ctx, results);
+    if (ps.when !== undefined) {
+      let go: boolean;
+      try {
+        go = evaluateWhen(ps.when, scope);
+      } catch (e) {
+        go = false;
+        run.warnings.push(`step ${ps.id}: when "${ps.when}" could not be evaluated (${(e as Error).message}); skipped`);
+      }
+      if (!go) {
+        rec.status = 'skipped';
+        rec.endedAt = new Date().toISOString();
+        journal();
+        task.skip(`${ps.title} (skipped: when ${ps.when})`);
+        return;
+      }
+    }
+    const kind = kinds[ps.kind]!;
+    let w = ps.with;
+    if (ps.deferred) {
+      w = interpolateWith(ps.with, scope, false, kind.rawWith).value;
+      const parsed = kind.with.safeParse(w);
+      if (!parsed.success) throw new StepFailedError(`step ${ps.id}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+      w = parsed.data as Record<string, unknown>;
+    }
+    const previous = rec.result as StepResult | undefined;
+    rec.status = 'running';
+    rec.startedAt = new Date().toISOString();
+    rec.attempts = (rec.attempts ?? 0) + 1;
+    delete rec.error;
+    if (ps.destructive || kind.mutates) run.changed = true;
+    journal();
+    setCurrentStep(ps.id);
+    faultPoint(`before:${ps.id}`);
+    const started = Date.now();
+    const stepWarnings: string[] = [];
+    const sctx: StepContext = {
+      ...ctx,
+      reporter: {
+        output: (l) => {
+          task.output = l;
+        },
+        warn: (l) => {
+          stepWarnings.push(l);
+          run.warnings.push(`${ps.id}: ${l}`);
+          task.output = `warning: ${l}`;
+        },
+        title: (t) => {
+          task.title = t;
+        },
+      },
+      results,
+      snapshotId: run.snapshot,
+      signal: abort.signal,
+      timeoutMs: ps.timeoutMs,
+      previous,
+      journal: () => run,
+      checkpoint: async (partial) => {
+        rec.result = { ...(rec.result ?? {}), ...partial };
+        journal();
+      },
+    };
+    try {
+      const res = ((await kind.run(w, sctx)) ?? {}) as StepResult;
+      rec.status = res.skipped ? 'skipped' : 'succeeded';
+      rec.result = { ...(rec.result ?? {}), ...res };
+      rec.commands = res.commands ?? ps.commands;
+      rec.exitCode = res.exitCode;
+      rec.outputTail = res.outputTail;
+      results[ps.id] = rec.result as StepResult;
+      if (res.snapshotId && !run.snapshot) run.snapshot = res.snapshotId;
+      if (res.skipped) task.skip(`${ps.title} (${res.skipped})`);
+    } catch (e) {
+      const err = e as Error & { result?: StepResult };
+      rec.status = 'failed';
+      rec.error = err.message;
+      if (err.result) {
+        rec.result = { ...(rec.result ?? {}), ...err.result };
+        rec.commands = err.result.commands ?? ps.commands;
+        rec.exitCode = err.result.exitCode;
+        rec.outputTail = err.result.outputTail;
+        results[ps.id] = rec.result as StepResult;
+      }
+      rec.endedAt = new Date().toISOString();
+      rec.durationMs = Date.now() - started;
+      rec.warnings = stepWarnings.length ? stepWarnings : undefined;
+      journal();
+      if (ps.continueOnError && !(e instanceof InterruptedError)) {
+        run.warnings.push(`step ${ps.id} failed and the playbook continues: ${err.message}`);
+        task.title = `${ps.title} (failed, continuing: ${err.message.split('\n')[0]})`;
+        return;
+      }
+      throw e;
+    }
+    rec.endedAt = new Date().toISOString();
+    rec.durationMs = Date.now() - started;
+    rec.warnings = stepWarnings.length ? stepWarnings : undefined;
+    journal();
+    faultPoint(`after:${ps.id}`);
+    if (interrupted) throw new InterruptedError('interrupted');
+  };
+
+  const { Listr } = await import('listr2');
+  const toTask = (ps: PlanStep): ListrTask => {
+    if (ps.children) {
+      return {
+        title: ps.title,
+        task: async (_c, task) => {
+          const rec = recordOf(ps.id);
+          if (rec.status === 'succeeded') return task.skip(`${ps.title} (done before resume)`);
+          rec.status = 'running';
+          rec.startedAt = new Date().toISOString();
+          journal();
+          return task.newListr(ps.children!.map(toTask), { concurrent: ps.concurrent, exitOnError: !ps.continueOnError });
+        },
+      };
+    }
+    return { title: ps.title, task: (_c, task) => runStep(ps, task) };
+  };
+  const list = new Listr(plan.steps.map(toTask), {
+    concurrent: false,
+    exitOnError: true,
+    registerSignalListeners: false,
+    renderer: 'default',
+    fallbackRenderer: 'simple',
+    silentRendererCondition: Boolean(req.json),
+    rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
+    fallbackRendererOptions: { timestamp: undefined },
+  } as any);
+
+  let failure: unknown = null;
+  try {
+    await list.run();
+  } catch (e) {
+    failure = e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  }
+  // groups: their status follows their children
+  for (const g of all.filter((s) => s.children)) {
+    const rec = recordOf(g.id);
+    const kids = flatten(g.children!).map((c) => recordOf(c.id));
+    rec.status = kids.some((k) => k.status === 'failed') ? 'failed' : kids.every((k) => k.status === 'skipped') ? 'skipped' : kids.some((k) => k.status === 'running' || k.status === 'pending') ? rec.status : 'succeeded';
+    rec.endedAt = rec.endedAt ?? new Date().toISOString();
+  }
+
+  const [refsAfter, headAfter] = await Promise.all([refPositions(repo).catch(() => ({})), headInfo(repo).catch(() => ({ ref: null, oid: null }))]);
+  run.refs.after = refsAfter;
+  run.head.after = headAfter;
+  run.endedAt = new Date().toISOString();
+  run.durationMs = Date.parse(run.endedAt) - Date.parse(run.startedAt);
+  const isInterrupted = interrupted || failure instanceof InterruptedError;
+  if (failure === null && !isInterrupted) run.status = 'succeeded';
+  else if (isInterrupted) run.status = 'interrupted';
+  else {
+    run.status = 'failed';
+    const failed = run.steps.find((s) => s.status === 'failed');
+    run.error = { message: (failure as Error)?.message ?? String(failure), step: failed?.id };
+  }
+  const report = Object.values(results).find((r) => typeof r.report === 'string')?.report as string | undefined;
+  if (report) run.report = report;
+  journal();
+
+  // ---- records --------------------------------------------------------------------------------
+  try {
+    ensureExcluded(repo, config.rollbacksDir);
+    appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), {
+      at: run.endedAt,
+      run_id: run.id,
+      action: req.record?.undoOf ? 'undo' : req.resume ? 'resume' : 'run',
+      playbook: run.playbook,
+      result: run.status,
+      duration_ms: run.durationMs ?? null,
+      git_user: run.user.name,
+      git_email: run.user.email,
+      os_user: run.user.os,
+      host: run.host,
+      cwd: repo.root,
+      reason: run.reason,
+      cause: run.cause,
+      snapshot: run.snapshot,
+      undo_of: run.undoOf,
+    });
+  } catch (e) {
+    run.warnings.push(`could not write the audit line: ${(e as Error).message}`);
+    journal();
+  }
+  lock.release();
+
+  // ---- outcome ----------------------------------------------------------------------------------
+  if (req.json) printOut(JSON.stringify({ run }, null, 2));
+  if (isInterrupted) {
+    throw new InterruptedError(`run ${run.id} was interrupted${run.snapshot ? ` (snapshot ${run.snapshot})` : ''}.`, {
+      next: `run \`rb resume ${run.id}\` to finish it or \`rb undo ${run.id}\` to put everything back`,
+    });
+  }
+  if (run.status === 'failed') {
+    const step = run.steps.find((s) => s.status === 'failed');
+    throw new StepFailedError(`run ${run.id} failed at step "${step?.id ?? '?'}": ${run.error?.message ?? ''}`.trim(), {
+      details: step?.outputTail ? tail(step.outputTail, 10).split('\n') : undefined,
+      next: run.changed
+        ? `see \`rb show ${run.id}\`; then \`rb resume ${run.id}\` after fixing the cause, or \`rb abort ${run.id}\` to put everything back${run.snapshot ? ` (snapshot ${run.snapshot})` : ''}`
+        : `see \`rb show ${run.id}\`; nothing in the repository was changed`,
+    });
+  }
+  if (!req.json) {
+    const lines = [`\n✔ ${playbook.title}: run ${run.id} succeeded in ${((run.durationMs ?? 0) / 1000).toFixed(1)}s.`];
+    if (run.snapshot) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
+    if (run.report) lines.push(`  report: ${run.report}`);
+    for (const w of run.warnings) lines.push(`  warning: ${w}`);
+    printOut(lines.join('\n'));
+  }
+  return { code: 0, run, plan };
+}
+
+export { RbError, listRuns };

@@ -1,0 +1,26 @@
+/**
+ * Fault injection for rb's own crash tests (safety.md §4, faults 37–39). Inert unless the
+ * environment variable RB_FAULT names a point; then the process sends itself RB_FAULT_SIGNAL
+ * (default SIGKILL) when it reaches that point. Points:
+ *   before:<step-id>   after the journal says the step started, before it does anything
+ *   after:<step-id>    after the step finished and was journaled
+ *   git:<subcommand>@<step-id>   right after that git command was spawned inside that step
+ *                                (git runs in its own process group and carries on)
+ * Not a user feature: documented in docs/safety.md for contributors.
+ */
+let currentStep = '';
+const target = process.env.RB_FAULT ?? '';
+
+export function setCurrentStep(id: string): void {
+  currentStep = id;
+}
+
+export function faultPoint(point: string): void {
+  if (!target) return;
+  const scoped = point.startsWith('git:') ? `${point}@${currentStep}` : point;
+  if (target !== point && target !== scoped) return;
+  const sig = (process.env.RB_FAULT_SIGNAL ?? 'SIGKILL') as NodeJS.Signals;
+  process.kill(process.pid, sig);
+}
+
+export const faultsEnabled = (): boolean => target !== '';

@@ -1,0 +1,89 @@
+/**
+ * Read-only checks before the first change (safety.md §3). Any failure is a PreconditionError
+ * (exit 3) and nothing has been changed.
+ */
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { git } from '../io/git.js';
+import { PreconditionError } from '../errors.js';
+import type { Repo } from '../repo.js';
+
+export interface GitOperation {
+  name: 'merge' | 'rebase' | 'cherry-pick' | 'revert' | 'bisect' | 'am';
+  /** how to finish or abandon it */
+  hint: string;
+}
+
+/** In-progress git operations of this work tree. */
+export function gitOperations(repo: Repo): GitOperation[] {
+  const has = (f: string) => existsSync(join(repo.gitDir, f));
+  const ops: GitOperation[] = [];
+  if (has('MERGE_HEAD')) ops.push({ name: 'merge', hint: 'git merge --continue or git merge --abort' });
+  if (has('rebase-merge') || (has('rebase-apply') && !has('rebase-apply/applying'))) ops.push({ name: 'rebase', hint: 'git rebase --continue or git rebase --abort' });
+  if (has('rebase-apply/applying')) ops.push({ name: 'am', hint: 'git am --continue or git am --abort' });
+  if (has('CHERRY_PICK_HEAD')) ops.push({ name: 'cherry-pick', hint: 'git cherry-pick --continue or git cherry-pick --abort' });
+  if (has('REVERT_HEAD')) ops.push({ name: 'revert', hint: 'git revert --continue or git revert --abort' });
+  if (has('BISECT_LOG')) ops.push({ name: 'bisect', hint: 'git bisect reset' });
+  return ops;
+}
+
+export function assertNoGitOperation(repo: Repo, force: boolean, cmd: string): GitOperation[] {
+  const ops = gitOperations(repo);
+  if (ops.length && !force) {
+    throw new PreconditionError(`a ${ops.map((o) => o.name).join(' and a ')} is in progress in ${repo.root}.`, {
+      next: `finish or abandon it first (${ops.map((o) => o.hint).join('; ')}), or run \`${cmd} --force\` to let rb snapshot it as it is`,
+    });
+  }
+  return ops;
+}
+
+/** rollbacks/ must be writable (created if missing). */
+export function assertRollbacksWritable(repo: Repo, rollbacksDir: string): void {
+  const dir = resolve(repo.root, rollbacksDir);
+  let probe = dir;
+  while (!existsSync(probe)) probe = dirname(probe);
+  try {
+    if (!statSync(probe).isDirectory()) throw new Error('not a directory');
+    accessSync(probe, constants.W_OK);
+  } catch {
+    throw new PreconditionError(`${rollbacksDir}/ is not writable (${probe}); rb writes its reports and metrics there.`, {
+      next: `make it writable (chmod u+w ${probe}) or set rollbacksDir in rb.config.yaml`,
+    });
+  }
+}
+
+/** Is there a stale git index.lock (another git running, or one that crashed)? */
+export function assertNoIndexLock(repo: Repo): void {
+  const p = join(repo.gitDir, 'index.lock');
+  if (existsSync(p)) {
+    throw new PreconditionError(`${p} exists: another git process is running, or one crashed.`, {
+      next: `make sure no git command is running, then remove it (rm ${p}) and run the command again`,
+    });
+  }
+}
+
+/**
+ * Enough free disk for the snapshot: the snapshot stores changed, untracked and (capped) ignored
+ * files; this asks for the size of those plus a margin.
+ */
+export async function assertDiskForSnapshot(repo: Repo, maxIgnoredBytes: number): Promise<{ needed: number; free: number }> {
+  const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], { cwd: repo.root, readOnly: true, allowFail: true });
+  let needed = 16 * 1024 * 1024;
+  for (const rec of r.stdout.split('\0')) {
+    if (rec.length < 4) continue;
+    try {
+      needed += statSync(join(repo.root, rec.slice(3))).size;
+    } catch {
+      /* deleted or renamed */
+    }
+  }
+  needed += Math.min(maxIgnoredBytes, 64 * 1024 * 1024);
+  const fs = statfsSync(repo.commonDir);
+  const free = fs.bavail * fs.bsize;
+  if (free < needed) {
+    throw new PreconditionError(`not enough free disk for the snapshot: about ${Math.ceil(needed / 1048576)} MiB needed, ${Math.floor(free / 1048576)} MiB free on the file system of ${repo.commonDir}.`, {
+      next: 'free some disk space (e.g. `rb snapshots prune`), then run the command again',
+    });
+  }
+  return { needed, free };
+}

@@ -1,0 +1,86 @@
+/**
+ * Every process that is not git (tests, installs, services, user commands) runs through here,
+ * via execa. A string command is run by `sh -c` (the user's config wrote it as a shell line); an
+ * array is an argv and never touches a shell. execa is imported lazily: it costs ~100 ms.
+ */
+import type { Command } from '../types.js';
+
+export interface ExecOptions {
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** called with each output line (stdout and stderr interleaved) */
+  onLine?: (line: string) => void;
+  input?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** stdout and stderr interleaved, as a terminal would show them */
+  all: string;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  cancelled: boolean;
+  durationMs: number;
+  /** the command could not be started (not found, not executable) */
+  failedToStart?: string;
+}
+
+export function toArgv(command: Command): string[] {
+  return typeof command === 'string' ? ['sh', '-c', command] : command;
+}
+
+export async function runCommand(command: Command, opts: ExecOptions): Promise<ExecResult> {
+  const { execa } = await import('execa');
+  const argv = toArgv(command);
+  const started = Date.now();
+  const env: Record<string, string | undefined> = { ...opts.env };
+  const sub = execa(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env,
+    extendEnv: true,
+    reject: false,
+    all: true,
+    stripFinalNewline: false,
+    timeout: opts.timeoutMs,
+    cancelSignal: opts.signal,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+    forceKillAfterDelay: 5000,
+    maxBuffer: 64 * 1024 * 1024,
+    lines: false,
+  });
+  if (opts.onLine && sub.all) {
+    let buf = '';
+    sub.all.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        opts.onLine!(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  }
+  const r = await sub;
+  const failedToStart = (r as { code?: string }).code === 'ENOENT' || (r as { code?: string }).code === 'EACCES'
+    ? `${argv[0]}: ${(r as { code?: string }).code === 'ENOENT' ? 'command not found' : 'permission denied'}`
+    : undefined;
+  return {
+    exitCode: typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : r.isCanceled ? 130 : 127,
+    all: String(r.all ?? ''),
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    timedOut: Boolean(r.timedOut),
+    cancelled: Boolean(r.isCanceled),
+    durationMs: Date.now() - started,
+    failedToStart,
+  };
+}
+
+/** The last n lines of a text, for journals and reports. */
+export function tail(text: string, n = 20): string {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}

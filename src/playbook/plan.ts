@@ -1,0 +1,313 @@
+/**
+ * Playbook + parameters + configuration -> Plan. Pure: no git, no processes, no writes; the
+ * caller resolves the baseline and passes it in. A Plan is what `rb plan` prints and what the
+ * engine executes, step by step. Values that read `{{ steps.<id>... }}` are resolved when the
+ * step runs (they do not exist before), everything else is resolved here.
+ */
+import { UsageError } from '../errors.js';
+import type { Playbook, StepSpec } from '../types.js';
+import type { PlanContext, StepKind } from '../steps/types.js';
+import { hasDeferred, interpolate, interpolateArgv, interpolateShell, parseTemplate, resolvePath } from './interpolate.js';
+
+export interface PlanStep {
+  id: string;
+  title: string;
+  kind: string;
+  /** `with` after plan-time interpolation (deferred strings left as templates) */
+  with: Record<string, unknown>;
+  destructive: boolean;
+  continueOnError: boolean;
+  timeoutMs?: number;
+  when?: string;
+  confirm?: string;
+  /** display form of the commands it would run */
+  commands: string[];
+  concurrent?: boolean;
+  children?: PlanStep[];
+  /** true when some value is only known at run time */
+  deferred: boolean;
+}
+
+export interface Plan {
+  playbook: { name: string; title: string; level?: number; severity?: string; target?: string; file: string; source: string };
+  run: { id: string; stamp: string; dir: string };
+  baseline: PlanContext['baseline'];
+  params: Record<string, unknown>;
+  steps: PlanStep[];
+  /** some step changes the working copy */
+  destructive: boolean;
+  /** some step has an approval gate */
+  gated: boolean;
+}
+
+export type KindMap = Record<string, StepKind<any>>;
+
+/** Parse `--set k=v` pairs against the playbook's params (types, required, defaults). */
+export function resolveParams(playbook: Playbook, sets: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const raw: Record<string, string | unknown> = {};
+  const problems: string[] = [];
+  for (const s of sets) {
+    const i = s.indexOf('=');
+    if (i <= 0) {
+      problems.push(`--set ${s}: expected key=value`);
+      continue;
+    }
+    raw[s.slice(0, i)] = s.slice(i + 1);
+  }
+  Object.assign(raw, extra);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(raw)) {
+    if (!(key in playbook.params)) {
+      const known = Object.keys(playbook.params);
+      problems.push(`unknown parameter "${key}" for playbook ${playbook.name} (${known.length ? 'known: ' + known.join(', ') : 'it takes none'})`);
+    }
+  }
+  for (const [key, spec] of Object.entries(playbook.params)) {
+    let v = raw[key];
+    if (v === undefined) {
+      if (spec.default !== undefined) out[key] = spec.default;
+      else if (spec.required) problems.push(`parameter "${key}" is required${spec.description ? ` (${spec.description})` : ''}: pass --set ${key}=<${spec.type}>`);
+      continue;
+    }
+    switch (spec.type) {
+      case 'integer': {
+        const s = String(v).trim();
+        if (!/^-?\d+$/.test(s)) problems.push(`parameter "${key}" must be an integer, got "${s}"`);
+        else out[key] = Number(s);
+        break;
+      }
+      case 'number': {
+        const n = Number(String(v).trim());
+        if (String(v).trim() === '' || !Number.isFinite(n)) problems.push(`parameter "${key}" must be a number, got "${String(v)}"`);
+        else out[key] = n;
+        break;
+      }
+      case 'boolean': {
+        const s = String(v).trim().toLowerCase();
+        if (typeof v === 'boolean') out[key] = v;
+        else if (s === 'true' || s === 'false') out[key] = s === 'true';
+        else problems.push(`parameter "${key}" must be true or false, got "${String(v)}"`);
+        break;
+      }
+      case 'string[]':
+        out[key] = Array.isArray(v) ? v.map(String) : String(v).split(',').filter(Boolean);
+        break;
+      default:
+        out[key] = typeof v === 'string' ? v : String(v);
+    }
+  }
+  if (problems.length) {
+    throw new UsageError(`bad parameters for playbook ${playbook.name}`, {
+      details: problems,
+      next: `run \`rb plan ${playbook.name}\` after fixing the --set values`,
+    });
+  }
+  return out;
+}
+
+export function parseDuration(s: string | undefined): number | undefined {
+  if (!s) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(s.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
+}
+
+/** The interpolation scope at plan time (steps.* resolves only while running). */
+export function planScope(ctx: PlanContext, results: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    params: ctx.params,
+    config: ctx.config,
+    run: { ...ctx.run, baselineName: ctx.baseline.name, baselineOid: ctx.baseline.oid ?? '' },
+    baseline: ctx.baseline.ref,
+    steps: results,
+  };
+}
+
+/**
+ * Interpolate a step's `with`. `command` is special: an argv is interpolated element by element,
+ * a shell string with every value single-quoted — interpolated values are data, never shell.
+ * With `deferredOk`, strings that read steps.* are left for run time.
+ */
+export function interpolateWith(
+  w: Record<string, unknown>,
+  scope: Record<string, unknown>,
+  deferredOk: boolean,
+  rawKeys: readonly string[] = [],
+): { value: Record<string, unknown>; deferred: boolean } {
+  let deferred = false;
+  const walk = (v: unknown, key: string | null, top = false): unknown => {
+    if (top && key !== null && rawKeys.includes(key)) return v;
+    if (typeof v === 'string') {
+      if (deferredOk && hasDeferred(v)) {
+        deferred = true;
+        return v;
+      }
+      if (key !== 'command') {
+        // a value that is exactly one {{ expr }} keeps its type (a list stays a list, a number a number)
+        const parts = parseTemplate(v);
+        if (parts.length === 1 && parts[0]!.kind === 'expr') {
+          const raw = resolvePath(parts[0]!.path, scope, parts[0]!.expr);
+          if (raw !== null && raw !== undefined && typeof raw !== 'string') return raw;
+        }
+        return interpolate(v, scope);
+      }
+      return interpolateShell(v, scope);
+    }
+    if (Array.isArray(v)) {
+      if (key === 'command' && v.every((x) => typeof x === 'string')) {
+        if (deferredOk && v.some((x) => hasDeferred(x as string))) {
+          deferred = true;
+          return v;
+        }
+        return interpolateArgv(v as string[], scope);
+      }
+      return v.map((x) => walk(x, null));
+    }
+    if (v && typeof v === 'object') {
+      const o: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) o[k] = walk(x, k, v === w);
+      return o;
+    }
+    return v;
+  };
+  return { value: walk(w, null) as Record<string, unknown>, deferred };
+}
+
+/** A step's kind and `with`: `run:` is shorthand for `uses: exec`. */
+export function stepKindAndWith(step: StepSpec): { kind: string; with: Record<string, unknown> } {
+  if (step.run !== undefined) {
+    return { kind: 'exec', with: { ...(step.with ?? {}), command: step.run, destructive: step.destructive ?? false } };
+  }
+  const w = { ...(step.with ?? {}) };
+  if (step.uses === 'exec' && step.destructive !== undefined) w.destructive = step.destructive;
+  return { kind: step.uses ?? 'group', with: w };
+}
+
+export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap): Plan {
+  const scope = planScope(ctx);
+  const problems: string[] = [];
+  const build = (step: StepSpec): PlanStep => {
+    const title = step.title ? safeInterpolate(step.title, scope) : step.id;
+    if (step.steps) {
+      const children = step.steps.map(build);
+      return {
+        id: step.id,
+        title,
+        kind: 'group',
+        with: {},
+        destructive: children.some((c) => c.destructive),
+        continueOnError: step.continueOnError ?? false,
+        timeoutMs: parseDuration(step.timeout),
+        when: step.when,
+        confirm: confirmText(step),
+        commands: [],
+        concurrent: step.concurrent ?? false,
+        children,
+        deferred: children.some((c) => c.deferred),
+      };
+    }
+    const { kind, with: rawWith } = stepKindAndWith(step);
+    const k = kinds[kind];
+    let w: Record<string, unknown> = rawWith;
+    let deferred = false;
+    try {
+      const r = interpolateWith(rawWith, scope, true, k?.rawWith);
+      w = r.value;
+      deferred = r.deferred;
+    } catch (e) {
+      problems.push(`step "${step.id}": ${(e as Error).message}`);
+    }
+    let parsed: Record<string, unknown> = w;
+    let commands: string[] = [];
+    let destructive = false;
+    if (!k) problems.push(`step "${step.id}": unknown step kind "${kind}"`);
+    else {
+      const res = deferred ? { success: true as const, data: w } : k.with.safeParse(w);
+      if (!res.success) problems.push(`step "${step.id}" (${kind}): ${res.error.issues.map((i) => `${i.path.join('.') || 'with'}: ${i.message}`).join('; ')}`);
+      else parsed = res.data as Record<string, unknown>;
+      destructive = typeof k.destructive === 'function' ? Boolean(k.destructive(parsed)) : k.destructive;
+      try {
+        commands = k.describe(parsed, ctx);
+      } catch (e) {
+        commands = [`(${(e as Error).message})`];
+      }
+    }
+    return {
+      id: step.id,
+      title,
+      kind,
+      with: parsed,
+      destructive,
+      continueOnError: step.continueOnError ?? false,
+      timeoutMs: parseDuration(step.timeout),
+      when: step.when,
+      confirm: confirmText(step),
+      commands,
+      deferred,
+    };
+  };
+  const steps = playbook.steps.map(build);
+  if (problems.length) {
+    throw new UsageError(`playbook ${playbook.name} cannot be planned`, { details: problems, next: `fix ${playbook.file}, then run \`rb plan ${playbook.name}\`` });
+  }
+  const all = flatten(steps);
+  return {
+    playbook: { name: playbook.name, title: playbook.title, level: playbook.level, severity: playbook.severity, target: playbook.target, file: playbook.file, source: playbook.source },
+    run: { ...ctx.run },
+    baseline: ctx.baseline,
+    params: ctx.params,
+    steps,
+    destructive: all.some((s) => s.destructive),
+    gated: all.some((s) => s.confirm !== undefined) || steps.some((s) => s.confirm !== undefined),
+  };
+}
+
+function confirmText(step: StepSpec): string | undefined {
+  if (step.confirm === undefined || step.confirm === false) return undefined;
+  return step.confirm === true ? `Continue with "${step.title ?? step.id}"?` : step.confirm;
+}
+
+function safeInterpolate(s: string, scope: Record<string, unknown>): string {
+  if (hasDeferred(s)) return s;
+  try {
+    return interpolate(s, scope);
+  } catch {
+    return s;
+  }
+}
+
+export function flatten(steps: PlanStep[]): PlanStep[] {
+  const out: PlanStep[] = [];
+  for (const s of steps) {
+    out.push(s);
+    if (s.children) out.push(...flatten(s.children));
+  }
+  return out;
+}
+
+/** The numbered, human-readable form printed by `rb plan` and `--dry-run`. */
+export function formatPlan(plan: Plan): string {
+  const lines: string[] = [];
+  const p = plan.playbook;
+  lines.push(`Plan: ${p.title} (playbook ${p.name}${p.level ? `, level ${p.level}` : ''}${p.severity ? `, severity ${p.severity}` : ''}${p.target ? `, target ${p.target}` : ''})`);
+  lines.push(`  from ${p.source === 'built-in' ? 'built-in' : p.file}`);
+  lines.push(`  baseline: ${plan.baseline.name}${plan.baseline.oid ? ` (${plan.baseline.ref} at ${plan.baseline.oid.slice(0, 12)})` : ' (not resolved)'}`);
+  if (Object.keys(plan.params).length) lines.push(`  params: ${Object.entries(plan.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+  lines.push(`  run id: ${plan.run.id}  records: ${plan.run.dir}/`);
+  lines.push('');
+  const walk = (steps: PlanStep[], prefix: string, indent: string) => {
+    steps.forEach((s, i) => {
+      const n = `${prefix}${i + 1}`;
+      const flags = [s.destructive ? 'destructive' : '', s.continueOnError ? 'continue on error' : '', s.concurrent ? 'concurrent' : '', s.when ? `when ${s.when}` : '', s.timeoutMs ? `timeout ${s.timeoutMs / 1000}s` : '']
+        .filter(Boolean)
+        .join(', ');
+      lines.push(`${indent}${n}. ${s.title} [${s.kind === 'group' ? 'group' : s.kind}${flags ? '; ' + flags : ''}]`);
+      if (s.confirm) lines.push(`${indent}   approval: ${s.confirm}`);
+      for (const c of s.commands) lines.push(`${indent}   $ ${c}`);
+      if (s.children) walk(s.children, `${n}.`, indent + '   ');
+    });
+  };
+  walk(plan.steps, '', '  ');
+  return lines.join('\n');
+}

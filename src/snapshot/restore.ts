@@ -1,0 +1,490 @@
+/**
+ * restoreSnapshot: put a working copy back exactly as a snapshot recorded it (a TypeScript
+ * port of prototype/restore.sh).
+ *
+ * Order, each step idempotent so that re-running after a crash finishes the job:
+ *   safety   snapshot of the current state first (so the restore itself can be undone)
+ *   journal  <common dir>/rb/restore-journal (atomic write): target + safety snapshot; a re-run
+ *            with the same target resumes; a journal for another target is refused
+ *   head     HEAD back to the branch (symbolic) or commit (detached); a branch that moved since
+ *            the snapshot is only reset with resetBranch, else a warning
+ *   worktree `read-tree --reset -u <worktree tree>`: tracked + untracked content, index = that tree
+ *   clean    `clean -fd -e <every skipped path>`: drop untracked files the snapshot did not
+ *            have (they are in the safety snapshot). Never -x, never -ff
+ *   raw      files git would convert on checkout, written back byte-exact
+ *   ignored  ignored files written raw with their modes (symlinks too)
+ *   index    the raw index installed through git's index.lock (exclusive create) + rename
+ *   refresh  `update-index -q --refresh`
+ *   gitstate in-progress merge/rebase/... files: current ones removed, captured ones put back
+ *   emptydirs, perms
+ *
+ * Writes never follow a symlink out of the worktree: a path whose parent is not a real
+ * directory is skipped with a warning.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
+import { writeFileAtomic } from '../io/fs.js';
+import type { Repo } from '../repo.js';
+import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
+import { captureSnapshot } from './capture.js';
+import { readSnapshot, resolveSnapshot } from './store.js';
+import {
+  FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
+  type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
+} from './format.js';
+
+export type RestoreStep =
+  | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
+  | 'gitstate' | 'emptydirs' | 'perms';
+
+export const RESTORE_STEPS: readonly RestoreStep[] = [
+  'safety', 'journal', 'head', 'worktree', 'clean', 'raw', 'ignored', 'index', 'refresh', 'gitstate', 'emptydirs', 'perms',
+];
+
+export interface RestoreOptions {
+  /** move HEAD's branch back to the snapshot's commit when it moved since (default false: warn) */
+  resetBranch?: boolean;
+  /** take a snapshot of the current state first (default true) */
+  safetySnapshot?: boolean;
+  /** @internal tests only: throw right after this step, as a crash would stop the restore there */
+  _faultAfter?: RestoreStep;
+}
+
+export interface RestoreResult {
+  /** the snapshot id restored (the commit oid when no snapshot ref points at it) */
+  restored: string;
+  /** the snapshot commit restored */
+  commit: string;
+  /** the snapshot of the state before the restore (from the journal when resuming), or null */
+  safetySnapshot: SnapshotInfo | null;
+  warnings: string[];
+  /** true when this call finished an interrupted restore */
+  resumed: boolean;
+}
+
+/** The restore journal (JSON). */
+interface RestoreJournal {
+  version: 1;
+  target: string;
+  id: string;
+  root: string;
+  safetySnapshot: string | null;
+  safetyCommit: string | null;
+  startedAt: string;
+  pid: number;
+  host: string;
+}
+
+export function restoreJournalPath(repo: Repo): string {
+  return join(repo.commonDir, 'rb', 'restore-journal');
+}
+
+const META_FILES = ['HEAD', 'index.raw', 'index.ls', 'raw.list', 'emptydirs', 'perms', 'gitstate.tar', 'skipped', 'info.json'] as const;
+type MetaName = (typeof META_FILES)[number];
+
+type Run = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
+
+/**
+ * Restore snapshot `idOrCommit` (an id, a unique id prefix, or a snapshot commit) into `repo`.
+ * Throws UsageError for an unknown snapshot, PreconditionError when git's index.lock is held or
+ * a skipped path would be overwritten (nothing changed then), LockedError when another
+ * restore's journal is in the way, StepFailedError/GitError when a step fails (run it again
+ * to finish: the journal makes it resume).
+ */
+export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+  const root = repo.root;
+  const run: Run = (args, o = {}) =>
+    git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
+  const fault = (step: RestoreStep) => {
+    if (opts._faultAfter === step) throw new Error(`rb test fault after restore step "${step}"`);
+  };
+  const warnings: string[] = [];
+
+  const target = await resolveSnapshot(repo, idOrCommit);
+  const c = target.commit;
+  const label = target.id || c;
+  const metaBufs = await catFileBatch(repo, META_FILES.map((n) => `${c}:meta/${n}`));
+  const meta = {} as Record<MetaName, Buffer>;
+  META_FILES.forEach((n, i) => { meta[n] = metaBufs[i] ?? Buffer.alloc(0); });
+  if (!metaBufs[0]) throw new UsageError(`${idOrCommit} is not an rb snapshot (no meta/HEAD)`);
+  const trees = (await run(['rev-parse', `${c}:worktree`, `${c}:ignored`], { readOnly: true })).stdout.trim().split('\n');
+  const [worktreeTree, ignoredTree] = trees as [string, string];
+  if (meta['info.json'].length > 0) {
+    try {
+      const info = JSON.parse(meta['info.json'].toString('utf8')) as SnapshotInfoFile;
+      if (info.root && info.root !== root) warnings.push(`snapshot ${label} was taken in ${info.root}, restoring into ${root}`);
+    } catch { /* described from trailers */ }
+  }
+
+  // --- preflight: git's own lock ---------------------------------------------------------------
+  const indexLock = join(repo.gitDir, 'index.lock');
+  if (await exists(indexLock)) {
+    throw new PreconditionError(`${indexLock} exists: another git process is running, or one crashed.`, {
+      next: `if no git command is running, remove ${indexLock}, then run the restore again`,
+    });
+  }
+
+  // --- safety snapshot + journal -------------------------------------------------------------
+  const journalPath = restoreJournalPath(repo);
+  const journal = await readJournal(journalPath);
+  let safety: SnapshotInfo | null = null;
+  let resumed = false;
+  if (journal) {
+    if (journal.target !== c || journal.root !== root) {
+      throw new LockedError(
+        `another restore was interrupted: snapshot ${journal.id || journal.target} into ${journal.root} (started ${journal.startedAt}).`,
+        {
+          next: `finish it first by restoring ${journal.id || journal.target} again` +
+            (journal.safetySnapshot ? ` (the state before it is snapshot ${journal.safetySnapshot})` : '') +
+            `, or delete ${journalPath} if you are sure`,
+        },
+      );
+    }
+    resumed = true;
+    if (journal.safetySnapshot) {
+      safety = await readSnapshot(repo, journal.safetySnapshot);
+      if (!safety) warnings.push(`the safety snapshot ${journal.safetySnapshot} of the interrupted restore no longer exists`);
+    }
+  } else {
+    if (opts.safetySnapshot !== false) {
+      safety = await captureSnapshot(repo, { message: `before restore of ${label}` });
+    }
+    fault('safety');
+    await checkSkippedCollisions(run, worktreeTree, safety?.skipped ?? []);
+    const j: RestoreJournal = {
+      version: 1, target: c, id: target.id, root, safetySnapshot: safety?.id ?? null, safetyCommit: safety?.commit ?? null,
+      startedAt: new Date().toISOString(), pid: process.pid, host: hostname(),
+    };
+    writeFileAtomic(journalPath, JSON.stringify(j, null, 2) + '\n');
+  }
+  fault('journal');
+
+  // --- HEAD ---------------------------------------------------------------------------------------
+  const head = parseHeadMeta(meta.HEAD);
+  if (head.ref) {
+    if (!head.ref.startsWith('refs/')) throw new StepFailedError(`snapshot ${label} has an invalid HEAD ref: ${head.ref}`);
+    const cur = await revParse(root, head.ref);
+    if (head.oid) {
+      if (!cur) {
+        await run(['update-ref', '-m', 'rb restore', head.ref, head.oid, '']);
+      } else if (cur !== head.oid) {
+        if (opts.resetBranch) await run(['update-ref', '-m', 'rb restore', head.ref, head.oid, cur]);
+        else warnings.push(`${head.ref} moved since the snapshot (${head.oid.slice(0, 12)} -> ${cur.slice(0, 12)}); left where it is (reset it with resetBranch)`);
+      }
+    } else if (cur) {
+      warnings.push(`${head.ref} had no commits when the snapshot was taken and now points at ${cur.slice(0, 12)}; left where it is`);
+    }
+    await run(['symbolic-ref', '-m', 'rb restore', 'HEAD', head.ref]);
+  } else if (head.oid) {
+    await run(['update-ref', '--no-deref', '-m', 'rb restore', 'HEAD', head.oid]);
+  }
+  fault('head');
+
+  // --- worktree: tracked + untracked content, then what did not exist -------------------------
+  // read-tree refuses to overwrite a changed file behind assume-unchanged / skip-worktree even
+  // with --reset: clear those flags in the current index first (its original is in the safety
+  // snapshot; the snapshot's own flags come back with the raw index below)
+  await clearIndexFlags(run);
+  await run(['read-tree', '--reset', '-u', worktreeTree]);
+  fault('worktree');
+  const skippedNow: SkippedEntry[] = [...decodeSkipped(meta.skipped), ...(safety?.skipped ?? [])];
+  await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
+  fault('clean');
+
+  // --- raw files: byte-exact content for files git would convert ------------------------------------
+  const rawList = splitNul(meta['raw.list'].toString('utf8')).map((rec) => {
+    const tab = rec.indexOf('\t');
+    return { oid: rec.slice(0, tab), path: rec.slice(tab + 1), size: 0 };
+  });
+  await forEachBlob(repo, rawList, async (item, data) => {
+    const abs = join(root, item.path);
+    let mode = 0o644;
+    try {
+      const st = await lstat(abs);
+      if (st.isDirectory()) {
+        warnings.push(`not restored (a directory is in the way): ${item.path}`);
+        return;
+      }
+      if (st.isFile()) mode = st.mode & 0o7777;
+    } catch { /* written fresh */ }
+    if (!(await ensureParentDirs(root, item.path))) {
+      warnings.push(`not restored (a parent is not a directory): ${item.path}`);
+      return;
+    }
+    await replaceFile(abs, data, mode, false);
+  });
+  fault('raw');
+
+  // --- ignored files, raw, with their modes -----------------------------------------------------
+  const perms = parsePerms(meta.perms);
+  const lsIgn = await run(['ls-tree', '-r', '-z', '-l', ignoredTree], { readOnly: true });
+  const ignored = splitNul(lsIgn.stdout).map((rec) => {
+    const tab = rec.indexOf('\t');
+    const [mode, type, oid, size] = rec.slice(0, tab).split(/ +/);
+    return { mode: mode!, type: type!, oid: oid!, size: Number(size) || 0, path: rec.slice(tab + 1) };
+  });
+  const ignoredBlobs = ignored.filter((e) => {
+    if (e.type === 'blob' && (e.mode === '100644' || e.mode === '100755' || e.mode === '120000')) return true;
+    warnings.push(`ignored entry not restored (${e.mode} ${e.type}): ${e.path}`);
+    return false;
+  });
+  await forEachBlob(repo, ignoredBlobs, async (e, data) => {
+    if (!(await ensureParentDirs(root, e.path))) {
+      warnings.push(`not restored (a parent is not a directory): ${e.path}`);
+      return;
+    }
+    const abs = join(root, e.path);
+    try {
+      if ((await lstat(abs)).isDirectory()) {
+        warnings.push(`not restored (a directory is in the way): ${e.path}`);
+        return;
+      }
+    } catch { /* absent */ }
+    const mode = perms.get(e.path) ?? (e.mode === '100755' ? 0o755 : 0o644);
+    await replaceFile(abs, data, mode, e.mode === '120000');
+  });
+  fault('ignored');
+
+  // --- the raw index, through git's lock protocol ----------------------------------------------------
+  const indexFile = join(repo.gitDir, 'index');
+  if (meta['index.raw'].length > 0) {
+    let fh;
+    try {
+      fh = await open(indexLock, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new StepFailedError(`${indexLock} appeared during the restore: another git process is running.`, {
+          next: `when it has finished, run the restore of ${label} again`,
+        });
+      }
+      throw e;
+    }
+    try {
+      await fh.writeFile(meta['index.raw']);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(indexLock, indexFile);
+  } else {
+    await rm(indexFile, { force: true });
+  }
+  fault('index');
+  await run(['update-index', '-q', '--refresh'], { allowFail: true });
+  fault('refresh');
+
+  // --- in-progress operation state ----------------------------------------------------------------
+  await Promise.all(GITSTATE_NAMES.map((n) => rm(join(repo.gitDir, n), { recursive: true, force: true })));
+  if (meta['gitstate.tar'].length > 0) {
+    const tmp = await mkdtemp(join(repo.gitDir, 'rb-restore.'));
+    try {
+      const file = join(tmp, 'gitstate.tar');
+      await open(file, 'wx', 0o600).then(async (fh) => {
+        try { await fh.writeFile(meta['gitstate.tar']); } finally { await fh.close(); }
+      });
+      const tar = await import('tar');
+      tar.x({ file, cwd: repo.gitDir, sync: true });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+  fault('gitstate');
+
+  // --- empty directories, permission bits ----------------------------------------------------------
+  for (const d of splitNul(meta.emptydirs.toString('utf8'))) {
+    if (!(await ensureParentDirs(root, d + '/x'))) warnings.push(`empty directory not restored (a parent is not a directory): ${d}`);
+  }
+  fault('emptydirs');
+  await Promise.all([...perms].map(async ([p, mode]) => {
+    if (!(await parentsAreDirs(root, p))) return;
+    try {
+      const st = await lstat(join(root, p));
+      if (st.isSymbolicLink()) return;
+      if ((st.mode & 0o7777) !== mode) await chmod(join(root, p), mode);
+    } catch { /* not there */ }
+  }));
+  fault('perms');
+
+  // --- check, then done ------------------------------------------------------------------------------
+  await verify(run, head, meta['index.ls'], warnings);
+  await rm(journalPath, { force: true });
+  return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readJournal(path: string): Promise<RestoreJournal | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const j = JSON.parse(text) as RestoreJournal;
+    if (typeof j.target !== 'string') throw new Error('no target');
+    return j;
+  } catch {
+    throw new LockedError(`the restore journal ${path} is unreadable: an earlier restore was interrupted.`, {
+      next: `look at it, restore the snapshot it names again, or delete it if you are sure`,
+    });
+  }
+}
+
+/** "<octal> <path>\0" records -> path -> mode */
+function parsePerms(buf: Buffer): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const rec of splitNul(buf.toString('utf8'))) {
+    const sp = rec.indexOf(' ');
+    const mode = parseInt(rec.slice(0, sp), 8);
+    if (sp > 0 && !Number.isNaN(mode)) m.set(rec.slice(sp + 1), mode);
+  }
+  return m;
+}
+
+/**
+ * read-tree --reset -u overwrites whatever is in its way. A skipped path (a nested repository,
+ * node_modules, an over-cap ignored file) is in no snapshot, so refuse before changing anything
+ * when the target tree holds a file at that path or at one of its parents.
+ */
+async function checkSkippedCollisions(run: Run, tree: string, skipped: readonly SkippedEntry[]): Promise<void> {
+  if (skipped.length === 0) return;
+  const wanted = new Set<string>();
+  for (const s of skipped) for (let p = s.path; p !== '.' && p !== ''; p = posix.dirname(p)) wanted.add(p);
+  const r = await run(['ls-tree', '-z', tree, '--', ...wanted], { readOnly: true, allowFail: true });
+  const clashes: string[] = [];
+  for (const rec of splitNul(r.stdout)) {
+    const tab = rec.indexOf('\t');
+    const type = rec.slice(0, tab).split(' ')[1];
+    const path = rec.slice(tab + 1);
+    if (wanted.has(path) && type !== 'tree') clashes.push(path);
+  }
+  if (clashes.length > 0) {
+    throw new PreconditionError('restoring would overwrite paths the safety snapshot could not capture.', {
+      details: clashes,
+      next: 'move those paths out of the way, then run the restore again',
+    });
+  }
+}
+
+/**
+ * Read blobs for items (with oid and, when known, size) and hand each to fn, in groups of at most
+ * 32 MiB per git call so memory stays bounded.
+ */
+async function forEachBlob<T extends { oid: string; size: number }>(
+  repo: Repo, items: readonly T[], fn: (item: T, data: Buffer) => Promise<void>,
+): Promise<void> {
+  if (items.length === 0) return;
+  if (items.some((i) => !i.size)) {
+    const r = await git(['cat-file', '--batch-check'], { cwd: repo.root, readOnly: true, input: items.map((i) => i.oid + '\n').join('') });
+    const lines = r.stdout.split('\n');
+    items.forEach((it, k) => { it.size = Number(lines[k]?.split(' ')[2]) || 0; });
+  }
+  for (const group of groupBySize(items, (i) => i.size, 32 * 1024 * 1024)) {
+    const bufs = await catFileBatch(repo, group.map((g) => g.oid));
+    for (let k = 0; k < group.length; k++) {
+      const b = bufs[k];
+      if (!b) throw new StepFailedError(`object ${group[k]!.oid} of the snapshot is missing`);
+      await fn(group[k]!, b);
+    }
+  }
+}
+
+/** Are all parents of `rel` real directories (not symlinks)? */
+async function parentsAreDirs(root: string, rel: string): Promise<boolean> {
+  const parts = rel.split('/');
+  let cur = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    cur = join(cur, parts[i]!);
+    try {
+      if (!(await lstat(cur)).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Create the missing parents of `rel`; false when an existing parent is not a real directory. */
+async function ensureParentDirs(root: string, rel: string): Promise<boolean> {
+  const parts = rel.split('/');
+  let cur = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    cur = join(cur, parts[i]!);
+    try {
+      if (!(await lstat(cur)).isDirectory()) return false;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      try {
+        await mkdir(cur);
+      } catch (e2) {
+        if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Replace the file (or symlink) at abs: write a temp sibling created exclusively with 0600
+ * (a secret is never readable by others, even briefly), set the final mode, rename over.
+ */
+async function replaceFile(abs: string, data: Buffer, mode: number, link: boolean): Promise<void> {
+  const tmp = join(abs, '..', `.${posix.basename(abs.split('\\').join('/')).slice(0, 60)}.rb-tmp-${randomBytes(4).toString('hex')}`);
+  try {
+    if (link) {
+      await symlink(data, tmp);
+    } else {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.chmod(mode);
+      } finally {
+        await fh.close();
+      }
+    }
+    await rename(tmp, abs);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Drop assume-unchanged and skip-worktree bits from the real index (one flag per call: update-index applies only the first). */
+async function clearIndexFlags(run: Run): Promise<void> {
+  const r = await run(['ls-files', '-v', '-z'], { readOnly: true });
+  const assume: string[] = [];
+  const skip: string[] = [];
+  for (const rec of splitNul(r.stdout)) {
+    const tag = rec.slice(0, 1);
+    if (tag !== tag.toUpperCase()) assume.push(rec.slice(2));
+    if (tag === 'S' || tag === 's') skip.push(rec.slice(2));
+  }
+  for (const [flag, paths] of [['--no-assume-unchanged', assume], ['--no-skip-worktree', skip]] as const) {
+    if (paths.length > 0) await run(['update-index', flag, '-z', '--stdin'], { input: paths.map((p) => p + '\0').join('') });
+  }
+}
+
+/** After the restore: HEAD and the index entries must be what the snapshot recorded. */
+async function verify(run: Run, head: { ref: string | null; oid: string | null }, indexLs: Buffer, warnings: string[]): Promise<void> {
+  const [sym, ls] = await Promise.all([
+    run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true }),
+    run(['ls-files', '-s', '-z'], { readOnly: true }),
+  ]);
+  const curRef = sym.code === 0 ? sym.stdout.trim() : null;
+  if (curRef !== head.ref) warnings.push(`HEAD is ${curRef ?? 'detached'} after the restore, expected ${head.ref ?? 'detached'}`);
+  if (!ls.stdoutBuf.equals(indexLs)) warnings.push('the index differs from the snapshot after the restore');
+}

@@ -1,0 +1,41 @@
+/** `exec` (and `run:` steps): run a command; an argv never touches a shell. */
+import { z } from 'zod';
+import { writeFileAtomic } from '../io/fs.js';
+import { runCommand, tail } from '../io/exec.js';
+import type { StepKind } from './types.js';
+import { commandSchema, displayCommand, recordPath, repoPath } from './common.js';
+
+const schema = z
+  .object({
+    command: commandSchema,
+    cwd: z.string().optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    to: z.string().optional(),
+    destructive: z.boolean().optional(),
+  })
+  .strict();
+type With = z.infer<typeof schema>;
+
+export const exec: StepKind<With> = {
+  kind: 'exec',
+  summary: 'run a command (argv, or a string with shell: true); `to` saves its output under rollbacks/',
+  with: schema,
+  destructive: (w) => w.destructive === true,
+  describe: (w) => [`${w.cwd && w.cwd !== '.' ? `(cd ${w.cwd}) ` : ''}${displayCommand(w.command)}${w.to ? `  > ${w.to}` : ''}`],
+  async run(w, ctx) {
+    const r = await runCommand(w.command, {
+      cwd: repoPath(ctx, w.cwd),
+      env: w.env,
+      timeoutMs: ctx.timeoutMs,
+      signal: ctx.signal,
+      onLine: (l) => ctx.reporter.output(l),
+    });
+    if (w.to) writeFileAtomic(recordPath(ctx, w.to), r.all);
+    const result = { commands: [displayCommand(w.command)], exitCode: r.exitCode, outputTail: tail(r.all), durationMs: r.durationMs, output: r.all.length < 65536 ? r.all : tail(r.all, 500) };
+    if (r.exitCode !== 0) {
+      const why = r.failedToStart ?? (r.timedOut ? `timed out after ${ctx.timeoutMs} ms` : r.cancelled ? 'cancelled' : `exited ${r.exitCode}`);
+      throw Object.assign(new Error(`${displayCommand(w.command)}: ${why}`), { result });
+    }
+    return result;
+  },
+};

@@ -1,0 +1,78 @@
+/**
+ * `git.clean`: remove untracked (and, by default, ignored) files — except rollbacks/, the
+ * configured keep paths (.env, .env.*), everything the snapshot did not capture (it could not
+ * be restored), extra `keep` paths, and dependency directories whose lockfiles are unchanged.
+ * Single -f: nested repositories are never deleted; never -ff.
+ */
+import { z } from 'zod';
+import { git } from '../io/git.js';
+import type { StepKind, StepContext, PlanContext } from './types.js';
+import { lockfilesUnchanged } from './deps-install.js';
+
+const schema = z
+  .object({
+    ignored: z.boolean().optional(),
+    keep: z.array(z.string()).optional(),
+    /** keep each install's dependency dir when its lockfiles are identical between this commit and HEAD */
+    keepDepsSince: z.string().optional(),
+  })
+  .strict();
+type With = z.infer<typeof schema>;
+
+/** An exclude pattern anchored at the root for a path, or a name pattern as given. */
+function anchor(p: string): string {
+  const s = p.replace(/^\.\//, '');
+  return s.includes('/') && !s.startsWith('/') ? `/${s}` : s;
+}
+
+function baseExcludes(ctx: PlanContext, w: With): string[] {
+  // rb's own configuration is never cleaned either (an untracked .rb/ or rb.config.yaml)
+  return [`/${ctx.config.rollbacksDir.replace(/^\/+|\/+$/g, '')}/`, '/.rb/', '/rb.config.yaml', ...ctx.config.keep.map(anchor), ...(w.keep ?? []).map(anchor)];
+}
+
+/** Paths the run's snapshot reported as not captured. */
+function snapshotSkipped(ctx: StepContext): string[] {
+  const out: string[] = [];
+  for (const r of Object.values(ctx.results)) {
+    const sk = (r as { notCaptured?: unknown }).notCaptured;
+    if (r.snapshotId && Array.isArray(sk)) for (const s of sk as { path: string }[]) out.push(s.path);
+  }
+  return out;
+}
+
+export const gitClean: StepKind<With> = {
+  kind: 'git.clean',
+  summary: 'remove untracked and ignored files, keeping rollbacks/, keep paths, uncaptured paths and unchanged dependency dirs',
+  with: schema,
+  destructive: true,
+  describe: (w, ctx) => {
+    const ex = baseExcludes(ctx, w);
+    const deps = w.keepDepsSince ? ctx.config.install.filter((i) => i.dir).map((i) => `-e /${i.dir}/ (if ${i.lockfiles.join(', ')} unchanged)`) : [];
+    return [`git clean -fd${w.ignored === false ? '' : 'x'} ${ex.map((e) => `-e ${e}`).join(' ')} -e <paths the snapshot did not capture>${deps.length ? ' ' + deps.join(' ') : ''}`];
+  },
+  async run(w, ctx) {
+    const repo = ctx.repo;
+    const excludes = baseExcludes(ctx, w);
+    const kept: string[] = [];
+    for (const p of snapshotSkipped(ctx)) {
+      // a literal path: escape gitignore's special characters, anchor at the root
+      excludes.push('/' + p.replace(/\/$/, '').replace(/[*?[\]\\!#]/g, '\\$&').replace(/ $/, '\\ '));
+      kept.push(`${p} (not in the snapshot)`);
+    }
+    if (w.keepDepsSince) {
+      for (const inst of ctx.config.install) {
+        if (!inst.dir) continue;
+        const dir = [inst.cwd, inst.dir].filter((x) => x && x !== '.').join('/');
+        if (await lockfilesUnchanged(repo.root, inst, w.keepDepsSince, 'HEAD')) {
+          excludes.push(`/${dir}/`);
+          kept.push(`${dir} (${inst.lockfiles.join(', ') || 'no lockfile'} unchanged)`);
+        }
+      }
+    }
+    const args = ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
+    const r = await git(args, { cwd: repo.root });
+    const removed = r.stdout.split('\n').filter((l) => l.startsWith('Removing ')).map((l) => l.slice(9));
+    ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}`);
+    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, kept };
+  },
+};

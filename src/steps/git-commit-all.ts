@@ -1,0 +1,82 @@
+/**
+ * `git.commit-all`: commit every change (tracked and untracked, not ignored) on the current
+ * branch, made with plumbing — a temporary index, write-tree, commit-tree and a compare-and-swap
+ * update-ref — so the user's hooks (pre-commit, prepare-commit-msg) and broken gpg signing
+ * cannot block it (safety.md §2). rollbacks/ and nested repositories are never part of it.
+ */
+import { z } from 'zod';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, identityEnv } from '../io/git.js';
+import type { StepKind } from './types.js';
+import { headState } from './git-common.js';
+
+const schema = z.object({ message: z.string().min(1), exclude: z.array(z.string()).optional() }).strict();
+type With = z.infer<typeof schema>;
+
+export const gitCommitAll: StepKind<With> = {
+  kind: 'git.commit-all',
+  summary: 'commit all changes (not ignored files, not rollbacks/) with plumbing, so hooks and signing cannot block it',
+  with: schema,
+  destructive: false,
+  mutates: true,
+  describe: (w, ctx) => [
+    `GIT_INDEX_FILE=<temp copy of the index> git add -A -- . ':(exclude)${ctx.config.rollbacksDir}'`,
+    'git write-tree && git commit-tree <tree> -p HEAD -m ' + JSON.stringify(w.message),
+    'git update-ref HEAD <commit> <old HEAD>  # compare-and-swap',
+  ],
+  async run(w, ctx) {
+    const repo = ctx.repo;
+    const before = await headState(repo);
+    if (ctx.previous?.commit && before.oid === ctx.previous.commit) {
+      return ctx.previous; // resumed: the commit was made by the interrupted attempt
+    }
+    const tmp = mkdtempSync(join(repo.gitDir, 'rb-commit.'));
+    try {
+      const idx = join(tmp, 'index');
+      const real = join(repo.gitDir, 'index');
+      if (existsSync(real)) copyFileSync(real, idx);
+      // nested repositories (untracked dirs with their own .git) are left alone
+      const others = await git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: repo.root, readOnly: true });
+      const nested = others.stdout.split('\0').filter((d) => d.endsWith('/') && existsSync(join(repo.root, d, '.git')));
+      const excl = [ctx.config.rollbacksDir, ...(w.exclude ?? []), ...nested.map((d) => d.replace(/\/$/, ''))].map((p) => `:(exclude,literal)${p}`);
+      await git(['add', '-A', '--', '.', ...excl], { cwd: repo.root, indexFile: idx });
+      const tree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
+      const headTree = before.oid ? (await git(['rev-parse', `${before.oid}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim() : null;
+      if (tree === headTree) {
+        ctx.reporter.output('nothing to commit: the working tree matches HEAD');
+        return { skipped: 'nothing to commit', commit: before.oid, created: false };
+      }
+      const env = await identityEnv(repo.root);
+      const commit = (
+        await git(['commit-tree', tree, ...(before.oid ? ['-p', before.oid] : []), '-m', w.message], { cwd: repo.root, env })
+      ).stdout.trim();
+      const target = before.ref ?? 'HEAD';
+      const args = ['update-ref', '-m', `rb: ${w.message.split('\n')[0]}`, ...(before.ref ? [] : ['--no-deref']), target, commit, before.oid ?? ''];
+      await git(args, { cwd: repo.root });
+      // the real index now matches the new commit: install the temporary one with git's lock protocol
+      const lock = join(repo.gitDir, 'index.lock');
+      const fd = openSync(lock, 'wx');
+      try {
+        writeSync(fd, readFileSync(idx));
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(lock, real);
+      await git(['update-index', '-q', '--refresh'], { cwd: repo.root, allowFail: true });
+      const after = await headState(repo);
+      if (after.oid !== commit) throw new Error(`after the WIP commit, HEAD is ${after.oid}, expected ${commit}`);
+      const files = (await git(['diff-tree', '--no-commit-id', '--name-only', '-r', '-z', ...(before.oid ? [before.oid] : ['--root']), commit], { cwd: repo.root, readOnly: true })).stdout.split('\0').filter(Boolean).length;
+      ctx.reporter.output(`committed ${files} file(s) as ${commit.slice(0, 12)}`);
+      return {
+        commands: ['git add -A (temporary index)', `git commit-tree ${tree.slice(0, 12)}`, `git ${args.join(' ')}`],
+        commit,
+        created: true,
+        files,
+        movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [],
+      };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+};

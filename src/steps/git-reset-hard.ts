@@ -1,0 +1,37 @@
+/**
+ * `git.reset-hard`: move the current branch (or detached HEAD) to a commit and make index and
+ * worktree match it. Lists the commits the reset drops from the branch — they stay reachable
+ * from the run's snapshot, and `rb undo` brings them back.
+ */
+import { z } from 'zod';
+import { git } from '../io/git.js';
+import type { StepKind } from './types.js';
+import { headState, oidOf, unmergedPaths } from './git-common.js';
+
+const schema = z.object({ ref: z.string().min(1) }).strict();
+type With = z.infer<typeof schema>;
+
+export const gitResetHard: StepKind<With> = {
+  kind: 'git.reset-hard',
+  summary: 'reset the current branch, index and worktree to a commit (lists the commits it drops)',
+  with: schema,
+  destructive: true,
+  describe: (w) => [`git rev-list --oneline ${w.ref}..HEAD  # commits the reset drops (kept in the snapshot)`, `git reset --hard ${w.ref}`],
+  async run(w, ctx) {
+    const repo = ctx.repo;
+    const target = await oidOf(repo, w.ref);
+    if (!target) throw new Error(`${w.ref} does not resolve to a commit`);
+    const before = await headState(repo);
+    const dropped = before.oid
+      ? (await git(['log', '--format=%h %s', `${target}..${before.oid}`], { cwd: repo.root, readOnly: true })).stdout.split('\n').filter(Boolean)
+      : [];
+    if (dropped.length) ctx.reporter.output(`${dropped.length} local commit(s) leave ${before.ref?.replace('refs/heads/', '') ?? 'HEAD'} (kept in the snapshot): ${dropped.slice(0, 3).join('; ')}${dropped.length > 3 ? '; …' : ''}`);
+    const args = ['reset', '--hard', '--no-recurse-submodules', target];
+    await git(args, { cwd: repo.root });
+    const after = await headState(repo);
+    if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
+    if ((await unmergedPaths(repo)).length) throw new Error('after reset, the index still has unmerged entries');
+    const movedRefs = before.ref && before.oid && before.oid !== target ? [{ ref: before.ref, from: before.oid, to: target }] : [];
+    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs };
+  },
+};

@@ -1,0 +1,58 @@
+/** `metrics.record`: append this run to rollbacks/metrics.json (the established format plus rb's fields). */
+import { z } from 'zod';
+import { join } from 'node:path';
+import { appendRollback } from '../records/metrics.js';
+import { git } from '../io/git.js';
+import type { StepKind } from './types.js';
+
+const schema = z
+  .object({
+    severity: z.enum(['critical', 'high', 'medium', 'low']).optional(),
+    cause: z.string().optional(),
+    sprint: z.union([z.number().int(), z.string(), z.null()]).optional(),
+    level: z.union([z.number().int(), z.null()]).optional(),
+    filesChanged: z.union([z.number(), z.string(), z.null()]).optional(),
+    testsFailed: z.union([z.number(), z.string(), z.null()]).optional(),
+  })
+  .strict();
+type With = z.infer<typeof schema>;
+
+function num(v: unknown): number | null {
+  if (v === null || v === undefined || v === '' || v === 'unknown') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+export const metricsRecord: StepKind<With> = {
+  kind: 'metrics.record',
+  summary: 'append the run to rollbacks/metrics.json with its measured recovery time',
+  with: schema,
+  destructive: false,
+  describe: (w, ctx) => [`append to ${ctx.config.rollbacksDir}/metrics.json (severity ${w.severity ?? ctx.playbook.severity ?? 'unspecified'}, cause ${w.cause ?? ctx.run.cause ?? 'unspecified'})`],
+  async run(w, ctx) {
+    const now = Date.now();
+    const started = Date.parse(ctx.run.startedAt);
+    const durationMs = now - started;
+    const branch = (await git(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim() || null;
+    const entry = {
+      timestamp: new Date(now).toISOString(),
+      sprint: num(w.sprint),
+      severity: w.severity ?? ctx.playbook.severity ?? 'unspecified',
+      cause: w.cause ?? ctx.run.cause ?? 'unspecified',
+      recovery_time_minutes: Math.round((durationMs / 60000) * 100) / 100,
+      run_id: ctx.run.id,
+      level: w.level ?? ctx.playbook.level ?? null,
+      playbook: ctx.playbook.name,
+      duration_ms: durationMs,
+      baseline: ctx.baseline.name,
+      branch: ctx.run.branch ?? branch,
+      files_changed: num(w.filesChanged),
+      tests_failed: num(w.testsFailed),
+      undone: false,
+    };
+    const file = join(ctx.repo.root, ctx.config.rollbacksDir, 'metrics.json');
+    appendRollback(file, entry);
+    ctx.reporter.output(`recorded ${entry.recovery_time_minutes} min (${entry.severity}, ${entry.cause})`);
+    return { entry };
+  },
+};

@@ -1,0 +1,45 @@
+/** `report`: render a markdown template (inline, or a file in the repository) into a file under rollbacks/. */
+import { z } from 'zod';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/fs.js';
+import type { StepContext, StepKind } from './types.js';
+import { recordPath, renderTemplate, repoPath, repoRelative, scopeOf } from './common.js';
+
+const schema = z
+  .object({
+    template: z.string().min(1).optional(),
+    templateFile: z.string().min(1).optional(),
+    to: z.string().min(1),
+  })
+  .strict()
+  .refine((w) => Boolean(w.template) !== Boolean(w.templateFile), { message: 'give exactly one of template or templateFile' });
+type With = z.infer<typeof schema>;
+
+export const report: StepKind<With> = {
+  kind: 'report',
+  summary: 'render a markdown template into a file under rollbacks/ ({{ }} values that are unknown read "unknown")',
+  with: schema,
+  destructive: false,
+  rawWith: ['template'],
+  templateRoots: ['report'],
+  describe: (w, ctx) => [`write ${ctx.config.rollbacksDir}/${w.to}${w.templateFile ? ` from ${w.templateFile}` : ''}`],
+  async run(w, ctx) {
+    const template = w.template ?? readFileSync(repoPath(ctx, w.templateFile), 'utf8');
+    const scope = scopeOf(ctx);
+    const j = (ctx as { journal?: StepContext['journal'] }).journal?.();
+    const elapsed = Date.now() - Date.parse(ctx.run.startedAt);
+    scope.report = {
+      date: new Date().toISOString(),
+      elapsed: `${(elapsed / 1000).toFixed(1)}s`,
+      elapsedMinutes: Math.round((elapsed / 60000) * 100) / 100,
+      snapshot: j?.snapshot ?? 'none',
+      steps: j ? j.steps.filter((s) => s.id !== (ctx as { stepId?: string }).stepId).map((s) => `- ${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✖' : s.status === 'skipped' ? '↓' : '·'} ${s.title} — ${s.status}${s.error ? `: ${s.error}` : ''}`).join('\n') : 'unknown',
+      warnings: j && j.warnings.length ? j.warnings.map((w) => `- ${w}`).join('\n') : '- none',
+    };
+    const text = renderTemplate(template, scope);
+    const out = recordPath(ctx, w.to);
+    writeFileAtomic(out, text.endsWith('\n') ? text : text + '\n');
+    ctx.reporter.output(`wrote ${repoRelative(ctx, out)}`);
+    return { file: repoRelative(ctx, out), report: repoRelative(ctx, out) };
+  },
+};

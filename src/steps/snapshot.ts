@@ -1,0 +1,74 @@
+/**
+ * `snapshot`: capture the whole working copy (safety.md §1) under refs/rb/snapshots/<id>
+ * before anything destructive. Touches nothing. `snapshot.restore`: put a snapshot back
+ * (itself preceded by a safety snapshot), used by undo and abort.
+ */
+import { z } from 'zod';
+import { captureSnapshot, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
+import type { StepKind } from './types.js';
+import { headState, refOid } from './git-common.js';
+
+const schema = z.object({ message: z.string().optional() }).strict();
+type With = z.infer<typeof schema>;
+
+export const snapshot: StepKind<With> = {
+  kind: 'snapshot',
+  summary: 'capture HEAD, index, tracked, untracked and ignored files, git state and refs under refs/rb/snapshots/<id>; changes nothing',
+  with: schema,
+  destructive: false,
+  describe: (w, ctx) => [
+    `rb snapshot${w.message ? ` -m ${JSON.stringify(w.message)}` : ''}  # commit of {index, worktree, ignored (≤ ${Math.round(ctx.config.snapshots.maxIgnoredBytes / 1048576)} MB each, not ${ctx.config.snapshots.skipIgnored.join(', ')}), meta} -> refs/rb/snapshots/<id>`,
+  ],
+  async run(w, ctx) {
+    const prevId = ctx.previous?.snapshotId as string | undefined;
+    if (prevId && (await refOid(ctx.repo, `refs/rb/snapshots/${prevId}`))) {
+      ctx.reporter.output(`snapshot ${prevId} was taken before the interruption`);
+      return ctx.previous!;
+    }
+    const info = await captureSnapshot(ctx.repo, {
+      message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`,
+      maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes,
+      skipIgnored: ctx.config.snapshots.skipIgnored,
+      runId: ctx.run.id,
+    });
+    await ctx.checkpoint({ snapshotId: info.id });
+    if (info.skipped.length) ctx.reporter.warn(`not captured (and never cleaned): ${info.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}`);
+    ctx.reporter.output(`snapshot ${info.id}`);
+    return { commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted };
+  },
+};
+
+const restoreSchema = z.object({ id: z.string().min(1), resetBranch: z.boolean().optional() }).strict();
+type RestoreWith = z.infer<typeof restoreSchema>;
+
+export const snapshotRestore: StepKind<RestoreWith> = {
+  kind: 'snapshot.restore',
+  summary: 'restore a snapshot (HEAD, index, files, git state), taking a safety snapshot of the current state first',
+  with: restoreSchema,
+  destructive: true,
+  describe: (w) => [
+    `rb snapshot  # safety snapshot of the current state`,
+    `rb restore ${w.id}${w.resetBranch ? ' --reset-branch' : ''}  # HEAD; git read-tree --reset -u <worktree>; git clean -fd (never -x); ignored files; raw index; git state; empty dirs; modes`,
+  ],
+  async run(w, ctx) {
+    const repo = ctx.repo;
+    const snap = await resolveSnapshot(repo, w.id);
+    if (!snap) throw new Error(`snapshot ${w.id} not found (refs/rb/snapshots/${w.id})`);
+    const branchBefore = snap.headRef ? await refOid(repo, snap.headRef) : null;
+    const res = await restoreSnapshot(repo, snap.id, { resetBranch: w.resetBranch ?? false, safetySnapshot: true });
+    for (const wn of res.warnings) ctx.reporter.warn(wn);
+    const branchAfter = snap.headRef ? await refOid(repo, snap.headRef) : null;
+    const head = await headState(repo);
+    const movedRefs = snap.headRef && branchBefore && branchAfter && branchBefore !== branchAfter ? [{ ref: snap.headRef, from: branchBefore, to: branchAfter }] : [];
+    const createdRefs = snap.headRef && !branchBefore && branchAfter ? [{ ref: snap.headRef, oid: branchAfter }] : [];
+    ctx.reporter.output(`restored snapshot ${snap.id}; HEAD ${head.ref?.replace('refs/heads/', '') ?? 'detached'} at ${head.oid?.slice(0, 12) ?? '(unborn)'}`);
+    return {
+      commands: [`rb restore ${snap.id}`],
+      restored: snap.id,
+      snapshotId: res.safetySnapshot?.id,
+      safetySnapshot: res.safetySnapshot?.id ?? null,
+      movedRefs,
+      createdRefs,
+    };
+  },
+};

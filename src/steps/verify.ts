@@ -1,0 +1,76 @@
+/** `verify`: check the result — HEAD is a given commit, the tree is clean apart from kept paths, a command passes. */
+import { z } from 'zod';
+import { git, splitZ } from '../io/git.js';
+import { runCommand, tail } from '../io/exec.js';
+import type { StepKind } from './types.js';
+import { commandSchema, displayCommand, repoPath } from './common.js';
+
+const schema = z
+  .object({
+    headIs: z.string().min(1).optional(),
+    clean: z.boolean().optional(),
+    /** paths (prefixes, relative to the root) allowed to differ when clean is checked; rollbacks/ and config.keep are always allowed */
+    except: z.array(z.string()).optional(),
+    command: z.union([commandSchema, z.null()]).optional(),
+    /** also run the configured `verify` command (rb.config.yaml), when there is one */
+    configured: z.boolean().optional(),
+  })
+  .strict();
+type With = z.infer<typeof schema>;
+
+function globToRegExp(g: string): RegExp {
+  const s = g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*');
+  return new RegExp(`^${s}(/.*)?$`);
+}
+
+export const verify: StepKind<With> = {
+  kind: 'verify',
+  summary: 'check HEAD, a clean tree (apart from kept paths) and an optional command',
+  with: schema,
+  destructive: false,
+  describe: (w, ctx) => [
+    ...(w.headIs ? [`git rev-parse HEAD  # must equal ${w.headIs}`] : []),
+    ...(w.clean ? ['git status --porcelain -z --untracked-files=all --ignored=no  # must list nothing but kept paths'] : []),
+    ...(w.command ? [displayCommand(w.command)] : []),
+    ...(w.configured && ctx.config.verify ? [displayCommand(ctx.config.verify)] : []),
+  ].concat(w.headIs || w.clean || w.command || (w.configured && ctx.config.verify) ? [] : ['(nothing to verify)']),
+  async run(w, ctx) {
+    const problems: string[] = [];
+    const commands: string[] = [];
+    if (w.headIs) {
+      const head = (await git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim();
+      const want = (await git(['rev-parse', '-q', '--verify', '--end-of-options', `${w.headIs}^{commit}`], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim();
+      commands.push('git rev-parse HEAD');
+      if (!want) problems.push(`${w.headIs} does not resolve`);
+      else if (head !== want) problems.push(`HEAD is ${head.slice(0, 12) || '(unborn)'}, expected ${w.headIs} at ${want.slice(0, 12)}`);
+      else ctx.reporter.output(`HEAD is ${w.headIs} (${want.slice(0, 12)})`);
+    }
+    if (w.clean) {
+      const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], { cwd: ctx.repo.root, readOnly: true });
+      commands.push('git status --porcelain -z');
+      const allowed = [ctx.config.rollbacksDir, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
+      const entries = splitZ(r.stdout);
+      const dirty: string[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const path = e.slice(3);
+        if (e[0] === 'R' || e[0] === 'C') i++;
+        const base = path.split('/').pop()!;
+        if (!allowed.some((re) => re.test(path) || re.test(base))) dirty.push(path);
+      }
+      if (dirty.length) problems.push(`the tree is not clean: ${dirty.slice(0, 10).join(', ')}${dirty.length > 10 ? ` and ${dirty.length - 10} more` : ''}`);
+      else ctx.reporter.output('the tree is clean (kept paths aside)');
+    }
+    let outputTail: string | undefined;
+    const cmd = w.command ?? (w.configured ? ctx.config.verify : null);
+    if (cmd) {
+      const r = await runCommand(cmd, { cwd: repoPath(ctx, '.'), timeoutMs: ctx.timeoutMs, signal: ctx.signal, onLine: (l) => ctx.reporter.output(l) });
+      commands.push(displayCommand(cmd));
+      outputTail = tail(r.all);
+      if (r.exitCode !== 0) problems.push(`${displayCommand(cmd)} exited ${r.exitCode}`);
+    }
+    const result = { commands, outputTail, problems };
+    if (problems.length) throw Object.assign(new Error(`verification failed: ${problems.join('; ')}`), { result });
+    return result;
+  },
+};

@@ -1,0 +1,228 @@
+/**
+ * deps.install and lockfilesUnchanged against a real throwaway git repository: an install is
+ * skipped only when its dependency dir exists and its lockfiles are the same blobs in `since`
+ * and HEAD (and on disk); otherwise its command really runs.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Config, InstallConfig } from '../src/types.js';
+import type { StepContext, StepResult } from '../src/steps/types.js';
+import { depsInstall, lockfilesUnchanged } from '../src/steps/deps-install.js';
+
+// real processes: generous bounds so a loaded machine does not fail them (no assertion is on speed)
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
+
+// ---- tiny local helpers ---------------------------------------------------------------------
+
+let root: string;
+
+function git(...args: string[]): string {
+  const r = spawnSync('git', args, { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: root } });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function write(p: string, text: string): void {
+  mkdirSync(dirname(join(root, p)), { recursive: true });
+  writeFileSync(join(root, p), text);
+}
+
+function commit(message: string): string {
+  git('add', '-A');
+  git('commit', '-q', '-m', message);
+  return git('rev-parse', 'HEAD');
+}
+
+beforeEach(() => {
+  root = realpathSync(mkdtempSync(join(tmpdir(), 'rb-deps-')));
+  git('init', '-q', '-b', 'main');
+  git('config', 'user.name', 'Test');
+  git('config', 'user.email', 'test@example.com');
+  git('config', 'commit.gpgSign', 'false');
+  git('config', 'gc.auto', '0');
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** The harmless install of the brief: writes "installed" (with a counter) in its cwd. */
+const INSTALL = [process.execPath, '-e', "const f=require('fs');f.writeFileSync('installed',String((+(f.existsSync('installed')&&f.readFileSync('installed','utf8'))||0)+1))"];
+
+function npmInstall(over: Partial<InstallConfig> = {}): InstallConfig {
+  return { command: INSTALL, cwd: '.', lockfiles: ['package-lock.json'], dir: 'node_modules', ...over };
+}
+
+function fakeCtx(install: InstallConfig[], timeoutMs?: number) {
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  const config = {
+    baseline: 'baseline', remote: '', rollbacksDir: 'rollbacks', test: null, coverage: null, performance: null, build: null,
+    verify: null, install, services: [], keep: [], testMap: [], undo: { windowHours: 24 },
+    snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: [] }, check: { maxDiskPercent: 90, baselineTests: true, tag: true },
+    metrics: { healthyRate: 0.05, reviewRate: 0.1 }, notify: { webhook: null },
+  } satisfies Config;
+  const ctx = {
+    repo: { root, gitDir: join(root, '.git'), commonDir: join(root, '.git'), cwd: root, linked: false },
+    config,
+    playbook: { name: 't', title: 't', params: {}, steps: [], file: '', source: 'built-in' },
+    run: { id: 'r', stamp: '20260101-000000', dir: 't', startedAt: new Date().toISOString() },
+    baseline: { name: 'baseline', ref: 'refs/heads/baseline', oid: null, remoteRef: null },
+    params: {},
+    dryRun: false,
+    reporter: { output: (l: string) => lines.push(l), warn: (l: string) => warnings.push(l), title: () => undefined },
+    results: {},
+    snapshotId: null,
+    signal: new AbortController().signal,
+    timeoutMs,
+    checkpoint: async () => undefined,
+  } satisfies StepContext;
+  return { ctx, lines, warnings };
+}
+
+/** A repo with a lockfile (commit A), an unrelated change (B), and an ignored, populated node_modules. */
+function setup(): { a: string; b: string } {
+  write('.gitignore', 'node_modules/\ninstalled\nweb/installed\n');
+  write('package-lock.json', '{"lockfileVersion":3,"packages":{"left-pad":"1.3.0"}}\n');
+  const a = commit('A');
+  write('README.md', 'hello\n');
+  const b = commit('B');
+  write('node_modules/left-pad/index.js', 'module.exports = 1;\n');
+  return { a, b };
+}
+
+describe('lockfilesUnchanged', () => {
+  it('compares blob oids between two revisions', async () => {
+    const { a, b } = setup();
+    expect(await lockfilesUnchanged(root, npmInstall(), a, b)).toBe(true);
+    write('package-lock.json', '{"lockfileVersion":3,"packages":{"left-pad":"1.3.1"}}\n');
+    const c = commit('C');
+    expect(await lockfilesUnchanged(root, npmInstall(), a, c)).toBe(false);
+    expect(await lockfilesUnchanged(root, npmInstall(), b, 'HEAD')).toBe(false);
+  });
+
+  it('missing on both sides is identical; missing on one side is changed', async () => {
+    const { a, b } = setup();
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: ['package-lock.json', 'yarn.lock'] }), a, b)).toBe(true);
+    write('yarn.lock', '# yarn\n');
+    const c = commit('C');
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: ['package-lock.json', 'yarn.lock'] }), a, c)).toBe(false);
+  });
+
+  it('an unresolvable revision or no lockfiles configured: not provably unchanged', async () => {
+    const { a } = setup();
+    expect(await lockfilesUnchanged(root, npmInstall(), a, 'no-such-ref')).toBe(false);
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: [] }), a, 'HEAD')).toBe(false);
+  });
+
+  it('lockfiles are relative to the install cwd', async () => {
+    write('web/package-lock.json', '{"v":1}\n');
+    const a = commit('A');
+    write('package-lock.json', '{"root":1}\n');
+    const b = commit('B');
+    expect(await lockfilesUnchanged(root, npmInstall({ cwd: 'web' }), a, b)).toBe(true);
+    expect(await lockfilesUnchanged(root, npmInstall({ cwd: '.' }), a, b)).toBe(false);
+  });
+});
+
+describe('deps.install', () => {
+  it('lockfile unchanged since `since` and node_modules present: skipped, node_modules kept', async () => {
+    const { a } = setup();
+    const { ctx, lines } = fakeCtx([npmInstall()]);
+    const r = (await depsInstall.run({ since: a }, ctx)) as StepResult;
+    const reason = `node_modules kept: package-lock.json unchanged since ${a.slice(0, 12)}`;
+    expect(r).toEqual({ installs: [{ cwd: '.', command: expect.stringContaining('writeFileSync'), ran: false, reason }], commands: [] });
+    expect(lines).toEqual([reason]);
+    expect(existsSync(join(root, 'installed'))).toBe(false);
+    expect(readFileSync(join(root, 'node_modules/left-pad/index.js'), 'utf8')).toBe('module.exports = 1;\n');
+  });
+
+  it('lockfile changed since `since`: the command runs in its cwd', async () => {
+    const { a } = setup();
+    write('package-lock.json', '{"lockfileVersion":3,"packages":{"left-pad":"1.3.1"}}\n');
+    commit('C');
+    const { ctx } = fakeCtx([npmInstall()]);
+    const r = (await depsInstall.run({ since: a }, ctx)) as StepResult;
+    expect(r.installs).toEqual([
+      { cwd: '.', command: expect.any(String), ran: true, reason: `package-lock.json changed since ${a.slice(0, 12)}`, exitCode: 0, durationMs: expect.any(Number) },
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(root, 'installed'), 'utf8')).toBe('1');
+  });
+
+  it('runs when the dependency dir is missing, without `since`, with force, or when the working copy differs from HEAD', async () => {
+    const { a } = setup();
+    const { ctx } = fakeCtx([npmInstall()]);
+    const reasonOf = async (w: Parameters<typeof depsInstall.run>[0]) => ((await depsInstall.run(w, ctx)) as { installs: { ran: boolean; reason: string }[] }).installs[0]!;
+
+    expect(await reasonOf({})).toEqual(expect.objectContaining({ ran: true, reason: 'no earlier commit to compare lockfiles with' }));
+    expect(await reasonOf({ since: '' })).toEqual(expect.objectContaining({ ran: true }));
+    expect(await reasonOf({ since: a, force: true })).toEqual(expect.objectContaining({ ran: true, reason: 'forced' }));
+    expect(await reasonOf({ since: 'nope' })).toEqual(expect.objectContaining({ ran: true, reason: 'nope does not resolve to a commit' }));
+
+    write('package-lock.json', '{"edited":true}\n');
+    expect(await reasonOf({ since: a })).toEqual(expect.objectContaining({ ran: true, reason: 'package-lock.json in the working copy differs from HEAD' }));
+    git('checkout', '--', 'package-lock.json');
+
+    rmSync(join(root, 'node_modules'), { recursive: true });
+    expect(await reasonOf({ since: a })).toEqual(expect.objectContaining({ ran: true, reason: 'node_modules is missing' }));
+    expect(readFileSync(join(root, 'installed'), 'utf8')).toBe('6');
+  });
+
+  it('selects installs by index or cwd; an install in a sub-directory runs there', async () => {
+    const { a } = setup();
+    write('web/package-lock.json', '{"web":1}\n');
+    commit('web');
+    mkdirSync(join(root, 'web/node_modules'));
+    const { ctx } = fakeCtx([npmInstall(), npmInstall({ cwd: 'web' })]);
+    const r = (await depsInstall.run({ names: ['web'], since: a }, ctx)) as { installs: { cwd: string; ran: boolean; reason: string }[] };
+    expect(r.installs).toEqual([expect.objectContaining({ cwd: 'web', ran: true, reason: `package-lock.json changed since ${a.slice(0, 12)}` })]);
+    expect(existsSync(join(root, 'web/installed'))).toBe(true);
+    expect(existsSync(join(root, 'installed'))).toBe(false);
+
+    const r0 = (await depsInstall.run({ names: ['0'], since: a }, ctx)) as { installs: { cwd: string; ran: boolean }[] };
+    expect(r0.installs).toEqual([expect.objectContaining({ cwd: '.', ran: false })]);
+    await expect(depsInstall.run({ names: ['api'] }, ctx)).rejects.toThrow('no install entry "api" (configured: 0 (.), 1 (web))');
+  });
+
+  it('a failing install fails the step with what ran so far', async () => {
+    setup();
+    const failing = npmInstall({ cwd: 'web', command: [process.execPath, '-e', 'console.log("E404 not found"); process.exit(1)'] });
+    mkdirSync(join(root, 'web'));
+    const { ctx } = fakeCtx([npmInstall(), failing, npmInstall()]);
+    const err = await depsInstall.run({}, ctx).then(() => null, (e: Error & { result: StepResult }) => e);
+    expect(err?.message).toMatch(/^install in web failed: .*: exited 1$/);
+    expect(err?.result).toMatchObject({ exitCode: 1, outputTail: 'E404 not found' });
+    expect((err?.result.installs as unknown[]).length).toBe(2);
+  });
+
+  it('a string command runs through the shell', async () => {
+    setup();
+    const { ctx } = fakeCtx([npmInstall({ command: `"${process.execPath}" -e "require('fs').writeFileSync('installed','1')" && echo done` })]);
+    const r = (await depsInstall.run({}, ctx)) as StepResult;
+    expect(r.outputTail).toBe('done');
+    expect(existsSync(join(root, 'installed'))).toBe(true);
+  });
+
+  it('nothing configured: skipped; describe lists the commands and when they are skipped', async () => {
+    setup();
+    expect(await depsInstall.run({}, fakeCtx([]).ctx)).toEqual({ skipped: 'no installs configured' });
+    const { ctx } = fakeCtx([npmInstall({ command: 'npm ci' }), npmInstall({ command: ['pip', 'install', '-r', 'requirements.txt'], cwd: 'api', lockfiles: ['requirements.txt'], dir: null })]);
+    expect(depsInstall.describe({ since: '{{run.head}}' }, ctx)).toEqual([
+      'npm ci  (skipped when package-lock.json unchanged)',
+      '(cd api) pip install -r requirements.txt',
+    ]);
+    expect(depsInstall.describe({}, fakeCtx([]).ctx)).toEqual(['(no installs configured)']);
+  });
+
+  it('an unborn HEAD: nothing to compare, the install runs', async () => {
+    write('package-lock.json', '{}\n');
+    mkdirSync(join(root, 'node_modules'));
+    const { ctx } = fakeCtx([npmInstall()]);
+    const r = (await depsInstall.run({ since: 'HEAD' }, ctx)) as { installs: { ran: boolean }[] };
+    expect(r.installs[0]!.ran).toBe(true);
+    unlinkSync(join(root, 'installed'));
+  });
+});
