@@ -543,6 +543,37 @@ describe('restore: HEAD, interruption, refusals', () => {
     expect(restoreJournalPath(w.repo()).startsWith(join(r.root, '.git'))).toBe(true);
   });
 
+  it('file <-> directory swaps since the snapshot are undone (both ways)', async () => {
+    const r = richRepo();
+    r.write('a/b.txt', 'a was a directory\n');
+    r.write('c', 'c was a file\n');
+    rmSync(join(r.root, 'src/app.ts'));
+    r.write('src/app.ts/inside.txt', 'a tracked file replaced by a directory\n');
+    rmSync(join(r.root, 'src/util.ts'));
+    await roundTrip(r, {
+      destroy: (rr, snap) => {
+        destroyLevel1(rr, snap, 'main');
+        rr.write('a', 'now a file\n');
+        rr.write('c/d.txt', 'now a directory\n');
+        rmSync(join(rr.root, 'src/util.ts'));
+        rr.write('src/util.ts/x', 'a tracked file that is now a directory\n');
+      },
+    });
+  });
+
+  it('a capture that fails (a required clean filter that fails) throws and leaves no ref and no temp dir', async () => {
+    const r = richRepo();
+    r.git('config', 'filter.broken.clean', 'false');
+    r.git('config', 'filter.broken.required', 'true');
+    r.write('.gitattributes', '*.ts filter=broken\n');
+    r.write('src/app.ts', 'changed, so add must run the filter\n');
+    const m = manifest(r.root);
+    await expect(captureSnapshot(r.repo())).rejects.toThrow(/add/);
+    expect(r.git('for-each-ref', 'refs/rb/')).toBe('');
+    expect(leftovers(r)).toEqual([]);
+    expect(manifest(r.root)).toBe(m);
+  });
+
   it('cleanExcludes turns skipped paths into anchored, escaped clean -e patterns', () => {
     expect(excludePattern('node_modules')).toBe('/node_modules');
     expect(excludePattern('a [1]/*.log')).toBe('/a \\[1\\]/\\*.log');

@@ -287,6 +287,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   const journal = () => writeRun(repo, run);
   try {
     journal();
+    // before any step writes there: rollbacks/ is ignored (unless tracked), so clean, status and WIP commits leave it alone
+    ensureExcluded(repo, config.rollbacksDir);
   } catch (e) {
     lock.release();
     throw e;
@@ -491,7 +493,6 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
 
   // ---- records --------------------------------------------------------------------------------
   try {
-    ensureExcluded(repo, config.rollbacksDir);
     appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), {
       at: run.endedAt,
       run_id: run.id,

@@ -86,13 +86,8 @@ async function capture(
 ): Promise<SnapshotInfo> {
   const root = repo.root;
   /** every call: fsync flags, literal pathspecs (user paths are never globs), cwd = worktree root */
-  const T0 = performance.now();
-  const run: Run = async (args, o = {}) => {
-    const t = performance.now();
-    const r = await git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
-    if (process.env.RB_PROF) console.log(`${Math.round(t - T0)}..${Math.round(performance.now() - T0)} ${args.slice(0, 3).join(' ')}`);
-    return r;
-  };
+  const run: Run = (args, o = {}) =>
+    git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
   const iIdx = join(tmp, 'i.idx');
   const wIdx = join(tmp, 'w.idx');
 
@@ -175,7 +170,9 @@ async function capture(
     const untracked = splitNulBuf(untrackedR.stdoutBuf).good;
     const nested: string[] = [];
     const emptyDirs: string[] = [];
-    await Promise.all(untracked.filter((p) => p.endsWith('/')).map((p) =>
+    // (git may list a directory holding only ignored files both as untracked and as ignored:
+    // the ignored walk takes it)
+    await Promise.all(untracked.filter((p) => p.endsWith('/') && !ignoredSet.has(p.slice(0, -1))).map((p) =>
       walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs)));
     nested.sort();
     const spec = await speculativeAdd;

@@ -29,7 +29,7 @@ import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
-import { captureSnapshot } from './capture.js';
+import { captureSnapshot, type CaptureOptions } from './capture.js';
 import { readSnapshot, resolveSnapshot } from './store.js';
 import {
   FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
@@ -49,6 +49,8 @@ export interface RestoreOptions {
   resetBranch?: boolean;
   /** take a snapshot of the current state first (default true) */
   safetySnapshot?: boolean;
+  /** options for that safety snapshot (maxIgnoredBytes, skipIgnored, runId from the config/run); its message is set here */
+  capture?: Omit<CaptureOptions, 'message'>;
   /** @internal tests only: throw right after this step, as a crash would stop the restore there */
   _faultAfter?: RestoreStep;
 }
@@ -82,7 +84,8 @@ export function restoreJournalPath(repo: Repo): string {
   return join(repo.commonDir, 'rb', 'restore-journal');
 }
 
-const META_FILES = ['HEAD', 'index.raw', 'index.ls', 'raw.list', 'emptydirs', 'perms', 'gitstate.tar', 'skipped', 'info.json'] as const;
+/** the small meta files, read up front */
+const META_FILES = ['HEAD', 'raw.list', 'emptydirs', 'perms', 'gitstate.tar', 'skipped', 'info.json'] as const;
 type MetaName = (typeof META_FILES)[number];
 
 type Run = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
@@ -106,6 +109,10 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const target = await resolveSnapshot(repo, idOrCommit);
   const c = target.commit;
   const label = target.id || c;
+  // the raw index and its listing are big (megabytes in a large repository): read in the
+  // background, needed only at the index step and the final check
+  const bigMeta = catFileBatch(repo, [`${c}:meta/index.raw`, `${c}:meta/index.ls`]);
+  bigMeta.catch(() => undefined);
   const metaBufs = await catFileBatch(repo, META_FILES.map((n) => `${c}:meta/${n}`));
   const meta = {} as Record<MetaName, Buffer>;
   META_FILES.forEach((n, i) => { meta[n] = metaBufs[i] ?? Buffer.alloc(0); });
@@ -150,7 +157,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     }
   } else {
     if (opts.safetySnapshot !== false) {
-      safety = await captureSnapshot(repo, { message: `before restore of ${label}` });
+      safety = await captureSnapshot(repo, { ...opts.capture, message: `before restore of ${label}` });
     }
     fault('safety');
     await checkSkippedCollisions(run, worktreeTree, safety?.skipped ?? []);
@@ -250,7 +257,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 
   // --- the raw index, through git's lock protocol ----------------------------------------------------
   const indexFile = join(repo.gitDir, 'index');
-  if (meta['index.raw'].length > 0) {
+  const [indexRaw, indexLs] = (await bigMeta).map((b) => b ?? Buffer.alloc(0)) as [Buffer, Buffer];
+  if (indexRaw.length > 0) {
     let fh;
     try {
       fh = await open(indexLock, 'wx', 0o644);
@@ -263,7 +271,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
       throw e;
     }
     try {
-      await fh.writeFile(meta['index.raw']);
+      await fh.writeFile(indexRaw);
       await fh.sync();
     } finally {
       await fh.close();
@@ -309,7 +317,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('perms');
 
   // --- check, then done ------------------------------------------------------------------------------
-  await verify(run, head, meta['index.ls'], warnings);
+  await verify(run, head, indexLs, warnings);
   await rm(journalPath, { force: true });
   return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
 }
@@ -395,11 +403,17 @@ async function forEachBlob<T extends { oid: string; size: number }>(
   }
   for (const group of groupBySize(items, (i) => i.size, 32 * 1024 * 1024)) {
     const bufs = await catFileBatch(repo, group.map((g) => g.oid));
-    for (let k = 0; k < group.length; k++) {
-      const b = bufs[k];
-      if (!b) throw new StepFailedError(`object ${group[k]!.oid} of the snapshot is missing`);
-      await fn(group[k]!, b);
-    }
+    // distinct paths: written concurrently, a few at a time
+    let next = 0;
+    const worker = async () => {
+      while (next < group.length) {
+        const k = next++;
+        const b = bufs[k];
+        if (!b) throw new StepFailedError(`object ${group[k]!.oid} of the snapshot is missing`);
+        await fn(group[k]!, b);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, group.length) }, worker));
   }
 }
 

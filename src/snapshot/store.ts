@@ -47,6 +47,8 @@ export async function resolveSnapshot(repo: Repo, idOrPrefix: string): Promise<S
     throw new UsageError(`not a snapshot id: ${JSON.stringify(idOrPrefix)}`, { next: 'list snapshots with `rb snapshots list`' });
   }
   const id = q.startsWith(SNAPSHOT_REF_PREFIX) ? q.slice(SNAPSHOT_REF_PREFIX.length) : q;
+  const direct = await readSnapshot(repo, id);
+  if (direct) return direct;
   const all = await listSnapshots(repo);
   const exact = all.find((s) => s.id === id);
   if (exact) return exact;

@@ -39,7 +39,12 @@ export const gitCommitAll: StepKind<With> = {
       // nested repositories (untracked dirs with their own .git) are left alone
       const others = await git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: repo.root, readOnly: true });
       const nested = others.stdout.split('\0').filter((d) => d.endsWith('/') && existsSync(join(repo.root, d, '.git')));
-      const excl = [ctx.config.rollbacksDir, ...(w.exclude ?? []), ...nested.map((d) => d.replace(/\/$/, ''))].map((p) => `:(exclude,literal)${p}`);
+      // naming an ignored path in a pathspec makes `git add` fail: exclude only what is not ignored anyway
+      const candidates = [ctx.config.rollbacksDir, ...(w.exclude ?? []), ...nested.map((d) => d.replace(/\/$/, ''))];
+      const ignored = candidates.length
+        ? new Set((await git(['check-ignore', '-z', '--stdin'], { cwd: repo.root, allowFail: true, readOnly: true, input: candidates.map((c) => `${c}/`).join('\0') + '\0' })).stdout.split('\0').filter(Boolean).map((p) => p.replace(/\/$/, '')))
+        : new Set<string>();
+      const excl = candidates.filter((p) => !ignored.has(p)).map((p) => `:(exclude,literal)${p}`);
       await git(['add', '-A', '--', '.', ...excl], { cwd: repo.root, indexFile: idx });
       const tree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
       const headTree = before.oid ? (await git(['rev-parse', `${before.oid}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim() : null;
