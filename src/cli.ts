@@ -112,6 +112,22 @@ Examples:
     .action(lazy(async () => (await import('./commands/levels.js')).filesCommand));
 
   program
+    .command('recover [branch]')
+    .description('rescue good commits from a failed branch onto recovery/<stamp> from the baseline (your hooks and signing apply)')
+    .option('--onto <ref>', 'start the recovery branch here instead of the baseline')
+    .option('--pick <sha>', 'a commit to pick (repeatable; oldest first is kept)', collect, [])
+    .option('--all', 'pick every commit in <onto>..<branch>')
+    .option('--continue', 'go on after you resolved a conflict and ran `git cherry-pick --continue`')
+    .option('--abort', 'give up the stopped recovery and restore the snapshot')
+    .option('--no-tests', 'do not run the tests at the end')
+    .option('--dry-run', 'print what would run, change nothing')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--reason <text>', 'why (goes into the report and audit)')
+    .addHelpText('after', '\nExamples:\n  rb recover sprint-4 --pick 1a2b3c4 --pick 5d6e7f8 --yes\n  rb recover --continue')
+    .action(lazy(async () => (await import('./commands/recover.js')).recoverCommand));
+
+  program
     .command('undo [run]')
     .description('restore the state from before a run (default: the latest undoable run); an undo can itself be undone')
     .option('--force', 'also reset branches that moved after the run (a safety snapshot is taken first)')

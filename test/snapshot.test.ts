@@ -5,7 +5,7 @@
  * plus ids, idempotence, crash/resume, the safety snapshot, refusals and the store.
  * Real git repositories only (test/helpers/repo.ts), no mocks.
  */
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpRepos, wrap, type TestRepo } from './helpers/repo.js';
@@ -354,6 +354,27 @@ describe('capture -> level-1 destroy -> restore gives back the exact working cop
     expect(skippedOf(snap)).toEqual([
       'nested-repo build/cache', 'nested-repo tools/fresh', 'nested-repo u/inner', 'nested-repo vendor/lib',
     ]);
+  });
+
+  it('a same-size edit in the same second as the last index write is captured (racy git)', async () => {
+    const r = richRepo();
+    const sec = (ms: number) => Math.floor(ms / 1000);
+    const idx = join(gitDirOf(r), 'index');
+    // stage v1 and overwrite it with v2 (same size) within one second, so the index entry's
+    // stat data matches the edited file; only the index's own mtime tells git to look again
+    for (;;) {
+      r.write('src/app.ts', 'export const app = 1; // v1\n');
+      r.git('add', 'src/app.ts');
+      r.write('src/app.ts', 'export const app = 1; // v2\n');
+      const f = statSync(join(r.root, 'src/app.ts'));
+      const i = statSync(idx);
+      if (sec(f.mtimeMs) === sec(i.mtimeMs) && sec(f.ctimeMs) === sec(i.mtimeMs) && sec(Date.now()) === sec(i.mtimeMs)) break;
+    }
+    // let the clock move on: a copy of the index written now would look newer than the edit
+    const wait = 1000 - (Date.now() % 1000) + 20;
+    await new Promise((res) => setTimeout(res, wait));
+    const { snap } = await roundTrip(r);
+    expect(r.git('show', `${snap.commit}:worktree/src/app.ts`)).toBe('export const app = 1; // v2\n');
   });
 
   it('assume-unchanged and skip-worktree entries: flags kept, hidden edits captured', async () => {

@@ -197,7 +197,8 @@ async function confirmRun(req: RunRequest, plan: Plan): Promise<void> {
   if (!(plan.destructive || plan.gated) || req.yes) return;
   if (!process.stdin.isTTY || req.json) {
     throw new UsageError(`${plan.playbook.name} changes the working copy and stdin is not a terminal, so rb cannot ask for confirmation.`, {
-      next: `preview it with \`rb plan ${plan.playbook.name}\`, then run \`${req.command} --yes\``,
+      // internal playbooks (undo, abort) have no file `rb plan` could find: they preview with --dry-run
+      next: `preview it with \`${req.playbookObject ? `${req.command} --dry-run` : `rb plan ${plan.playbook.name}`}\`, then run \`${req.command} --yes\``,
     });
   }
   const { confirm } = await import('@inquirer/prompts');

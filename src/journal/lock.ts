@@ -3,7 +3,7 @@
  * holding pid, host, start time and run id. A lock whose pid is dead on this host is stale:
  * it is reported and taken over. Otherwise the second run exits 4 naming the holder.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from '../errors.js';
@@ -23,10 +23,54 @@ export function lockPath(repo: Pick<Repo, 'commonDir'>): string {
 }
 
 export function readLock(repo: Pick<Repo, 'commonDir'>): LockInfo | null {
+  return readLockFile(lockPath(repo));
+}
+
+function readLockFile(path: string): LockInfo | null {
   try {
-    return JSON.parse(readFileSync(lockPath(repo), 'utf8')) as LockInfo;
+    return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
   } catch {
     return null;
+  }
+}
+
+function sameLock(a: LockInfo | null, b: LockInfo | null): boolean {
+  if (!a || !b) return a === b;
+  return a.pid === b.pid && a.host === b.host && a.runId === b.runId && a.startedAt === b.startedAt;
+}
+
+/**
+ * Create the lock file exclusively, with its content in place from the first instant: the
+ * content goes to a temp file that is then hard-linked to the lock path (link fails with EEXIST
+ * when the lock exists). With open('wx') + write, a concurrent run could read the lock while it
+ * is still empty, take it for an unreadable stale lock and move it aside: two runs at once.
+ * File systems without hard links fall back to open('wx').
+ */
+function createLockFile(path: string, content: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, path);
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw e;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  const fd2 = openSync(path, 'wx', 0o644);
+  try {
+    writeSync(fd2, content);
+    fsyncSync(fd2);
+  } finally {
+    closeSync(fd2);
   }
 }
 
@@ -49,10 +93,7 @@ export function acquireLock(repo: Pick<Repo, 'commonDir'>, runId: string, comman
   let tookOver: LockInfo | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(path, 'wx', 0o644);
-      writeSync(fd, JSON.stringify(info, null, 2) + '\n');
-      fsyncSync(fd);
-      closeSync(fd);
+      createLockFile(path, JSON.stringify(info, null, 2) + '\n');
       let released = false;
       return {
         info,
@@ -75,12 +116,23 @@ export function acquireLock(repo: Pick<Repo, 'commonDir'>, runId: string, comman
       }
       // stale (dead pid on this host) or unreadable: move it aside atomically, then retry
       tookOver = holder;
+      const aside = `${path}.stale-${process.pid}`;
       try {
-        renameSync(path, `${path}.stale-${process.pid}`);
-        rmSync(`${path}.stale-${process.pid}`, { force: true });
+        renameSync(path, aside);
       } catch {
-        /* someone else took it over first; retry */
+        continue; // someone else took it over first; retry
       }
+      // Another process may have taken the stale lock over between our read and our rename: then
+      // what we moved aside is its live lock. Put it back (never over a newer one) and retry.
+      const moved = readLockFile(aside);
+      if (!sameLock(moved, holder)) {
+        try {
+          linkSync(aside, path);
+        } catch {
+          /* a newer lock is in place already */
+        }
+      }
+      rmSync(aside, { force: true });
     }
   }
   throw new LockedError(`could not take the lock ${path}.`, { next: 'run `rb status`, then try again' });

@@ -24,7 +24,7 @@
  * deleted path (to find directories left empty). Independent git commands run concurrently.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { git, identityEnv, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
@@ -91,16 +91,19 @@ async function capture(
   const iIdx = join(tmp, 'i.idx');
   const wIdx = join(tmp, 'w.idx');
 
-  // --- 0. the raw index, and two copies of it to work on -----------------------------------
-  let indexRaw: Buffer;
-  try {
-    indexRaw = await readFile(join(repo.gitDir, 'index'));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    indexRaw = Buffer.alloc(0);
-  }
+  // --- 0. the raw index, and copies of it to work on ------------------------------------------
+  // The copies keep the index's mtime. git trusts an entry's stat data only when the file is
+  // older than the index file ("racy git"): a copy with a fresh mtime would make a file changed
+  // in the same second as the last index write, at the same size, look unchanged, and add -A
+  // would silently keep the old content.
+  const { raw: indexRaw, mtimeNs: indexMtimeNs } = await readIndex(join(repo.gitDir, 'index'));
   const sIdx = join(tmp, 's.idx');
-  if (indexRaw.length > 0) await Promise.all([iIdx, wIdx, sIdx].map((f) => writeFile(f, indexRaw)));
+  if (indexRaw.length > 0) {
+    await Promise.all([iIdx, wIdx, sIdx].map(async (f) => {
+      await writeFile(f, indexRaw);
+      await setMtimeNs(f, indexMtimeNs!);
+    }));
+  }
 
   // `add -A` is the longest step. Start it right away on its own copy of the index, betting on
   // the common case: no nested repository to exclude and no assume-unchanged / skip-worktree
@@ -337,6 +340,7 @@ async function capture(
     const f: SnapshotInfoFile = {
       version: SNAPSHOT_FORMAT_VERSION, id, message, ...(opts.runId ? { runId: opts.runId } : {}), createdAt,
       root, gitDir: repo.gitDir, headRef, headOid, conflicted, skipped,
+      indexMtimeNs: indexMtimeNs === null ? null : String(indexMtimeNs),
     };
     return Buffer.from(JSON.stringify(f, null, 2) + '\n');
   };
@@ -423,6 +427,32 @@ function scanIndexListing(buf: Buffer): { indexLs: Buffer; assumeUnchanged: stri
     start = end + 1;
   }
   return { indexLs: Buffer.concat(parts), assumeUnchanged, skipWorktree, conflicted };
+}
+
+/** The index bytes and the mtime (ns) of that same file, or empty/null when there is no index. */
+async function readIndex(path: string): Promise<{ raw: Buffer; mtimeNs: bigint | null }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { raw: Buffer.alloc(0), mtimeNs: null };
+    throw e;
+  }
+  try {
+    const st = await fh.stat({ bigint: true });
+    return { raw: await fh.readFile(), mtimeNs: st.mtimeNs };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Set a file's mtime to at most `ns` (rounded down to the microsecond, minus one): an index
+ * that looks older than it is only makes git re-check more entries, never fewer.
+ */
+export async function setMtimeNs(path: string, ns: bigint): Promise<void> {
+  const seconds = (Number(ns / 1000n) - 1) / 1e6;
+  await utimes(path, seconds, seconds);
 }
 
 /** core.autocrlf as git reads it: 'true' | 'input' | 'false'. */

@@ -115,6 +115,12 @@ export interface SnapshotInfoFile {
   headOid: string | null;
   conflicted: boolean;
   skipped: SkippedEntry[];
+  /**
+   * mtime of the index file captured in index.raw (nanoseconds since the epoch, as a string),
+   * or null when there was none. Restore gives the reinstalled index this mtime so git's
+   * racy-clean checks treat its entries exactly as before.
+   */
+  indexMtimeNs?: string | null;
 }
 
 export function snapshotRef(id: string): string {

@@ -21,15 +21,15 @@
  * Writes never follow a symlink out of the worktree: a path whose parent is not a real
  * directory is skipped with a warning.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, symlink, unlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
-import { captureSnapshot, type CaptureOptions } from './capture.js';
+import { captureSnapshot, setMtimeNs, type CaptureOptions } from './capture.js';
 import { readSnapshot, resolveSnapshot } from './store.js';
 import {
   FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
@@ -119,10 +119,14 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   if (!metaBufs[0]) throw new UsageError(`${idOrCommit} is not an rb snapshot (no meta/HEAD)`);
   const trees = (await run(['rev-parse', `${c}:worktree`, `${c}:ignored`], { readOnly: true })).stdout.trim().split('\n');
   const [worktreeTree, ignoredTree] = trees as [string, string];
+  // mtime for the reinstalled index (see below); without one (prototype snapshots) 1 s after
+  // the epoch, which makes git re-check every entry once
+  let indexMtimeNs = 1_000_000_000n;
   if (meta['info.json'].length > 0) {
     try {
       const info = JSON.parse(meta['info.json'].toString('utf8')) as SnapshotInfoFile;
       if (info.root && info.root !== root) warnings.push(`snapshot ${label} was taken in ${info.root}, restoring into ${root}`);
+      if (info.indexMtimeNs && /^\d+$/.test(info.indexMtimeNs)) indexMtimeNs = BigInt(info.indexMtimeNs);
     } catch { /* described from trailers */ }
   }
 
@@ -276,6 +280,10 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     } finally {
       await fh.close();
     }
+    // the index's original mtime: git trusts an entry's stat data only for files older than
+    // the index file, so with a fresh mtime a file changed in the same second as the original
+    // index write would pass for clean ("racy git")
+    await setMtimeNs(indexLock, indexMtimeNs);
     await rename(indexLock, indexFile);
   } else {
     await rm(indexFile, { force: true });
@@ -455,9 +463,12 @@ async function ensureParentDirs(root: string, rel: string): Promise<boolean> {
 /**
  * Replace the file (or symlink) at abs: write a temp sibling created exclusively with 0600
  * (a secret is never readable by others, even briefly), set the final mode, rename over.
+ * The temp name is derived from the file name (`.rb-tmp-<hash>`), so a crash leaves at most one
+ * per file and the resumed restore, writing the same file, replaces it.
  */
 async function replaceFile(abs: string, data: Buffer, mode: number, link: boolean): Promise<void> {
-  const tmp = join(abs, '..', `.${posix.basename(abs.split('\\').join('/')).slice(0, 60)}.rb-tmp-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dirname(abs), `.rb-tmp-${createHash('sha256').update(basename(abs)).digest('hex').slice(0, 16)}`);
+  await rm(tmp, { force: true });
   try {
     if (link) {
       await symlink(data, tmp);

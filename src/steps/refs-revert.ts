@@ -36,7 +36,14 @@ export function refChanges(run: RunRecord): RefChange[] {
     if (typeof r.stash === 'string') out.push({ type: 'stash-added', ref: 'refs/stash', oid: r.stash, message: r.stashMessage, step: s.id });
     for (const d of r.droppedStash ?? []) out.push({ type: 'stash-dropped', ref: 'refs/stash', oid: d.oid, message: d.message, step: s.id });
   }
-  return out.reverse();
+  // a branch the run created and then moved (e.g. commits picked onto it) counts as created where it ended
+  const merged: RefChange[] = [];
+  for (const c of out) {
+    const created = c.type === 'moved' ? merged.find((m) => m.type === 'created' && m.ref === c.ref && m.oid === c.from) : undefined;
+    if (created) created.oid = c.to;
+    else merged.push({ ...c });
+  }
+  return merged.reverse();
 }
 
 async function stashEntries(repo: Repo): Promise<string[]> {

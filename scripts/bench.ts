@@ -1,0 +1,229 @@
+/**
+ * npm run bench — rb against the plain git procedures it replaces, on repositories built in the
+ * temp dir. Each pair is measured alternately in the same run (rb, plain, rb, plain, …) and the
+ * median is reported, with the peak memory (max RSS from /usr/bin/time -v) of rb's runs.
+ * Writes a table to stdout and bench/results.json.
+ *
+ *   RB_BENCH_FILES=50000   files in the large repository (500 directories)
+ *   RB_BENCH_RUNS=5        runs per measurement
+ *   RB_BENCH_ONLY=startup,snapshot,files,emergency,undo   (default: all)
+ *   RB_BENCH_KEEP=1        keep the repositories
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem, release } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const FILES = Number(process.env.RB_BENCH_FILES ?? 50_000);
+const RUNS = Number(process.env.RB_BENCH_RUNS ?? 5);
+const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,snapshot,files,emergency,undo').split(',');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+interface Sample { ms: number; rssMb: number | null; code: number | null }
+interface Row { name: string; rb: string; rbMs: number; plain: string; plainMs: number; ratio: number; target: string; met: boolean | null; rbPeakMb: number | null; note?: string }
+
+const env = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', NO_COLOR: '1' };
+delete env.GIT_DIR;
+delete env.GIT_WORK_TREE;
+delete env.GIT_INDEX_FILE;
+
+function run(cwd: string, argv: string[], opts: { input?: string; allowFail?: boolean } = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env, encoding: 'utf8', input: opts.input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${argv.join(' ')} (in ${cwd}) exited ${r.status}: ${r.stderr}`);
+  return r;
+}
+const git = (cwd: string, ...args: string[]) => run(cwd, ['git', ...args]).stdout.trim();
+
+/** Time one command (wall clock), with its max RSS when /usr/bin/time is there. */
+function timed(cwd: string, argv: string[]): Sample {
+  const full = TIME ? [TIME, '-f', 'RB_MAXRSS_KB=%M', ...argv] : argv;
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0]!, full.slice(1), { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const m = /RB_MAXRSS_KB=(\d+)/.exec(r.stderr ?? '');
+  if (r.status !== 0) process.stderr.write(`  (exit ${r.status}: ${argv.join(' ')}: ${(r.stderr ?? '').split('\n').slice(-4).join(' | ')})\n`);
+  return { ms, rssMb: m ? Math.round(Number(m[1]) / 1024) : null, code: r.status };
+}
+
+/** Time a sequence of commands as one measurement (the plain procedures are several commands). */
+function timedSeq(cwd: string, argvs: string[][]): Sample {
+  let ms = 0;
+  let rss: number | null = null;
+  for (const a of argvs) {
+    const s = timed(cwd, a);
+    ms += s.ms;
+    if (s.rssMb !== null) rss = Math.max(rss ?? 0, s.rssMb);
+  }
+  return { ms, rssMb: rss, code: 0 };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** rb and plain alternately, RUNS times each; `before` runs untimed before every sample. */
+function pair(name: string, rb: { label: string; sample: () => Sample }, plain: { label: string; sample: () => Sample }, target: { text: string; ok: (ratio: number) => boolean }, before?: () => void): Row {
+  const a: Sample[] = [];
+  const b: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    before?.();
+    a.push(rb.sample());
+    before?.();
+    b.push(plain.sample());
+  }
+  const rbMs = median(a.map((s) => s.ms));
+  const plainMs = median(b.map((s) => s.ms));
+  const peaks = a.map((s) => s.rssMb).filter((x): x is number => x !== null);
+  const ratio = rbMs / plainMs;
+  const row: Row = { name, rb: rb.label, rbMs: Math.round(rbMs), plain: plain.label, plainMs: Math.round(plainMs), ratio: Math.round(ratio * 100) / 100, target: target.text, met: target.ok(ratio), rbPeakMb: peaks.length ? Math.max(...peaks) : null };
+  process.stdout.write(`  ${name}: rb ${row.rbMs} ms, plain ${row.plainMs} ms, ratio ${row.ratio} (${target.text}: ${row.met ? 'met' : 'MISSED'})${row.rbPeakMb !== null ? `, rb peak ${row.rbPeakMb} MB` : ''}\n`);
+  return row;
+}
+
+// ---- repositories ---------------------------------------------------------------------------------
+
+function writeTree(root: string, n: number): void {
+  const dirs = 500;
+  const per = Math.ceil(n / dirs);
+  let made = 0;
+  for (let d = 0; d < dirs && made < n; d++) {
+    const dir = join(root, 'src', `m${String(d).padStart(3, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < per && made < n; f++, made++) writeFileSync(join(dir, `f${f}.ts`), `export const v${f} = ${d * per + f};\n// module ${d} file ${f}\n`);
+  }
+}
+
+interface BenchRepo { dir: string; work: string; origin: string; files: string[] }
+
+function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
+  const dir = join(base, name);
+  const origin = join(dir, 'origin.git');
+  const work = join(dir, 'work');
+  mkdirSync(work, { recursive: true });
+  git(dir, 'init', '-q', '--bare', '-b', 'main', origin);
+  git(work, 'init', '-q', '-b', 'main');
+  for (const [k, v] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgSign', 'false'], ['gc.auto', '0']]) git(work, 'config', k!, v!);
+  git(work, 'remote', 'add', 'origin', origin);
+  writeTree(work, nFiles);
+  writeFileSync(join(work, '.gitignore'), '.env\nnode_modules/\n');
+  writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', private: true }, null, 2) + '\n');
+  writeFileSync(join(work, 'package-lock.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'bench-app', version: '1.0.0' } } }, null, 2) + '\n');
+  // install: a real `npm ci` (nothing to download) followed by a step that lays out a 5,000-file
+  // node_modules, so a reinstall costs what laying out a real dependency tree costs on disk
+  writeFileSync(join(work, 'install.js'), `const fs=require('fs');const p=require('path');for(let d=0;d<100;d++){const dir=p.join('node_modules','pkg'+d);fs.mkdirSync(dir,{recursive:true});for(let f=0;f<50;f++)fs.writeFileSync(p.join(dir,'f'+f+'.js'),'module.exports='+f+';\\n'.repeat(40));}\n`);
+  writeFileSync(join(work, 'rb.config.yaml'), 'test: null\ninstall:\n  - command: "npm ci --no-audit --no-fund && node install.js"\n    lockfiles: [package-lock.json]\n    dir: node_modules\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'baseline state');
+  git(work, 'branch', 'baseline');
+  git(work, 'push', '-q', 'origin', 'main', 'baseline');
+  git(work, 'switch', '-q', '-c', 'feature');
+  const files = git(work, 'ls-files', 'src').split('\n').filter(Boolean);
+  return { dir, work, origin, files };
+}
+
+/** The working copy of someone whose work went wrong: 100 modified, 10 untracked, .env, node_modules. */
+function makeDirty(r: BenchRepo): void {
+  run(r.work, ['git', 'switch', '-q', '--discard-changes', 'feature']);
+  git(r.work, 'reset', '-q', '--hard');
+  const step = Math.max(1, Math.floor(r.files.length / 100));
+  for (let i = 0; i < 100 && i * step < r.files.length; i++) writeFileSync(join(r.work, r.files[i * step]!), `export const changed = ${i};\n`);
+  for (let i = 0; i < 10; i++) writeFileSync(join(r.work, `notes-${i}.md`), `note ${i}\n`);
+  writeFileSync(join(r.work, '.env'), 'TOKEN=bench\n');
+  if (!existsSync(join(r.work, 'node_modules', 'pkg99', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']);
+}
+
+// ---- measurements ---------------------------------------------------------------------------------
+
+function main(): void {
+  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does)');
+  const base = mkdtempSync(join(tmpdir(), 'rb-bench-'));
+  const rows: Row[] = [];
+  const started = Date.now();
+  process.stdout.write(`rb bench: ${FILES} files, ${RUNS} runs per measurement, in ${base}\n`);
+  try {
+    process.stdout.write('building the large repository …\n');
+    const large = buildRepo(base, FILES, 'large');
+    makeDirty(large);
+    const rb = (args: string[]) => [process.execPath, CLI, ...args];
+
+    if (ONLY.includes('startup')) {
+      process.stdout.write('startup\n');
+      for (const args of [['--version'], ['--help'], ['status'], ['history']]) {
+        rows.push(pair(`rb ${args.join(' ')}`, { label: `rb ${args.join(' ')}`, sample: () => timed(large.work, rb(args)) }, { label: 'node -e 0', sample: () => timed(large.work, [process.execPath, '-e', '0']) }, { text: '≤ 2× node -e 0', ok: (x) => x <= 2 }));
+      }
+    }
+    if (ONLY.includes('snapshot')) {
+      process.stdout.write('snapshot (100 modified, 10 untracked)\n');
+      const status = () => timed(large.work, ['git', 'status', '--porcelain']);
+      rows.push(pair('rb snapshots create', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }));
+      rows.push(pair('rb snapshots create vs stash', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git stash push -u + pop', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-u', '-q'], ['git', 'stash', 'pop', '-q']]) }, { text: '< stash push -u + pop', ok: (x) => x < 1 }));
+    }
+    if (ONLY.includes('files')) {
+      process.stdout.write('rb files <one file>\n');
+      const file = large.files[0]!;
+      rows.push(
+        pair(
+          'rb files <one file>',
+          { label: `rb files ${file}`, sample: () => timed(large.work, rb(['files', file, '--yes', '--no-tests'])) },
+          { label: 'git stash push; git checkout baseline -- <file>', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-q'], ['git', 'checkout', 'baseline', '--', file]]) },
+          { text: '≤ 1.5× plain', ok: (x) => x <= 1.5 },
+          () => makeDirty(large),
+        ),
+      );
+    }
+    if (ONLY.includes('emergency')) {
+      process.stdout.write('rb emergency (lockfile unchanged)\n');
+      const plainNoInstall = [['git', 'stash', 'push', '-q'], ['git', 'checkout', '-q', 'baseline'], ['git', 'reset', '-q', '--hard', 'origin/baseline'], ['git', 'clean', '-q', '-fdx']];
+      rows.push(
+        pair(
+          'rb emergency --no-install',
+          { label: 'rb emergency --yes --no-services --no-install', sample: () => timed(large.work, rb(['emergency', '--yes', '--no-services', '--no-install'])) },
+          { label: 'stash; checkout; reset --hard; clean -fdx', sample: () => timedSeq(large.work, plainNoInstall) },
+          { text: '≤ 1.2× plain', ok: (x) => x <= 1.2 },
+          () => makeDirty(large),
+        ),
+      );
+      rows.push(
+        pair(
+          'rb emergency (install, lockfile unchanged)',
+          { label: 'rb emergency --yes --no-services', sample: () => timed(large.work, rb(['emergency', '--yes', '--no-services'])) },
+          { label: 'stash; checkout; reset --hard; clean -fdx; npm ci', sample: () => timedSeq(large.work, [...plainNoInstall, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']]) },
+          { text: '≥ 3× faster (ratio ≤ 0.33)', ok: (x) => x <= 1 / 3 },
+          () => makeDirty(large),
+        ),
+      );
+    }
+    if (ONLY.includes('undo')) {
+      process.stdout.write('rb undo of an emergency\n');
+      const samples: Sample[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        makeDirty(large);
+        run(large.work, rb(['emergency', '--yes', '--no-services', '--no-install']));
+        samples.push(timed(large.work, rb(['undo', '--yes'])));
+      }
+      const ms = median(samples.map((s) => s.ms));
+      const peak = samples.map((s) => s.rssMb).filter((x): x is number => x !== null);
+      const st = median(Array.from({ length: RUNS }, () => timed(large.work, ['git', 'status', '--porcelain']).ms));
+      rows.push({ name: 'rb undo (emergency)', rb: 'rb undo --yes', rbMs: Math.round(ms), plain: 'git status (reference)', plainMs: Math.round(st), ratio: Math.round((ms / st) * 100) / 100, target: 'no target (reference: git status)', met: null, rbPeakMb: peak.length ? Math.max(...peak) : null });
+      process.stdout.write(`  rb undo: ${Math.round(ms)} ms (git status ${Math.round(st)} ms)\n`);
+    }
+  } finally {
+    if (!process.env.RB_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
+  }
+  const peakAll = Math.max(0, ...rows.map((r) => r.rbPeakMb ?? 0));
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, git: git(ROOT, '--version') };
+  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
+  mkdirSync(join(ROOT, 'bench'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(result, null, 2) + '\n');
+  const table = [
+    '| measurement | rb (median ms) | plain procedure (median ms) | ratio | target | met | rb peak MB |',
+    '|---|---:|---:|---:|---|---|---:|',
+    ...rows.map((r) => `| ${r.name} | ${r.rbMs} | ${r.plainMs} (${r.plain}) | ${r.ratio} | ${r.target} | ${r.met === null ? '-' : r.met ? 'yes' : 'NO'} | ${r.rbPeakMb ?? '-'} |`),
+  ].join('\n');
+  process.stdout.write(`\n${table}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
+}
+
+main();
