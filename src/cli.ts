@@ -32,6 +32,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .option('-C, --cwd <dir>', 'run as if rb was started in <dir>')
     .showSuggestionAfterError(true)
+    .enablePositionalOptions()
     .configureHelp({ sortSubcommands: false })
     .addHelpText('after', `
 Exit codes: 0 ok · 1 a step failed (see rb status) · 2 usage or invalid config/playbook ·
@@ -195,6 +196,19 @@ Examples:
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  rb config')
     .action(lazy(async () => (await import('./commands/config.js')).configCommand));
+
+  program
+    .command('guard')
+    .description('snapshot, run a risky command, verify (default: the configured tests); on failure restore the snapshot and exit with its code')
+    .argument('<command...>', 'the command to guard, after --')
+    .option('--verify <cmd>', 'command that must pass afterwards (run by the shell; default: the configured test command)')
+    .option('--keep-on-failure', 'leave a failed result in place for inspection (still undoable with rb undo)')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--reason <text>', 'why (goes into the report and audit)')
+    .option('--force', 'run even with a merge/rebase in progress')
+    .passThroughOptions()
+    .addHelpText('after', '\nExamples:\n  rb guard -- npx jscodeshift -t rename.js src/\n  rb guard --verify "npm run build" -- npm install react@19')
+    .action(lazy(async () => (await import('./commands/guard.js')).guardCommand));
 
   program
     .command('demo')

@@ -80,6 +80,8 @@ export interface RunRecord {
   abortedAt?: string;
   /** argv that started the run, for resume */
   argv?: string[];
+  /** a failed run whose result the user chose to keep (rb guard --keep-on-failure): undoable, not blocking */
+  kept?: boolean;
   /** true once a step that changes the repository has started */
   changed: boolean;
   /** the playbook itself, for internal runs (undo, abort) that have no file: resume re-plans from it */
@@ -165,7 +167,7 @@ export function effectiveStatus(run: RunRecord): RunStatus {
  */
 export function needsResolution(run: RunRecord): boolean {
   const s = effectiveStatus(run);
-  return (s === 'interrupted' || s === 'failed') && run.changed && !run.dryRun;
+  return (s === 'interrupted' || s === 'failed') && run.changed && !run.dryRun && !run.kept;
 }
 
 export function unresolvedRuns(repo: Pick<Repo, 'commonDir'>): RunRecord[] {
