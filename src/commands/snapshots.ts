@@ -25,7 +25,7 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
     case 'create': {
       const { loadConfig } = await import('../config/load.js');
       const { config } = await loadConfig(repo.root);
-      const info = await store.captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored });
+      const info = await store.captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored, exclude: [config.rollbacksDir] });
       if (opts.json) printJson({ snapshot: info });
       else {
         print(`snapshot ${info.id} (${info.commit.slice(0, 12)})`);

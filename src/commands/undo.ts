@@ -23,6 +23,11 @@ function hoursSince(iso: string): number {
   return (Date.now() - Date.parse(iso)) / 3600_000;
 }
 
+/** An interrupted or failed run that never started a step changing the repository. */
+function stoppedBeforeChanging(run: RunRecord): boolean {
+  return ['interrupted', 'failed'].includes(effectiveStatus(run)) && !run.changed && !run.dryRun && !run.undoneBy;
+}
+
 /** The newest run that can be undone (has a snapshot, not undone, not aborted). */
 export function latestUndoable(repo: Repo): RunRecord | null {
   return listRuns(repo).find((r) => r.snapshot && !r.undoneBy && ['succeeded', 'failed', 'interrupted'].includes(effectiveStatus(r))) ?? null;
@@ -49,7 +54,7 @@ async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode
     });
   }
   const { resolveSnapshot } = await import('../snapshot/index.js');
-  if (!(await resolveSnapshot(repo, run.snapshot))) {
+  if (!(await resolveSnapshot(repo, run.snapshot).catch(() => null))) {
     throw new UndoNotEligibleError(`the snapshot ${run.snapshot} of run ${run.id} no longer exists (pruned?).`, { next: 'run `rb snapshots list` to see what is left' });
   }
 }
@@ -78,11 +83,29 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     run = latestUndoable(repo);
     if (!run) throw new UndoNotEligibleError('there is no run to undo (none with a snapshot that is not already undone).', { next: 'run `rb history` to see past runs' });
   } else {
-    run = listRuns(repo).find(needsResolution) ?? null;
+    const runs = listRuns(repo);
+    run = runs.find(needsResolution) ?? runs.find(stoppedBeforeChanging) ?? null;
     if (!run) throw new UsageError('there is no interrupted or failed run to abort.', { next: 'run `rb status`' });
   }
   const { loadConfig } = await import('../config/load.js');
   const { config } = await loadConfig(repo.root);
+  if (mode === 'abort' && !needsResolution(run) && stoppedBeforeChanging(run)) {
+    // killed or failed before any step that changes the repository started (a snapshot, if
+    // taken, changes nothing): there is nothing to put back, only the run to close
+    if (!opts.dryRun) {
+      const { acquireLock } = await import('../journal/lock.js');
+      const lock = acquireLock(repo, run.id, `rb abort ${run.id}`); // takes over its stale lock; refuses while it still runs
+      try {
+        run.status = 'aborted';
+        run.abortedAt = new Date().toISOString();
+        writeRun(repo, run);
+      } finally {
+        lock.release();
+      }
+    }
+    process.stdout.write(`run ${run.id} stopped before changing anything in the repository; nothing to put back.${opts.dryRun ? '' : ' Marked aborted.'}\n`);
+    return 0;
+  }
   if (mode === 'abort' && !needsResolution(run)) {
     throw new UsageError(`run ${run.id} is ${effectiveStatus(run)}, not interrupted or failed part-way: there is nothing to abort.`, {
       next: run.snapshot && effectiveStatus(run) === 'succeeded' ? `to put back the state before it, run \`rb undo ${run.id}\`` : 'run `rb status`',

@@ -17,6 +17,11 @@
  *               byte-exact), empty directories, permission bits, in-progress git state, ref
  *               positions, the skipped list and info.json.
  *
+ * The index copies keep the real index's mtime (git's racy-clean detection depends on it: with
+ * a fresh mtime, a same-size edit made in the same second as the last index write would be
+ * missed). `add -A` starts at once on its own copy, before the listings say whether nested
+ * repositories or assume-unchanged/skip-worktree bits require a second, adjusted run.
+ *
  * Cost grows with the number of changed/untracked/ignored files, not the repository size: the
  * only whole-tree work is git's own (the untracked walk of `ls-files -o` and `add -A`, the
  * stat of index entries, which the index's stat cache keeps cheap). rb's own directory walks
@@ -43,6 +48,12 @@ export interface CaptureOptions {
   skipIgnored?: string[];
   /** the rb run this snapshot belongs to (recorded in info.json and a trailer) */
   runId?: string;
+  /**
+   * repository-relative directories that are never part of a snapshot and are not reported as
+   * skipped: rb's own records (rollbacks/), which must outlive any restore. Only ignored entries
+   * are left out (a tracked records folder stays the team's business).
+   */
+  exclude?: string[];
   /** clock, for tests that need two snapshots in the same second */
   now?: () => Date;
 }
@@ -148,7 +159,8 @@ async function capture(
   const skipped: SkippedEntry[] = [];
   const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
   for (const bad of ignoredList.bad) skipped.push({ reason: 'non-utf8-name', path: bad.replace(/\/$/, '') });
-  const ignoredEntries = dedupeEntries(ignoredList.good);
+  const excluded = (opts.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
+  const ignoredEntries = dedupeEntries(ignoredList.good).filter((e) => !excluded.some((x) => e.path === x || e.path.startsWith(x + '/')));
   const ignoredSet = new Set(ignoredEntries.map((e) => e.path));
 
   // --- 2. index/ tree --------------------------------------------------------------------------

@@ -2,21 +2,30 @@
  * restoreSnapshot: put a working copy back exactly as a snapshot recorded it (a TypeScript
  * port of prototype/restore.sh).
  *
+ * Preflight, before anything changes: git's index.lock must not exist; a journal of another
+ * restore must not exist; nothing the safety snapshot had to skip (a nested repository,
+ * node_modules, an over-cap ignored file) may sit where the snapshot has a file.
+ *
  * Order, each step idempotent so that re-running after a crash finishes the job:
  *   safety   snapshot of the current state first (so the restore itself can be undone)
  *   journal  <common dir>/rb/restore-journal (atomic write): target + safety snapshot; a re-run
  *            with the same target resumes; a journal for another target is refused
  *   head     HEAD back to the branch (symbolic) or commit (detached); a branch that moved since
  *            the snapshot is only reset with resetBranch, else a warning
- *   worktree `read-tree --reset -u <worktree tree>`: tracked + untracked content, index = that tree
+ *   worktree assume-unchanged / skip-worktree bits cleared in the current index (read-tree
+ *            refuses to overwrite changed files behind them), then
+ *            `read-tree --reset -u <worktree tree>`: tracked + untracked content, index = that tree
  *   clean    `clean -fd -e <every skipped path>`: drop untracked files the snapshot did not
  *            have (they are in the safety snapshot). Never -x, never -ff
  *   raw      files git would convert on checkout, written back byte-exact
  *   ignored  ignored files written raw with their modes (symlinks too)
- *   index    the raw index installed through git's index.lock (exclusive create) + rename
+ *   index    the raw index installed through git's index.lock (exclusive create) + rename, with
+ *            the original index's mtime (so git's racy-clean checks work as they did)
  *   refresh  `update-index -q --refresh`
  *   gitstate in-progress merge/rebase/... files: current ones removed, captured ones put back
  *   emptydirs, perms
+ * Then a check (HEAD, and the index entries against meta/index.ls; differences are warnings)
+ * and the journal is removed.
  *
  * Writes never follow a symlink out of the worktree: a path whose parent is not a real
  * directory is skipped with a warning.

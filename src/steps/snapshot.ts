@@ -30,9 +30,10 @@ export const snapshot: StepKind<With> = {
       maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes,
       skipIgnored: ctx.config.snapshots.skipIgnored,
       runId: ctx.run.id,
+      exclude: [ctx.config.rollbacksDir],
     });
     await ctx.checkpoint({ snapshotId: info.id });
-    if (info.skipped.length) ctx.reporter.warn(`not captured (and never cleaned): ${info.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}`);
+    if (info.skipped.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${info.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}`);
     ctx.reporter.output(`snapshot ${info.id}`);
     return { commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted };
   },
@@ -55,7 +56,11 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     const snap = await resolveSnapshot(repo, w.id);
     if (!snap) throw new Error(`snapshot ${w.id} not found (refs/rb/snapshots/${w.id})`);
     const branchBefore = snap.headRef ? await refOid(repo, snap.headRef) : null;
-    const res = await restoreSnapshot(repo, snap.id, { resetBranch: w.resetBranch ?? false, safetySnapshot: true });
+    const res = await restoreSnapshot(repo, snap.id, {
+      resetBranch: w.resetBranch ?? false,
+      safetySnapshot: true,
+      capture: { maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes, skipIgnored: ctx.config.snapshots.skipIgnored, runId: ctx.run.id, exclude: [ctx.config.rollbacksDir] },
+    });
     for (const wn of res.warnings) ctx.reporter.warn(wn);
     const branchAfter = snap.headRef ? await refOid(repo, snap.headRef) : null;
     const head = await headState(repo);

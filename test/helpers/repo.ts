@@ -10,13 +10,18 @@
  *     r.sh('echo hi > "b c.txt"');
  *   });
  *
- * Every repository lives in os.tmpdir() (rb-test-*), has user.name/email, commit.gpgSign=false,
- * gc.auto=0, branch main with one commit (README.md) and, with withOrigin, a bare origin with
- * `main` and `baseline` pushed (and a local `baseline` branch tracking it). Repositories are
- * copies of a template built once per worker, which keeps tests fast.
+ * Every repository lives in os.tmpdir() (rb-test-XXXXXX/work, with origin.git/ next to it), has
+ * user.name/email, commit.gpgSign=false, gc.auto=0, core.autocrlf=false, branch main with one
+ * commit (README.md) and, with withOrigin, a bare origin with `main` and `baseline` pushed (and a
+ * local `baseline` branch at the same commit). `empty: true` gives a repository with no commit
+ * (unborn main). Repositories are copies of a template built once per worker, which keeps tests
+ * fast; build your own expensive fixture once and hand out copies with copyRepo().
+ *
+ * Also here: gitIn (argv, throws) / gitRun (argv, exit code) / sh (bash, throws) runners, wrap()
+ * for a directory made some other way (a linked worktree, a clone), tmpDir() for scratch space.
  *
  * Importing this module makes git hermetic for the test process: the user's global and system
- * git config are not read (GIT_CONFIG_GLOBAL points to an empty file, GIT_CONFIG_NOSYSTEM=1),
+ * git config are not read (GIT_CONFIG_GLOBAL=/dev/null, GIT_CONFIG_NOSYSTEM=1),
  * so a developer's core.autocrlf or hooks path cannot change test outcomes. Set RB_KEEP_TMP=1 to
  * keep the directories for inspection.
  */
@@ -27,19 +32,12 @@ import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
 import { findRepo, type Repo } from '../../src/repo.js';
 
-const hermeticDir = mkdtempSync(join(tmpdir(), 'rb-test-home-'));
-const emptyConfig = join(hermeticDir, 'gitconfig');
-writeFileSync(emptyConfig, '');
-process.env.GIT_CONFIG_GLOBAL = emptyConfig;
+process.env.GIT_CONFIG_GLOBAL = '/dev/null';
 process.env.GIT_CONFIG_NOSYSTEM = '1';
 for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_COMMON_DIR', 'GIT_PREFIX']) delete process.env[k];
 
 const created = new Set<string>();
-created.add(hermeticDir);
-process.on('exit', () => {
-  cleanupRepos();
-  if (!process.env.RB_KEEP_TMP) rmSync(hermeticDir, { recursive: true, force: true });
-});
+process.on('exit', () => cleanupRepos());
 
 /** Environment for git and shell commands run by the helpers (scrubbed, C locale, no prompts). */
 export function testEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -52,8 +50,8 @@ export function testEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 }
 
 /**
- * Run git with an argv in `cwd`; returns stdout. Throws (with stderr) on a non-zero exit
- * unless `allowFail`, in which case use gitRun for the exit code.
+ * Run git with an argv in `cwd`; returns stdout. Throws (with stderr) on a non-zero exit;
+ * use gitRun when the exit code is the point.
  */
 export function gitIn(cwd: string, ...args: string[]): string {
   const r = gitRun(cwd, args);
@@ -201,7 +199,6 @@ export function tmpDir(prefix = 'rb-test-'): string {
 export function cleanupRepos(): void {
   if (process.env.RB_KEEP_TMP) return;
   for (const d of created) {
-    if (d === hermeticDir) continue;
     try {
       rmSync(d, { recursive: true, force: true });
     } catch { /* best effort */ }
