@@ -44,14 +44,46 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     reject: false,
     all: true,
     stripFinalNewline: false,
-    timeout: opts.timeoutMs,
-    cancelSignal: opts.signal,
     input: opts.input,
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
-    forceKillAfterDelay: 5000,
     maxBuffer: 64 * 1024 * 1024,
     lines: false,
+    // its own process group, so a timeout or an interrupt stops the whole tree it started
+    // (`sh -c` and what it runs), not only the shell
+    detached: true,
   });
+  let timedOut = false;
+  let cancelled = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const killGroup = () => {
+    const pid = sub.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+    killTimer = setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 5000);
+    killTimer.unref();
+  };
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, opts.timeoutMs)
+    : undefined;
+  const onAbort = () => {
+    cancelled = true;
+    killGroup();
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.onLine && sub.all) {
     let buf = '';
     sub.all.on('data', (d: Buffer) => {
@@ -64,16 +96,19 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     });
   }
   const r = await sub;
+  if (timer) clearTimeout(timer);
+  if (killTimer) clearTimeout(killTimer);
+  opts.signal?.removeEventListener('abort', onAbort);
   const failedToStart = (r as { code?: string }).code === 'ENOENT' || (r as { code?: string }).code === 'EACCES'
     ? `${argv[0]}: ${(r as { code?: string }).code === 'ENOENT' ? 'command not found' : 'permission denied'}`
     : undefined;
   return {
-    exitCode: typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : r.isCanceled ? 130 : 127,
+    exitCode: timedOut ? 124 : cancelled ? 130 : typeof r.exitCode === 'number' ? r.exitCode : 127,
     all: String(r.all ?? ''),
     stdout: String(r.stdout ?? ''),
     stderr: String(r.stderr ?? ''),
-    timedOut: Boolean(r.timedOut),
-    cancelled: Boolean(r.isCanceled),
+    timedOut,
+    cancelled,
     durationMs: Date.now() - started,
     failedToStart,
   };

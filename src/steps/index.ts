@@ -24,6 +24,7 @@ export async function allKinds(): Promise<Record<string, StepKind<any>>> {
     import('./git-restore-files.js').then((m) => m.gitRestoreFiles),
     import('./tests-run.js').then((m) => m.testsRun),
     import('./git-cherry-pick.js').then((m) => m.gitCherryPick),
+    import('./notify.js').then((m) => m.notify),
     import('./deps-install.js').then((m) => m.depsInstall),
     import('./services.js').then((m) => [m.servicesStop, m.servicesStart]),
   ]);
