@@ -41,6 +41,11 @@ export function findRepo(cwdOpt?: string): Repo {
     if (err.code === 'ENOENT') throw new PreconditionError(`git was not found, or the directory ${cwd} does not exist.`, { next: 'install git 2.25 or newer, or pass an existing directory with --cwd' });
     throw e;
   }
+  if (r.code !== 0 && r.stdout.split('\n')[0] === 'true') {
+    throw new PreconditionError(`${cwd} is a bare repository: rb needs a work tree to roll back.`, {
+      next: 'run rb inside a clone with a work tree (git clone <this repo> <dir>)',
+    });
+  }
   if (r.code !== 0) {
     throw new PreconditionError(`${cwd} is not inside a git work tree.`, {
       next: 'cd into your repository (or pass --cwd <dir>) and run the command again',

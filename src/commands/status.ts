@@ -38,7 +38,11 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
   const running = runs.filter((r) => effectiveStatus(r) === 'running');
   const next: string[] = [];
   for (const r of unresolved) next.push(`rb resume ${r.id}   (finish it)   or   rb abort ${r.id}   (put everything back)`);
-  if (lock && lockIsStale(lock)) next.push(`the lock of run ${lock.runId} is stale (pid ${lock.pid} is gone); the next rb run takes it over`);
+  if (lock && lockIsStale(lock)) {
+    // while a run must be resumed or aborted, only rb resume / rb abort can start (and take the lock over)
+    const taker = unresolved.length ? `rb resume or rb abort of run ${unresolved[0]!.id}` : 'the next rb run';
+    next.push(`the lock of run ${lock.runId} is stale (pid ${lock.pid} is gone); ${taker} takes it over`);
+  }
   for (const o of ops) next.push(`a git ${o.name} is in progress: ${o.hint}`);
   if (!next.length && undoable[0]) next.push(`rb undo ${undoable[0].id}   (undo the latest run)`);
 

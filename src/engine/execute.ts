@@ -246,7 +246,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   let run: RunRecord;
   if (req.resume) {
     run = { ...req.resume, status: 'running', pid: process.pid, host: hostname() };
-    run.warnings = [...(run.warnings ?? []), `resumed at ${new Date().toISOString()}`];
+    // `warnings` holds this start's own (e.g. the stale lock it took over): report them on resume too
+    run.warnings = [...(run.warnings ?? []), `resumed at ${new Date().toISOString()}`, ...warnings];
     delete run.error;
   } else {
     const [identity, refsBefore] = await Promise.all([gitIdentity(repo), refPositions(repo)]);

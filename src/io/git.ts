@@ -102,7 +102,7 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
       // command finish before it journals `interrupted` (safety.md §3)
       detached: true,
     });
-    faultPoint(`git:${args[0]}`);
+    faultPoint(`git:${subcommandOf(args)}`);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -134,6 +134,19 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
       else resolve({ code: c, stdout, stderr, stdoutBuf });
     });
   });
+}
+
+/** The git subcommand of an argv (after global options such as `-c k=v` and `--literal-pathspecs`). */
+export function subcommandOf(args: readonly string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '-C') {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-')) return a;
+  }
+  return '';
 }
 
 /** Synchronous variant, for the few places that cannot be async (startup checks, exit handlers). */

@@ -21,7 +21,7 @@ export const exec: StepKind<With> = {
   summary: 'run a command (argv, or a string with shell: true); `to` saves its output under rollbacks/',
   with: schema,
   destructive: (w) => w.destructive === true,
-  describe: (w) => [`${w.cwd && w.cwd !== '.' ? `(cd ${w.cwd}) ` : ''}${displayCommand(w.command)}${w.to ? `  > ${w.to}` : ''}`],
+  describe: (w, ctx) => [`${w.cwd && w.cwd !== '.' ? `(cd ${w.cwd}) ` : ''}${displayCommand(w.command)}${w.to ? `  > ${ctx.config.rollbacksDir}/${w.to}` : ''}`],
   async run(w, ctx) {
     const r = await runCommand(w.command, {
       cwd: repoPath(ctx, w.cwd),
