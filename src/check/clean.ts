@@ -1,0 +1,55 @@
+/**
+ * Check 4: the working tree is clean: no staged, unstaged or untracked changes (ignored files do
+ * not count). rb's own records folder (rollbacksDir, default rollbacks/) is left out: rb writes
+ * there itself. The first dirty paths are listed.
+ */
+import { posix } from 'node:path';
+import { git, splitZ } from '../io/git.js';
+import type { Repo } from '../repo.js';
+import type { CheckResult } from './types.js';
+
+const TITLE = 'Working tree clean';
+/** how many dirty paths are listed */
+export const DIRTY_LISTED = 10;
+
+export interface DirtyPath {
+  /** the two status letters of `git status --porcelain` ("M ", " M", "??", "R ", …) */
+  xy: string;
+  path: string;
+}
+
+/** Parse `git status --porcelain=v1 -z`: a rename or copy is followed by a record holding its source path. */
+export function parsePorcelainZ(out: string): DirtyPath[] {
+  const recs = splitZ(out);
+  const paths: DirtyPath[] = [];
+  for (let i = 0; i < recs.length; i++) {
+    const rec = recs[i]!;
+    if (rec.length < 4) continue;
+    const xy = rec.slice(0, 2);
+    paths.push({ xy, path: rec.slice(3) });
+    if (xy[0] === 'R' || xy[0] === 'C') i++;
+  }
+  return paths;
+}
+
+/** The uncommitted paths of the work tree, rollbacksDir left out. */
+export async function dirtyPaths(repo: Repo, rollbacksDir: string): Promise<DirtyPath[]> {
+  const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], { cwd: repo.root, readOnly: true });
+  const records = posix.normalize(rollbacksDir.replace(/\\/g, '/')).replace(/^\.\/|\/+$/g, '');
+  return parsePorcelainZ(r.stdout).filter((p) => p.path !== records && !p.path.startsWith(`${records}/`));
+}
+
+export async function checkClean(repo: Repo, rollbacksDir: string): Promise<CheckResult> {
+  const dirty = await dirtyPaths(repo, rollbacksDir);
+  if (!dirty.length) return { id: 'clean', title: TITLE, status: 'pass', reason: `no uncommitted changes (${rollbacksDir}/ excluded)`, data: { dirty: 0 } };
+  const listed = dirty.slice(0, DIRTY_LISTED).map((p) => `${p.xy} ${p.path}`);
+  if (dirty.length > DIRTY_LISTED) listed.push(`… and ${dirty.length - DIRTY_LISTED} more (git status shows them all)`);
+  const first = dirty.slice(0, 3).map((p) => p.path).join(', ');
+  return {
+    id: 'clean', title: TITLE, status: 'fail',
+    reason: `${dirty.length} uncommitted path${dirty.length === 1 ? '' : 's'}: ${first}${dirty.length > 3 ? ', …' : ''}`,
+    next: 'commit them, or put them aside with `git stash push --include-untracked` (or `rb snapshots create`)',
+    details: listed,
+    data: { dirty: dirty.length, paths: dirty.slice(0, DIRTY_LISTED) },
+  };
+}

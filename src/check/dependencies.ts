@@ -1,0 +1,165 @@
+/**
+ * Check 6: the installed dependencies match the lockfiles, for every configured install
+ * (config `install`; by default detected from package-lock.json, pnpm-lock.yaml or yarn.lock).
+ *
+ * How it decides, per install:
+ * - no dependency dir configured (`dir: null`) or no lockfiles: warn, nothing to compare;
+ * - the dependency dir is missing: fail, "run <install command>" — except for an npm lockfile
+ *   that locks no packages at all (npm creates no node_modules then): pass;
+ * - npm (package-lock.json / npm-shrinkwrap.json, lockfileVersion 2 or 3): by content.
+ *   npm 7+ writes `node_modules/.package-lock.json` (the "hidden lockfile") describing what it
+ *   installed. Every package under node_modules/ in the lockfile must be there with the same
+ *   version (or, for links and non-registry packages, the same `resolved`); optional packages
+ *   may be absent (other platforms); a package installed but not in the lockfile is a mismatch
+ *   too. Any difference fails. Timestamps are not used: a checkout sets them arbitrarily.
+ *   No hidden lockfile (npm 6, or installed by another tool): warn;
+ * - anything else (pnpm, yarn, a custom install): by modification time, a heuristic and so at
+ *   most a warning: the install's marker file (`node_modules/.modules.yaml` for pnpm,
+ *   `.yarn-integrity` / `.yarn-state.yml` for yarn, else the directory itself) must be at least
+ *   as new as each lockfile.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { displayArgv } from '../io/git.js';
+import type { Repo } from '../repo.js';
+import type { Command, InstallConfig } from '../types.js';
+import type { CheckResult, CheckStatus } from './types.js';
+
+const TITLE = 'Dependencies match lockfiles';
+const NPM_LOCKFILES = new Set(['package-lock.json', 'npm-shrinkwrap.json']);
+const MARKERS = ['.modules.yaml', '.yarn-integrity', '.yarn-state.yml', '.package-lock.json'];
+
+export function commandText(c: Command): string {
+  return typeof c === 'string' ? c : displayArgv(c);
+}
+
+/** How to run an install, for a "next:" line: `npm ci`, or `(cd web && npm ci)`. */
+export function installHint(install: Pick<InstallConfig, 'command' | 'cwd'>): string {
+  const cmd = commandText(install.command);
+  return install.cwd && posix.normalize(install.cwd) !== '.' ? `(cd ${install.cwd} && ${cmd})` : cmd;
+}
+
+interface LockPackage { version?: string; resolved?: string; link?: boolean; optional?: boolean; devOptional?: boolean; inBundle?: boolean }
+interface NpmLock { lockfileVersion?: number; packages?: Record<string, LockPackage> }
+
+export interface NpmComparison {
+  /** packages under node_modules/ in the lockfile */
+  locked: number;
+  /** "name (installed X, locked Y)" */
+  differ: string[];
+  /** in the lockfile, not installed (optional packages excepted) */
+  missing: string[];
+  /** installed, not in the lockfile */
+  extra: string[];
+}
+
+const nameOf = (key: string) => key.replace(/^.*node_modules\//, '');
+const versionOf = (p: LockPackage | undefined) => p?.version ?? p?.resolved ?? '';
+
+/**
+ * Compare an npm lockfile with the hidden lockfile npm wrote into node_modules. Pure.
+ * @returns null when the lockfile has no `packages` map (lockfileVersion 1): nothing to compare
+ */
+export function compareNpmLockfiles(lock: NpmLock, hidden: NpmLock, dir = 'node_modules'): NpmComparison | null {
+  if (!lock.packages || typeof lock.packages !== 'object') return null;
+  const prefix = `${posix.normalize(dir).replace(/\/+$/, '')}/`;
+  const installed = hidden.packages ?? {};
+  const out: NpmComparison = { locked: 0, differ: [], missing: [], extra: [] };
+  for (const [key, lp] of Object.entries(lock.packages)) {
+    if (!key.startsWith(prefix)) continue;
+    out.locked++;
+    const hp = installed[key];
+    if (!hp) {
+      if (!lp.optional && !lp.devOptional && !lp.inBundle) out.missing.push(nameOf(key));
+    } else if (versionOf(hp) !== versionOf(lp)) {
+      out.differ.push(`${nameOf(key)} (installed ${versionOf(hp) || '?'}, locked ${versionOf(lp) || '?'})`);
+    }
+  }
+  for (const key of Object.keys(installed)) {
+    if (key.startsWith(prefix) && !(key in lock.packages)) out.extra.push(nameOf(key));
+  }
+  return out;
+}
+
+function readJson(path: string): NpmLock | null {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as NpmLock) : null;
+  } catch {
+    return null;
+  }
+}
+
+const list = (xs: string[], n = 5) => `${xs.slice(0, n).join(', ')}${xs.length > n ? ` and ${xs.length - n} more` : ''}`;
+
+interface Verdict { status: CheckStatus; text: string; next?: string; data: Record<string, unknown> }
+
+/** The verdict for one install entry. */
+export function checkInstall(root: string, install: InstallConfig): Verdict {
+  const cwd = install.cwd || '.';
+  const at = (p: string) => posix.normalize(posix.join(cwd, p));
+  const hint = installHint(install);
+  const data: Record<string, unknown> = { cwd, command: commandText(install.command), dir: install.dir ? at(install.dir) : null, lockfiles: install.lockfiles.map(at) };
+  if (!install.dir) return { status: 'warn', text: `${hint}: no dependency dir configured (install[].dir), nothing to compare`, data };
+  if (!install.lockfiles.length) return { status: 'warn', text: `${hint}: no lockfiles configured (install[].lockfiles), nothing to compare`, data };
+  const dirRel = at(install.dir);
+  const dirAbs = join(root, dirRel);
+  const present = install.lockfiles.filter((lf) => existsSync(join(root, at(lf))));
+  if (!present.length) return { status: 'warn', text: `${install.lockfiles.map(at).join(', ')} not found: nothing to compare`, next: `run ${hint} to create it`, data };
+
+  const npmLock = present.find((lf) => NPM_LOCKFILES.has(posix.basename(lf)));
+  const lock = npmLock ? readJson(join(root, at(npmLock))) : null;
+  if (!existsSync(dirAbs)) {
+    if (lock?.packages && !Object.keys(lock.packages).some((k) => k !== '')) {
+      return { status: 'pass', text: `${at(npmLock!)} locks no packages (npm creates no ${dirRel})`, data: { ...data, method: 'npm-content', locked: 0 } };
+    }
+    return { status: 'fail', text: `${dirRel} is missing`, next: `run ${hint}`, data };
+  }
+
+  if (npmLock) {
+    const hidden = readJson(join(dirAbs, '.package-lock.json'));
+    if (!lock) return { status: 'warn', text: `${at(npmLock)} is not valid JSON`, next: `fix it, then run ${hint}`, data };
+    if (!hidden) {
+      return { status: 'warn', text: `${dirRel}/.package-lock.json not found (installed by npm 6 or another tool): cannot compare with ${at(npmLock)}`, next: `run ${hint} to be sure`, data };
+    }
+    const cmp = compareNpmLockfiles(lock, hidden, install.dir);
+    if (cmp) {
+      const d = { ...data, method: 'npm-content', ...cmp };
+      const parts = [
+        cmp.differ.length ? `${cmp.differ.length} differ: ${list(cmp.differ)}` : '',
+        cmp.missing.length ? `${cmp.missing.length} missing: ${list(cmp.missing)}` : '',
+        cmp.extra.length ? `${cmp.extra.length} not in the lockfile: ${list(cmp.extra)}` : '',
+      ].filter(Boolean);
+      if (parts.length) return { status: 'fail', text: `${dirRel} does not match ${at(npmLock)}: ${parts.join('; ')}`, next: `run ${hint}`, data: d };
+      return { status: 'pass', text: `${dirRel} matches ${at(npmLock)} (${cmp.locked} package${cmp.locked === 1 ? '' : 's'}, compared by content)`, data: d };
+    }
+    // lockfileVersion 1 has no packages map: fall through to the timestamp heuristic
+  }
+
+  const marker = MARKERS.map((m) => join(dirAbs, m)).find((p) => existsSync(p)) ?? dirAbs;
+  const markerTime = statSync(marker).mtimeMs;
+  const newer = present.filter((lf) => statSync(join(root, at(lf))).mtimeMs > markerTime);
+  const markerRel = marker === dirAbs ? dirRel : `${dirRel}/${posix.basename(marker)}`;
+  const d = { ...data, method: 'mtime', marker: markerRel };
+  if (newer.length) {
+    return { status: 'warn', text: `${newer.map(at).join(', ')} ${newer.length === 1 ? 'is' : 'are'} newer than ${markerRel}: the dependencies may be out of date (by modification time)`, next: `run ${hint}`, data: d };
+  }
+  return { status: 'pass', text: `${markerRel} is at least as new as ${present.map(at).join(', ')} (by modification time)`, data: d };
+}
+
+export function checkDependencies(repo: Repo, installs: InstallConfig[]): CheckResult {
+  if (!installs.length) {
+    return { id: 'dependencies', title: TITLE, status: 'pass', reason: 'no installs configured (no lockfile found and no install in rb.config.yaml): nothing to compare', data: { installs: [] } };
+  }
+  const verdicts = installs.map((i) => checkInstall(repo.root, i));
+  const status: CheckStatus = verdicts.some((v) => v.status === 'fail') ? 'fail' : verdicts.some((v) => v.status === 'warn') ? 'warn' : 'pass';
+  const shown = status === 'pass' ? verdicts : verdicts.filter((v) => v.status !== 'pass');
+  const next = [...new Set(verdicts.filter((v) => v.status !== 'pass' && v.next).map((v) => v.next!))].join('; ');
+  return {
+    id: 'dependencies', title: TITLE, status,
+    reason: shown.map((v) => v.text).join('; '),
+    next: next || undefined,
+    details: verdicts.length > 1 ? verdicts.map((v) => `${v.status}: ${v.text}`) : undefined,
+    data: { installs: verdicts.map((v) => ({ status: v.status, reason: v.text, ...v.data })) },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * A temporary, detached `git worktree` of one commit in the temp dir, for running the baseline's
+ * tests without ever switching the user's checkout. The user's branch, index and files are not
+ * touched: git only adds an entry under <git-common-dir>/worktrees/, which remove() takes away.
+ *
+ * remove() first unlinks the symbolic links rb placed inside (the linked dependency dirs, so
+ * nothing can delete through them), then runs `git worktree remove --force`. Only when that
+ * fails does it delete the directory itself and run `git worktree prune` (an unconditional prune
+ * would also drop the records of the user's own worktrees whose directories are momentarily
+ * missing, e.g. on an unmounted disk).
+ */
+import { existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { git, gitSync } from '../io/git.js';
+import type { Repo } from '../repo.js';
+
+export interface TempWorktree {
+  /** absolute path of the worktree */
+  path: string;
+  /** symbolic links created inside it; remove() unlinks them before anything else */
+  links: string[];
+  /** remove the worktree and its temp dir; returns what could not be removed, or null */
+  remove(): Promise<string | null>;
+  /** the same, synchronously (for a second Ctrl-C, when there is no time left to wait) */
+  removeSync(): void;
+}
+
+function unlinkLinks(links: string[]): void {
+  for (const l of links) {
+    try {
+      if (lstatSync(l).isSymbolicLink()) unlinkSync(l);
+    } catch { /* already gone */ }
+  }
+}
+
+/** Is `path` still registered as a worktree of the repository? */
+export async function isRegisteredWorktree(repo: Repo, path: string): Promise<boolean> {
+  const r = await git(['worktree', 'list', '--porcelain'], { cwd: repo.root, readOnly: true, allowFail: true });
+  return r.stdout.split('\n').some((l) => l === `worktree ${path}`);
+}
+
+/**
+ * `git worktree add --detach <tmp>/baseline <oid>` (rb's hardened git: the user's hooks do not
+ * run). Throws when git refuses; nothing is left behind then.
+ */
+export async function addTempWorktree(repo: Repo, oid: string): Promise<TempWorktree> {
+  const parent = realpathSync(mkdtempSync(join(tmpdir(), 'rb-check-')));
+  const path = join(parent, 'baseline');
+  const links: string[] = [];
+  let removed = false;
+  const wt: TempWorktree = {
+    path,
+    links,
+    async remove() {
+      if (removed) return null;
+      removed = true;
+      unlinkLinks(links);
+      let problem: string | null = null;
+      const r = await git(['worktree', 'remove', '--force', path], { cwd: repo.root, allowFail: true });
+      if (r.code !== 0 || existsSync(path) || (await isRegisteredWorktree(repo, path))) {
+        try {
+          rmSync(path, { recursive: true, force: true });
+        } catch (e) {
+          problem = `could not delete ${path}: ${(e as Error).message}`;
+        }
+        await git(['worktree', 'prune'], { cwd: repo.root, allowFail: true });
+        if (await isRegisteredWorktree(repo, path)) problem = `the temporary worktree ${path} is still registered; run \`git worktree prune\``;
+      }
+      try {
+        rmSync(parent, { recursive: true, force: true });
+      } catch (e) {
+        problem = problem ?? `could not delete ${parent}: ${(e as Error).message}`;
+      }
+      return problem;
+    },
+    removeSync() {
+      if (removed) return;
+      removed = true;
+      unlinkLinks(links);
+      const r = gitSync(['worktree', 'remove', '--force', path], { cwd: repo.root, allowFail: true });
+      if (r.code !== 0 || existsSync(path)) {
+        try { rmSync(path, { recursive: true, force: true }); } catch { /* best effort */ }
+        gitSync(['worktree', 'prune'], { cwd: repo.root, allowFail: true });
+      }
+      try { rmSync(parent, { recursive: true, force: true }); } catch { /* best effort */ }
+    },
+  };
+  const r = await git(['worktree', 'add', '--detach', '--quiet', '--', path, oid], { cwd: repo.root, allowFail: true });
+  if (r.code !== 0) {
+    // git cleaned up after itself: only the temp dir is left
+    removed = true;
+    rmSync(parent, { recursive: true, force: true });
+    throw new Error(`git worktree add failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
+  }
+  return wt;
+}
