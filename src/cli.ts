@@ -33,6 +33,9 @@ export function buildProgram(): Command {
     .option('-C, --cwd <dir>', 'run as if rb was started in <dir>')
     .showSuggestionAfterError(true)
     .enablePositionalOptions()
+    // before any .command(): subcommands copy this setting when they are created, so their usage
+    // errors (unknown option, missing argument) also reach report() and exit 2, not commander's 1
+    .exitOverride()
     .configureHelp({ sortSubcommands: false })
     .addHelpText('after', `
 Exit codes: 0 ok · 1 a step failed (see rb status) · 2 usage or invalid config/playbook ·
@@ -40,6 +43,7 @@ Exit codes: 0 ok · 1 a step failed (see rb status) · 2 usage or invalid config
 5 undo not eligible · 130 interrupted
 
 Examples:
+  rb                         on a terminal: guided triage (what is happening → which level)
   rb plan emergency          show every command a level-1 rollback would run
   rb run my-playbook --yes   run a playbook from .rb/playbooks/ without prompting
   rb status                  what is in progress, locked or undoable`);
@@ -127,6 +131,36 @@ Examples:
     .option('--reason <text>', 'why (goes into the report and audit)')
     .addHelpText('after', '\nExamples:\n  rb recover sprint-4 --pick 1a2b3c4 --pick 5d6e7f8 --yes\n  rb recover --continue')
     .action(lazy(async () => (await import('./commands/recover.js')).recoverCommand));
+
+  program
+    .command('check')
+    .description("pre-sprint safety gate for CI and humans: work tree, nothing in progress, baseline current, clean tree, disk, dependencies, the baseline's tests (in a temporary worktree); then a checkpoint tag. Exit 3 when a check fails")
+    .option('--json', 'print one JSON document on stdout')
+    .option('--no-tests', "do not run the baseline's tests (reported as a warning)")
+    .option('--no-tag', 'do not create the checkpoint tag or record the checkpoint')
+    .option('--max-disk <pct>', 'fail when the disk is used at or above this percentage (default check.maxDiskPercent, 90)')
+    .option('--fetch', 'fetch the baseline branch from the remote before comparing (default: compare with the last fetch; never touches the network)')
+    .addHelpText('after', "\nExamples:\n  rb check                         the full gate; tags checkpoint-<stamp> when it passes\n  rb check --no-tag --fetch        in CI: compare with the remote's baseline, no checkpoint\n  rb check --json --no-tests       quick checks, machine-readable")
+    .action(lazy(async () => (await import('./commands/check.js')).checkCommand));
+
+  program
+    .command('analyze')
+    .description('write an analysis bundle of a failure (git history, test/coverage/performance output, dependencies, disk, memory, versions, likely causes) to rollbacks/analysis-<stamp>/ and archive it')
+    .option('--run <id>', 'the run to explain (default: the latest level run)')
+    .option('--out <dir>', 'write the bundle to this (new or empty) folder instead of rollbacks/analysis-<stamp>/')
+    .option('--no-archive', 'do not write the .tar.gz')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExamples:\n  rb analyze                                        explain the latest rollback\n  rb analyze --run 20261122-101502-sprint-4 --no-archive\n\nSecrets: .env files are never read; values of environment variables named like\nTOKEN, SECRET, PASSWORD, KEY, CREDENTIAL, AUTH, … are written as [REDACTED:<NAME>].')
+    .action(lazy(async () => (await import('./commands/analyze.js')).analyzeCommand));
+
+  program
+    .command('metrics')
+    .description('rollback statistics from rollbacks/metrics.json: totals by cause, level and severity, recovery times, rollbacks per week, and the rollback rate per sprint')
+    .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 6m)')
+    .option('--until <date>', 'up to this date, inclusive')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
+    .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
 
   program
     .command('undo [run]')
@@ -217,13 +251,30 @@ Examples:
     .addHelpText('after', '\nExample:\n  rb demo --keep')
     .action(lazy(async () => (await import('./commands/demo.js')).demoCommand));
 
+  program
+    .command('init')
+    .description('set rb up here: write a commented rb.config.yaml (detected installs and tests), keep rollbacks/ out of git, create the baseline branch')
+    .option('--baseline <ref>', 'the baseline branch name to configure (default: baseline)')
+    .option('-y, --yes', 'create the baseline branch at HEAD without asking')
+    .addHelpText('after', '\nExamples:\n  rb init\n  rb init --baseline last-good --yes')
+    .action(lazy(async () => (await import('./commands/init.js')).initCommand));
+
+  // `rb` with no command: the triage on a terminal; the decision matrix and exit 2 otherwise.
+  // Excess arguments are allowed on the root only (after the subcommands, which keep rejecting
+  // them) so that a misspelt command still gets commander's "unknown command … Did you mean …?".
+  program
+    .allowExcessArguments(true)
+    .action(async (opts: unknown, cmd: Command) => {
+      if (cmd.args.length) return (cmd as any).unknownCommand();
+      return lazy(async () => (await import('./commands/triage.js')).triageCommand)(opts, cmd);
+    });
+
   program.addOption(new Option('--no-color', 'disable colours').hideHelp());
   return program;
 }
 
 async function main(): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
