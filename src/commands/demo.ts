@@ -5,7 +5,7 @@
  * the end that the notes and `.env` survived; it exits non-zero if anything did not hold.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,7 @@ function check(c: Ctx, what: string, ok: boolean): void {
   if (!ok) c.failures.push(what);
 }
 
+/** The repository at the start of sprint 1: a working shop on main and baseline, pushed. */
 function buildRepo(dir: string): string {
   const origin = join(dir, 'origin.git');
   const app = join(dir, 'app');
@@ -64,7 +65,11 @@ function buildRepo(dir: string): string {
   git(app, 'commit', '-q', '-m', 'v1: working shop');
   git(app, 'branch', 'baseline');
   git(app, 'push', '-q', 'origin', 'main', 'baseline');
-  // the sprint: a refactor that breaks the tests, plus a cache change
+  return app;
+}
+
+/** Sprint 1 goes wrong: a refactor that breaks the tests, an uncommitted change, notes, a .env. */
+function startSprint(app: string): void {
   git(app, 'switch', '-q', '-c', 'sprint-1');
   writeFileSync(join(app, 'src/price.js'), 'exports.total = (items) => items.reduce((s, i) => s + i.price, 0); // "simplified"\n');
   git(app, 'commit', '-q', '-am', 'refactor: simplify totals');
@@ -72,15 +77,20 @@ function buildRepo(dir: string): string {
   // uncommitted work and files git does not track
   writeFileSync(join(app, 'notes.md'), '# My sprint notes\n- remember to ask about the discount rules\n');
   writeFileSync(join(app, '.env'), 'API_TOKEN=demo-secret-123\n');
-  return app;
 }
 
 export async function demoCommand(opts: { keep?: boolean }): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'rb-demo-'));
   const c: Ctx = { dir, failures: [], step: 0 };
   try {
-    say(`1. A throwaway repository in ${dir}/app: baseline "v1: working shop", branch sprint-1 with a broken refactor, uncommitted cache change, untracked notes.md and an ignored .env.`);
+    say(`1. A throwaway repository in ${dir}/app with a working shop on main and baseline. Before the sprint starts, the gate: rb check runs the baseline's tests in a temporary worktree and tags the checkpoint.`);
     const app = buildRepo(dir);
+    rb(c, ['check']);
+    check(c, 'a checkpoint tag marks the sprint start', git(app, 'tag', '--list', 'checkpoint-*').length > 0);
+    check(c, 'the checkout was not switched', git(app, 'symbolic-ref', '--short', 'HEAD') === 'main');
+
+    say('   Sprint 1 goes wrong: branch sprint-1 with a broken refactor, an uncommitted cache change, untracked notes.md and an ignored .env.');
+    startSprint(app);
     const notes = readFileSync(join(app, 'notes.md'), 'utf8');
     const env = readFileSync(join(app, '.env'), 'utf8');
     rb(c, ['status']);
@@ -125,12 +135,23 @@ export async function demoCommand(opts: { keep?: boolean }): Promise<number> {
     say('8. Undo the emergency: notes.md, the branch, the uncommitted work — all back.');
     rb(c, ['undo', '--yes']);
 
-    say('9. The record: history and metrics.');
+    say('9. What went wrong? rb analyze writes an analysis bundle (secrets redacted) and archives it.');
+    rb(c, ['analyze']);
+    const bundles = readdirSync(join(app, 'rollbacks')).filter((f) => f.startsWith('analysis-'));
+    check(c, 'rollbacks/analysis-<stamp>/ and its .tar.gz were written', bundles.some((b) => b.endsWith('.tar.gz')) && bundles.some((b) => !b.endsWith('.tar.gz')));
+    const bundleDir = bundles.find((b) => !b.endsWith('.tar.gz'));
+    if (bundleDir) {
+      const all = readdirSync(join(app, 'rollbacks', bundleDir)).map((f) => readFileSync(join(app, 'rollbacks', bundleDir, f), 'utf8')).join('\n');
+      check(c, 'the .env secret appears nowhere in the bundle', !all.includes('demo-secret-123'));
+    }
+
+    say('10. The record: history and metrics (undone rollbacks are counted apart).');
     rb(c, ['history']);
+    rb(c, ['metrics']);
     const metrics = JSON.parse(readFileSync(join(app, 'rollbacks/metrics.json'), 'utf8')) as { statistics: { total_rollbacks: number } };
     check(c, `rollbacks/metrics.json counts ${metrics.statistics.total_rollbacks} rollbacks`, metrics.statistics.total_rollbacks === 3);
 
-    say('10. Nothing was lost.');
+    say('11. Nothing was lost.');
     check(c, 'notes.md is back, byte for byte', existsSync(join(app, 'notes.md')) && readFileSync(join(app, 'notes.md'), 'utf8') === notes);
     check(c, '.env is intact', readFileSync(join(app, '.env'), 'utf8') === env);
     check(c, 'back on sprint-1', git(app, 'symbolic-ref', '--short', 'HEAD') === 'sprint-1');
@@ -144,6 +165,6 @@ export async function demoCommand(opts: { keep?: boolean }): Promise<number> {
     process.stdout.write(`\n✖ The demo found ${c.failures.length} problem(s):\n${c.failures.map((f) => `  - ${f}`).join('\n')}\n`);
     return 1;
   }
-  process.stdout.write(`\n✔ Demo complete: three rollbacks, three undos, nothing lost.${opts.keep ? ` The repository is kept at ${dir}/app.` : ''}\n`);
+  process.stdout.write(`\n✔ Demo complete: a passing gate, three rollbacks, three undos, an analysis, nothing lost.${opts.keep ? ` The repository is kept at ${dir}/app.` : ''}\n`);
   return 0;
 }
