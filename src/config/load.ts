@@ -12,19 +12,20 @@ import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Command, Config, ConfigSource, InstallConfig, LoadedConfig, ServiceConfig, ValidationIssue } from '../types.js';
-import {
-  describeValue, dottedPath, formatIssue, issuesFromZod, parseYaml, readYamlFile, sortIssues, type ParsedYaml,
-} from '../playbook/parse.js';
-import {
-  CONFIG_FILE, ConfigFileSchema, NESTED_CONFIG_KEYS, NPM_PLACEHOLDER_TEST, WEBHOOK_ENV, repoPathProblem, staticDefaults,
-  type ConfigFile,
-} from './schema.js';
+import type { ParsedYaml } from '../playbook/parse.js';
+import type { ConfigFile } from './schema.js';
+import { CONFIG_FILE, NESTED_CONFIG_KEYS, NPM_PLACEHOLDER_TEST, WEBHOOK_ENV, repoPathProblem, staticDefaults } from './defaults.js';
+
+// The YAML parser and zod (~170 ms to import together) are loaded only when there is an
+// rb.config.yaml to read; without one the defaults need neither.
+let P: typeof import('../playbook/parse.js');
+const dottedPath = (path: Parameters<typeof P.dottedPath>[0]) => P.dottedPath(path);
 
 /** What `next` says when rb.config.yaml is not valid. */
 const NEXT = `fix the lines above in ${CONFIG_FILE} and run the command again (nothing was changed)`;
 
 function invalid(issues: ValidationIssue[]): UsageError {
-  return new UsageError(`${CONFIG_FILE} is not valid`, { details: sortIssues(issues).map(formatIssue), next: NEXT });
+  return new UsageError(`${CONFIG_FILE} is not valid`, { details: P.sortIssues(issues).map(P.formatIssue), next: NEXT });
 }
 
 /**
@@ -40,6 +41,9 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
 
   if (existsSync(path)) {
     present = true;
+    P = await import('../playbook/parse.js');
+    const { ConfigFileSchema } = await import('./schema.js');
+    const { describeValue, issuesFromZod, parseYaml, readYamlFile } = P;
     const text = await readYamlFile(path, CONFIG_FILE);
     const result = parseYaml(text, CONFIG_FILE);
     if (!result.ok) throw invalid(result.issues);

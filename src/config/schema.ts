@@ -9,33 +9,12 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../types.js';
+import { CONFIG_FILE, repoPathProblem, refNameProblem } from './defaults.js';
 
-export const CONFIG_FILE = 'rb.config.yaml';
+export * from './defaults.js';
 
-/** npm's placeholder test script, which is not a test command. */
-export const NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1';
 
-/**
- * Why `p` is not a safe path inside the repository, or null when it is. A safe path is
- * relative to the repository root, and stays inside it after normalization.
- */
-export function repoPathProblem(p: string, opts: { allowRoot?: boolean; allowGitDir?: boolean } = {}): string | null {
-  if (p.trim() === '') return 'must not be empty';
-  if (p.includes('\0')) return 'must not contain a NUL character';
-  const slashed = p.replace(/\\/g, '/');
-  if (slashed.startsWith('/') || /^[A-Za-z]:/.test(slashed) || p.startsWith('~')) {
-    return `must be a path relative to the repository root, got the absolute path ${JSON.stringify(p)}`;
-  }
-  const norm = posix.normalize(slashed).replace(/\/+$/, '') || '.';
-  if (norm === '..' || norm.startsWith('../')) {
-    return `must stay inside the repository, but ${JSON.stringify(p)} leads outside it`;
-  }
-  if (norm === '.' && !opts.allowRoot) return 'must be a folder inside the repository, not its root';
-  if (!opts.allowGitDir && (norm === '.git' || norm.startsWith('.git/'))) {
-    return 'must not be inside .git';
-  }
-  return null;
-}
+
 
 /** A zod string that must be a path inside the repository (see {@link repoPathProblem}). */
 function repoPath(opts: { allowRoot?: boolean } = {}) {
@@ -45,19 +24,6 @@ function repoPath(opts: { allowRoot?: boolean } = {}) {
   });
 }
 
-/**
- * Why `name` is unsafe as a git branch/tag/remote name passed on a command line, or null.
- * (A subset of git check-ref-format, plus: never starting with "-", which git would read as an option.)
- */
-export function refNameProblem(name: string): string | null {
-  if (name.startsWith('-')) return 'must not start with "-"';
-  // eslint-disable-next-line no-control-regex
-  if (/[\s\x00-\x1f\x7f~^:?*[\\]/.test(name)) return 'must not contain spaces or any of ~ ^ : ? * [ \\';
-  if (name.includes('..') || name.includes('@{') || name.endsWith('.lock') || name.endsWith('/') || name.endsWith('.')) {
-    return 'is not a valid git name (no "..", "@{", and no trailing "/", "." or ".lock")';
-  }
-  return null;
-}
 
 const refName = (what: string, opts: { allowEmpty?: boolean } = {}) =>
   z.string({ error: `expected ${what}` }).superRefine((v, ctx) => {
@@ -150,34 +116,6 @@ export const ConfigFileSchema = z.strictObject({
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
-/** The environment variable that sets notify.webhook (it wins over the file: secrets stay out of the repository). */
-export const WEBHOOK_ENV = 'RB_WEBHOOK_URL';
 
-/** Defaults that do not depend on the repository (test and install are detected by loadConfig). */
-export function staticDefaults(): Config {
-  return {
-    baseline: 'baseline',
-    remote: 'origin',
-    rollbacksDir: 'rollbacks',
-    test: null,
-    coverage: null,
-    performance: null,
-    build: null,
-    verify: null,
-    install: [],
-    services: [],
-    keep: ['.env', '.env.*'],
-    testMap: [],
-    undo: { windowHours: 24 },
-    snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },
-    check: { maxDiskPercent: 90, baselineTests: true, tag: true },
-    metrics: { healthyRate: 0.05, reviewRate: 0.1 },
-    notify: { webhook: null },
-  };
-}
 
-/** The top-level keys of Config (for validating `{{ config.… }}` references in playbooks). */
-export const CONFIG_KEYS: readonly (keyof Config)[] = Object.keys(staticDefaults()) as (keyof Config)[];
 
-/** Config keys whose values are mappings of further keys; every other key is a leaf. */
-export const NESTED_CONFIG_KEYS = ['undo', 'snapshots', 'check', 'metrics', 'notify'] as const;
