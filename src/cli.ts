@@ -274,6 +274,13 @@ Examples:
 }
 
 async function main(): Promise<void> {
+  // `rb plan emergency | head`: a closed pipe is not an error
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);

@@ -69,6 +69,27 @@ export async function sprintCommand(n: string, opts: Common & { tests?: boolean 
 }
 
 /**
+ * `abs` with its symlinks resolved only while it is outside the repository: once a prefix
+ * resolves into the repository, the rest is kept as written, so a symlinked directory inside
+ * the repository is still seen (and refused) by validatePaths.
+ */
+function enterRepo(realRoot: string, abs: string): string {
+  const parts = abs.split(sep).filter(Boolean);
+  let cur: string = sep;
+  for (let i = 0; i < parts.length; i++) {
+    const rel = relative(realRoot, cur);
+    if (!rel.startsWith('..') && !isAbsolute(rel)) return join(cur, ...parts.slice(i));
+    cur = join(cur, parts[i]!);
+    try {
+      cur = realpathSync(cur);
+    } catch {
+      return join(cur, ...parts.slice(i + 1)); // does not exist: nothing more to resolve
+    }
+  }
+  return cur;
+}
+
+/**
  * Validate user paths for `rb files` (safety.md §4 faults 24–29): resolved from the current
  * directory, inside the repository, not through a symlinked directory; returned relative to
  * the root with '/' separators. Throws UsageError (exit 2) naming every bad path.
@@ -82,14 +103,18 @@ export function validatePaths(root: string, cwd: string, paths: string[]): strin
       problems.push(`"${p}": empty or invalid path`);
       continue;
     }
-    const abs = resolve(cwd, p);
+    let abs = resolve(cwd, p);
     let rel = relative(root, abs);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      // an absolute path may reach the repository through a symlink outside it (~/link-to-repo/src/a.ts)
+      abs = enterRepo(realRoot, abs);
+      rel = relative(realRoot, abs);
+    }
     if (rel === '' ) {
       problems.push(`"${p}" is the repository root: name the files or directories to restore`);
       continue;
     }
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      // maybe cwd is inside the repo through a symlink: compare real paths of the parent
       problems.push(`"${p}" is outside the repository (${root})`);
       continue;
     }

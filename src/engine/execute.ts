@@ -349,10 +349,28 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     const kind = kinds[ps.kind]!;
     let w = ps.with;
     if (ps.deferred) {
-      w = interpolateWith(ps.with, scope, false, kind.rawWith).value;
-      const parsed = kind.with.safeParse(w);
-      if (!parsed.success) throw new StepFailedError(`step ${ps.id}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-      w = parsed.data as Record<string, unknown>;
+      let problem: string | null = null;
+      try {
+        w = interpolateWith(ps.with, scope, false, kind.rawWith).value;
+        const parsed = kind.with.safeParse(w);
+        if (!parsed.success) problem = parsed.error.issues.map((i) => `${i.path.join('.') || 'with'}: ${i.message}`).join('; ');
+        else w = parsed.data as Record<string, unknown>;
+      } catch (e) {
+        problem = (e as Error).message;
+      }
+      if (problem !== null) {
+        // journaled as this step's failure (not left pending), like any other step error
+        rec.status = 'failed';
+        rec.error = `step ${ps.id}: ${problem}`;
+        rec.startedAt = rec.endedAt = new Date().toISOString();
+        journal();
+        if (ps.continueOnError) {
+          run.warnings.push(`step ${ps.id} failed and the playbook continues: ${problem}`);
+          task.title = `${ps.title} (failed, continuing: ${problem})`;
+          return;
+        }
+        throw new StepFailedError(rec.error);
+      }
     }
     const previous = rec.result as StepResult | undefined;
     rec.status = 'running';
@@ -385,6 +403,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       signal: abort.signal,
       timeoutMs: ps.timeoutMs,
       previous,
+      stepId: ps.id,
       journal: () => run,
       checkpoint: async (partial) => {
         rec.result = { ...(rec.result ?? {}), ...partial };

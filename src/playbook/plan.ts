@@ -97,9 +97,10 @@ export function resolveParams(playbook: Playbook, sets: string[], extra: Record<
     }
   }
   if (problems.length) {
+    const example = Object.entries(playbook.params).filter(([, p]) => p.required).map(([k, p]) => `--set ${k}=<${p.type}>`).join(' ');
     throw new UsageError(`bad parameters for playbook ${playbook.name}`, {
       details: problems,
-      next: `run \`rb plan ${playbook.name}\` after fixing the --set values`,
+      next: `rb plan ${playbook.name}${example ? ' ' + example : ''}`,
     });
   }
   return out;

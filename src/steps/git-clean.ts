@@ -30,12 +30,12 @@ function baseExcludes(ctx: PlanContext, w: With): string[] {
   return [`/${ctx.config.rollbacksDir.replace(/^\/+|\/+$/g, '')}/`, '/.rb/', '/rb.config.yaml', ...ctx.config.keep.map(anchor), ...(w.keep ?? []).map(anchor)];
 }
 
-/** Paths the run's snapshot reported as not captured. */
-function snapshotSkipped(ctx: StepContext): string[] {
-  const out: string[] = [];
+/** Paths the run's snapshot reported as not captured, with the reason. */
+function snapshotSkipped(ctx: StepContext): { path: string; reason: string }[] {
+  const out: { path: string; reason: string }[] = [];
   for (const r of Object.values(ctx.results)) {
     const sk = (r as { notCaptured?: unknown }).notCaptured;
-    if (r.snapshotId && Array.isArray(sk)) for (const s of sk as { path: string }[]) out.push(s.path);
+    if (r.snapshotId && Array.isArray(sk)) for (const s of sk as { path: string; reason: string }[]) out.push({ path: s.path.replace(/\/$/, ''), reason: s.reason });
   }
   return out;
 }
@@ -54,11 +54,9 @@ export const gitClean: StepKind<With> = {
     const repo = ctx.repo;
     const excludes = baseExcludes(ctx, w);
     const kept: string[] = [];
-    for (const p of snapshotSkipped(ctx)) {
-      // a literal path: escape gitignore's special characters, anchor at the root
-      excludes.push('/' + p.replace(/\/$/, '').replace(/[*?[\]\\!#]/g, '\\$&').replace(/ $/, '\\ '));
-      kept.push(`${p} (not in the snapshot)`);
-    }
+    const notes: string[] = [];
+    // dependency dirs: kept when their lockfiles are unchanged; otherwise stale, and the install recreates them
+    const staleDeps = new Map<string, string>();
     if (w.keepDepsSince) {
       for (const inst of ctx.config.install) {
         if (!inst.dir) continue;
@@ -66,13 +64,25 @@ export const gitClean: StepKind<With> = {
         if (await lockfilesUnchanged(repo.root, inst, w.keepDepsSince, 'HEAD')) {
           excludes.push(`/${dir}/`);
           kept.push(`${dir} (${inst.lockfiles.join(', ') || 'no lockfile'} unchanged)`);
-        }
+        } else if (inst.lockfiles.length) staleDeps.set(dir, inst.lockfiles.join(', '));
       }
+    }
+    for (const { path: p, reason } of snapshotSkipped(ctx)) {
+      // A dependency dir left out of the snapshot because it is listed as regenerable
+      // (snapshots.skipIgnored, default node_modules) whose lockfiles changed is removed: the
+      // install recreates it from the baseline's lockfiles. Anything else not captured is kept.
+      if (reason === 'listed' && staleDeps.has(p)) {
+        notes.push(`${p} removed (${staleDeps.get(p)} changed; the install recreates it)`);
+        continue;
+      }
+      // a literal path: escape gitignore's special characters, anchor at the root
+      excludes.push('/' + p.replace(/[*?[\]\\!#]/g, '\\$&').replace(/ $/, '\\ '));
+      kept.push(`${p} (not in the snapshot)`);
     }
     const args = ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
     const r = await git(args, { cwd: repo.root });
     const removed = r.stdout.split('\n').filter((l) => l.startsWith('Removing ')).map((l) => l.slice(9));
-    ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}`);
+    ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
     return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, kept };
   },
 };

@@ -22,16 +22,28 @@ export const gitResetHard: StepKind<With> = {
     const target = await oidOf(repo, w.ref);
     if (!target) throw new Error(`${w.ref} does not resolve to a commit`);
     const before = await headState(repo);
-    const dropped = before.oid
+    type Moved = { ref: string; from: string; to: string };
+    const previous = ctx.previous as { movedRefs?: Moved[]; dropped?: string[] } | undefined;
+    let dropped = before.oid
       ? (await git(['log', '--format=%h %s', `${target}..${before.oid}`], { cwd: repo.root, readOnly: true })).stdout.split('\n').filter(Boolean)
       : [];
     if (dropped.length) ctx.reporter.output(`${dropped.length} local commit(s) leave ${before.ref?.replace('refs/heads/', '') ?? 'HEAD'} (kept in the snapshot): ${dropped.slice(0, 3).join('; ')}${dropped.length > 3 ? '; …' : ''}`);
+    let movedRefs: Moved[] = [];
+    if (before.ref && before.oid && before.oid !== target) {
+      movedRefs = [{ ref: before.ref, from: before.oid, to: target }];
+      // journaled before the reset: when rb dies while git resets (git carries on in its own
+      // process group), undo and abort still know which branch to put back
+      await ctx.checkpoint({ movedRefs, dropped });
+    } else if (previous?.movedRefs?.length) {
+      // resumed after an interrupted attempt already moved the branch: keep what it recorded
+      movedRefs = previous.movedRefs.filter((m) => m.to === target);
+      if (!dropped.length && previous.dropped) dropped = previous.dropped;
+    }
     const args = ['reset', '--hard', '--no-recurse-submodules', target];
     await git(args, { cwd: repo.root });
     const after = await headState(repo);
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
     if ((await unmergedPaths(repo)).length) throw new Error('after reset, the index still has unmerged entries');
-    const movedRefs = before.ref && before.oid && before.oid !== target ? [{ ref: before.ref, from: before.oid, to: target }] : [];
     return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs };
   },
 };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { appendRollback } from '../records/metrics.js';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
+import { renderTemplate, scopeOf } from './common.js';
 
 const schema = z
   .object({
@@ -28,8 +29,14 @@ export const metricsRecord: StepKind<With> = {
   summary: 'append the run to rollbacks/metrics.json with its measured recovery time',
   with: schema,
   destructive: false,
+  // figures read from other steps' results ({{steps.tests.failed}}) are rendered here, where a
+  // step that was skipped (--no-tests, no test command) reads "unknown" (-> null) instead of
+  // failing the run after every destructive step is done
+  rawWith: ['filesChanged', 'testsFailed'],
   describe: (w, ctx) => [`append to ${ctx.config.rollbacksDir}/metrics.json (severity ${w.severity ?? ctx.playbook.severity ?? 'unspecified'}, cause ${w.cause ?? ctx.run.cause ?? 'unspecified'})`],
   async run(w, ctx) {
+    const figure = (v: unknown) => (typeof v === 'string' && v.includes('{{') ? renderTemplate(v, scopeOf(ctx)) : v);
+    w = { ...w, filesChanged: figure(w.filesChanged) as With['filesChanged'], testsFailed: figure(w.testsFailed) as With['testsFailed'] };
     const now = Date.now();
     const started = Date.parse(ctx.run.startedAt);
     const durationMs = now - started;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/fs.js';
-import type { StepContext, StepKind } from './types.js';
+import type { StepKind } from './types.js';
 import { recordPath, renderTemplate, repoPath, repoRelative, scopeOf } from './common.js';
 
 const schema = z
@@ -26,14 +26,14 @@ export const report: StepKind<With> = {
   async run(w, ctx) {
     const template = w.template ?? readFileSync(repoPath(ctx, w.templateFile), 'utf8');
     const scope = scopeOf(ctx);
-    const j = (ctx as { journal?: StepContext['journal'] }).journal?.();
+    const j = ctx.journal?.();
     const elapsed = Date.now() - Date.parse(ctx.run.startedAt);
     scope.report = {
       date: new Date().toISOString(),
       elapsed: `${(elapsed / 1000).toFixed(1)}s`,
       elapsedMinutes: Math.round((elapsed / 60000) * 100) / 100,
       snapshot: j?.snapshot ?? 'none',
-      steps: j ? j.steps.filter((s) => s.id !== (ctx as { stepId?: string }).stepId).map((s) => `- ${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✖' : s.status === 'skipped' ? '↓' : '·'} ${s.title} — ${s.status}${s.error ? `: ${s.error}` : ''}`).join('\n') : 'unknown',
+      steps: j ? j.steps.filter((s) => s.id !== ctx.stepId && s.status !== 'pending').map((s) => `- ${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✖' : s.status === 'skipped' ? '↓' : '·'} ${s.title} — ${s.status}${s.error ? `: ${s.error}` : ''}`).join('\n') : 'unknown',
       warnings: j && j.warnings.length ? j.warnings.map((w) => `- ${w}`).join('\n') : '- none',
     };
     const text = renderTemplate(template, scope);

@@ -56,6 +56,8 @@ export interface StepContext extends PlanContext {
   timeoutMs?: number;
   /** state saved by an earlier, interrupted attempt of this same step (resume) */
   previous?: StepResult;
+  /** the id of the step being run */
+  stepId?: string;
   /** the run's journal record as it stands (for reports) */
   journal?: () => {
     steps: { id: string; title: string; status: string; durationMs?: number; error?: string; warnings?: string[] }[];

@@ -1,0 +1,153 @@
+/**
+ * Faults and undo eligibility, with the built `rb` (dist/cli.js) on real repositories.
+ *
+ * F. `rb emergency` is killed (SIGKILL, through RB_FAULT) at every step boundary of
+ *    playbooks/emergency.yaml and in the middle of the snapshot, the reset and the clean; then
+ *    `rb status` must name the run and `rb abort` must bring back the identical manifest (and
+ *    branches, and stash list). Same for SIGINT at a few points (exit 130).
+ * G. undo eligibility: a run already undone, outside the undo window, a branch the run created
+ *    that moved since (refused, nothing changed; --force proceeds).
+ *
+ * One prepared repository is copied per case; cases run concurrently.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
+import { manifest } from './helpers/manifest.js';
+import type { RbResult } from './helpers/cli.js';
+import { allRefs, emergencyRepo, gitDirOf, oid, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+
+tmpRepos();
+
+const EXCL = { exclude: ['rollbacks'] };
+
+function expectCode(res: RbResult, code: number, what = ''): void {
+  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
+}
+
+let faultTpl: TestRepo | null = null;
+/**
+ * The emergency scenario (feature branch with staged/unstaged/deleted/untracked/ignored work,
+ * .env 0600, a build dir, an empty dir) plus a local commit on `baseline` that origin does not
+ * have, so the reset moves a branch other than the one HEAD started on.
+ */
+function faultRepo(): TestRepo {
+  if (!faultTpl) {
+    const r = copyRepo(emergencyRepo());
+    const local = r.git('commit-tree', 'baseline^{tree}', '-p', 'baseline', '-m', 'local commit on baseline').trim();
+    r.git('update-ref', 'refs/heads/baseline', local);
+    faultTpl = r;
+  }
+  return copyRepo(faultTpl);
+}
+
+/** Everything that must come back: the manifest, every branch and tag, the stash list. */
+function state(r: TestRepo): string {
+  return manifest(r.root, EXCL) + allRefs(r, 'refs/heads', 'refs/tags') + 'stash:\n' + r.git('stash', 'list');
+}
+
+function emergencyStepIds(): string[] {
+  const pb = parseYaml(readFileSync(new URL('../playbooks/emergency.yaml', import.meta.url), 'utf8'));
+  return pb.steps.map((s: { id: string }) => s.id);
+}
+
+/**
+ * Run `rb emergency` with a fault, wait for the git it left running, then check what
+ * `rb status` says and that `rb abort` (or `rb undo` for a run that finished) restores all.
+ */
+async function faultCase(point: string, signal: 'SIGKILL' | 'SIGINT'): Promise<void> {
+  const r = faultRepo();
+  const before = state(r);
+  // services on (none configured): the stop and start steps really run, so their boundaries fire
+  const res = await rbAsync(r.root, ['emergency', '--yes'], { RB_FAULT: point, RB_FAULT_SIGNAL: signal });
+  if (signal === 'SIGKILL') expect(res.signal, `${point}: rb should have been killed\n${outOf(res)}`).toBe('SIGKILL');
+  else {
+    expectCode(res, 130, point);
+    expect(res.stderr).toMatch(/interrupted/);
+  }
+  await waitGitIdle(r);
+
+  const runs = runsOf(r);
+  expect(runs, point).toHaveLength(1);
+  const run = runs[0]!;
+  const status = await rbAsync(r.root, ['status']);
+  expectCode(status, 0, `${point}: rb status`);
+  expect(status.stdout, `${point}: rb status names the run`).toContain(run.id);
+
+  const finished = run.status === 'succeeded';
+  const fix = await rbAsync(r.root, finished ? ['undo', '--yes'] : ['abort', '--yes']);
+  expectCode(fix, 0, `${point}: rb ${finished ? 'undo' : 'abort'}`);
+  expect(state(r), `${point}: state after rb ${finished ? 'undo' : 'abort'}`).toBe(before);
+
+  // resolved: the run is closed, the lock is free, the next command may run
+  const closed = runsOf(r).find((x) => x.id === run.id)!;
+  expect(closed.status, point).toBe(finished ? 'undone' : 'aborted');
+  expect(existsSync(join(gitDirOf(r), 'rb', 'lock')), `${point}: lock released`).toBe(false);
+}
+
+// =================================================================================================
+describe.concurrent('F. killed rb emergency: rb status names the run, rb abort restores everything', { timeout: 120_000 }, () => {
+  const boundaries = emergencyStepIds().flatMap((id) => [`before:${id}`, `after:${id}`]);
+  const middles = ['git:commit-tree@snapshot', 'git:update-ref@snapshot', 'git:reset@reset', 'git:clean@clean'];
+
+  it('every step id of playbooks/emergency.yaml is covered', () => {
+    expect(emergencyStepIds()).toEqual(['stop', 'snapshot', 'stash', 'fetch', 'switch', 'reset', 'clean', 'install', 'start', 'verify', 'report', 'metrics', 'notify']);
+  });
+
+  it.each([...boundaries, ...middles])('SIGKILL at %s', (point) => faultCase(point, 'SIGKILL'));
+
+  it.each(['before:stash', 'git:reset@reset', 'git:clean@clean', 'after:verify'])('SIGINT at %s (exit 130)', (point) => faultCase(point, 'SIGINT'));
+});
+
+// =================================================================================================
+describe.concurrent('G. undo eligibility', { timeout: 120_000 }, () => {
+  it('a run already undone: exit 5 naming the undo run, nothing changed', async () => {
+    const r = copyRepo(sprintRepo());
+    expectCode(await rbAsync(r.root, ['sprint', '4', '--yes', '--no-tests']), 0, 'sprint');
+    const sprint = runsOf(r)[0]!;
+    expectCode(await rbAsync(r.root, ['undo', sprint.id, '--yes']), 0, 'undo');
+    const undo = runsOf(r).find((x) => x.undoOf === sprint.id)!;
+    const before = state(r);
+    const again = await rbAsync(r.root, ['undo', sprint.id, '--yes']);
+    expectCode(again, 5, 'undo again');
+    expect(again.stderr).toContain(`already undone by run ${undo.id}`);
+    expect(state(r)).toBe(before);
+  });
+
+  it('outside the undo window: exit 5 with the hours, nothing changed', async () => {
+    const r = copyRepo(sprintRepo());
+    expectCode(await rbAsync(r.root, ['files', 'src/a.ts', '--yes', '--no-tests']), 0, 'files');
+    writeFileSync(join(r.root, 'rb.config.yaml'), 'undo: { windowHours: 0.0001 }\n');
+    await new Promise((res) => setTimeout(res, 1000));
+    const before = state(r);
+    const res = await rbAsync(r.root, ['undo', '--yes']);
+    expectCode(res, 5, 'undo');
+    expect(res.stderr).toMatch(/ended \d+\.\d hours ago, outside the undo window of 0\.0001 hours/);
+    expect(state(r)).toBe(before);
+  });
+
+  it('a branch the run created moved since: exit 5 naming it, nothing changed; --force proceeds', async () => {
+    const r = copyRepo(sprintRepo());
+    const original = state(r);
+    expectCode(await rbAsync(r.root, ['sprint', '4', '--yes', '--no-tests']), 0, 'sprint');
+    r.write('src/retry.ts', 'export const retry = 1;\n');
+    r.git('add', 'src/retry.ts');
+    r.git('commit', '-q', '-m', 'first retry commit');
+    const before = state(r);
+    const res = await rbAsync(r.root, ['undo', '--yes']);
+    expectCode(res, 5, 'undo');
+    expect(res.stderr).toMatch(/refactor\/sprint-4-retry was created by the run at [0-9a-f]{12} and is now at [0-9a-f]{12}/);
+    expect(res.stderr).toContain('--force');
+    expect(state(r)).toBe(before);
+    expect(runsOf(r)).toHaveLength(1);
+
+    const retryCommit = oid(r, 'refactor/sprint-4-retry');
+    const forced = await rbAsync(r.root, ['undo', '--yes', '--force']);
+    expectCode(forced, 0, 'undo --force');
+    expect(state(r)).toBe(original);
+    // the retry commit is not lost: the undo's own safety snapshot holds it
+    expect(r.git('for-each-ref', '--contains', retryCommit, '--format=%(refname)', 'refs/rb/snapshots/')).not.toBe('');
+  });
+});
