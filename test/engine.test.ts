@@ -80,7 +80,7 @@ describe('confirmation without a TTY', () => {
       const res = rb(r.root, ['run', 'wreck', ...extra]);
       expect(res.code, res.stderr).toBe(2);
       expect(res.stderr).toContain('stdin is not a terminal');
-      expect(res.stderr).toMatch(/^next: preview it with `rb plan wreck`, then run `rb run wreck --yes`$/m);
+      expect(res.stderr).toMatch(/^next: preview it with `rb plan wreck`, then run `rb run wreck( --json)? --yes`$/m);
     }
     expect(manifest(r.root)).toBe(before);
     expect(journalFiles(r.root)).toEqual([]);

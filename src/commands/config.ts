@@ -12,6 +12,14 @@ function leaves(v: unknown, prefix: string, out: [string, unknown][]): void {
 export async function configCommand(opts: { json?: boolean }, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
   const loaded = await loadConfig(repo.root);
+  // a webhook URL's path is its secret: show only where it goes
+  if (loaded.config.notify.webhook) {
+    try {
+      loaded.config.notify.webhook = `${new URL(loaded.config.notify.webhook).origin}/… (path hidden)`;
+    } catch {
+      loaded.config.notify.webhook = '(set; hidden)';
+    }
+  }
   if (opts.json) {
     printJson(loaded);
     return 0;

@@ -60,7 +60,7 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
   let restored = false;
   if (run.snapshot && !opts.keepOnFailure) {
     const { abortCommand } = await import('./undo.js');
-    await abortCommand(run.id, { yes: true, json: false }, cmd);
+    await abortCommand(run.id, { yes: true, json: false, quiet: Boolean(opts.json) }, cmd);
     restored = true;
   } else if (opts.keepOnFailure) {
     const rec = readRun(repo, run.id)!;

@@ -12,6 +12,8 @@ import { LockedError, UndoNotEligibleError, UsageError } from '../errors.js';
 import type { Playbook } from '../types.js';
 
 export interface UndoOptions {
+  /** print nothing on stdout (used by rb guard) */
+  quiet?: boolean;
   force?: boolean;
   dryRun?: boolean;
   yes?: boolean;
@@ -151,6 +153,7 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     dryRun: opts.dryRun,
     yes: opts.yes,
     json: opts.json,
+    quiet: opts.quiet,
     reason: opts.reason,
     force: true,
     command: `rb ${mode} ${run.id}`,

@@ -56,6 +56,8 @@ export interface RunRequest {
   resume?: RunRecord;
   /** skip the unresolved-run check (abort / undo of that very run) */
   allowUnresolved?: string;
+  /** print nothing on stdout (no renderer, no summary): internal runs inside another command's output */
+  quiet?: boolean;
   /** a run id to use (internal) */
   runId?: string;
   /** extra values for the interpolation scope's `run` (e.g. the files list) */
@@ -148,7 +150,14 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   const head = req.resume ? req.resume.head.before : await headInfo(repo);
   let dir = req.resume?.runDir ?? `${playbook.name}-${stamp}`;
   if (!req.resume && playbook.records) {
-    dir = interpolate(playbook.records, { params, run: { id, stamp }, config });
+    try {
+      dir = interpolate(playbook.records, { params, run: { id, stamp, baselineName: baselineName }, config });
+    } catch (e) {
+      throw new UsageError(`playbook ${playbook.name}: records "${playbook.records}" cannot be filled in: ${(e as Error).message}`, {
+        next: `records may read params, config, run.id, run.stamp and run.baselineName; fix ${playbook.file}`,
+      });
+    }
+    if (!dir || dir.includes('..') || dir.startsWith('/')) throw new UsageError(`playbook ${playbook.name}: records "${dir}" must be a folder name inside ${config.rollbacksDir}/`, { next: `fix records: in ${playbook.file}` });
   }
   const ctx: PlanContext = {
     repo,
@@ -196,9 +205,12 @@ export async function planOnly(req: RunRequest): Promise<RunOutcome> {
 async function confirmRun(req: RunRequest, plan: Plan): Promise<void> {
   if (!(plan.destructive || plan.gated) || req.yes) return;
   if (!process.stdin.isTTY || req.json) {
-    throw new UsageError(`${plan.playbook.name} changes the working copy and stdin is not a terminal, so rb cannot ask for confirmation.`, {
+    // the user's own command line, so the suggestion keeps their --set values and flags
+    const again = `rb ${process.argv.slice(2).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`;
+    const why = plan.destructive ? 'changes the working copy' : 'has an approval gate';
+    throw new UsageError(`${plan.playbook.name} ${why} and stdin is not a terminal, so rb cannot ask for confirmation.`, {
       // internal playbooks (undo, abort) have no file `rb plan` could find: they preview with --dry-run
-      next: `preview it with \`${req.playbookObject ? `${req.command} --dry-run` : `rb plan ${plan.playbook.name}`}\`, then run \`${req.command} --yes\``,
+      next: `preview it with \`${req.playbookObject ? `${again} --dry-run` : `rb plan ${plan.playbook.name}`}\`, then run \`${again} --yes\``,
     });
   }
   const { confirm } = await import('@inquirer/prompts');
@@ -321,6 +333,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   for (const s of run.steps) if (s.status === 'succeeded' && s.result) results[s.id] = s.result as StepResult;
 
   const recordOf = (id: string) => run.steps.find((s) => s.id === id)!;
+  /** the step whose failure stopped the run (not one that failed with continueOnError) */
+  let fatalStep: string | undefined;
 
   const runStep = async (ps: PlanStep, task: ListrTaskWrapper<any, any, any>): Promise<void> => {
     const rec = recordOf(ps.id);
@@ -369,6 +383,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
           task.title = `${ps.title} (failed, continuing: ${problem})`;
           return;
         }
+        fatalStep ??= ps.id;
         throw new StepFailedError(rec.error);
       }
     }
@@ -440,6 +455,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         task.title = `${ps.title} (failed, continuing: ${err.message.split('\n')[0]})`;
         return;
       }
+      fatalStep ??= ps.id;
       throw e;
     }
     rec.endedAt = new Date().toISOString();
@@ -458,6 +474,24 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         task: async (_c, task) => {
           const rec = recordOf(ps.id);
           if (rec.status === 'succeeded') return task.skip(`${ps.title} (done before resume)`);
+          if (ps.when !== undefined) {
+            let go: boolean;
+            try {
+              go = evaluateWhen(ps.when, planScope(ctx, results));
+            } catch (e) {
+              go = false;
+              run.warnings.push(`group ${ps.id}: when "${ps.when}" could not be evaluated (${(e as Error).message}); skipped`);
+            }
+            if (!go) {
+              for (const c of flatten([ps])) {
+                const r = recordOf(c.id);
+                r.status = 'skipped';
+                r.endedAt = new Date().toISOString();
+              }
+              journal();
+              return task.skip(`${ps.title} (skipped: when ${ps.when})`);
+            }
+          }
           rec.status = 'running';
           rec.startedAt = new Date().toISOString();
           journal();
@@ -473,7 +507,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     registerSignalListeners: false,
     renderer: 'default',
     fallbackRenderer: 'simple',
-    silentRendererCondition: Boolean(req.json),
+    silentRendererCondition: Boolean(req.json || req.quiet),
     rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
     fallbackRendererOptions: { timestamp: undefined },
   } as any);
@@ -491,6 +525,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   for (const g of all.filter((s) => s.children)) {
     const rec = recordOf(g.id);
     const kids = flatten(g.children!).map((c) => recordOf(c.id));
+    if (g.continueOnError && kids.some((k) => k.status === 'failed')) {
+      run.warnings.push(`group ${g.id} continued past failed step(s): ${kids.filter((k) => k.status === 'failed').map((k) => `${k.id} (${k.error ?? 'failed'})`).join(', ')}`);
+    }
     rec.status = kids.some((k) => k.status === 'failed') ? 'failed' : kids.every((k) => k.status === 'skipped') ? 'skipped' : kids.some((k) => k.status === 'running' || k.status === 'pending') ? rec.status : 'succeeded';
     rec.endedAt = rec.endedAt ?? new Date().toISOString();
   }
@@ -505,7 +542,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   else if (isInterrupted) run.status = 'interrupted';
   else {
     run.status = 'failed';
-    const failed = run.steps.find((s) => s.status === 'failed');
+    const failed = (fatalStep ? recordOf(fatalStep) : undefined) ?? [...run.steps].reverse().find((s) => s.status === 'failed');
     run.error = { message: (failure as Error)?.message ?? String(failure), step: failed?.id };
   }
   const report = Object.values(results).find((r) => typeof r.report === 'string')?.report as string | undefined;
@@ -517,7 +554,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), {
       at: run.endedAt,
       run_id: run.id,
-      action: req.record?.undoOf ? 'undo' : req.resume ? 'resume' : 'run',
+      action: run.undoOf ? (run.playbook === 'abort' ? 'abort' : 'undo') : req.resume ? 'resume' : 'run',
       playbook: run.playbook,
       result: run.status,
       duration_ms: run.durationMs ?? null,
@@ -538,14 +575,14 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   lock.release();
 
   // ---- outcome ----------------------------------------------------------------------------------
-  if (req.json) printOut(JSON.stringify({ run }, null, 2));
+  if (req.json && !req.quiet) printOut(JSON.stringify({ run }, null, 2));
   if (isInterrupted) {
     throw new InterruptedError(`run ${run.id} was interrupted${run.snapshot ? ` (snapshot ${run.snapshot})` : ''}.`, {
       next: `run \`rb resume ${run.id}\` to finish it or \`rb undo ${run.id}\` to put everything back`,
     });
   }
   if (run.status === 'failed') {
-    const step = run.steps.find((s) => s.status === 'failed');
+    const step = run.error?.step ? recordOf(run.error.step) : undefined;
     throw new StepFailedError(`run ${run.id} failed at step "${step?.id ?? '?'}": ${run.error?.message ?? ''}`.trim(), {
       details: step?.outputTail ? tail(step.outputTail, 10).split('\n') : undefined,
       next: run.changed
@@ -553,7 +590,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         : `see \`rb show ${run.id}\`; nothing in the repository was changed`,
     });
   }
-  if (!req.json) {
+  if (!req.json && !req.quiet) {
     const lines = [`\n✔ ${playbook.title}: run ${run.id} succeeded in ${((run.durationMs ?? 0) / 1000).toFixed(1)}s.`];
     if (run.snapshot) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
     if (run.report) lines.push(`  report: ${run.report}`);

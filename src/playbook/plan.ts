@@ -201,7 +201,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
         continueOnError: step.continueOnError ?? false,
         timeoutMs: parseDuration(step.timeout),
         when: step.when,
-        confirm: confirmText(step),
+        confirm: confirmText(step, scope),
         commands: [],
         concurrent: step.concurrent ?? false,
         children,
@@ -243,7 +243,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
       continueOnError: step.continueOnError ?? false,
       timeoutMs: parseDuration(step.timeout),
       when: step.when,
-      confirm: confirmText(step),
+      confirm: confirmText(step, scope),
       commands,
       deferred,
     };
@@ -264,9 +264,9 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
   };
 }
 
-function confirmText(step: StepSpec): string | undefined {
+function confirmText(step: StepSpec, scope: Record<string, unknown>): string | undefined {
   if (step.confirm === undefined || step.confirm === false) return undefined;
-  return step.confirm === true ? `Continue with "${step.title ?? step.id}"?` : step.confirm;
+  return step.confirm === true ? `Continue with "${safeInterpolate(step.title ?? step.id, scope)}"?` : safeInterpolate(step.confirm, scope);
 }
 
 function safeInterpolate(s: string, scope: Record<string, unknown>): string {
