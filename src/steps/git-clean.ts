@@ -1,8 +1,12 @@
 /**
- * `git.clean`: remove untracked (and, by default, ignored) files — except rollbacks/, the
- * configured keep paths (.env, .env.*), everything the snapshot did not capture (it could not
- * be restored), extra `keep` paths, and dependency directories whose lockfiles are unchanged.
- * Single -f: nested repositories are never deleted; never -ff.
+ * `git.clean`: remove untracked (and, by default, ignored) files — except rollbacks/, .rb/,
+ * rb.config.yaml, the configured keep paths (.env, .env.*), extra `keep` paths, dependency
+ * directories whose lockfiles are unchanged, and everything the snapshot did not capture (it
+ * could not be restored) — with one exception: a dependency directory left out of the snapshot
+ * because it is listed in snapshots.skipIgnored (node_modules) is removed when its lockfiles
+ * changed, because the install recreates it from the baseline's lockfiles (undo cannot bring
+ * that old directory back; it was never captured). Single -f: nested repositories are never
+ * deleted; never -ff.
  */
 import { z } from 'zod';
 import { git } from '../io/git.js';
