@@ -6,7 +6,7 @@
  *
  *   RB_BENCH_FILES=50000   files in the large repository (500 directories)
  *   RB_BENCH_RUNS=5        runs per measurement
- *   RB_BENCH_ONLY=startup,snapshot,files,emergency,undo   (default: all)
+ *   RB_BENCH_ONLY=startup,snapshot,files,emergency,undo,analyze,check   (default: all)
  *   RB_BENCH_KEEP=1        keep the repositories
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -18,7 +18,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const FILES = Number(process.env.RB_BENCH_FILES ?? 50_000);
 const RUNS = Number(process.env.RB_BENCH_RUNS ?? 5);
-const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,snapshot,files,emergency,undo').split(',');
+const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,snapshot,files,emergency,undo,analyze,check').split(',');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 interface Sample { ms: number; rssMb: number | null; code: number | null }
@@ -109,14 +109,27 @@ function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
   git(work, 'remote', 'add', 'origin', origin);
   writeTree(work, nFiles);
   writeFileSync(join(work, '.gitignore'), '.env\nnode_modules/\n');
-  writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', private: true }, null, 2) + '\n');
-  writeFileSync(join(work, 'package-lock.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'bench-app', version: '1.0.0' } } }, null, 2) + '\n');
-  // install: a real `npm ci` (nothing to download) followed by a step that lays out a 5,000-file
-  // node_modules, so a reinstall costs what laying out a real dependency tree costs on disk
-  writeFileSync(join(work, 'install.js'), `const fs=require('fs');const p=require('path');for(let d=0;d<100;d++){const dir=p.join('node_modules','pkg'+d);fs.mkdirSync(dir,{recursive:true});for(let f=0;f<50;f++)fs.writeFileSync(p.join(dir,'f'+f+'.js'),'module.exports='+f+';\\n'.repeat(40));}\n`);
-  writeFileSync(join(work, 'rb.config.yaml'), 'test: null\ninstall:\n  - command: "npm ci --no-audit --no-fund && node install.js"\n    lockfiles: [package-lock.json]\n    dir: node_modules\n');
+  // dependencies: rb's own package.json and lockfile (208 packages, ~3,600 files, a real
+  // `npm ci` from npm's cache), plus 1,500 padding files so node_modules holds ~5,000 files
+  writeFileSync(join(work, 'package.json'), readFileSync(join(ROOT, 'package.json')));
+  writeFileSync(join(work, 'package-lock.json'), readFileSync(join(ROOT, 'package-lock.json')));
+  writeFileSync(join(work, 'install.js'), `const fs=require('fs');const p=require('path');for(let d=0;d<30;d++){const dir=p.join('node_modules','.bench-pad','pkg'+d);fs.mkdirSync(dir,{recursive:true});for(let f=0;f<50;f++)fs.writeFileSync(p.join(dir,'f'+f+'.js'),'module.exports='+f+';\\n'.repeat(40));}\n`);
+  // a small real test suite, and coverage / performance commands, for rb analyze and rb check
+  mkdirSync(join(work, 'test'), { recursive: true });
+  for (let i = 0; i < 20; i++) writeFileSync(join(work, 'test', `t${i}.test.js`), `const test = require('node:test');\nconst assert = require('node:assert');\ntest('t${i}', () => { let s = 0; for (let k = 0; k < 2e6; k++) s += k; assert.ok(s > 0); });\n`);
+  writeFileSync(join(work, 'rb.config.yaml'), [
+    'test: node --test test/',
+    'coverage: node --test --experimental-test-coverage test/',
+    'performance: node -e "let s=0; for (let k=0; k<3e8; k++) s+=k; console.log(s)"',
+    'install:',
+    '  - command: "npm ci --no-audit --no-fund && node install.js"',
+    '    lockfiles: [package-lock.json]',
+    '    dir: node_modules',
+    '',
+  ].join('\n'));
   git(work, 'add', '-A');
   git(work, 'commit', '-q', '-m', 'baseline state');
+  git(work, 'gc', '-q'); // a real repository's objects are packed
   git(work, 'branch', 'baseline');
   git(work, 'push', '-q', 'origin', 'main', 'baseline');
   git(work, 'switch', '-q', '-c', 'feature');
@@ -132,12 +145,12 @@ function makeDirty(r: BenchRepo): void {
   for (let i = 0; i < 100 && i * step < r.files.length; i++) writeFileSync(join(r.work, r.files[i * step]!), `export const changed = ${i};\n`);
   for (let i = 0; i < 10; i++) writeFileSync(join(r.work, `notes-${i}.md`), `note ${i}\n`);
   writeFileSync(join(r.work, '.env'), 'TOKEN=bench\n');
-  if (!existsSync(join(r.work, 'node_modules', 'pkg99', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']);
+  if (!existsSync(join(r.work, 'node_modules', '.bench-pad', 'pkg29', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']);
 }
 
 // ---- measurements ---------------------------------------------------------------------------------
 
-function main(): void {
+async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does)');
   const base = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const rows: Row[] = [];
@@ -210,6 +223,46 @@ function main(): void {
       rows.push({ name: 'rb undo (emergency)', rb: 'rb undo --yes', rbMs: Math.round(ms), plain: 'git status (reference)', plainMs: Math.round(st), ratio: Math.round((ms / st) * 100) / 100, target: 'no target (reference: git status)', met: null, rbPeakMb: peak.length ? Math.max(...peak) : null });
       process.stdout.write(`  rb undo: ${Math.round(ms)} ms (git status ${Math.round(st)} ms)\n`);
     }
+    if (ONLY.includes('analyze')) {
+      process.stdout.write('rb analyze: collectors concurrently vs one after another\n');
+      const { analyze } = await import(join(ROOT, 'dist', 'analyze', 'bundle.js'));
+      makeDirty(large);
+      const inproc = async (sequential: boolean): Promise<Sample> => {
+        const t0 = process.hrtime.bigint();
+        await analyze({ cwd: large.work, archive: false, sequential, out: join(base, `analysis-${sequential ? 's' : 'c'}-${Date.now()}`) });
+        return { ms: Number(process.hrtime.bigint() - t0) / 1e6, rssMb: null, code: 0 };
+      };
+      const a: Sample[] = [];
+      const b: Sample[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        a.push(await inproc(false));
+        b.push(await inproc(true));
+      }
+      const rbMs = median(a.map((x) => x.ms));
+      const plainMs = median(b.map((x) => x.ms));
+      const peak = timed(large.work, rb(['analyze', '--no-archive', '--out', join(base, `analysis-peak-${Date.now()}`)])).rssMb;
+      const ratio = Math.round((rbMs / plainMs) * 100) / 100;
+      rows.push({ name: 'rb analyze', rb: 'collectors concurrently (rb analyze)', rbMs: Math.round(rbMs), plain: 'the same collectors one after another', plainMs: Math.round(plainMs), ratio, target: '≤ 0.6× sequential', met: ratio <= 0.6, rbPeakMb: peak });
+      process.stdout.write(`  rb analyze: ${Math.round(rbMs)} ms concurrent, ${Math.round(plainMs)} ms sequential, ratio ${ratio}\n`);
+    }
+    if (ONLY.includes('check')) {
+      process.stdout.write('rb check (baseline tests in a worktree) vs checkout baseline, test, checkout back\n');
+      const clean = () => {
+        run(large.work, ['git', 'switch', '-q', '--discard-changes', 'feature']);
+        git(large.work, 'reset', '-q', '--hard');
+        run(large.work, ['git', 'clean', '-fdq', '-e', 'node_modules', '-e', 'rollbacks']);
+      };
+      rows.push(
+        pair(
+          'rb check',
+          { label: 'rb check --no-tag', sample: () => timed(large.work, rb(['check', '--no-tag'])) },
+          { label: 'git checkout baseline; node --test; git checkout -', sample: () => timedSeq(large.work, [['git', 'checkout', '-q', 'baseline'], ['node', '--test', 'test/'], ['git', 'checkout', '-q', '-']]) },
+          { text: 'no target (rb never switches the checkout)', ok: () => true },
+          clean,
+        ),
+      );
+      rows[rows.length - 1]!.met = null;
+    }
   } finally {
     if (!process.env.RB_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
   }
@@ -226,4 +279,4 @@ function main(): void {
   process.stdout.write(`\n${table}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
 }
 
-main();
+await main();

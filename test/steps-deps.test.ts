@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config, InstallConfig } from '../src/types.js';
-import type { StepContext, StepResult } from '../src/steps/types.js';
+import type { StepResult } from '../src/steps/types.js';
+import { fakeStepContext } from './helpers/step-context.js';
 import { depsInstall, lockfilesUnchanged } from '../src/steps/deps-install.js';
 
 // real processes: generous bounds so a loaded machine does not fail them (no assertion is on speed)
@@ -56,30 +57,7 @@ function npmInstall(over: Partial<InstallConfig> = {}): InstallConfig {
 }
 
 function fakeCtx(install: InstallConfig[], timeoutMs?: number) {
-  const lines: string[] = [];
-  const warnings: string[] = [];
-  const config = {
-    baseline: 'baseline', remote: '', rollbacksDir: 'rollbacks', test: null, coverage: null, performance: null, build: null,
-    verify: null, install, services: [], keep: [], testMap: [], undo: { windowHours: 24 },
-    snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: [] }, check: { maxDiskPercent: 90, baselineTests: true, tag: true },
-    metrics: { healthyRate: 0.05, reviewRate: 0.1 }, notify: { webhook: null },
-  } satisfies Config;
-  const ctx = {
-    repo: { root, gitDir: join(root, '.git'), commonDir: join(root, '.git'), cwd: root, linked: false },
-    config,
-    playbook: { name: 't', title: 't', params: {}, steps: [], file: '', source: 'built-in' },
-    run: { id: 'r', stamp: '20260101-000000', dir: 't', startedAt: new Date().toISOString() },
-    baseline: { name: 'baseline', ref: 'refs/heads/baseline', oid: null, remoteRef: null },
-    params: {},
-    dryRun: false,
-    reporter: { output: (l: string) => lines.push(l), warn: (l: string) => warnings.push(l), title: () => undefined },
-    results: {},
-    snapshotId: null,
-    signal: new AbortController().signal,
-    timeoutMs,
-    checkpoint: async () => undefined,
-  } satisfies StepContext;
-  return { ctx, lines, warnings };
+  return fakeStepContext(root, { install }, timeoutMs);
 }
 
 /** A repo with a lockfile (commit A), an unrelated change (B), and an ignored, populated node_modules. */

@@ -10,7 +10,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config, ServiceConfig } from '../src/types.js';
-import type { StepContext, StepResult } from '../src/steps/types.js';
+import type { StepResult } from '../src/steps/types.js';
+import { fakeStepContext } from './helpers/step-context.js';
 import { readServicesState, servicesStart, servicesStatePath, servicesStop } from '../src/steps/services.js';
 
 // real processes: generous bounds so a loaded machine does not fail them (no assertion is on speed)
@@ -42,30 +43,7 @@ function repo() {
 }
 
 function fakeCtx(services: ServiceConfig[], timeoutMs?: number) {
-  const lines: string[] = [];
-  const warnings: string[] = [];
-  const config = {
-    baseline: 'baseline', remote: '', rollbacksDir: 'rollbacks', test: null, coverage: null, performance: null, build: null,
-    verify: null, install: [], services, keep: [], testMap: [], undo: { windowHours: 24 },
-    snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: [] }, check: { maxDiskPercent: 90, baselineTests: true, tag: true },
-    metrics: { healthyRate: 0.05, reviewRate: 0.1 }, notify: { webhook: null },
-  } satisfies Config;
-  const ctx = {
-    repo: repo(),
-    config,
-    playbook: { name: 't', title: 't', params: {}, steps: [], file: '', source: 'built-in' },
-    run: { id: 'r', stamp: '20260101-000000', dir: 't', startedAt: new Date().toISOString() },
-    baseline: { name: 'baseline', ref: 'refs/heads/baseline', oid: null, remoteRef: null },
-    params: {},
-    dryRun: false,
-    reporter: { output: (l: string) => lines.push(l), warn: (l: string) => warnings.push(l), title: () => undefined },
-    results: {},
-    snapshotId: null,
-    signal: new AbortController().signal,
-    timeoutMs,
-    checkpoint: async () => undefined,
-  } satisfies StepContext;
-  return { ctx, lines, warnings };
+  return fakeStepContext(root, { services }, timeoutMs);
 }
 
 function service(over: Partial<ServiceConfig> & Pick<ServiceConfig, 'name' | 'start'>): ServiceConfig {
