@@ -113,16 +113,16 @@ function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
   // `npm ci` from npm's cache), plus 1,500 padding files so node_modules holds ~5,000 files
   writeFileSync(join(work, 'package.json'), readFileSync(join(ROOT, 'package.json')));
   writeFileSync(join(work, 'package-lock.json'), readFileSync(join(ROOT, 'package-lock.json')));
-  writeFileSync(join(work, 'install.js'), `const fs=require('fs');const p=require('path');for(let d=0;d<30;d++){const dir=p.join('node_modules','.bench-pad','pkg'+d);fs.mkdirSync(dir,{recursive:true});for(let f=0;f<50;f++)fs.writeFileSync(p.join(dir,'f'+f+'.js'),'module.exports='+f+';\\n'.repeat(40));}\n`);
+  writeFileSync(join(work, 'install.cjs'), `const fs=require('fs');const p=require('path');for(let d=0;d<30;d++){const dir=p.join('node_modules','.bench-pad','pkg'+d);fs.mkdirSync(dir,{recursive:true});for(let f=0;f<50;f++)fs.writeFileSync(p.join(dir,'f'+f+'.js'),'module.exports='+f+';\\n'.repeat(40));}\n`);
   // a small real test suite, and coverage / performance commands, for rb analyze and rb check
   mkdirSync(join(work, 'test'), { recursive: true });
-  for (let i = 0; i < 20; i++) writeFileSync(join(work, 'test', `t${i}.test.js`), `const test = require('node:test');\nconst assert = require('node:assert');\ntest('t${i}', () => { let s = 0; for (let k = 0; k < 2e6; k++) s += k; assert.ok(s > 0); });\n`);
+  for (let i = 0; i < 20; i++) writeFileSync(join(work, 'test', `t${i}.test.cjs`), `const test = require('node:test');\nconst assert = require('node:assert');\ntest('t${i}', () => { let s = 0; for (let k = 0; k < 2e6; k++) s += k; assert.ok(s > 0); });\n`);
   writeFileSync(join(work, 'rb.config.yaml'), [
     'test: node --test test/',
     'coverage: node --test --experimental-test-coverage test/',
     'performance: node -e "let s=0; for (let k=0; k<3e8; k++) s+=k; console.log(s)"',
     'install:',
-    '  - command: "npm ci --no-audit --no-fund && node install.js"',
+    '  - command: "npm ci --no-audit --no-fund && node install.cjs"',
     '    lockfiles: [package-lock.json]',
     '    dir: node_modules',
     '',
@@ -145,7 +145,7 @@ function makeDirty(r: BenchRepo): void {
   for (let i = 0; i < 100 && i * step < r.files.length; i++) writeFileSync(join(r.work, r.files[i * step]!), `export const changed = ${i};\n`);
   for (let i = 0; i < 10; i++) writeFileSync(join(r.work, `notes-${i}.md`), `note ${i}\n`);
   writeFileSync(join(r.work, '.env'), 'TOKEN=bench\n');
-  if (!existsSync(join(r.work, 'node_modules', '.bench-pad', 'pkg29', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']);
+  if (!existsSync(join(r.work, 'node_modules', '.bench-pad', 'pkg29', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.cjs']);
 }
 
 // ---- measurements ---------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
         pair(
           'rb emergency (install, lockfile unchanged)',
           { label: 'rb emergency --yes --no-services', sample: () => timed(large.work, rb(['emergency', '--yes', '--no-services'])) },
-          { label: 'stash; checkout; reset --hard; clean -fdx; npm ci', sample: () => timedSeq(large.work, [...plainNoInstall, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.js']]) },
+          { label: 'stash; checkout; reset --hard; clean -fdx; npm ci', sample: () => timedSeq(large.work, [...plainNoInstall, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.cjs']]) },
           { text: '≥ 3× faster (ratio ≤ 0.33)', ok: (x) => x <= 1 / 3 },
           () => makeDirty(large),
         ),
