@@ -125,6 +125,7 @@ Examples:
     .option('--continue', 'go on after you resolved a conflict and ran `git cherry-pick --continue`')
     .option('--abort', 'give up the stopped recovery and restore the snapshot')
     .option('--no-tests', 'do not run the tests at the end')
+    .option('--force', 'go on with uncommitted changes to tracked files (kept in the snapshot)')
     .option('--dry-run', 'print what would run, change nothing')
     .option('-y, --yes', 'do not prompt for confirmation')
     .option('--json', 'print one JSON document on stdout')

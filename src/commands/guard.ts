@@ -16,6 +16,12 @@ import { appendRollback } from '../records/metrics.js';
 import { findRepo } from '../repo.js';
 import type { Command, Playbook, StepSpec } from '../types.js';
 
+/**
+ * What a restore cannot put back (safety.md: a restore never deletes ignored files it did not
+ * capture): ignored files the command created, and those under snapshots.skipIgnored folders.
+ */
+const IGNORED_NOTE = 'ignored files the snapshot did not hold, such as new build output or node_modules, are left as they are';
+
 export interface GuardOptions {
   verify?: string;
   keepOnFailure?: boolean;
@@ -76,7 +82,7 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
     `- **Command:** \`${displayArgv(command)}\``,
     `- **Verify:** ${verify ? `\`${typeof verify === 'string' ? verify : displayArgv(verify)}\`` : 'none'}`,
     `- **Failed step:** ${failed?.id ?? 'unknown'} (exit ${failed?.exitCode ?? 'unknown'})`,
-    `- **Result:** ${restored ? 'the snapshot was restored: the working copy is as it was before the command' : `kept for inspection (undo with \`rb undo ${run.id}\`)`}`,
+    `- **Result:** ${restored ? `the snapshot was restored: the working copy is as it was before the command (${IGNORED_NOTE})` : `kept for inspection (undo with \`rb undo ${run.id}\`)`}`,
     `- **Snapshot:** ${run.snapshot ?? 'none'}`,
     '',
     '## Output (last lines)',
@@ -104,7 +110,7 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
     undone: restored,
   });
   process.stderr.write(
-    `rb: ${failed?.id === 'verify' ? 'verification' : 'the guarded command'} failed (exit ${exitCode}); ${restored ? 'the snapshot was restored — nothing the command did remains' : `the result is kept: undo it with \`rb undo ${run.id}\``}.\n` +
+    `rb: ${failed?.id === 'verify' ? 'verification' : 'the guarded command'} failed (exit ${exitCode}); ${restored ? `the snapshot was restored — the working copy is as it was before the command (${IGNORED_NOTE})` : `the result is kept: undo it with \`rb undo ${run.id}\``}.\n` +
       `report: ${join(config.rollbacksDir, `guard-${stamp}`, 'report.md')}\n`,
   );
   return exitCode;

@@ -6,12 +6,14 @@
  * undoable; `--continue` resumes it after a conflict, `--abort` restores the snapshot.
  */
 import { execute } from '../engine/execute.js';
-import { LockedError, UsageError } from '../errors.js';
+import { LockedError, PreconditionError, UsageError } from '../errors.js';
 import { git } from '../io/git.js';
-import { effectiveStatus, listRuns, needsResolution } from '../journal/journal.js';
+import { effectiveStatus, listRuns, needsResolution, type RunRecord } from '../journal/journal.js';
 import { findRepo, type Repo } from '../repo.js';
 
 export interface RecoverOptions {
+  /** go on even with uncommitted changes to tracked files (they stay in the snapshot) */
+  force?: boolean;
   onto?: string;
   pick?: string[];
   all?: boolean;
@@ -47,6 +49,33 @@ export async function listCandidates(repo: Repo, onto: string, branch: string): 
   return out;
 }
 
+/**
+ * For `rb recover --abort`: did only the run's own recovery branch move since the run stopped,
+ * and only forward (the commit `git cherry-pick --continue` made while resolving a conflict, as
+ * rb told the user to)? Then the abort resets it like the rest of the run (its safety snapshot
+ * keeps that commit: `rb undo` of the abort brings it back). Anything else that moved (another
+ * branch, the user's own branch, the recovery branch rewritten) is left to abort's check, which
+ * stops and names it.
+ */
+async function ownCommitsOnly(repo: Repo, run: RunRecord): Promise<boolean> {
+  const { conflictingRefs, refChanges } = await import('../steps/refs-revert.js');
+  const { refOid } = await import('../steps/git-common.js');
+  const ours = refChanges(run).filter((c) => c.type === 'created' && c.ref.startsWith('refs/heads/recovery/') && c.oid);
+  if (!ours.length) return false;
+  if ((await conflictingRefs(repo, run, ours.map((c) => c.ref))).length) return false;
+  const before = run.head.before;
+  if (before.ref && before.oid && before.ref !== ours[0]!.ref && (await refOid(repo, before.ref)) !== before.oid) return false;
+  let moved = false;
+  for (const c of ours) {
+    const cur = await refOid(repo, c.ref);
+    if (!cur || cur === c.oid) continue;
+    const forward = await git(['merge-base', '--is-ancestor', c.oid!, cur], { cwd: repo.root, allowFail: true, readOnly: true });
+    if (forward.code !== 0) return false;
+    moved = true;
+  }
+  return moved;
+}
+
 function formatCandidates(cs: CandidateCommit[]): string[] {
   return cs.map((c, i) => `${String(i + 1).padStart(2)}. ${c.short} ${c.subject} — ${c.author}, ${c.date}; ${c.files.length} file(s): ${c.files.slice(0, 4).join(', ')}${c.files.length > 4 ? ', …' : ''}`);
 }
@@ -58,12 +87,22 @@ export async function recoverCommand(branch: string | undefined, opts: RecoverOp
     const run = listRuns(repo).find((r) => r.playbook === 'recover' && ['failed', 'interrupted'].includes(effectiveStatus(r)) && !r.undoneBy);
     if (!run) throw new UsageError('there is no stopped `rb recover` run to continue or abort.', { next: 'run `rb status`' });
     const undo = await import('./undo.js');
-    return opts.continue ? undo.resumeCommand(run.id, { yes: true, json: opts.json }, cmd) : undo.abortCommand(run.id, { yes: true, json: opts.json }, cmd);
+    if (opts.continue) return undo.resumeCommand(run.id, { yes: true, json: opts.json }, cmd);
+    return undo.abortCommand(run.id, { yes: true, json: opts.json, force: await ownCommitsOnly(repo, run) }, cmd);
   }
   if (!branch) throw new UsageError('name the failed branch to recover commits from.', { next: 'rb recover feature/login --all' });
   if (branch.startsWith('-')) throw new UsageError(`"${branch}" is not a branch name.`, { next: 'rb recover <branch>' });
   const open = listRuns(repo).find(needsResolution);
   if (open) throw new LockedError(`run ${open.id} (${open.playbook}) is ${effectiveStatus(open)} part-way: it must be resumed or aborted first.`, { next: `rb resume ${open.id}   or   rb abort ${open.id}` });
+  // recover switches to a new branch: uncommitted changes to tracked files would only survive in
+  // the snapshot, out of sight — refuse unless the user says so
+  const dirty = await git(['status', '--porcelain', '--untracked-files=no'], { cwd: repo.root, readOnly: true });
+  if (dirty.stdout.trim() && !opts.force && !opts.dryRun) {
+    throw new PreconditionError('there are uncommitted changes to tracked files; rb recover switches to a new branch, which would set them aside.', {
+      details: dirty.stdout.trim().split('\n').slice(0, 10),
+      next: `commit or stash them first (git stash), or run \`rb recover ${branch} --force …\` to continue (they are kept in the snapshot; \`rb undo\` brings them back)`,
+    });
+  }
   const { loadConfig } = await import('../config/load.js');
   const { config } = await loadConfig(repo.root);
   const { resolveBaseline, missingBaselineError, assertSafeRefName } = await import('../engine/baseline.js');
@@ -116,6 +155,7 @@ export async function recoverCommand(branch: string | undefined, opts: RecoverOp
     yes: opts.yes,
     json: opts.json,
     reason: opts.reason,
+    force: opts.force,
     command: `rb recover ${branch}`,
   });
   return r.code;
