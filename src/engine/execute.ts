@@ -440,6 +440,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       rec.status = 'failed';
       rec.error = err.message;
       if (err.result) {
+        if (typeof err.result.snapshotId === 'string' && !run.snapshot) run.snapshot = err.result.snapshotId;
         rec.result = { ...(rec.result ?? {}), ...err.result };
         rec.commands = err.result.commands ?? ps.commands;
         rec.exitCode = err.result.exitCode;

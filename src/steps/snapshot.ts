@@ -4,7 +4,19 @@
  * (itself preceded by a safety snapshot), used by undo and abort.
  */
 import { z } from 'zod';
-import { captureSnapshot, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
+import { readFileSync } from 'node:fs';
+import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
+import type { Repo } from '../repo.js';
+
+/** The safety snapshot id an interrupted or failed restore recorded in its journal, if any. */
+function readRestoreSafety(repo: Repo, targetCommit: string): string | null {
+  try {
+    const j = JSON.parse(readFileSync(restoreJournalPath(repo), 'utf8')) as { target?: string; safetySnapshot?: string | null };
+    return j.target === targetCommit ? (j.safetySnapshot ?? null) : null; // not another restore's
+  } catch {
+    return null;
+  }
+}
 import type { StepKind } from './types.js';
 import { headState, refOid } from './git-common.js';
 
@@ -56,11 +68,19 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     const snap = await resolveSnapshot(repo, w.id);
     if (!snap) throw new Error(`snapshot ${w.id} not found (refs/rb/snapshots/${w.id})`);
     const branchBefore = snap.headRef ? await refOid(repo, snap.headRef) : null;
-    const res = await restoreSnapshot(repo, snap.id, {
+    let res: Awaited<ReturnType<typeof restoreSnapshot>>;
+    try {
+      res = await restoreSnapshot(repo, snap.id, {
       resetBranch: w.resetBranch ?? false,
       safetySnapshot: true,
       capture: { maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes, skipIgnored: ctx.config.snapshots.skipIgnored, runId: ctx.run.id, exclude: [ctx.config.rollbacksDir] },
-    });
+      });
+    } catch (e) {
+      // the restore may have changed files before it failed: name its safety snapshot (from the
+      // restore journal), so the run is known to have one and `rb abort` / `rb resume` can act on it
+      const safety = readRestoreSafety(repo, snap.commit);
+      throw Object.assign(e as Error, { result: { snapshotId: safety ?? undefined, safetySnapshot: safety, restored: null } });
+    }
     for (const wn of res.warnings) ctx.reporter.warn(wn);
     const branchAfter = snap.headRef ? await refOid(repo, snap.headRef) : null;
     const head = await headState(repo);
