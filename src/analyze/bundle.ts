@@ -35,6 +35,7 @@ import { gitFacts, latestLevelRun, lockfilePaths, runBranches, runTests, type Gi
 import { buildErrorLines, likelyCauses, type Cause, type CauseFacts, type TestsSeen } from './causes.js';
 import { redactDeep, redactor, secretsOf, type Redactor } from './redact.js';
 import { renderAnalysis, type AnalysisDoc } from './render.js';
+import { stampOf } from '../ui/format.js';
 
 export interface AnalyzeOptions {
   /** where rb was started (default process.cwd()) */
@@ -80,11 +81,10 @@ export interface AnalyzeResult {
   concurrent: boolean;
 }
 
-const pad = (n: number) => String(n).padStart(2, '0');
 
 /** 20261122-101502 (local time), like run stamps. */
 export function analysisStamp(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+  return stampOf(d);
 }
 
 /** A path inside `base` that the journal names, or null when it escapes or is a .env file (never read). */

@@ -26,6 +26,7 @@ import type { Repo } from '../repo.js';
 import type { Config, InstallConfig } from '../types.js';
 import { commandText, installHint } from './dependencies.js';
 import { addTempWorktree, type TempWorktree } from './temp-worktree.js';
+import { dieBySignal } from '../engine/signals.js';
 import type { CheckResult, Progress } from './types.js';
 
 const TITLE = 'Baseline tests pass';
@@ -143,7 +144,7 @@ export async function checkBaselineTests(
     }
     try { wt?.removeSync(); } catch { /* exiting anyway */ }
     process.stderr.write('rb: interrupted; the temporary worktree was removed.\n');
-    process.exit(130);
+    dieBySignal('SIGINT');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -16,12 +16,12 @@ import { ensureExcluded } from '../records/exclude.js';
 import type { Repo } from '../repo.js';
 import type { Config } from '../types.js';
 import type { CheckpointInfo } from './types.js';
+import { stampOf } from '../ui/format.js';
 
-const pad = (n: number) => String(n).padStart(2, '0');
 
 /** `YYYYMMDD-HHMMSS` in local time (the stamp of run ids). */
 export function checkpointStamp(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+  return stampOf(d);
 }
 
 async function tagExists(repo: Repo, name: string): Promise<boolean> {

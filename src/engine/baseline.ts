@@ -2,7 +2,7 @@
  * Resolving the baseline (the last known good state): a branch, tag, remote-tracking branch,
  * fully-qualified ref or commit. Read-only. Hostile names are refused before git sees them.
  */
-import { git } from '../io/git.js';
+import { revParse } from '../io/git.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import type { Repo } from '../repo.js';
 
@@ -29,10 +29,7 @@ export function assertSafeRefName(name: string, what = 'ref'): void {
   }
 }
 
-async function oidOf(repo: Repo, ref: string): Promise<string | null> {
-  const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${ref}^{commit}`], { cwd: repo.root, allowFail: true, readOnly: true });
-  return r.code === 0 ? r.stdout.trim() : null;
-}
+const oidOf = (repo: Repo, ref: string) => revParse(repo.root, `${ref}^{commit}`);
 
 export async function resolveBaseline(repo: Repo, name: string, remote: string): Promise<Baseline> {
   assertSafeRefName(name, 'baseline');

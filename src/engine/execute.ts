@@ -28,6 +28,9 @@ import { ensureExcluded } from '../records/exclude.js';
 import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
 import { resolveBaseline, missingBaselineError, type Baseline } from './baseline.js';
 import { faultPoint, setCurrentStep } from './fault.js';
+import { dieBySignal } from './signals.js';
+import { headState } from '../steps/git-common.js';
+import { stampOf } from '../ui/format.js';
 import { assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
 
 export interface RunRequest {
@@ -72,10 +75,7 @@ export interface RunOutcome {
   plan?: Plan;
 }
 
-const pad = (n: number) => String(n).padStart(2, '0');
-export function stampOf(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
-}
+export { stampOf };
 
 function makeRunId(repo: Repo, stamp: string, playbook: Playbook, params: Record<string, unknown>): string {
   const suffix = typeof params.sprint === 'number' ? `-${params.sprint}` : '';
@@ -91,13 +91,7 @@ function usesBaseline(playbook: Playbook): boolean {
   return /\{\{\s*(baseline|run\.baseline)/.test(text) || /"uses":"git\.(switch|reset-hard|restore-files|fetch)"/.test(text);
 }
 
-async function headInfo(repo: Repo): Promise<{ ref: string | null; oid: string | null }> {
-  const [ref, oid] = await Promise.all([
-    git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
-    git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
-  ]);
-  return { ref: ref.code === 0 ? ref.stdout.trim() : null, oid: oid.code === 0 ? oid.stdout.trim() : null };
-}
+
 
 export async function refPositions(repo: Repo): Promise<Record<string, string>> {
   const r = await git(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'], { cwd: repo.root, readOnly: true });
@@ -147,7 +141,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   const started = req.resume ? new Date(req.resume.startedAt) : new Date();
   const stamp = req.resume?.stamp ?? stampOf(started);
   const id = req.resume?.id ?? req.runId ?? makeRunId(repo, stamp, playbook, params);
-  const head = req.resume ? req.resume.head.before : await headInfo(repo);
+  const head = req.resume ? req.resume.head.before : await headState(repo);
   let dir = req.resume?.runDir ?? `${playbook.name}-${stamp}`;
   if (!req.resume && playbook.records) {
     try {
@@ -319,7 +313,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       try { journal(); } catch { /* nothing more to do */ }
       lock.release();
       process.stderr.write(`\nrb: interrupted. Run \`rb resume ${run.id}\` or \`rb undo ${run.id}\`.\n`);
-      process.exit(130);
+      dieBySignal('SIGINT');
+      return;
     }
     interrupted = true;
     abort.abort(new InterruptedError('interrupted'));
@@ -533,7 +528,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     rec.endedAt = rec.endedAt ?? new Date().toISOString();
   }
 
-  const [refsAfter, headAfter] = await Promise.all([refPositions(repo).catch(() => ({})), headInfo(repo).catch(() => ({ ref: null, oid: null }))]);
+  const [refsAfter, headAfter] = await Promise.all([refPositions(repo).catch(() => ({})), headState(repo).catch(() => ({ ref: null, oid: null }))]);
   run.refs.after = refsAfter;
   run.head.after = headAfter;
   run.endedAt = new Date().toISOString();

@@ -217,8 +217,13 @@ export function displayArgv(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
 
+/** A word the shell reads literally: as is when it has only safe characters, else single-quoted. */
 export function shellQuote(a: string): string {
-  if (a === '') return "''";
-  if (/^[A-Za-z0-9_@%+=:,./^~{}-]+$/.test(a)) return a;
-  return `'${a.replace(/'/g, `'\\''`)}'`;
+  if (a !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(a)) return a;
+  return singleQuote(a);
+}
+
+/** POSIX single-quoting: `it's` -> `'it'\\''s'`. The result is always exactly one literal word. */
+export function singleQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -128,10 +128,9 @@ export function interpolateArgv(argv: readonly string[], scope: Record<string, u
   return argv.map((a) => interpolate(a, scope));
 }
 
-/** POSIX single-quoting: `it's` -> `'it'\''s'`. The result is always exactly one literal word. */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+/** POSIX single-quoting (always quoted, so a value is exactly one literal word wherever it lands). */
+export { singleQuote as shellQuote } from '../io/git.js';
+import { singleQuote as shellQuote } from '../io/git.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shell placement

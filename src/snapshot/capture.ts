@@ -38,6 +38,7 @@ import {
   FSYNC_FLAGS, GITSTATE_NAMES, SNAPSHOT_FORMAT_VERSION, STAGE_DIR_PREFIX, chunkArgs, encodeSkipped,
   sanitizeIdPart, snapshotRef, splitNul, splitNulBuf, type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
+import { stampOf } from '../ui/format.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -477,8 +478,7 @@ function normalizeAutocrlf(v: string): 'true' | 'input' | 'false' {
 
 /** UTC stamp YYYYMMDD-HHMMSS. */
 export function formatStamp(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+  return stampOf(d, { utc: true });
 }
 
 /** Byte-order comparison (what git sorts by), not locale order. */

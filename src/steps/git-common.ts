@@ -2,7 +2,7 @@
  * Git helpers shared by the git.* step kinds: the state checks every mutating command is
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
-import { git, identityEnv, isValidBranchName } from '../io/git.js';
+import { git, identityEnv, isValidBranchName, revParse } from '../io/git.js';
 import type { Repo } from '../repo.js';
 
 export async function headState(repo: Repo): Promise<{ ref: string | null; oid: string | null }> {
@@ -13,14 +13,14 @@ export async function headState(repo: Repo): Promise<{ ref: string | null; oid: 
   return { ref: ref.code === 0 ? ref.stdout.trim() : null, oid: oid.code === 0 ? oid.stdout.trim() : null };
 }
 
-export async function oidOf(repo: Repo, rev: string): Promise<string | null> {
-  const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`], { cwd: repo.root, allowFail: true, readOnly: true });
-  return r.code === 0 ? r.stdout.trim() : null;
+/** The commit a revision names, or null. */
+export function oidOf(repo: Repo, rev: string): Promise<string | null> {
+  return revParse(repo.root, `${rev}^{commit}`);
 }
 
-export async function refOid(repo: Repo, ref: string): Promise<string | null> {
-  const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', ref], { cwd: repo.root, allowFail: true, readOnly: true });
-  return r.code === 0 ? r.stdout.trim() : null;
+/** Where a ref points, or null when it does not exist. */
+export function refOid(repo: Repo, ref: string): Promise<string | null> {
+  return revParse(repo.root, ref);
 }
 
 export async function unmergedPaths(repo: Repo): Promise<string[]> {

@@ -1,4 +1,13 @@
 /** Small text helpers shared by the read-only commands (no heavy imports). */
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** `YYYYMMDD-HHMMSS`: run ids, record folders, checkpoint tags (local time) and snapshot ids (utc). */
+export function stampOf(d: Date, opts: { utc?: boolean } = {}): string {
+  return opts.utc
+    ? `${d.getUTCFullYear()}${pad2(d.getUTCMonth() + 1)}${pad2(d.getUTCDate())}-${pad2(d.getUTCHours())}${pad2(d.getUTCMinutes())}${pad2(d.getUTCSeconds())}`
+    : `${d.getFullYear()}${pad2(d.getMonth() + 1)}${pad2(d.getDate())}-${pad2(d.getHours())}${pad2(d.getMinutes())}${pad2(d.getSeconds())}`;
+}
+
 export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s}s ago`;
