@@ -90,9 +90,13 @@ export function gitArgv(args: readonly string[], hardened = true): string[] {
   return hardened ? [...HARDENING, ...args] : [...args];
 }
 
+/** RB_TRACE_GIT=1: one stderr line per git command (start offset and duration in ms), for profiling. */
+const TRACE = process.env.RB_TRACE_GIT === '1';
+
 /** Run git; throws GitError on a non-zero exit unless allowFail. */
 export function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
   const argv = gitArgv(args, opts.hardened ?? true);
+  const t0 = TRACE ? performance.now() : 0;
   return new Promise((resolve, reject) => {
     const child = spawn('git', argv, {
       cwd: opts.cwd,
@@ -125,6 +129,7 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
     }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
+      if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a) => a !== '-c' && !a.startsWith('core.fsync')).join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
       const stdout = stdoutBuf.toString('utf8');
       let stderr = Buffer.concat(err).toString('utf8');
