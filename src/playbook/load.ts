@@ -7,8 +7,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { Playbook } from '../types.js';
-import { validatePlaybook } from './validate.js';
-import { kindCatalog } from '../steps/index.js';
+import { precompiledBuiltin } from './builtins.js';
 
 export const BUILTIN_DIR = fileURLToPath(new URL('../../playbooks/', import.meta.url));
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/i;
@@ -61,7 +60,11 @@ export function findPlaybookRef(root: string, name: string): PlaybookRef {
   return ref;
 }
 
-/** Load and validate a playbook; invalid playbooks throw UsageError (exit 2) with file:line:column lines. */
+/**
+ * Load and validate a playbook; invalid playbooks throw UsageError (exit 2) with file:line:column
+ * lines. An unchanged built-in comes validated from the build (./builtins.ts): no YAML parser,
+ * no schema validation, no step kinds loaded.
+ */
 export async function loadPlaybook(root: string, name: string): Promise<Playbook> {
   const ref = findPlaybookRef(root, name);
   return loadPlaybookFile(ref.file, ref.source);
@@ -69,5 +72,10 @@ export async function loadPlaybook(root: string, name: string): Promise<Playbook
 
 export async function loadPlaybookFile(file: string, source: 'built-in' | 'repository'): Promise<Playbook> {
   const text = readFileSync(file, 'utf8');
+  if (source === 'built-in') {
+    const pb = precompiledBuiltin(file, text);
+    if (pb) return pb;
+  }
+  const [{ validatePlaybook }, { kindCatalog }] = await Promise.all([import('./validate.js'), import('../steps/index.js')]);
   return validatePlaybook(text, file, source, await kindCatalog());
 }
