@@ -5,7 +5,7 @@
  * plus ids, idempotence, crash/resume, the safety snapshot, refusals and the store.
  * Real git repositories only (test/helpers/repo.ts), no mocks.
  */
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpRepos, wrap, type TestRepo } from './helpers/repo.js';
@@ -112,6 +112,14 @@ async function roundTrip(
   const snap = await captureSnapshot(r.repo(), opts.capture);
   expect(manifest(r.root), 'capture must not change the working copy').toBe(before);
   expect(leftovers(r)).toEqual([]);
+  // the tree-edit capture must record exactly what `git add -A` on a copy of the index records
+  const viaAdd = await captureSnapshot(r.repo(), { ...opts.capture, forceAddAll: true });
+  expect(viaAdd.method).toBe('add');
+  for (const part of ['index', 'worktree', 'ignored', 'meta/raw.list', 'meta/perms', 'meta/emptydirs', 'meta/skipped', 'meta/index.raw']) {
+    expect(r.git('rev-parse', `${snap.commit}:${part}`), `${part} (captured by ${snap.method})`).toBe(r.git('rev-parse', `${viaAdd.commit}:${part}`));
+  }
+  r.git('update-ref', '-d', viaAdd.ref);
+  expect(manifest(r.root)).toBe(before);
   (opts.destroy ?? destroyLevel1)(r, snap);
   const destroyed = manifest(r.root);
   expect(destroyed).not.toBe(before);
@@ -140,6 +148,69 @@ const skippedOf = (s: SnapshotInfo) => s.skipped.map((x) => `${x.reason} ${x.pat
 
 // ------------------------------------------------------------------------------------------------
 // scenarios
+
+/** Capture both ways (tree edits, then `git add -A` on a copy of the index) and compare what they stored. */
+async function expectSameAsAddAll(r: TestRepo, method: 'edit' | 'add'): Promise<void> {
+  const before = manifest(r.root);
+  const fast = await captureSnapshot(r.repo());
+  const slow = await captureSnapshot(r.repo(), { forceAddAll: true });
+  expect(fast.method).toBe(method);
+  for (const part of ['index', 'worktree', 'ignored', 'meta/raw.list', 'meta/perms', 'meta/emptydirs', 'meta/skipped']) {
+    expect(r.git('rev-parse', `${fast.commit}:${part}`), part).toBe(r.git('rev-parse', `${slow.commit}:${part}`));
+  }
+  expect(manifest(r.root)).toBe(before);
+  expect(leftovers(r)).toEqual([]);
+}
+
+describe('the tree-edit capture records what `git add -A` would', () => {
+  it('core.filemode=false: exec bits of changed and new files follow the index, as git add does', async () => {
+    const r = richRepo();
+    r.git('config', 'core.filemode', 'false');
+    r.write('src/app.ts', 'changed and made executable\n', 0o755);
+    r.write('bin/run.sh', '#!/bin/sh\necho changed\n', 0o644);
+    r.write('new-exec.sh', '#!/bin/sh\n', 0o755);
+    await expectSameAsAddAll(r, 'edit');
+  });
+
+  it('stat-dirty but unchanged files, deep new directories, ignored files inside untracked ones, a symlink to a directory', async () => {
+    const r = richRepo();
+    for (const f of ['src/app.ts', 'src/util.ts', 'docs/guide.md']) utimesSync(join(r.root, f), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    r.write('new/deep/er/x.ts', 'x\n');
+    r.write('new/deep/skip.log', 'ignored inside an untracked dir\n');
+    r.write('new/build/out.js', 'ignored dir inside an untracked dir\n');
+    r.write('new/empty-sibling/.keep', '');
+    r.symlink('new/to-src', '../src');
+    rmSync(join(r.root, 'src/lib/deep.ts'));
+    await expectSameAsAddAll(r, 'edit');
+  });
+
+  it('text=auto with CRLF already committed: worktree bytes stored raw, as with add', async () => {
+    const r = richRepo();
+    r.write('win.txt', 'a\r\nb\r\n');
+    r.git('add', 'win.txt');
+    r.git('commit', '-q', '-m', 'crlf committed');
+    r.write('.gitattributes', '* text=auto\n');
+    r.write('win.txt', 'a\r\nc\r\n');
+    r.write('new-win.txt', 'n\r\n');
+    await expectSameAsAddAll(r, 'edit');
+  });
+
+  it('a submodule whose commit moved falls back to git add -A', async () => {
+    const r = richRepo();
+    const sub = join(r.root, 'sub');
+    r.write('sub/f.txt', '1\n');
+    const g = (...a: string[]) => r.git('-C', sub, '-c', 'user.name=n', '-c', 'user.email=n@example.invalid', ...a);
+    g('init', '-q');
+    g('add', 'f.txt');
+    g('commit', '-q', '-m', 'one');
+    r.git('update-index', '--add', '--cacheinfo', `160000,${g('rev-parse', 'HEAD').trim()},sub`);
+    r.git('commit', '-q', '-m', 'gitlink');
+    r.write('sub/f.txt', '2\n');
+    g('commit', '-q', '-am', 'two');
+    r.write('src/app.ts', 'changed too\n');
+    await expectSameAsAddAll(r, 'add');
+  });
+});
 
 describe('capture -> level-1 destroy -> restore gives back the exact working copy', () => {
   it('staged != worktree, staged and unstaged deletions, exec bits, modes, rename, intent-to-add', async () => {
@@ -416,7 +487,8 @@ describe('snapshot ids and the store', () => {
 
   it('lists newest first, reads, resolves by id, prefix and commit, refuses ambiguous/unknown, deletes with CAS', async () => {
     const r = richRepo();
-    const s1 = await captureSnapshot(r.repo(), { message: 'first', runId: 'run-1', now: () => new Date('2026-01-01T00:00:00Z') });
+    // what is stored (the capture also says how it built the worktree tree, which is not stored)
+    const { method: _method, ...s1 } = await captureSnapshot(r.repo(), { message: 'first', runId: 'run-1', now: () => new Date('2026-01-01T00:00:00Z') });
     const s2 = await captureSnapshot(r.repo(), { message: 'second', now: () => new Date('2026-01-02T00:00:00Z') });
     const list = await listSnapshots(r.repo());
     expect(list.map((s) => s.id)).toEqual([s2.id, s1.id]);
@@ -603,7 +675,7 @@ describe('restore: HEAD, interruption, refusals', () => {
     r.write('.gitattributes', '*.ts filter=broken\n');
     r.write('src/app.ts', 'changed, so add must run the filter\n');
     const m = manifest(r.root);
-    await expect(captureSnapshot(r.repo())).rejects.toThrow(/add/);
+    await expect(captureSnapshot(r.repo())).rejects.toThrow(/clean filter 'broken' failed/);
     expect(r.git('for-each-ref', 'refs/rb/')).toBe('');
     expect(leftovers(r)).toEqual([]);
     expect(manifest(r.root)).toBe(m);

@@ -51,6 +51,8 @@ export interface GitOptions {
   allowFail?: boolean;
   /** kill the process after this many ms */
   timeoutMs?: number;
+  /** only stdoutBuf is wanted: stdout is left empty (saves decoding megabytes of listings) */
+  binary?: boolean;
 }
 
 export interface GitResult {
@@ -131,7 +133,7 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
       if (timer) clearTimeout(timer);
       if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a) => a !== '-c' && !a.startsWith('core.fsync')).join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
-      const stdout = stdoutBuf.toString('utf8');
+      const stdout = opts.binary ? '' : stdoutBuf.toString('utf8');
       let stderr = Buffer.concat(err).toString('utf8');
       if (timedOut) stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
       const c = code ?? (timedOut ? 124 : 128);
@@ -203,18 +205,36 @@ export async function isValidBranchName(cwd: string, name: string): Promise<bool
  * (safety.md §2). The user's identity is used when present.
  */
 export async function identityEnv(cwd: string): Promise<Record<string, string>> {
+  const r = await git(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, allowFail: true, readOnly: true });
+  return identityFromConfig(parseConfigZ(r.code === 0 ? r.stdout : ''));
+}
+
+/** identityEnv from config values already read (keys lowercased, as `parseConfigZ` returns them). */
+export function identityFromConfig(cfg: Readonly<Record<string, string | null>>): Record<string, string> {
   const env: Record<string, string> = {};
-  const name = await git(['config', 'user.name'], { cwd, allowFail: true, readOnly: true });
-  const email = await git(['config', 'user.email'], { cwd, allowFail: true, readOnly: true });
-  if (name.code !== 0 || !name.stdout.trim()) {
+  if (!cfg['user.name']?.trim()) {
     if (!process.env.GIT_AUTHOR_NAME) env.GIT_AUTHOR_NAME = 'rb';
     if (!process.env.GIT_COMMITTER_NAME) env.GIT_COMMITTER_NAME = 'rb';
   }
-  if (email.code !== 0 || !email.stdout.trim()) {
+  if (!cfg['user.email']?.trim()) {
     if (!process.env.GIT_AUTHOR_EMAIL) env.GIT_AUTHOR_EMAIL = 'rb@localhost';
     if (!process.env.GIT_COMMITTER_EMAIL) env.GIT_COMMITTER_EMAIL = 'rb@localhost';
   }
   return env;
+}
+
+/**
+ * Parse `git config -z --get-regexp` output ("key\nvalue\0" records; a key without a value,
+ * such as `[core] filemode`, has none): keys lowercased, the last value of a key wins, null for
+ * a key given without a value.
+ */
+export function parseConfigZ(out: string): Record<string, string | null> {
+  const v: Record<string, string | null> = {};
+  for (const rec of splitZ(out)) {
+    const nl = rec.indexOf('\n');
+    v[(nl < 0 ? rec : rec.slice(0, nl)).toLowerCase()] = nl < 0 ? null : rec.slice(nl + 1);
+  }
+  return v;
 }
 
 /** Quote an argv for display in plans and journals (never executed through a shell). */

@@ -31,7 +31,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
-import { git, identityEnv, type GitOptions, type GitResult } from '../io/git.js';
+import { git, identityFromConfig, parseConfigZ, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
 import { GitError } from '../errors.js';
 import {
@@ -39,6 +39,7 @@ import {
   sanitizeIdPart, snapshotRef, splitNul, splitNulBuf, type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
 import { stampOf } from '../ui/format.js';
+import { TreeEditor, type TreeEditOp } from './tree-edit.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -57,6 +58,30 @@ export interface CaptureOptions {
   exclude?: string[];
   /** clock, for tests that need two snapshots in the same second */
   now?: () => Date;
+  /**
+   * also build the trees a `git stash` entry needs (index, tracked changes, untracked files), so
+   * the stash step does not have to re-read the whole working copy. Only when the worktree was
+   * captured by tree edits (see CaptureResult.stash).
+   */
+  stashTrees?: boolean;
+  /** capture the worktree with `git add -A` on a copy of the index even when tree edits would do (tests compare the two) */
+  forceAddAll?: boolean;
+}
+
+/** Trees for a stash entry equal to what `git stash push -u` would record (untracked: null when there is none). */
+export interface StashTrees {
+  index: string;
+  tracked: string;
+  untracked: string | null;
+  untrackedCount: number;
+}
+
+/** What captureSnapshot returns: the snapshot, plus how its worktree/ tree was built (not stored). */
+export interface CaptureResult extends SnapshotInfo {
+  /** 'edit': the index's tree edited with the changed paths; 'add': `git add -A` on a copy of the index */
+  method: 'edit' | 'add';
+  /** present when stashTrees was asked for and method is 'edit' */
+  stash?: StashTrees;
 }
 
 export const DEFAULT_MAX_IGNORED_BYTES = 50 * 1024 * 1024;
@@ -78,7 +103,7 @@ type Run = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResu
  * Throws GitError when a git command fails; nothing is left behind then (the temp dir is
  * removed and no ref is created).
  */
-export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Promise<SnapshotInfo> {
+export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Promise<CaptureResult> {
   const started = (opts.now ?? (() => new Date()))();
   const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
   const skipNames = new Set(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
@@ -95,45 +120,47 @@ export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Pr
 async function capture(
   repo: Repo, tmp: string, started: Date, cap: number, skipNames: Set<string>, opts: CaptureOptions,
   pending: Promise<unknown>[],
-): Promise<SnapshotInfo> {
+): Promise<CaptureResult> {
   const root = repo.root;
   /** every call: fsync flags, literal pathspecs (user paths are never globs), cwd = worktree root */
   const run: Run = (args, o = {}) =>
     git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
   const iIdx = join(tmp, 'i.idx');
-  const wIdx = join(tmp, 'w.idx');
 
   // --- 0. the raw index, and copies of it to work on ------------------------------------------
   // The copies keep the index's mtime. git trusts an entry's stat data only when the file is
   // older than the index file ("racy git"): a copy with a fresh mtime would make a file changed
-  // in the same second as the last index write, at the same size, look unchanged, and add -A
-  // would silently keep the old content.
+  // in the same second as the last index write, at the same size, look unchanged.
+  // rIdx is read by the queries (and stays byte-identical to index.raw); iIdx is written by
+  // write-tree (which adds its cache-tree).
   const { raw: indexRaw, mtimeNs: indexMtimeNs } = await readIndex(join(repo.gitDir, 'index'));
-  const sIdx = join(tmp, 's.idx');
-  if (indexRaw.length > 0) {
-    await Promise.all([iIdx, wIdx, sIdx].map(async (f) => {
-      await writeFile(f, indexRaw);
-      await setMtimeNs(f, indexMtimeNs!);
-    }));
-  }
+  const rIdx = join(tmp, 'r.idx');
+  const copyIndex = async (f: string) => {
+    if (indexRaw.length === 0) return;
+    await writeFile(f, indexRaw);
+    await setMtimeNs(f, indexMtimeNs!);
+  };
+  await Promise.all([copyIndex(iIdx), copyIndex(rIdx)]);
+  // the raw index is the biggest meta blob (megabytes on a large repository): hashed from the start
+  const indexRawOidP = hashBuffers(run, tmp, [indexRaw]).then(([o]) => o!);
+  pending.push(indexRawOidP);
 
-  // `add -A` is the longest step. Start it right away on its own copy of the index, betting on
-  // the common case: no nested repository to exclude and no assume-unchanged / skip-worktree
-  // entry to clear. When the listings below show otherwise, it is redone on a fresh copy.
-  const speculativeAdd = run(['add', '-A'], { indexFile: sIdx, allowFail: true });
-  pending.push(speculativeAdd);
+  // the index's tree, at once: it is the base the worktree/ tree is edited from. It fails on a
+  // conflicted index, which is then re-homed below.
+  const indexWriteP = run(['write-tree'], { indexFile: iIdx, allowFail: true });
+  pending.push(indexWriteP);
 
   // --- 1. independent queries, concurrently -------------------------------------------------
-  const [headRefR, autocrlfR, refsR, lsIndexR, untrackedR, ignoredR, idEnv] = await Promise.all([
-    run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true }),
-    run(['config', '--get', 'core.autocrlf'], { allowFail: true, readOnly: true }),
+  const [headRef, configR, refsR, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
+    readHeadRef(repo.gitDir, run),
+    run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
     run(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { readOnly: true }),
-    run(['ls-files', '-s', '-v', '-z'], { indexFile: iIdx, readOnly: true }),
-    run(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { readOnly: true }),
-    run(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { readOnly: true }),
-    identityEnv(root),
+    run(['ls-files', '-s', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
+    run(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
+    run(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
+    // tracked paths whose worktree content differs from the index (stat first, content when racy)
+    run(['diff-files', '-z', '--ignore-submodules=dirty'], { indexFile: rIdx, readOnly: true, binary: true }),
   ]);
-  const headRef = headRefR.code === 0 ? headRefR.stdout.trim() || null : null;
   // HEAD's commit: a branch's oid is in the ref listing (absent = unborn); else ask rev-parse
   let headOid: string | null = null;
   const listed = headRef ? refsR.stdout.split('\n').find((l) => l.slice(l.indexOf(' ') + 1) === headRef) : undefined;
@@ -142,31 +169,39 @@ async function capture(
     const r = await run(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { allowFail: true, readOnly: true });
     headOid = r.code === 0 ? r.stdout.trim() || null : null;
   }
-  const autocrlf = normalizeAutocrlf(autocrlfR.code === 0 ? autocrlfR.stdout.trim() : '');
+  const cfg = parseConfigZ(configR.code === 0 ? configR.stdout : '');
+  const core = parseCoreConfig(cfg);
+  const idEnv = identityFromConfig(cfg);
+  const autocrlf = core.autocrlf;
   // the empty tree, written only when needed (unborn HEAD, no ignored files)
   let emptyTreeP: Promise<string> | null = null;
   const emptyTree = () => (emptyTreeP ??= run(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' }).then((r) => r.stdout.trim()));
 
   // index listing: "<tag> <mode> <oid> <stage>\t<path>\0" (tag from -v). Scanned as bytes: a
   // 50,000-entry index must not cost 50,000 strings; only flagged or unmerged entries are decoded.
-  const { indexLs, assumeUnchanged, skipWorktree, conflicted } = scanIndexListing(lsIndexR.stdoutBuf);
+  const { indexLs, flagged, assumeUnchanged, skipWorktree, conflicted } = scanIndexListing(lsIndexR.stdoutBuf);
 
   const nul = (xs: readonly string[]) => Buffer.from(xs.map((x) => x + '\0').join(''), 'utf8');
   // the big meta blobs (the raw index and its listing) are hashed while the trees are built
-  const earlyMeta: Record<string, Buffer> = { 'HEAD': Buffer.from(`ref ${headRef ?? ''}\noid ${headOid ?? ''}\n`), 'index.raw': indexRaw, 'index.ls': indexLs, 'refs': Buffer.from(refsR.stdout) };
-  const earlyMetaP = hashBuffers(run, tmp, Object.values(earlyMeta));
+  const earlyMeta: Record<string, Buffer> = { 'HEAD': Buffer.from(`ref ${headRef ?? ''}\noid ${headOid ?? ''}\n`), 'refs': Buffer.from(refsR.stdout) };
+  const earlyMetaP = Promise.all([indexRawOidP, hashBuffers(run, tmp, Object.values(earlyMeta))]).then(([raw, rest]) => [raw, ...rest]);
   pending.push(earlyMetaP);
 
   const skipped: SkippedEntry[] = [];
   const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
   for (const bad of ignoredList.bad) skipped.push({ reason: 'non-utf8-name', path: bad.replace(/\/$/, '') });
   const excluded = (opts.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
-  const ignoredEntries = dedupeEntries(ignoredList.good).filter((e) => !excluded.some((x) => e.path === x || e.path.startsWith(x + '/')));
+  const isExcluded = (p: string) => excluded.some((x) => p === x || p.startsWith(x + '/'));
+  const ignoredEntries = dedupeEntries(ignoredList.good).filter((e) => !isExcluded(e.path));
   const ignoredSet = new Set(ignoredEntries.map((e) => e.path));
 
   // --- 2. index/ tree --------------------------------------------------------------------------
   const indexTreeP = (async () => {
-    if (!conflicted) return (await run(['write-tree'], { indexFile: iIdx })).stdout.trim();
+    const w = await indexWriteP;
+    if (!conflicted) {
+      if (w.code !== 0) throw new GitError(['write-tree'], w.code, w.stdout, w.stderr);
+      return w.stdout.trim();
+    }
     const rehomed = splitNul(indexLs.toString('utf8')).map((body) => {
       const tab = body.indexOf('\t');
       const [mode, oid, stage] = body.slice(0, tab).split(' ');
@@ -182,39 +217,70 @@ async function capture(
 
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {
-    // untracked directories: find nested repositories (excluded from add, reported) and empty dirs
-    const untracked = splitNulBuf(untrackedR.stdoutBuf).good;
+    // untracked entries: files, and collapsed directories walked here for their files, nested
+    // repositories (excluded, reported) and empty directories
+    const untrackedList = splitNulBuf(untrackedR.stdoutBuf);
     const nested: string[] = [];
     const emptyDirs: string[] = [];
+    const untrackedFiles: string[] = [];
     // (git may list a directory holding only ignored files both as untracked and as ignored:
     // the ignored walk takes it)
-    await Promise.all(untracked.filter((p) => p.endsWith('/') && !ignoredSet.has(p.slice(0, -1))).map((p) =>
-      walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs)));
+    await Promise.all(untrackedList.good.map((p) => {
+      if (!p.endsWith('/')) {
+        if (!ignoredSet.has(p)) untrackedFiles.push(p);
+        return undefined;
+      }
+      if (ignoredSet.has(p.slice(0, -1))) return undefined;
+      return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs, untrackedFiles);
+    }));
     nested.sort();
-    const spec = await speculativeAdd;
-    let idx = sIdx;
-    if (nested.length > 0 || assumeUnchanged.length > 0 || skipWorktree.length > 0) {
-      idx = wIdx;
+
+    const indexTree = await indexTreeP;
+    const diffs = parseDiffFiles(diffFilesR.stdoutBuf);
+    // The fast way: the index's tree edited with the paths that differ from it. git's own
+    // `add -A` on a copy of the index is kept for what the edit does not model: a conflicted
+    // index, submodules whose commit moved, core.symlinks=false, names that are not UTF-8.
+    const edit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0
+      && !diffs.records.some((d) => d.srcMode === '160000' || d.dstMode === '160000')
+      && !untrackedFiles.some((p) => p.includes('\uFFFD'))
+      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles)
+      : null;
+    const editor = TreeEditor.forOid(run, indexTree);
+    let idx = '';
+    let cur: string;
+    let stash: StashTrees | undefined;
+    if (edit) {
+      const untrackedEdits = edit.untracked.filter((e) => !isExcluded(e.path));
+      const [all, tracked, untracked] = await Promise.all([
+        editor.apply(indexTree, [...edit.tracked, ...edit.untracked]),
+        opts.stashTrees ? editor.apply(indexTree, edit.tracked) : null,
+        opts.stashTrees && untrackedEdits.length > 0 ? editor.apply(null, untrackedEdits) : null,
+      ]);
+      cur = all ?? (await emptyTree());
+      if (opts.stashTrees) stash = { index: indexTree, tracked: tracked ?? (await emptyTree()), untracked, untrackedCount: untrackedEdits.length };
+    } else {
+      idx = join(tmp, 'w.idx');
+      await copyIndex(idx);
       // one flag per call: update-index applies only the first of --no-assume-unchanged / --no-skip-worktree
       for (const [flag, paths] of [['--no-assume-unchanged', assumeUnchanged], ['--no-skip-worktree', skipWorktree]] as const) {
         if (paths.length === 0) continue;
-        await run(['update-index', flag, '-z', '--stdin'], { indexFile: wIdx, input: paths.map((p) => p + '\0').join('') });
+        await run(['update-index', flag, '-z', '--stdin'], { indexFile: idx, input: paths.map((p) => p + '\0').join('') });
       }
       const pathspecs = ['.', ...nested.map((d) => `:(exclude,literal)${d}`)];
       // magic pathspecs (exclude,literal) need GIT_LITERAL_PATHSPECS off; each path is marked literal
       const pathspecFile = join(tmp, 'add.pathspec');
       await writeFile(pathspecFile, pathspecs.map((p) => p + '\0').join(''));
       await run(['add', '-A', `--pathspec-from-file=${pathspecFile}`, '--pathspec-file-nul'], {
-        indexFile: wIdx, env: { GIT_LITERAL_PATHSPECS: undefined },
+        indexFile: idx, env: { GIT_LITERAL_PATHSPECS: undefined },
       });
-    } else if (spec.code !== 0) {
-      throw new GitError(['add', '-A'], spec.code, spec.stdout, spec.stderr);
+      cur = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
     }
-    const cur = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
-    const indexTree = await indexTreeP;
-    const [changedR, deletedR] = await Promise.all([
+    // tracked paths deleted from the worktree: the edit knows them; otherwise ask git
+    const [changedR, deleted] = await Promise.all([
       run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true }),
-      run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true }),
+      edit
+        ? edit.tracked.filter((e) => 'remove' in e).map((e) => e.path)
+        : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true }).then((r) => parseRawDiff(r.stdout).map((d) => unStage(d.path))),
     ]);
     // regular files that differ from HEAD: candidates for raw.list and perms
     const candidates = parseRawDiff(changedR.stdout).filter((d) => d.newMode === '100644' || d.newMode === '100755');
@@ -223,17 +289,21 @@ async function capture(
     let worktreeTree = cur;
     if (conv.size > 0) {
       const convCands = candidates.filter((c) => conv.has(c.path));
-      const oids = await hashRaw(run, convCands.map((c) => c.path));
-      const info: string[] = [];
+      const oids = await hashFiles(run, convCands.map((c) => c.path), { filters: false });
+      const rawEdits: TreeEditOp[] = [];
       convCands.forEach((c, i) => {
         const oid = oids[i];
-        if (!oid) return; // vanished since add -A: the blob add stored stays
-        info.push(`${c.newMode} ${oid} 0\t${c.path}\0`);
+        if (!oid) return; // vanished since it was hashed: the blob stored then stays
+        rawEdits.push({ path: c.path, mode: c.newMode, oid });
         rawList.push({ oid, path: c.path });
       });
-      if (info.length > 0) {
-        await run(['update-index', '-z', '--index-info'], { indexFile: idx, input: info.join('') });
-        worktreeTree = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
+      if (rawEdits.length > 0) {
+        if (edit) {
+          worktreeTree = (await editor.apply(cur, rawEdits))!;
+        } else {
+          await run(['update-index', '-z', '--index-info'], { indexFile: idx, input: rawEdits.map((e) => `${(e as { mode: string }).mode} ${(e as { oid: string }).oid} 0\t${e.path}\0`).join('') });
+          worktreeTree = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
+        }
       }
     }
     // permission bits of changed/new files
@@ -246,12 +316,11 @@ async function capture(
     }));
     // directories left empty by deleted tracked files
     const seen = new Set<string>();
-    const deleted = parseRawDiff(deletedR.stdout).map((d) => unStage(d.path));
     await Promise.all(deleted.map(async (p) => {
       const d = await emptyExistingAncestor(root, p, seen);
       if (d) emptyDirs.push(d);
     }));
-    return { worktreeTree, rawList, perms, nested, emptyDirs };
+    return { worktreeTree, rawList, perms, nested, emptyDirs, stash, method: edit ? 'edit' as const : 'add' as const };
   })();
 
   // --- 4. ignored/ tree --------------------------------------------------------------------------
@@ -283,8 +352,8 @@ async function capture(
       await writeFile(tf, target);
       hashPaths[i] = tf;
     }));
-    const oids = await hashRaw(run, hashPaths);
-    const info: string[] = [];
+    const oids = await hashFiles(run, hashPaths, { filters: false });
+    const edits: TreeEditOp[] = [];
     const kept: IgnoredFile[] = [];
     files.forEach((f, i) => {
       const oid = oids[i];
@@ -292,14 +361,11 @@ async function capture(
         ignSkipped.push({ reason: 'unreadable', path: f.path });
         return;
       }
-      const mode = f.link ? '120000' : f.perm & 0o100 ? '100755' : '100644';
-      info.push(`${mode} ${oid} 0\t${f.path}\0`);
+      edits.push({ path: f.path, mode: f.link ? '120000' : f.perm & 0o100 ? '100755' : '100644', oid });
       kept.push(f);
     });
-    if (info.length === 0) return { ignoredTree: await emptyTree(), files: kept, emptyDirs, ignSkipped };
-    const gIdx = join(tmp, 'g.idx');
-    await run(['update-index', '-z', '--index-info'], { indexFile: gIdx, input: info.join('') });
-    const ignoredTree = (await run(['write-tree'], { indexFile: gIdx })).stdout.trim();
+    if (edits.length === 0) return { ignoredTree: await emptyTree(), files: kept, emptyDirs, ignSkipped };
+    const ignoredTree = (await TreeEditor.forOid(run, (edits[0] as { oid: string }).oid).apply(null, edits))!;
     return { ignoredTree, files: kept, emptyDirs, ignSkipped };
   })();
 
@@ -359,7 +425,7 @@ async function capture(
   };
   const newId = () => `${stamp}-${worktreeName}-${randomBytes(3).toString('hex')}`;
   let id = newId();
-  const metaNames = [...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
+  const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   const lateOids = await hashBuffers(run, tmp, [...Object.values(lateMeta), infoJson(id)]);
   let infoOid = lateOids.pop()!;
   const metaOids = [...(await earlyMetaP), ...lateOids];
@@ -370,16 +436,14 @@ async function capture(
       id = newId();
       [infoOid] = (await hashBuffers(run, tmp, [infoJson(id)])) as [string];
     }
-    const metaTree = await mktree(run, [
-      ...metaNames.map((n, i) => ({ mode: '100644', type: 'blob', oid: metaOids[i]!, name: n })),
-      { mode: '100644', type: 'blob', oid: infoOid, name: 'info.json' },
-    ]);
-    const rootTree = await mktree(run, [
-      { mode: '040000', type: 'tree', oid: indexTree, name: 'index' },
-      { mode: '040000', type: 'tree', oid: wt.worktreeTree, name: 'worktree' },
-      { mode: '040000', type: 'tree', oid: ign.ignoredTree, name: 'ignored' },
-      { mode: '040000', type: 'tree', oid: metaTree, name: 'meta' },
-    ]);
+    // meta/ and the root in one `mktree --batch`
+    const rootTree = (await TreeEditor.forOid(run, indexTree).apply(null, [
+      { path: 'index', mode: '40000', oid: indexTree },
+      { path: 'worktree', mode: '40000', oid: wt.worktreeTree },
+      { path: 'ignored', mode: '40000', oid: ign.ignoredTree },
+      ...metaNames.map((n, i) => ({ path: `meta/${n}`, mode: '100644', oid: metaOids[i]! })),
+      { path: 'meta/info.json', mode: '100644', oid: infoOid },
+    ]))!;
     const trailers = [
       `rb-snapshot-id: ${id}`,
       `rb-head-ref: ${headRef ?? 'DETACHED'}`,
@@ -401,6 +465,7 @@ async function capture(
       return {
         id, ref, commit, createdAt, message, headRef, headOid, conflicted, skipped,
         ...(opts.runId ? { runId: opts.runId } : {}),
+        method: wt.method, ...(wt.stash ? { stash: wt.stash } : {}),
       };
     }
     // only a collision (the id was taken meanwhile) is retried with a new id
@@ -416,10 +481,14 @@ async function capture(
 /**
  * Scan `ls-files -s -v -z` output: the same records without the 2-byte tag (= `ls-files -s -z`,
  * stored as meta/index.ls), the paths flagged assume-unchanged (lowercase tag) or skip-worktree
- * (S/s), and whether any entry is unmerged (stage != 0).
+ * (S/s) with their index modes, and whether any entry is unmerged (stage != 0).
  */
-function scanIndexListing(buf: Buffer): { indexLs: Buffer; assumeUnchanged: string[]; skipWorktree: string[]; conflicted: boolean } {
-  const parts: Buffer[] = [];
+function scanIndexListing(buf: Buffer): {
+  indexLs: Buffer; flagged: Map<string, string>; assumeUnchanged: string[]; skipWorktree: string[]; conflicted: boolean;
+} {
+  const indexLs = Buffer.allocUnsafe(buf.length);
+  let len = 0;
+  const flagged = new Map<string, string>();
   const assumeUnchanged: string[] = [];
   const skipWorktree: string[] = [];
   let conflicted = false;
@@ -433,13 +502,131 @@ function scanIndexListing(buf: Buffer): { indexLs: Buffer; assumeUnchanged: stri
     const lower = tag >= 0x61 && tag <= 0x7a;
     if (lower || tag === 0x53 /* S */) {
       const path = buf.subarray(tab + 1, end).toString('utf8');
+      flagged.set(path, buf.subarray(start + 2, buf.indexOf(0x20, start + 2)).toString('latin1'));
       if (lower) assumeUnchanged.push(path);
       if (tag === 0x53 || tag === 0x73) skipWorktree.push(path);
     }
-    parts.push(buf.subarray(start + 2, Math.min(end + 1, buf.length)));
+    len += buf.copy(indexLs, len, start + 2, Math.min(end + 1, buf.length));
     start = end + 1;
   }
-  return { indexLs: Buffer.concat(parts), assumeUnchanged, skipWorktree, conflicted };
+  return { indexLs: indexLs.subarray(0, len), flagged, assumeUnchanged, skipWorktree, conflicted };
+}
+
+/** One record of `git diff-files -z` (raw format): index mode, worktree mode, status, path. */
+interface DiffFilesRecord {
+  srcMode: string;
+  dstMode: string;
+  status: string;
+  path: string;
+}
+
+/** Parse `git diff-files -z`; bad is true when a path is not valid UTF-8. */
+function parseDiffFiles(buf: Buffer): { records: DiffFilesRecord[]; bad: boolean } {
+  const { good, bad } = splitNulBuf(buf);
+  const records: DiffFilesRecord[] = [];
+  for (let i = 0; i + 1 < good.length; i += 2) {
+    const [srcMode, dstMode, , , status] = good[i]!.slice(1).split(' ');
+    records.push({ srcMode: srcMode!, dstMode: dstMode!, status: status!, path: good[i + 1]! });
+  }
+  return { records, bad: bad.length > 0 };
+}
+
+/** core.autocrlf, core.filemode and core.symlinks from parsed config values. */
+function parseCoreConfig(v: Readonly<Record<string, string | null>>): { autocrlf: 'true' | 'input' | 'false'; filemode: boolean; symlinks: boolean } {
+  const bool = (k: string): boolean => {
+    if (!(k in v)) return true; // both default to true on the systems rb runs on
+    const x = v[k];
+    return x === null || ['true', 'yes', 'on', '1'].includes(x.toLowerCase());
+  };
+  return { autocrlf: normalizeAutocrlf(v['core.autocrlf'] ?? ''), filemode: bool('core.filemode'), symlinks: bool('core.symlinks') };
+}
+
+/**
+ * The ref HEAD points at (refs/heads/x), or null when detached, read from `<git dir>/HEAD`
+ * as git does; anything unusual there (a reftable repository's placeholder, a symlink) is
+ * left to `git symbolic-ref`.
+ */
+async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
+  try {
+    const t = (await readFile(join(gitDir, 'HEAD'), 'utf8')).trim();
+    const m = /^ref: (refs\/\S+)$/.exec(t);
+    if (m && m[1] !== 'refs/heads/.invalid') return m[1]!;
+    if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(t)) return null;
+  } catch { /* ask git */ }
+  const r = await run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true });
+  return r.code === 0 ? r.stdout.trim() || null : null;
+}
+
+/**
+ * The edits that turn the index's tree into the worktree's content, as `git add -A` on a copy
+ * of the index would (assume-unchanged / skip-worktree bits ignored): every tracked path that
+ * diff-files reports or that carries one of those bits is looked at (gone:
+ * removed; a file: hashed with the clean filters; a symlink: its target), and every untracked
+ * file is added. Modes as git derives them (core.filemode=false keeps the index's mode).
+ * Returns null for what the edit does not model (a directory, FIFO or socket where a tracked
+ * file was), so the caller falls back to `git add -A`.
+ */
+async function worktreeEdits(
+  run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly DiffFilesRecord[],
+  flagged: ReadonlyMap<string, string>, untrackedFiles: readonly string[],
+): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
+  const indexMode = new Map<string, string>();
+  for (const d of diffs) indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
+  for (const [p, m] of flagged) if (!indexMode.has(p)) indexMode.set(p, m);
+  const tracked: TreeEditOp[] = [];
+  const untracked: TreeEditOp[] = [];
+  const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean }[] = [];
+  const links: { path: string; into: TreeEditOp[] }[] = [];
+  let unsupported = false;
+  const regularMode = (st: { mode: number }, idxMode: string | undefined) => {
+    if (filemode) return st.mode & 0o100 ? '100755' : '100644';
+    return idxMode === '100755' || idxMode === '100644' ? idxMode : '100644';
+  };
+  const look = async (path: string, isTracked: boolean) => {
+    const into = isTracked ? tracked : untracked;
+    let st;
+    try {
+      st = await lstat(join(root, path));
+    } catch {
+      if (isTracked) into.push({ path, remove: true }); // deleted (or a parent is no longer a directory)
+      return;
+    }
+    if (st.isFile()) files.push({ path, mode: regularMode(st, indexMode.get(path)), into, isTracked });
+    else if (st.isSymbolicLink()) links.push({ path, into });
+    // a tracked file replaced by a directory (whose files `ls-files -o --directory` does not
+    // list), a FIFO or a socket: left to `git add -A`
+    else if (isTracked) unsupported = true;
+  };
+  await Promise.all([...[...indexMode.keys()].map((p) => look(p, true)), ...untrackedFiles.map((p) => look(p, false))]);
+  if (unsupported) return null;
+  const linkFiles = await Promise.all(links.map(async (l, i) => {
+    try {
+      const f = join(tmp, `wlink.${i}`);
+      await writeFile(f, await readlink(join(root, l.path), { encoding: 'buffer' }));
+      return f;
+    } catch {
+      return null; // vanished
+    }
+  }));
+  const [fileOids, linkOids] = await Promise.all([
+    hashFiles(run, files.map((f) => f.path), { filters: true, strict: true, cwd: root }),
+    hashFiles(run, linkFiles.filter((f): f is string => f !== null), { filters: false }),
+  ]);
+  files.forEach((f, i) => {
+    const oid = fileOids[i];
+    if (oid) f.into.push({ path: f.path, mode: f.mode, oid });
+    else if (f.isTracked) f.into.push({ path: f.path, remove: true }); // vanished meanwhile
+  });
+  let k = 0;
+  links.forEach((l, i) => {
+    if (linkFiles[i] === null) {
+      if (l.into === tracked) l.into.push({ path: l.path, remove: true });
+      return;
+    }
+    const oid = linkOids[k++];
+    if (oid) l.into.push({ path: l.path, mode: '120000', oid });
+  });
+  return { tracked, untracked };
 }
 
 /** The index bytes and the mtime (ns) of that same file, or empty/null when there is no index. */
@@ -569,25 +756,36 @@ async function convertedPaths(run: Run, paths: readonly string[], autocrlf: 'tru
 }
 
 /**
- * `hash-object -w --no-filters` for many paths (argv chunks). Returns one oid per path, or
- * undefined for a path that could not be read (it vanished or is unreadable): a failing chunk
- * is retried file by file.
+ * `hash-object -w` for many paths (argv chunks, so any name works), with the clean filters and
+ * eol conversion `git add` would apply (filters: true) or the raw bytes (filters: false).
+ * Returns one oid per path, or undefined for a path that could not be read (it vanished, or,
+ * unless strict, it is unreadable): a failing chunk is retried file by file. strict: a file
+ * that is there but cannot be hashed (unreadable, a required clean filter failed) throws, as
+ * `git add` would.
  */
-async function hashRaw(run: Run, paths: readonly string[]): Promise<(string | undefined)[]> {
+async function hashFiles(run: Run, paths: readonly string[], o: { filters: boolean; strict?: boolean; cwd?: string }): Promise<(string | undefined)[]> {
+  const cmd = ['hash-object', '-w', ...(o.filters ? [] : ['--no-filters']), '--'];
   const out: (string | undefined)[] = [];
   let offset = 0;
   for (const chunk of chunkArgs(paths)) {
     const base = offset;
     offset += chunk.length;
-    const r = await run(['hash-object', '-w', '--no-filters', '--', ...chunk], { allowFail: true });
+    const r = await run([...cmd, ...chunk], { allowFail: true });
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     if (r.code === 0 && lines.length === chunk.length) {
       lines.forEach((l, i) => { out[base + i] = l.trim(); });
       continue;
     }
     for (let i = 0; i < chunk.length; i++) {
-      const one = await run(['hash-object', '-w', '--no-filters', '--', chunk[i]!], { allowFail: true });
-      out[base + i] = one.code === 0 ? one.stdout.trim() : undefined;
+      const one = await run([...cmd, chunk[i]!], { allowFail: true });
+      if (one.code === 0) {
+        out[base + i] = one.stdout.trim();
+        continue;
+      }
+      out[base + i] = undefined;
+      if (o.strict && (await lstat(join(o.cwd!, chunk[i]!)).then(() => true, () => false))) {
+        throw new GitError([...cmd, chunk[i]!], one.code, one.stdout, one.stderr);
+      }
     }
   }
   return out;
@@ -606,18 +804,14 @@ async function hashBuffers(run: Run, tmp: string, bufs: readonly Buffer[]): Prom
   return oids;
 }
 
-/** mktree -z from entries (names without '/' or NUL). */
-async function mktree(run: Run, entries: { mode: string; type: string; oid: string; name: string }[]): Promise<string> {
-  const input = entries.map((e) => `${e.mode} ${e.type} ${e.oid}\t${e.name}\0`).join('');
-  return (await run(['mktree', '-z'], { input })).stdout.trim();
-}
-
 /**
- * Walk an untracked directory git listed (collapsed) with `ls-files -o --directory`, looking
- * for what `add -A` cannot take: nested repositories (a `.git` child) and empty leaf
- * directories. Ignored subtrees (listed separately by git) are not entered.
+ * Walk an untracked directory git listed (collapsed) with `ls-files -o --directory`: its files
+ * and symlinks (into `files`), nested repositories (a `.git` child: not entered, reported) and
+ * empty leaf directories. Ignored entries (listed separately by git) are left to the ignored walk.
  */
-async function walkUntrackedDir(root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[]): Promise<void> {
+async function walkUntrackedDir(
+  root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[], files: string[],
+): Promise<void> {
   let ents;
   try {
     ents = await readdir(join(root, rel), { withFileTypes: true });
@@ -632,10 +826,11 @@ async function walkUntrackedDir(root: string, rel: string, ignoredSet: Set<strin
     if (!rel.includes('\uFFFD')) empty.push(rel);
     return;
   }
-  await Promise.all(ents.filter((e) => e.isDirectory()).map((e) => {
+  await Promise.all(ents.map((e) => {
     const child = `${rel}/${e.name}`;
     if (ignoredSet.has(child)) return undefined;
-    return walkUntrackedDir(root, child, ignoredSet, nested, empty);
+    if (e.isFile() || e.isSymbolicLink()) files.push(child);
+    return e.isDirectory() ? walkUntrackedDir(root, child, ignoredSet, nested, empty, files) : undefined;
   }));
 }
 

@@ -7,15 +7,19 @@
  * A snapshot is one commit under `refs/rb/snapshots/<id>` whose tree is
  *
  *   index/      write-tree of a copy of the index (conflict stages 1-3 re-homed under .rb-stage-N/)
- *   worktree/   tracked + untracked content (copy of the index + `add -A` + write-tree)
+ *   worktree/   tracked + untracked content: the index's tree edited with every path whose
+ *               worktree content differs from it (what `add -A` on a copy of the index gives;
+ *               that is still how it is built for a conflicted index or a moved submodule)
  *   ignored/    ignored files, raw bytes (minus skipped entries)
- *   meta/       HEAD, index.raw, index.ls, raw.list, emptydirs, perms, gitstate.tar, refs,
- *               skipped, info.json
+ *   meta/       HEAD, index.raw, raw.list, emptydirs, perms, gitstate.tar, refs, skipped,
+ *               info.json (and index.ls in snapshots taken before rb 0.2)
  *
  * Encodings of the meta files (all records NUL-terminated so any file name survives):
  *   HEAD        "ref <full ref or empty>\noid <oid or empty>\n"
  *   index.raw   the bytes of the index file (empty when the repository had none)
- *   index.ls    `git ls-files -s -z` of that index
+ *   index.ls    `git ls-files -s -z` of that index: no longer written (hashing a second copy
+ *               of a multi-megabyte listing cost more than the rest of the meta); restore
+ *               lists index.raw itself when it is absent
  *   raw.list    "<oid>\t<path>\0": worktree files git would convert (eol, filters...); the oid
  *               is the blob of the raw bytes (hash-object --no-filters), written back byte-exact
  *   emptydirs   "<path>\0": empty leaf directories

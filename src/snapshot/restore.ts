@@ -32,7 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { writeFileAtomic } from '../io/fs.js';
@@ -270,7 +270,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 
   // --- the raw index, through git's lock protocol ----------------------------------------------------
   const indexFile = join(repo.gitDir, 'index');
-  const [indexRaw, indexLs] = (await bigMeta).map((b) => b ?? Buffer.alloc(0)) as [Buffer, Buffer];
+  const [rawOrNull, lsOrNull] = await bigMeta;
+  const indexRaw = rawOrNull ?? Buffer.alloc(0);
   if (indexRaw.length > 0) {
     let fh;
     try {
@@ -334,6 +335,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('perms');
 
   // --- check, then done ------------------------------------------------------------------------------
+  // snapshots since format 1.1 do not store index.ls: it is the listing of index.raw
+  const indexLs = lsOrNull ?? (indexRaw.length === 0 ? Buffer.alloc(0) : await listIndexBytes(repo, run, indexRaw));
   await verify(run, head, indexLs, warnings);
   await rm(journalPath, { force: true });
   return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
@@ -509,6 +512,18 @@ async function clearIndexFlags(run: Run): Promise<void> {
   }
   for (const [flag, paths] of [['--no-assume-unchanged', assume], ['--no-skip-worktree', skip]] as const) {
     if (paths.length > 0) await run(['update-index', flag, '-z', '--stdin'], { input: paths.map((p) => p + '\0').join('') });
+  }
+}
+
+/** `git ls-files -s -z` of an index given as bytes (through a temp copy). */
+async function listIndexBytes(repo: Repo, run: Run, raw: Buffer): Promise<Buffer> {
+  const tmp = await mkdtemp(join(repo.gitDir, 'rb-restore.'));
+  try {
+    const f = join(tmp, 'listed.idx');
+    await writeFile(f, raw);
+    return (await run(['ls-files', '-s', '-z'], { indexFile: f, readOnly: true, binary: true })).stdoutBuf;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
   }
 }
 

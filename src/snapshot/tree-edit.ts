@@ -1,0 +1,240 @@
+/**
+ * Edit a git tree without an index: apply a list of path edits (set a blob / symlink / gitlink,
+ * or remove a path) to a base tree and write only the trees that change.
+ *
+ * This is how the snapshot builds its worktree/ tree from the index's tree and the few paths
+ * that differ from it, instead of `git add -A` on a copy of the whole index followed by
+ * `write-tree` (each of which reads and rewrites the full index file: on a 50,000-entry index
+ * that is most of the snapshot's time). Cost grows with the number of edited paths and their
+ * depth, not with the size of the tree:
+ *  - the base trees on the edited paths are read with one `git cat-file --batch`;
+ *  - the new trees are serialised and hashed here, and written by one `git mktree -z --batch`;
+ *    the ids git reports must equal the ones computed here, or the edit fails (so a mistake in
+ *    the serialisation can never produce a tree that is silently different).
+ *
+ * Names are handled as bytes (latin1 strings internally), so any name in the base tree survives.
+ */
+import { createHash } from 'node:crypto';
+import type { GitOptions, GitResult } from '../io/git.js';
+
+export type RunGit = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
+
+/** One entry of a tree: mode as git writes it in trees (octal, no leading zero: 40000, 100644, ...). */
+export interface TreeEntry {
+  mode: string;
+  oid: string;
+}
+
+/** Set `path` (UTF-8, '/'-separated, relative to the tree) to a blob, symlink or gitlink; or remove it. */
+export type TreeEditOp = { path: string; mode: string; oid: string } | { path: string; remove: true };
+
+interface Node {
+  children: Map<string, Node>;
+  set?: TreeEntry;
+  remove?: boolean;
+  /** the base tree at this path, once known (null: none) */
+  base?: string | null;
+}
+
+const TREE_MODE = '40000';
+
+/** A tree editor for one repository; base trees read once are cached across edits. */
+export class TreeEditor {
+  private readonly cache = new Map<string, Map<string, TreeEntry>>();
+  private readonly hashLen: number;
+
+  /** `algo` is the repository's object format, known from any object id's length. */
+  constructor(private readonly run: RunGit, private readonly algo: 'sha1' | 'sha256') {
+    this.hashLen = algo === 'sha1' ? 20 : 32;
+  }
+
+  static forOid(run: RunGit, anyOid: string): TreeEditor {
+    return new TreeEditor(run, anyOid.length === 64 ? 'sha256' : 'sha1');
+  }
+
+  /**
+   * Apply `edits` to `base` (null: the empty tree) and return the new tree's id, or null when
+   * the result is empty (git trees never hold empty directories: a directory whose last entry
+   * is removed disappears, as with `git add -A`).
+   */
+  async apply(base: string | null, edits: readonly TreeEditOp[]): Promise<string | null> {
+    const root: Node = { children: new Map(), base };
+    for (const e of edits) {
+      const parts = Buffer.from(e.path, 'utf8').toString('latin1').split('/').filter((p) => p !== '');
+      if (parts.length === 0) throw new Error(`tree edit of an empty path: ${JSON.stringify(e.path)}`);
+      let n = root;
+      for (const p of parts) {
+        let c = n.children.get(p);
+        if (!c) n.children.set(p, (c = { children: new Map() }));
+        n = c;
+      }
+      if ('remove' in e) n.remove = true;
+      else n.set = { mode: canonicalMode(e.mode), oid: e.oid };
+    }
+    await this.loadBases(root);
+    const written: { oid: string; entries: [string, TreeEntry][] }[] = [];
+    const oid = this.build(root, written);
+    await this.write(written);
+    return oid;
+  }
+
+  /**
+   * Find and read the base tree of every directory on an edited path: one `git cat-file --batch`
+   * asking for `<base>:<dir>` of all of them (level by level instead when a name holds a newline,
+   * which the batch protocol cannot carry).
+   */
+  private async loadBases(root: Node): Promise<void> {
+    if (!root.base) return; // nothing below an empty base has a base either
+    const dirs: { node: Node; path: string }[] = [];
+    const collect = (n: Node, path: string) => {
+      for (const [name, c] of n.children) {
+        if (c.set || c.children.size === 0) continue;
+        const p = path === '' ? name : `${path}/${name}`;
+        dirs.push({ node: c, path: p });
+        collect(c, p);
+      }
+    };
+    collect(root, '');
+    if (dirs.some((d) => d.path.includes('\n'))) return this.loadBasesByLevel(root);
+    const specs = [root.base, ...dirs.map((d) => `${root.base}:${d.path}`)];
+    const objs = await this.read(specs);
+    if (objs[0]?.type !== 'tree') throw new Error(`git cat-file: ${root.base} is not a tree`);
+    this.cache.set(root.base, this.parse(objs[0].body));
+    dirs.forEach((d, i) => {
+      const o = objs[i + 1];
+      if (o && o.type === 'tree') {
+        if (!this.cache.has(o.oid)) this.cache.set(o.oid, this.parse(o.body));
+        d.node.base = o.oid;
+      } else {
+        d.node.base = null; // not in the base, or not a directory there
+      }
+    });
+  }
+
+  private async loadBasesByLevel(root: Node): Promise<void> {
+    let level: Node[] = [root];
+    while (level.length > 0) {
+      const want = [...new Set(level.map((n) => n.base).filter((b): b is string => !!b))].filter((o) => !this.cache.has(o));
+      const objs = await this.read(want);
+      want.forEach((oid, i) => {
+        const o = objs[i];
+        if (!o || o.type !== 'tree') throw new Error(`git cat-file: ${oid} is not a tree`);
+        this.cache.set(oid, this.parse(o.body));
+      });
+      const next: Node[] = [];
+      for (const n of level) {
+        const entries = n.base ? this.cache.get(n.base)! : undefined;
+        for (const [name, c] of n.children) {
+          if (c.set || c.children.size === 0) continue;
+          const be = entries?.get(name);
+          c.base = be && be.mode === TREE_MODE ? be.oid : null;
+          next.push(c);
+        }
+      }
+      level = next;
+    }
+  }
+
+  /** One `git cat-file --batch` for object names (latin1 strings = bytes); null for a missing one. */
+  private async read(specs: readonly string[]): Promise<({ oid: string; type: string; body: Buffer } | null)[]> {
+    if (specs.length === 0) return [];
+    const r = await this.run(['cat-file', '--batch'], { input: Buffer.from(specs.map((o) => o + '\n').join(''), 'latin1'), readOnly: true });
+    const buf = r.stdoutBuf;
+    const out: ({ oid: string; type: string; body: Buffer } | null)[] = [];
+    let pos = 0;
+    for (let i = 0; i < specs.length; i++) {
+      const nl = buf.indexOf(0x0a, pos);
+      if (nl < 0) throw new Error('truncated git cat-file --batch output');
+      const header = buf.subarray(pos, nl).toString('latin1');
+      pos = nl + 1;
+      const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\S+) (\d+)$/.exec(header);
+      if (!m) {
+        if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
+          out.push(null);
+          continue;
+        }
+        throw new Error(`unexpected git cat-file --batch header: ${header}`);
+      }
+      const size = Number(m[3]);
+      out.push({ oid: m[1]!, type: m[2]!, body: buf.subarray(pos, pos + size) });
+      pos += size + 1;
+    }
+    return out;
+  }
+
+  private parse(body: Buffer): Map<string, TreeEntry> {
+    const out = new Map<string, TreeEntry>();
+    let i = 0;
+    while (i < body.length) {
+      const sp = body.indexOf(0x20, i);
+      const nul = body.indexOf(0, sp);
+      if (sp < 0 || nul < 0) throw new Error('malformed tree object');
+      const mode = body.subarray(i, sp).toString('latin1');
+      const name = body.subarray(sp + 1, nul).toString('latin1');
+      const oid = body.subarray(nul + 1, nul + 1 + this.hashLen).toString('hex');
+      out.set(name, { mode, oid });
+      i = nul + 1 + this.hashLen;
+    }
+    return out;
+  }
+
+  /** Compute the new trees bottom-up (children first, in `written`); returns this node's tree id or null when empty. */
+  private build(n: Node, written: { oid: string; entries: [string, TreeEntry][] }[]): string | null {
+    const entries = new Map(n.base ? this.cache.get(n.base)! : []);
+    for (const [name, c] of n.children) {
+      if (c.set) {
+        entries.set(name, c.set);
+      } else if (c.children.size > 0) {
+        const sub = this.build(c, written);
+        if (sub) entries.set(name, { mode: TREE_MODE, oid: sub });
+        else entries.delete(name);
+      } else if (c.remove) {
+        entries.delete(name);
+      }
+    }
+    if (entries.size === 0) return null;
+    const sorted = [...entries].sort(([a, x], [b, y]) => compareTreeNames(a, x.mode === TREE_MODE, b, y.mode === TREE_MODE));
+    const body = Buffer.concat(sorted.flatMap(([name, e]) => [
+      Buffer.from(`${e.mode} ${name}\0`, 'latin1'), Buffer.from(e.oid, 'hex'),
+    ]));
+    const oid = createHash(this.algo).update(`tree ${body.length}\0`).update(body).digest('hex');
+    if (oid !== n.base) written.push({ oid, entries: sorted }); // an unchanged tree exists already
+    return oid;
+  }
+
+  /** Write the new trees with one `git mktree -z --batch`; git must arrive at the same ids. */
+  private async write(trees: readonly { oid: string; entries: [string, TreeEntry][] }[]): Promise<void> {
+    if (trees.length === 0) return;
+    const parts: Buffer[] = [];
+    for (const t of trees) {
+      for (const [name, e] of t.entries) {
+        parts.push(Buffer.from(`${e.mode.padStart(6, '0')} ${typeOf(e.mode)} ${e.oid}\t${name}\0`, 'latin1'));
+      }
+      parts.push(Buffer.from([0])); // an empty record ends a tree
+    }
+    const r = await this.run(['mktree', '-z', '--batch'], { input: Buffer.concat(parts) });
+    const got = r.stdout.split('\n').filter((l) => l !== '');
+    const want = trees.map((t) => t.oid);
+    if (got.length !== want.length || got.some((g, i) => g !== want[i])) {
+      throw new Error(`git mktree wrote different trees than computed (${got.slice(0, 3).join(',')} vs ${want.slice(0, 3).join(',')})`);
+    }
+  }
+}
+
+function canonicalMode(mode: string): string {
+  return parseInt(mode, 8).toString(8);
+}
+
+function typeOf(mode: string): 'tree' | 'commit' | 'blob' {
+  return mode === TREE_MODE ? 'tree' : mode === '160000' ? 'commit' : 'blob';
+}
+
+/**
+ * git's tree order: names compared as bytes, a tree's name as if it ended in '/'. Names are
+ * latin1 strings (one char per byte), so comparing the strings compares the bytes.
+ */
+function compareTreeNames(a: string, aTree: boolean, b: string, bTree: boolean): number {
+  const x = aTree ? a + '/' : a;
+  const y = bTree ? b + '/' : b;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
