@@ -14,9 +14,9 @@ import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import { findRepo, type Repo } from '../repo.js';
 import { loadConfig } from '../config/load.js';
 import { loadPlaybook, loadPlaybookFile } from '../playbook/load.js';
-import { buildPlan, flatten, formatPlan, interpolateWith, planScope, resolveParams, type Plan, type PlanStep } from '../playbook/plan.js';
+import { buildPlan, flatten, formatPlan, interpolateWith, kindsUsed, planScope, resolveParams, type Plan, type PlanStep } from '../playbook/plan.js';
 import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
-import { allKinds } from '../steps/index.js';
+import { kindsFor } from '../steps/index.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
 import type { Config, Playbook } from '../types.js';
 import { git } from '../io/git.js';
@@ -135,6 +135,9 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   const repo = findRepo(req.cwd);
   const { config } = await loadConfig(repo.root);
   const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await loadPlaybook(repo.root, req.playbook));
+  // only the step kinds this playbook uses; their modules load while git answers the queries below
+  const kindsLoading = kindsFor(kindsUsed(playbook));
+  kindsLoading.catch(() => undefined); // awaited below; no unhandled rejection if something throws first
   const params = req.resume ? req.resume.params : resolveParams(playbook, req.sets ?? [], req.params ?? {});
   const baselineName = req.resume?.baseline.name ?? req.to ?? config.baseline;
   const baseline = await resolveBaseline(repo, baselineName, config.remote);
@@ -172,7 +175,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
     params,
     dryRun: Boolean(req.dryRun || req.planOnly),
   };
-  const kinds = await allKinds();
+  const kinds = await kindsLoading;
   const plan = buildPlan(playbook, ctx, kinds);
   return { repo, config, playbook, ctx, plan, kinds, baseline };
 }

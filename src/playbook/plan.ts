@@ -185,6 +185,19 @@ export function stepKindAndWith(step: StepSpec): { kind: string; with: Record<st
   return { kind: step.uses ?? 'group', with: w };
 }
 
+/** The step kinds a playbook uses (`run:` steps are `exec`; groups use none themselves). */
+export function kindsUsed(playbook: Playbook): string[] {
+  const out = new Set<string>();
+  const walk = (steps: StepSpec[]) => {
+    for (const s of steps) {
+      if (s.steps) walk(s.steps);
+      else out.add(stepKindAndWith(s).kind);
+    }
+  };
+  walk(playbook.steps);
+  return [...out];
+}
+
 export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap): Plan {
   const scope = planScope(ctx);
   const problems: string[] = [];
