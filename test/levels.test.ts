@@ -354,6 +354,19 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(manifest(r.root, EXCL)).toBe(before);
     });
 
+    it('looks up the repository, configuration and baseline once, not again in the engine (RB_TRACE_GIT)', async () => {
+      const r = filesRepo();
+      const res = await rbAsync(r.root, ['files', 'src/b.ts', '--yes', '--no-tests'], { RB_TRACE_GIT: '1' });
+      expectCode(res, 0);
+      const traced = res.stderr.split('\n').filter((l) => l.startsWith('[git '));
+      const count = (re: RegExp) => traced.filter((l) => re.test(l)).length;
+      // resolveBaseline is the only one asking for refs/tags/<baseline>; the identity is read once for the journal
+      expect(count(/rev-parse .*refs\/tags\/baseline\^\{commit\}/)).toBe(1);
+      expect(count(/\] config user\.name$/)).toBeLessThanOrEqual(1);
+      expect(count(/ls-tree -z --name-only \S+ -- src\/b\.ts$/)).toBe(2); // rb files' check, then the restore step's
+      expect(readFileSync(join(r.root, 'src/b.ts'), 'utf8')).toBe(r.git('show', 'baseline:src/b.ts'));
+    });
+
     it('refuses hostile paths with exit 2 and changes nothing', async () => {
       const r = filesRepo();
       writeFileSync(join(r.dir, 'outside.ts'), 'outside\n');

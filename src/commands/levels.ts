@@ -64,6 +64,7 @@ export async function sprintCommand(n: string, opts: Common & { tests?: boolean 
     yes: opts.yes,
     json: opts.json,
     command: `rb sprint ${Number(n)}`,
+    prepared: { repo },
   });
   return r.code;
 }
@@ -168,9 +169,9 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
     if (!matched.length) throw new UsageError(`no file in ${baseline.name} matches ${rels.join(', ')}.`, { next: `list the baseline's files with \`git ls-tree -r --name-only ${baseline.name}\`` });
     rels = matched;
   }
-  // every path must exist in the baseline or in the working copy
+  // every path must exist in the baseline or in the working copy (--glob's matches come from the baseline)
   const unknown: string[] = [];
-  for (const p of rels) {
+  for (const p of opts.glob ? [] : rels) {
     const inBase = (await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', baseline.oid, '--', p], { cwd: repo.root, readOnly: true })).stdout.length > 0;
     let inTree = false;
     try {
@@ -205,6 +206,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
     yes: opts.yes,
     json: opts.json,
     command: `rb files ${paths.join(' ')}`,
+    prepared: { repo, config, baseline },
   });
   if (!opts.json && opts.tests !== false && !tests && !opts.dryRun) {
     process.stdout.write(config.test ? 'No tests found for the restored files (testMap, test/<name>.test.*, <dir>/<name>.test.*, __tests__/, tests/unit/test_<name>.py).\n' : 'No test command configured: tests were not run (set test in rb.config.yaml).\n');

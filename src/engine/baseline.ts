@@ -34,18 +34,17 @@ const oidOf = (repo: Repo, ref: string) => revParse(repo.root, `${ref}^{commit}`
 export async function resolveBaseline(repo: Repo, name: string, remote: string): Promise<Baseline> {
   assertSafeRefName(name, 'baseline');
   const looked: string[] = [];
-  const remoteRef = remote ? `refs/remotes/${remote}/${name}` : null;
-  const remoteOid = remoteRef ? await oidOf(repo, remoteRef) : null;
   if (name.startsWith('refs/')) {
     looked.push(name);
     const oid = await oidOf(repo, name);
     return { name, ref: name, oid, remoteRef: null, type: oid ? 'ref' : 'missing', looked };
   }
+  const remoteRef = remote ? `refs/remotes/${remote}/${name}` : null;
   const head = `refs/heads/${name}`;
   const tag = `refs/tags/${name}`;
   looked.push(head, tag);
   if (remoteRef) looked.push(remoteRef);
-  const [headOid, tagOid] = await Promise.all([oidOf(repo, head), oidOf(repo, tag)]);
+  const [headOid, tagOid, remoteOid] = await Promise.all([oidOf(repo, head), oidOf(repo, tag), remoteRef ? oidOf(repo, remoteRef) : null]);
   if (headOid && tagOid && headOid !== tagOid) {
     throw new UsageError(`"${name}" is both a branch (${headOid.slice(0, 12)}) and a tag (${tagOid.slice(0, 12)}): rb will not guess which one is the baseline.`, {
       next: `name it fully: --to refs/heads/${name} or --to refs/tags/${name} (or set baseline: refs/heads/${name} in rb.config.yaml)`,

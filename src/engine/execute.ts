@@ -67,6 +67,11 @@ export interface RunRequest {
   runExtra?: Record<string, unknown>;
   /** called after the plan is built and before anything runs (extra preflight; read-only) */
   preflight?: (ctx: PlanContext, plan: Plan) => Promise<void>;
+  /**
+   * What the command already looked up for the same cwd (so it is not done twice): the
+   * repository, its configuration, and the baseline (used when it is the one the run resolves).
+   */
+  prepared?: { repo: Repo; config?: Config; baseline?: Baseline };
 }
 
 export interface RunOutcome {
@@ -103,7 +108,9 @@ export async function refPositions(repo: Repo): Promise<Record<string, string>> 
   return out;
 }
 
-async function gitIdentity(repo: Repo): Promise<{ name: string | null; email: string | null }> {
+type Identity = { name: string | null; email: string | null };
+
+async function gitIdentity(repo: Repo): Promise<Identity> {
   const [n, e] = await Promise.all([
     git(['config', 'user.name'], { cwd: repo.root, allowFail: true, readOnly: true }),
     git(['config', 'user.email'], { cwd: repo.root, allowFail: true, readOnly: true }),
@@ -131,20 +138,26 @@ export function assertNoUnresolved(repo: Repo, allow?: string): void {
 }
 
 /** Build everything a run needs without changing anything. */
-export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Config; playbook: Playbook; ctx: PlanContext; plan: Plan; kinds: Record<string, StepKind<any>>; baseline: Baseline }> {
-  const repo = findRepo(req.cwd);
-  const { config } = await loadConfig(repo.root);
+export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Config; playbook: Playbook; ctx: PlanContext; plan: Plan; kinds: Record<string, StepKind<any>>; baseline: Baseline; identity?: Promise<Identity> }> {
+  const repo = req.prepared?.repo ?? findRepo(req.cwd);
+  // the journal's user, asked for now (read-only) so git answers while the rest is prepared
+  const identity = req.planOnly || req.dryRun || req.resume ? undefined : gitIdentity(repo);
+  identity?.catch(() => undefined); // awaited by execute; no unhandled rejection if preparing fails
+  const config = req.prepared?.config ?? (await loadConfig(repo.root)).config;
   const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await loadPlaybook(repo.root, req.playbook));
   // only the step kinds this playbook uses; their modules load while git answers the queries below
   const kindsLoading = kindsFor(kindsUsed(playbook));
   kindsLoading.catch(() => undefined); // awaited below; no unhandled rejection if something throws first
   const params = req.resume ? req.resume.params : resolveParams(playbook, req.sets ?? [], req.params ?? {});
   const baselineName = req.resume?.baseline.name ?? req.to ?? config.baseline;
-  const baseline = await resolveBaseline(repo, baselineName, config.remote);
+  const known = req.prepared?.baseline;
+  const [baseline, head] = await Promise.all([
+    known && known.name === baselineName ? known : resolveBaseline(repo, baselineName, config.remote),
+    req.resume ? req.resume.head.before : headState(repo),
+  ]);
   const started = req.resume ? new Date(req.resume.startedAt) : new Date();
   const stamp = req.resume?.stamp ?? stampOf(started);
   const id = req.resume?.id ?? req.runId ?? makeRunId(repo, stamp, playbook, params);
-  const head = req.resume ? req.resume.head.before : await headState(repo);
   let dir = req.resume?.runDir ?? `${playbook.name}-${stamp}`;
   if (!req.resume && playbook.records) {
     try {
@@ -177,7 +190,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   };
   const kinds = await kindsLoading;
   const plan = buildPlan(playbook, ctx, kinds);
-  return { repo, config, playbook, ctx, plan, kinds, baseline };
+  return { repo, config, playbook, ctx, plan, kinds, baseline, identity };
 }
 
 function printOut(s: string): void {
@@ -259,7 +272,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     run.warnings = [...(run.warnings ?? []), `resumed at ${new Date().toISOString()}`, ...warnings];
     delete run.error;
   } else {
-    const [identity, refsBefore] = await Promise.all([gitIdentity(repo), refPositions(repo)]);
+    const [identity, refsBefore] = await Promise.all([prep.identity ?? gitIdentity(repo), refPositions(repo)]);
     run = {
       version: 1,
       id: ctx.run.id,
