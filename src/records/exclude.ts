@@ -12,15 +12,23 @@ export function isTracked(repo: Repo, rel: string): boolean {
   return r.code === 0 && r.stdout.length > 0;
 }
 
+function hasLine(file: string, line: string): { text: string; has: boolean } {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return { text, has: text.split('\n').some((l) => l.trim() === line) };
+}
+
 /** Add `/<dir>/` to info/exclude unless present or tracked. Returns true when it added the line. */
 export function ensureExcluded(repo: Repo, rel: string): boolean {
+  const line = `/${rel.replace(/^\/+|\/+$/g, '')}/`;
+  // every run after the first: the line is there (info/exclude lives in the common git dir), so
+  // neither git process below is needed
+  if (hasLine(join(repo.commonDir, 'info', 'exclude'), line).has) return false;
   if (isTracked(repo, rel)) return false;
   const r = gitSync(['rev-parse', '--git-path', 'info/exclude'], { cwd: repo.root, readOnly: true });
   let p = r.stdout.trim();
   if (!isAbsolute(p)) p = join(repo.root, p);
-  const line = `/${rel.replace(/^\/+|\/+$/g, '')}/`;
-  const text = existsSync(p) ? readFileSync(p, 'utf8') : '';
-  if (text.split('\n').some((l) => l.trim() === line)) return false;
+  const { text, has } = hasLine(p, line);
+  if (has) return false;
   mkdirSync(dirname(p), { recursive: true });
   appendFileSync(p, `${text && !text.endsWith('\n') ? '\n' : ''}# rb: rollback records (reports, metrics, audit)\n${line}\n`);
   return true;
