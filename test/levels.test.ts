@@ -52,6 +52,7 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       const beforeAll = manifest(r.root, { exclude: ['rollbacks', 'build', 'tmp'] });
       const env = readFileSync(join(r.root, '.env'));
       const featureOid = oid(r, 'feature');
+      const twin = copyRepo(r); // for git's own stash of the same state
 
       const res = await rbAsync(r.root, ['emergency', '--yes', '--no-services']);
       expectCode(res, 0);
@@ -72,6 +73,14 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       // a stash entry people who know git can use
       const stash = stashList(r);
       expect(stash).toMatch(/^stash@\{0\}: EMERGENCY: State before rollback \d{8}-\d{6}\n$/);
+      // built from the snapshot's trees, it holds what `git stash push -u` records: worktree, index, untracked files
+      twin.git('stash', 'push', '-q', '-u', '-m', 'twin');
+      for (const rev of ['stash^{tree}', 'stash^2^{tree}', 'stash^3^{tree}', 'stash^1']) expect(oid(r, rev), rev).toBe(oid(twin, rev));
+      // ... without reading the working copy again (no `git stash create`)
+      const journal = JSON.parse(readFileSync(join(gitDirOf(r), 'rb', 'runs', `${runsOf(r)[0]!.id}.json`), 'utf8')) as { steps: { id: string; commands?: string[] }[] };
+      const stashStep = journal.steps.find((x) => x.id === 'stash')!;
+      expect(stashStep.commands!.join('\n')).toContain("the snapshot's trees");
+      expect(stashStep.commands!.join('\n')).not.toContain('git stash create');
       const scratch = copyRepo(r);
       scratch.git('checkout', '-q', '-f', 'feature');
       scratch.git('stash', 'apply', '--index');
@@ -489,7 +498,7 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
     }
 
     it.each([
-      ['emergency', [], ['rb snapshot', 'git stash create', 'git stash store', 'git fetch --no-tags origin +refs/heads/baseline:refs/remotes/origin/baseline', 'git switch --discard-changes baseline', 'git reset --hard', 'git clean -fdx -e /rollbacks/', '-e .env', 'report.md', 'metrics.json']],
+      ['emergency', [], ['rb snapshot', 'git stash store', 'git fetch --no-tags origin +refs/heads/baseline:refs/remotes/origin/baseline', 'git switch --discard-changes baseline', 'git reset --hard', 'git clean -fdx -e /rollbacks/', '-e .env', 'report.md', 'metrics.json']],
       ['sprint', ['--set', 'sprint=4'], ['git log --oneline --no-decorate refs/heads/baseline..HEAD', 'git diff --stat=200 refs/heads/baseline', 'npm test', 'rb snapshot', 'git commit-tree', 'git update-ref refs/heads/backup/sprint-4-', 'git switch --discard-changes --no-track -c refactor/sprint-4-retry', 'rollbacks/sprint-4/report.md', 'metrics.json']],
       ['files', ['--set', 'paths=src/a.ts'], ['rb snapshot', 'git --literal-pathspecs restore --source=refs/heads/baseline --staged --worktree -- "src/a.ts"', 'report.md', 'metrics.json']],
     ] as const)('rb plan %s shows every step and its commands', async (name, extra, commands) => {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
 import type { Repo } from '../repo.js';
+import type { StepSpec } from '../types.js';
 
 /** The safety snapshot id an interrupted or failed restore recorded in its journal, if any. */
 function readRestoreSafety(repo: Repo, targetCommit: string): string | null {
@@ -19,6 +20,9 @@ function readRestoreSafety(repo: Repo, targetCommit: string): string | null {
 }
 import type { StepKind } from './types.js';
 import { headState, refOid } from './git-common.js';
+
+/** Does any step (nested ones included) use the stash kind? */
+const usesStash = (steps: readonly StepSpec[]): boolean => steps.some((s) => s.uses === 'stash' || usesStash(s.steps ?? []));
 
 const schema = z.object({ message: z.string().optional() }).strict();
 type With = z.infer<typeof schema>;
@@ -43,11 +47,16 @@ export const snapshot: StepKind<With> = {
       skipIgnored: ctx.config.snapshots.skipIgnored,
       runId: ctx.run.id,
       exclude: [ctx.config.rollbacksDir],
+      // a later `stash` step builds its entry from these trees instead of reading everything again
+      stashTrees: usesStash(ctx.playbook.steps),
     });
     await ctx.checkpoint({ snapshotId: info.id });
     if (info.skipped.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${info.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}`);
     ctx.reporter.output(`snapshot ${info.id}`);
-    return { commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted };
+    return {
+      commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
+      headOid: info.headOid, ...(info.stash ? { stashTrees: info.stash } : {}),
+    };
   },
 };
 

@@ -1,19 +1,37 @@
 /**
  * `stash`: make the run's snapshot visible to people who know git — an entry in `git stash list`
  * with the run's message that `git stash apply --index` restores (tracked changes, the index
- * and untracked files), created without touching the worktree or index. Built with plumbing:
- * `git stash create` (index + worktree commits), plus an untracked-files commit as the third
- * parent, then `git stash store`. Nothing to stash: skipped (and no one else's stash is touched).
+ * and untracked files), created without touching the worktree or index. Nothing to stash:
+ * skipped (and no one else's stash is touched).
+ *
+ * The entry is the three commits `git stash push -u` would make — index, worktree (tracked
+ * files), untracked files — stored with `git stash store`. Their trees come from the snapshot
+ * taken just before (the snapshot step asks the capture for them), so the working copy is not
+ * read a second time: on a large repository `git stash create` re-reads and re-hashes it, which
+ * took longer than the whole snapshot. Without those trees (a resumed run, a snapshot that fell
+ * back to `git add -A`, HEAD moved since), it is built with `git stash create` as before.
  */
 import { z } from 'zod';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';
+import type { Repo } from '../repo.js';
+import type { StashTrees } from '../snapshot/capture.js';
+import type { StepContext, StepResult } from './types.js';
 import type { StepKind } from './types.js';
 import { headState, unmergedPaths } from './git-common.js';
 
 const schema = z.object({ message: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
+
+/** The snapshot step's trees for this run's snapshot, when they describe the current HEAD. */
+function snapshotTrees(ctx: StepContext, headOid: string): StashTrees | null {
+  for (const r of Object.values(ctx.results)) {
+    const t = r?.stashTrees as StashTrees | undefined;
+    if (t && r.snapshotId === ctx.snapshotId && r.headOid === headOid) return t;
+  }
+  return null;
+}
 
 export const stash: StepKind<With> = {
   kind: 'stash',
@@ -21,56 +39,94 @@ export const stash: StepKind<With> = {
   with: schema,
   destructive: false,
   mutates: true,
-  describe: (w) => [`git stash create && git stash store -m ${JSON.stringify(w.message)} <commit>  # with untracked files; the worktree is not touched`],
+  describe: (w) => [`git stash store -m ${JSON.stringify(w.message)} <commit>  # index, worktree and untracked-files commits as git stash push -u makes them (from the snapshot's trees); the worktree is not touched`],
   async run(w, ctx) {
     const repo = ctx.repo;
     const head = await headState(repo);
     if (!head.oid) return { skipped: 'no commits yet: git stash needs one' };
-    if ((await unmergedPaths(repo)).length) {
+    const trees = snapshotTrees(ctx, head.oid);
+    if (!trees && (await unmergedPaths(repo)).length) {
       ctx.reporter.warn('the index has conflicts, which git stash cannot hold: the snapshot has them');
       return { skipped: 'conflicts in the index' };
     }
     const env = await identityEnv(repo.root);
-    const created = (await git(['stash', 'create', w.message], { cwd: repo.root, env })).stdout.trim();
-    // untracked (not ignored) files, as stash push -u stores them: a parentless commit
-    const untracked = (await git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true })).stdout.split('\0').filter(Boolean)
-      .filter((p) => !p.startsWith(`${ctx.config.rollbacksDir}/`));
-    const nested = untracked.filter((p) => p.endsWith('/'));
-    const files = untracked.filter((p) => !p.endsWith('/') && !nested.some((n) => p.startsWith(n)));
-    if (!created && files.length === 0) {
+    const branch = head.ref ? head.ref.replace(/^refs\/heads\//, '') : '(no branch)';
+    const [headTree, subject] = (await git(['log', '-1', '--format=%T%n%h %s', head.oid], { cwd: repo.root, readOnly: true })).stdout.split('\n');
+    const made = trees
+      ? await fromTrees(repo, trees, { headOid: head.oid, headTree: headTree!, branch, subject: subject!, message: w.message, env })
+      : await withStashCreate(ctx, { headOid: head.oid, branch, subject: subject!, message: w.message, env });
+    if (!made) {
       ctx.reporter.output('nothing to stash');
       return { skipped: 'nothing to stash' };
     }
-    const branch = head.ref ? head.ref.replace(/^refs\/heads\//, '') : '(no branch)';
-    const subject = (await git(['log', '-1', '--format=%h %s', head.oid], { cwd: repo.root, readOnly: true })).stdout.trim();
-    let w0 = created;
-    let iCommit: string;
-    if (created) {
-      iCommit = (await git(['rev-parse', `${created}^2`], { cwd: repo.root, readOnly: true })).stdout.trim();
-    } else {
-      const tree = (await git(['write-tree'], { cwd: repo.root })).stdout.trim();
-      iCommit = (await git(['commit-tree', tree, '-p', head.oid, '-m', `index on ${branch}: ${subject}`], { cwd: repo.root, env })).stdout.trim();
-      w0 = iCommit;
-    }
-    let stashCommit = created;
-    if (files.length) {
-      const tmp = mkdtempSync(join(repo.gitDir, 'rb-stash.'));
-      try {
-        const idx = join(tmp, 'index');
-        await git(['--literal-pathspecs', 'update-index', '--add', '-z', '--stdin'], { cwd: repo.root, indexFile: idx, input: files.join('\0') + '\0' });
-        const uTree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
-        const uCommit = (await git(['commit-tree', uTree, '-m', `untracked files on ${branch}: ${subject}`], { cwd: repo.root, env })).stdout.trim();
-        const wTree = (await git(['rev-parse', `${w0}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim();
-        stashCommit = (await git(['commit-tree', wTree, '-p', head.oid, '-p', iCommit, '-p', uCommit, '-m', w.message], { cwd: repo.root, env })).stdout.trim();
-      } finally {
-        rmSync(tmp, { recursive: true, force: true });
-      }
-    }
-    const args = ['stash', 'store', '-m', w.message, stashCommit];
+    const args = ['stash', 'store', '-m', w.message, made.commit];
     await git(args, { cwd: repo.root, env });
     const top = (await git(['rev-parse', '-q', '--verify', 'refs/stash'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
-    if (top !== stashCommit) throw new Error('git stash store did not record the entry');
+    if (top !== made.commit) throw new Error('git stash store did not record the entry');
     ctx.reporter.output(`stash@{0}: ${w.message}`);
-    return { commands: [`git stash create`, `git ${args.join(' ')}`], stash: stashCommit, stashMessage: w.message, untracked: files.length, hasWorktree: existsSync(repo.root) };
+    return { commands: [...made.commands, `git ${args.join(' ')}`], stash: made.commit, stashMessage: w.message, untracked: made.untracked, hasWorktree: existsSync(repo.root) } satisfies StepResult;
   },
 };
+
+interface Made {
+  commit: string;
+  untracked: number;
+  commands: string[];
+}
+
+interface Head {
+  headOid: string;
+  branch: string;
+  subject: string;
+  message: string;
+  env: Record<string, string>;
+}
+
+/** The stash commits from the snapshot's trees; null when there is nothing to stash. */
+async function fromTrees(repo: Repo, t: StashTrees, h: Head & { headTree: string }): Promise<Made | null> {
+  if (t.index === h.headTree && t.tracked === h.headTree && !t.untracked) return null;
+  const commit = (tree: string, parents: string[], msg: string) =>
+    git(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', msg], { cwd: repo.root, env: h.env }).then((r) => r.stdout.trim());
+  const [i, u] = await Promise.all([
+    commit(t.index, [h.headOid], `index on ${h.branch}: ${h.subject}`),
+    t.untracked ? commit(t.untracked, [], `untracked files on ${h.branch}: ${h.subject}`) : null,
+  ]);
+  const wCommit = await commit(t.tracked, [h.headOid, i, ...(u ? [u] : [])], `On ${h.branch}: ${h.message}`);
+  return { commit: wCommit, untracked: t.untrackedCount, commands: ['git commit-tree <index>, <untracked files>, <worktree> (the snapshot\'s trees)'] };
+}
+
+/** The stash commits the long way: `git stash create` reads the working copy again. */
+async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> {
+  const repo = ctx.repo;
+  const created = (await git(['stash', 'create', h.message], { cwd: repo.root, env: h.env })).stdout.trim();
+  // untracked (not ignored) files, as stash push -u stores them: a parentless commit
+  const untracked = (await git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true })).stdout.split('\0').filter(Boolean)
+    .filter((p) => !p.startsWith(`${ctx.config.rollbacksDir}/`));
+  const nested = untracked.filter((p) => p.endsWith('/'));
+  const files = untracked.filter((p) => !p.endsWith('/') && !nested.some((n) => p.startsWith(n)));
+  if (!created && files.length === 0) return null;
+  let w0 = created;
+  let iCommit: string;
+  if (created) {
+    iCommit = (await git(['rev-parse', `${created}^2`], { cwd: repo.root, readOnly: true })).stdout.trim();
+  } else {
+    const tree = (await git(['write-tree'], { cwd: repo.root })).stdout.trim();
+    iCommit = (await git(['commit-tree', tree, '-p', h.headOid, '-m', `index on ${h.branch}: ${h.subject}`], { cwd: repo.root, env: h.env })).stdout.trim();
+    w0 = iCommit;
+  }
+  let stashCommit = created;
+  if (files.length) {
+    const tmp = mkdtempSync(join(repo.gitDir, 'rb-stash.'));
+    try {
+      const idx = join(tmp, 'index');
+      await git(['--literal-pathspecs', 'update-index', '--add', '-z', '--stdin'], { cwd: repo.root, indexFile: idx, input: files.join('\0') + '\0' });
+      const uTree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
+      const uCommit = (await git(['commit-tree', uTree, '-m', `untracked files on ${h.branch}: ${h.subject}`], { cwd: repo.root, env: h.env })).stdout.trim();
+      const wTree = (await git(['rev-parse', `${w0}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim();
+      stashCommit = (await git(['commit-tree', wTree, '-p', h.headOid, '-p', iCommit, '-p', uCommit, '-m', h.message], { cwd: repo.root, env: h.env })).stdout.trim();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return { commit: stashCommit, untracked: files.length, commands: ['git stash create'] };
+}
