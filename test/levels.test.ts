@@ -421,6 +421,21 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(readFileSync(join(r.root, 'x.ts'), 'utf8')).toBe('x 2\n');
     });
 
+    it('--glob expands patterns against the baseline and restores every match; a pattern matching nothing is exit 2', async () => {
+      const r = filesRepo();
+      const others = manifest(r.root, { exclude: ['rollbacks', 'src'] });
+      const res = await rbAsync(r.root, ['files', '--glob', 'src/*.ts', '--yes', '--no-tests']);
+      expectCode(res, 0);
+      for (const f of ['a', 'b', 'c']) expect(readFileSync(join(r.root, `src/${f}.ts`), 'utf8')).toBe(r.git('show', `baseline:src/${f}.ts`));
+      expect(readFileSync(join(r.root, 'src/new.ts'), 'utf8')).toBe('export const fresh = 1;\n'); // not in the baseline: not matched
+      expect(manifest(r.root, { exclude: ['rollbacks', 'src'] })).toBe(others);
+      const before = untouched(r);
+      const none = await rbAsync(r.root, ['files', '--glob', 'nothing/**', '--yes']);
+      expectCode(none, 2);
+      expect(none.stderr).toMatch(/no file in baseline matches nothing\/\*\*/);
+      expect(untouched(r)).toBe(before);
+    });
+
     it('leaves a path absent from the baseline unless --delete-missing, which deletes it; undo brings it back', async () => {
       const r = filesRepo();
       const before = manifest(r.root, EXCL);

@@ -164,7 +164,9 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
   const baseline = await resolveBaseline(repo, opts.from ?? config.baseline, config.remote);
   if (!baseline.oid) throw missingBaselineError(baseline, config.remote);
   if (opts.glob) {
-    const r = await git(['ls-tree', '-r', '-z', '--name-only', baseline.oid, '--', ...rels.map((g) => `:(glob)${g}`)], { cwd: repo.root, readOnly: true });
+    // ls-tree refuses :(glob) pathspecs; diff-tree from the empty tree lists the baseline's files that match
+    const empty = (await git(['hash-object', '-t', 'tree', '--stdin'], { cwd: repo.root, input: '', readOnly: true })).stdout.trim();
+    const r = await git(['diff-tree', '-r', '-z', '--name-only', '--no-renames', empty, baseline.oid, '--', ...rels.map((g) => `:(glob)${g}`)], { cwd: repo.root, readOnly: true });
     const matched = r.stdout.split('\0').filter(Boolean);
     if (!matched.length) throw new UsageError(`no file in ${baseline.name} matches ${rels.join(', ')}.`, { next: `list the baseline's files with \`git ls-tree -r --name-only ${baseline.name}\`` });
     rels = matched;
