@@ -63,8 +63,7 @@ async function blobAt(root: string, rev: string, path: string): Promise<string |
  */
 export async function lockfilesUnchanged(root: string, install: Pick<InstallConfig, 'cwd' | 'lockfiles'>, fromRev: string, toRev: string): Promise<boolean> {
   if (!install.lockfiles.length) return false;
-  const from = await revParse(root, `${fromRev}^{commit}`);
-  const to = await revParse(root, `${toRev}^{commit}`);
+  const [from, to] = await Promise.all([revParse(root, `${fromRev}^{commit}`), revParse(root, `${toRev}^{commit}`)]);
   if (!from || !to) return false;
   for (const lf of install.lockfiles) {
     const path = repoFile(install, lf);

@@ -21,13 +21,15 @@ export const gitFetch: StepKind<With> = {
     const remote = w.remote ?? ctx.config.remote;
     const name = (w.ref ?? ctx.baseline.name).replace(/^refs\/heads\//, '');
     if (!remote) return { skipped: 'no remote configured', remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
-    const url = await git(['remote', 'get-url', '--', remote], { cwd: ctx.repo.root, allowFail: true, readOnly: true });
+    const remoteRef = `refs/remotes/${remote}/${name}`;
+    const [url, before] = await Promise.all([
+      git(['remote', 'get-url', '--', remote], { cwd: ctx.repo.root, allowFail: true, readOnly: true }),
+      refOid(ctx.repo, remoteRef),
+    ]);
     if (url.code !== 0) {
       ctx.reporter.warn(`no remote "${remote}": continuing from the local baseline`);
       return { skipped: `no remote ${remote}`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     }
-    const remoteRef = `refs/remotes/${remote}/${name}`;
-    const before = await refOid(ctx.repo, remoteRef);
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', remote, `+refs/heads/${name}:${remoteRef}`];
     const r = await git(args, { cwd: ctx.repo.root, allowFail: true, timeoutMs: (w.timeout ?? 30) * 1000 });
     const commands = [`git ${args.join(' ')}`];

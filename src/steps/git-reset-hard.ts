@@ -19,9 +19,8 @@ export const gitResetHard: StepKind<With> = {
   describe: (w) => [`git rev-list --oneline ${w.ref}..HEAD  # commits the reset drops (kept in the snapshot)`, `git reset --hard ${w.ref}`],
   async run(w, ctx) {
     const repo = ctx.repo;
-    const target = await oidOf(repo, w.ref);
+    const [target, before] = await Promise.all([oidOf(repo, w.ref), headState(repo)]);
     if (!target) throw new Error(`${w.ref} does not resolve to a commit`);
-    const before = await headState(repo);
     type Moved = { ref: string; from: string; to: string };
     const previous = ctx.previous as { movedRefs?: Moved[]; dropped?: string[] } | undefined;
     let dropped = before.oid
@@ -41,9 +40,11 @@ export const gitResetHard: StepKind<With> = {
     }
     const args = ['reset', '--hard', '--no-recurse-submodules', target];
     await git(args, { cwd: repo.root });
-    const after = await headState(repo);
+    // both checks read at once; judged in this order (a failing ls-files only after HEAD is right)
+    const [after, unmerged] = await Promise.all([headState(repo), unmergedPaths(repo).then((paths) => ({ paths }), (error: unknown) => ({ error }))]);
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
-    if ((await unmergedPaths(repo)).length) throw new Error('after reset, the index still has unmerged entries');
+    if ('error' in unmerged) throw unmerged.error;
+    if (unmerged.paths.length) throw new Error('after reset, the index still has unmerged entries');
     return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs };
   },
 };

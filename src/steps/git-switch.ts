@@ -64,8 +64,8 @@ export const gitSwitch: StepKind<With> = {
     let target = w.to!.replace(/^refs\/heads\//, '');
     if (target.startsWith('refs/remotes/')) target = target.replace(/^refs\/remotes\/[^/]+\//, '');
     const branchRef = `refs/heads/${target}`;
-    let oid = await refOid(repo, branchRef);
-    const others = await branchesInOtherWorktrees(repo);
+    const [branchOid, others] = await Promise.all([refOid(repo, branchRef), branchesInOtherWorktrees(repo)]);
+    let oid = branchOid;
     if (!oid) {
       const remoteRef = ctx.config.remote ? `refs/remotes/${ctx.config.remote}/${target}` : '';
       const remoteOid = remoteRef ? await refOid(repo, remoteRef) : null;

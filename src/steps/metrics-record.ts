@@ -40,7 +40,8 @@ export const metricsRecord: StepKind<With> = {
     const now = Date.now();
     const started = Date.parse(ctx.run.startedAt);
     const durationMs = now - started;
-    const branch = (await git(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim() || null;
+    // the branch the run started on; only a run that started detached asks git for the current one
+    const branch = ctx.run.branch ?? ((await git(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim() || null);
     const entry = {
       timestamp: new Date(now).toISOString(),
       sprint: num(w.sprint),
@@ -52,7 +53,7 @@ export const metricsRecord: StepKind<With> = {
       playbook: ctx.playbook.name,
       duration_ms: durationMs,
       baseline: ctx.baseline.name,
-      branch: ctx.run.branch ?? branch,
+      branch,
       files_changed: num(w.filesChanged),
       tests_failed: num(w.testsFailed),
       undone: false,

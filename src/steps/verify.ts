@@ -37,16 +37,27 @@ export const verify: StepKind<With> = {
   async run(w, ctx) {
     const problems: string[] = [];
     const commands: string[] = [];
+    // read-only and independent: asked at once, judged in order below
+    const read = (args: string[], allowFail: boolean) => git(args, { cwd: ctx.repo.root, allowFail, readOnly: true });
+    const [headR, wantR, statusR] = await Promise.allSettled([
+      w.headIs ? read(['rev-parse', '-q', '--verify', 'HEAD'], true) : null,
+      w.headIs ? read(['rev-parse', '-q', '--verify', '--end-of-options', `${w.headIs}^{commit}`], true) : null,
+      w.clean ? read(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], false) : null,
+    ]);
+    const value = <T>(r: PromiseSettledResult<T>): T => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    };
     if (w.headIs) {
-      const head = (await git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim();
-      const want = (await git(['rev-parse', '-q', '--verify', '--end-of-options', `${w.headIs}^{commit}`], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim();
+      const head = value(headR)!.stdout.trim();
+      const want = value(wantR)!.stdout.trim();
       commands.push('git rev-parse HEAD');
       if (!want) problems.push(`${w.headIs} does not resolve`);
       else if (head !== want) problems.push(`HEAD is ${head.slice(0, 12) || '(unborn)'}, expected ${w.headIs} at ${want.slice(0, 12)}`);
       else ctx.reporter.output(`HEAD is ${w.headIs} (${want.slice(0, 12)})`);
     }
     if (w.clean) {
-      const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], { cwd: ctx.repo.root, readOnly: true });
+      const r = value(statusR)!;
       commands.push('git status --porcelain -z');
       const allowed = [ctx.config.rollbacksDir, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
       const entries = splitZ(r.stdout);
