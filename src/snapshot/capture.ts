@@ -599,6 +599,30 @@ async function worktreeEdits(
   };
   await Promise.all([...[...indexMode.keys()].map((p) => look(p, true)), ...untrackedFiles.map((p) => look(p, false))]);
   if (unsupported) return null;
+  // The common case: one `update-index --add` into an empty temporary index hashes every file
+  // (clean filters applied, as `git add` would) and symlink (its target), with one disk flush
+  // for all the objects (core.fsyncMethod=batch; hash-object would flush once per object).
+  // If anything changed under it (a file gone), the slower per-file way below sorts it out.
+  const all = [...files.map((f) => f.path), ...links.map((l) => l.path)];
+  if (all.length > 0) {
+    const hIdx = join(tmp, 'h.idx');
+    const added = await run(['update-index', '--add', '-z', '--stdin'], { indexFile: hIdx, input: all.map((p) => p + '\0').join(''), allowFail: true });
+    if (added.code === 0) {
+      const ls = await run(['ls-files', '-s', '-z'], { indexFile: hIdx, readOnly: true });
+      const oids = new Map<string, { mode: string; oid: string }>();
+      for (const rec of splitNul(ls.stdout)) {
+        const tab = rec.indexOf('\t');
+        const [mode, oid] = rec.slice(0, tab).split(' ');
+        oids.set(rec.slice(tab + 1), { mode: mode!, oid: oid! });
+      }
+      const ok = files.every((f) => /^100(644|755)$/.test(oids.get(f.path)?.mode ?? '')) && links.every((l) => oids.get(l.path)?.mode === '120000');
+      if (ok) {
+        for (const f of files) f.into.push({ path: f.path, mode: f.mode, oid: oids.get(f.path)!.oid });
+        for (const l of links) l.into.push({ path: l.path, mode: '120000', oid: oids.get(l.path)!.oid });
+        return { tracked, untracked };
+      }
+    }
+  }
   const linkFiles = await Promise.all(links.map(async (l, i) => {
     try {
       const f = join(tmp, `wlink.${i}`);
