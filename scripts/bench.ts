@@ -13,6 +13,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -172,6 +173,16 @@ async function main(): Promise<void> {
       process.stdout.write('snapshot (100 modified, 10 untracked)\n');
       const status = () => timed(large.work, ['git', 'status', '--porcelain']);
       rows.push(pair('rb snapshots create', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }));
+      // the capture alone, inside one node process: what the snapshot costs once node has started
+      const capture = (): Sample => {
+        const url = (f: string) => JSON.stringify(pathToFileURL(join(ROOT, 'dist', f)).href);
+        const script = `const { captureSnapshot } = await import(${url('snapshot/capture.js')}); const { findRepo } = await import(${url('repo.js')});`
+          + ` const t = performance.now(); await captureSnapshot(findRepo(process.cwd()), { message: 'bench', exclude: ['rollbacks'] });`
+          + ` console.log('RB_CAPTURE_MS=' + (performance.now() - t));`;
+        const r = run(large.work, [process.execPath, '--input-type=module', '-e', script]);
+        return { ms: Number(/RB_CAPTURE_MS=([\d.]+)/.exec(r.stdout)![1]), rssMb: null, code: 0 };
+      };
+      rows.push(pair('snapshot capture in-process (no node start)', { label: 'captureSnapshot()', sample: capture }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }));
       rows.push(pair('rb snapshots create vs stash', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git stash push -u + pop', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-u', '-q'], ['git', 'stash', 'pop', '-q']]) }, { text: '< stash push -u + pop', ok: (x) => x < 1 }));
     }
     if (ONLY.includes('files')) {

@@ -7,10 +7,15 @@
  * error. What it records (see format.ts for the encodings):
  *  - index/     the index as a tree; unmerged stages 1-3 re-homed under .rb-stage-N/ so every
  *               staged blob stays reachable;
- *  - worktree/  a copy of the real index (its stat cache means only changed files are
- *               re-hashed) with assume-unchanged / skip-worktree bits cleared (so edits hidden
- *               behind them are not missed), then `add -A`: tracked and untracked content.
- *               Untracked nested repositories are excluded and reported;
+ *  - worktree/  tracked and untracked content: the index's tree edited (tree-edit.ts) with every
+ *               path whose worktree content differs from a copy of the index (`diff-files`, whose
+ *               stat cache means only changed files are read, plus every assume-unchanged /
+ *               skip-worktree entry, so edits hidden behind those bits are not missed) and every
+ *               untracked file; the files are hashed by one `update-index --add` into an empty
+ *               temporary index. Untracked nested repositories are excluded and reported. For
+ *               what the edit does not model (a conflicted index, a moved submodule, a tracked
+ *               file replaced by a directory, non-UTF-8 names) it is `add -A` on a copy of the
+ *               index instead; the tests check both give the same trees;
  *  - ignored/   ignored entries, hashed raw (no filters), except entries named in skipIgnored,
  *               entries over maxIgnoredBytes and nested repositories: those are reported;
  *  - meta/      HEAD, the raw index, raw.list (files git would convert on checkout, stored
@@ -19,14 +24,14 @@
  *
  * The index copies keep the real index's mtime (git's racy-clean detection depends on it: with
  * a fresh mtime, a same-size edit made in the same second as the last index write would be
- * missed). `add -A` starts at once on its own copy, before the listings say whether nested
- * repositories or assume-unchanged/skip-worktree bits require a second, adjusted run.
+ * missed).
  *
  * Cost grows with the number of changed/untracked/ignored files, not the repository size: the
- * only whole-tree work is git's own (the untracked walk of `ls-files -o` and `add -A`, the
- * stat of index entries, which the index's stat cache keeps cheap). rb's own directory walks
- * only visit untracked and ignored directories, plus the nearest existing parent of each
- * deleted path (to find directories left empty). Independent git commands run concurrently.
+ * only whole-tree work is git's own (the stat of index entries in `diff-files`, the untracked
+ * walks of `ls-files -o`, hashing the raw index). rb's own directory walks only visit untracked
+ * and ignored directories, plus the nearest existing parent of each deleted path (to find
+ * directories left empty); only the trees on changed paths are rewritten. Independent git
+ * commands run concurrently.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
