@@ -215,8 +215,9 @@ export class TreeEditor {
     const r = await this.run(['mktree', '-z', '--batch'], { input: Buffer.concat(parts) });
     const got = r.stdout.split('\n').filter((l) => l !== '');
     const want = trees.map((t) => t.oid);
-    if (got.length !== want.length || got.some((g, i) => g !== want[i])) {
-      throw new Error(`git mktree wrote different trees than computed (${got.slice(0, 3).join(',')} vs ${want.slice(0, 3).join(',')})`);
+    const bad = want.findIndex((w, i) => got[i] !== w);
+    if (got.length !== want.length || bad >= 0) {
+      throw new Error(`git mktree wrote different trees than computed (tree ${bad} of ${want.length}: git ${got[bad] ?? 'none'}, computed ${want[bad]})`);
     }
   }
 }

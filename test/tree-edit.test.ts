@@ -1,0 +1,149 @@
+/**
+ * TreeEditor (src/snapshot/tree-edit.ts) against git itself: every edit list is applied both by
+ * the editor and by git's index machinery (`read-tree` of the base into a temporary index,
+ * `update-index --index-info`, `write-tree`); the two tree ids must be equal. Includes names
+ * git sorts unusually ("a" vs "a.b" vs "a/"), names that are not UTF-8 in the base, directory
+ * names with newlines (the editor then reads level by level), file <-> directory replacements,
+ * removals that empty a directory or the whole tree, and a seeded random mix.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { git } from '../src/io/git.js';
+import { TreeEditor, type TreeEditOp } from '../src/snapshot/tree-edit.js';
+import { gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
+
+const repos = tmpRepos();
+
+const run = (r: TestRepo) => (args: readonly string[], o: Record<string, unknown> = {}) => git(args, { cwd: r.root, ...o });
+
+function blob(r: TestRepo, content: string): string {
+  const res = gitRun(r.root, ['hash-object', '-w', '--stdin'], { input: content });
+  return res.stdout.trim();
+}
+
+/** The same edits done by git: read-tree base, update-index --index-info, write-tree ('' = empty tree). */
+function viaGit(r: TestRepo, base: string | null, edits: readonly TreeEditOp[]): string {
+  const idx = join(r.dir, `idx-${Math.random().toString(16).slice(2)}`);
+  const env = { GIT_INDEX_FILE: idx };
+  if (base) expect(gitRun(r.root, ['read-tree', base], { env }).code).toBe(0);
+  else expect(gitRun(r.root, ['read-tree', '--empty'], { env }).code).toBe(0);
+  // removals first (a path can only be added once nothing of another type sits there), then sets
+  const rm = edits.filter((e) => 'remove' in e);
+  const set = edits.filter((e): e is { path: string; mode: string; oid: string } => !('remove' in e));
+  const zero = '0'.repeat(40);
+  // a set that replaces a directory, or a file that becomes a directory: remove what is in the way
+  const ls = gitRun(r.root, ['ls-files', '-z'], { env }).stdoutBuf.toString('latin1').split('\0').filter(Boolean);
+  const inWay = new Set<string>();
+  for (const s of set) {
+    const p = Buffer.from(s.path, 'utf8').toString('latin1');
+    for (const f of ls) if (f.startsWith(p + '/')) inWay.add(f);
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const pre = parts.slice(0, i).join('/');
+      if (ls.includes(pre)) inWay.add(pre);
+    }
+  }
+  const removals = [...rm.map((e) => Buffer.from(e.path, 'utf8').toString('latin1')), ...inWay];
+  const input = Buffer.concat([
+    ...removals.flatMap((p) => {
+      // removing a directory path removes every entry under it
+      const under = ls.filter((f) => f === p || f.startsWith(p + '/'));
+      return under.map((f) => Buffer.from(`0 ${zero}\t${f}\0`, 'latin1'));
+    }),
+    ...set.map((e) => Buffer.from(`${e.mode} ${e.oid}\t${e.path}\0`, 'utf8')),
+  ]);
+  expect(gitRun(r.root, ['update-index', '-z', '--index-info'], { env, input }).code).toBe(0);
+  return gitRun(r.root, ['write-tree'], { env }).stdout.trim();
+}
+
+async function both(r: TestRepo, base: string | null, edits: TreeEditOp[]): Promise<string> {
+  const mine = await TreeEditor.forOid(run(r), base ?? blob(r, '')).apply(base, edits);
+  const theirs = viaGit(r, base, edits);
+  const empty = gitRun(r.root, ['hash-object', '-t', 'tree', '--stdin'], { input: '' }).stdout.trim();
+  expect(mine ?? empty).toBe(theirs);
+  if (mine) expect(gitRun(r.root, ['cat-file', '-t', mine]).stdout.trim()).toBe('tree'); // written
+  return theirs;
+}
+
+/** A base tree made by git from files (path -> content), with an optional raw-bytes name. */
+function baseTree(r: TestRepo, files: Record<string, string>, rawNames: Buffer[] = []): string {
+  const idx = join(r.dir, `base-${Math.random().toString(16).slice(2)}`);
+  const env = { GIT_INDEX_FILE: idx };
+  const lines = Object.entries(files).map(([p, c]) => Buffer.from(`100644 ${blob(r, c)}\t${p}\0`, 'utf8'));
+  const one = blob(r, 'raw\n');
+  for (const n of rawNames) lines.push(Buffer.concat([Buffer.from(`100644 ${one}\t`), n, Buffer.from([0])]));
+  expect(gitRun(r.root, ['update-index', '--add', '-z', '--index-info'], { env, input: Buffer.concat(lines) }).code).toBe(0);
+  return gitRun(r.root, ['write-tree'], { env }).stdout.trim();
+}
+
+describe('TreeEditor gives the trees git gives', () => {
+  it('sets, changes and removes files at every depth, in git name order', async () => {
+    const r = repos.make();
+    // (a directory "q" sorts after "q-r" and "q.txt": as if it were named "q/")
+    const base = baseTree(r, { 'a': '1', 'a.b': '2', 'a-c/x': '3', 'd/e/f.txt': '4', 'd/e/g.txt': '5', 'd/h': '6', 'z': '7', 'q/in': '8', 'q.txt': '9', 'q-r': '10', 'q0': '11' });
+    await both(r, base, [
+      { path: 'q/in', mode: '100644', oid: blob(r, 'changed inside q') },
+      { path: 'q.u', mode: '100644', oid: blob(r, 'a new sibling of q') },
+      { path: 'a.b', mode: '100755', oid: blob(r, 'exec') },
+      { path: 'a-c/y', mode: '100644', oid: blob(r, 'new') },
+      { path: 'd/e/f.txt', remove: true },
+      { path: 'd/new/deep/file', mode: '120000', oid: blob(r, '../target') },
+      { path: 'aa', mode: '100644', oid: blob(r, 'aa') },
+      { path: 'a0', mode: '100644', oid: blob(r, 'a0') },
+    ]);
+  });
+
+  it('file <-> directory replacements, and removals that empty a directory or the whole tree', async () => {
+    const r = repos.make();
+    const base = baseTree(r, { 'x': 'file', 'dir/a': '1', 'dir/b': '2', 'only/one': '3' });
+    await both(r, base, [
+      { path: 'x', remove: true },
+      { path: 'x/inside', mode: '100644', oid: blob(r, 'now a dir') },
+      { path: 'dir/a', remove: true },
+      { path: 'dir/b', remove: true },
+      { path: 'dir', mode: '100644', oid: blob(r, 'now a file') },
+      { path: 'only/one', remove: true },
+    ]);
+    const small = baseTree(r, { 'p/q': '1' });
+    expect(await TreeEditor.forOid(run(r), small).apply(small, [{ path: 'p/q', remove: true }])).toBeNull();
+    await both(r, small, [{ path: 'p/q', remove: true }]);
+    await both(r, null, [{ path: 'n/e/w', mode: '100644', oid: blob(r, 'from nothing') }]);
+  });
+
+  it('keeps base names that are not UTF-8, and reads directories named with a newline level by level', async () => {
+    const r = repos.make();
+    const base = baseTree(r, { 'nl\ndir/f': 'in a newline dir', 'ok/f': 'x' }, [Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0xe9])]);
+    await both(r, base, [
+      { path: 'nl\ndir/g', mode: '100644', oid: blob(r, 'next to it') },
+      { path: 'ok/f', mode: '100644', oid: blob(r, 'changed') },
+    ]);
+  });
+
+  it('a seeded random mix of edits over a few hundred files', async () => {
+    const r = repos.make();
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const names = ['a', 'b', 'a.b', 'a-b', 'c d', 'ü', 'x_y', '[g]'];
+    const path = (depth: number) => Array.from({ length: depth }, () => names[rnd(names.length)]).join('/');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) {
+      const p = path(1 + rnd(4));
+      if (Object.keys(files).some((f) => f.startsWith(p + '/') || p.startsWith(f + '/'))) continue;
+      files[p] = `f${i}`;
+    }
+    const base = baseTree(r, files);
+    const existing = Object.keys(files);
+    const edits: TreeEditOp[] = [];
+    const touched = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const p = existing[rnd(existing.length)]!;
+      if (touched.has(p)) continue;
+      touched.add(p);
+      edits.push(rnd(3) === 0 ? { path: p, remove: true } : { path: p, mode: rnd(2) ? '100644' : '100755', oid: blob(r, `e${i}`) });
+    }
+    await both(r, base, edits);
+  });
+});
