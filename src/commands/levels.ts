@@ -6,7 +6,7 @@
  */
 import { lstatSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { execute } from '../engine/execute.js';
+import { execute, preloadPlaybook } from '../engine/execute.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { git } from '../io/git.js';
 import { findRepo } from '../repo.js';
@@ -158,6 +158,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
   const repo = findRepo(cwdOf(cmd));
   if (!paths.length) throw new UsageError('name at least one path to restore.', { next: 'rb files src/app.ts' });
   let rels = validatePaths(repo.root, repo.cwd, paths);
+  const playbook = preloadPlaybook(repo.root, 'files');
   const { loadConfig } = await import('../config/load.js');
   const { config } = await loadConfig(repo.root);
   const { resolveBaseline, missingBaselineError } = await import('../engine/baseline.js');
@@ -208,7 +209,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
     yes: opts.yes,
     json: opts.json,
     command: `rb files ${paths.join(' ')}`,
-    prepared: { repo, config, baseline },
+    prepared: { repo, config, baseline, playbook },
   });
   if (!opts.json && opts.tests !== false && !tests && !opts.dryRun) {
     process.stdout.write(config.test ? 'No tests found for the restored files (testMap, test/<name>.test.*, <dir>/<name>.test.*, __tests__/, tests/unit/test_<name>.py).\n' : 'No test command configured: tests were not run (set test in rb.config.yaml).\n');

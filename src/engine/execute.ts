@@ -69,9 +69,10 @@ export interface RunRequest {
   preflight?: (ctx: PlanContext, plan: Plan) => Promise<void>;
   /**
    * What the command already looked up for the same cwd (so it is not done twice): the
-   * repository, its configuration, and the baseline (used when it is the one the run resolves).
+   * repository, its configuration, the baseline (used when it is the one the run resolves), and
+   * the playbook named `playbook`, being loaded (see preloadPlaybook).
    */
-  prepared?: { repo: Repo; config?: Config; baseline?: Baseline };
+  prepared?: { repo: Repo; config?: Config; baseline?: Baseline; playbook?: Promise<Playbook> };
 }
 
 export interface RunOutcome {
@@ -137,6 +138,17 @@ export function assertNoUnresolved(repo: Repo, allow?: string): void {
   }
 }
 
+/**
+ * Start loading a playbook, and the modules of the step kinds it uses, for a command that asks
+ * git other questions first: the modules load while git answers. Pass the result as
+ * `prepared.playbook`; its errors surface when the engine awaits it, as they would have.
+ */
+export function preloadPlaybook(root: string, name: string): Promise<Playbook> {
+  const loading = loadPlaybook(root, name);
+  loading.then((pb) => kindsFor(kindsUsed(pb))).catch(() => undefined);
+  return loading;
+}
+
 /** Build everything a run needs without changing anything. */
 export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Config; playbook: Playbook; ctx: PlanContext; plan: Plan; kinds: Record<string, StepKind<any>>; baseline: Baseline; identity?: Promise<Identity> }> {
   const repo = req.prepared?.repo ?? findRepo(req.cwd);
@@ -144,7 +156,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   const identity = req.planOnly || req.dryRun || req.resume ? undefined : gitIdentity(repo);
   identity?.catch(() => undefined); // awaited by execute; no unhandled rejection if preparing fails
   const config = req.prepared?.config ?? (await loadConfig(repo.root)).config;
-  const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await loadPlaybook(repo.root, req.playbook));
+  const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await (req.prepared?.playbook ?? loadPlaybook(repo.root, req.playbook)));
   // only the step kinds this playbook uses; their modules load while git answers the queries below
   const kindsLoading = kindsFor(kindsUsed(playbook));
   kindsLoading.catch(() => undefined); // awaited below; no unhandled rejection if something throws first
