@@ -113,15 +113,20 @@ export function readRun(repo: Pick<Repo, 'commonDir'>, id: string): RunRecord | 
   }
 }
 
-/** All runs, newest first. Unreadable files are skipped. */
-export function listRuns(repo: Pick<Repo, 'commonDir'>): RunRecord[] {
+/**
+ * All runs, newest first. Unreadable files are skipped. With `skip`, a file whose text it
+ * returns true for is left out without being parsed.
+ */
+export function listRuns(repo: Pick<Repo, 'commonDir'>, skip?: (text: string) => boolean): RunRecord[] {
   const dir = runsDir(repo);
   if (!existsSync(dir)) return [];
   const runs: RunRecord[] = [];
   for (const f of readdirSync(dir)) {
     if (!f.endsWith('.json') || f.startsWith('.')) continue;
     try {
-      runs.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord);
+      const text = readFileSync(join(dir, f), 'utf8');
+      if (skip?.(text)) continue;
+      runs.push(JSON.parse(text) as RunRecord);
     } catch {
       /* a torn file cannot exist (atomic writes); skip anything foreign */
     }
@@ -170,6 +175,15 @@ export function needsResolution(run: RunRecord): boolean {
   return (s === 'interrupted' || s === 'failed') && run.changed && !run.dryRun && !run.kept;
 }
 
+/**
+ * The top-level status line of a journal as writeRun writes it (two-space JSON: a top-level key is
+ * the only thing on a line indented by exactly two spaces; strings cannot hold a raw newline),
+ * for the statuses that never need resolution.
+ */
+const SETTLED = /\n {2}"status": "(?:succeeded|undone|aborted)",?\n/;
+
 export function unresolvedRuns(repo: Pick<Repo, 'commonDir'>): RunRecord[] {
-  return listRuns(repo).filter(needsResolution);
+  // every start checks this: most journals are settled, and are not parsed (one that is written
+  // some other way is parsed and judged as before)
+  return listRuns(repo, (text) => SETTLED.test(text)).filter(needsResolution);
 }
