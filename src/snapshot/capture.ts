@@ -34,7 +34,7 @@
  * commands run concurrently.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdtemp, open, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { git, identityFromConfig, parseConfigZ, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
@@ -132,22 +132,24 @@ async function capture(
     git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
   const iIdx = join(tmp, 'i.idx');
 
-  // --- 0. the raw index, and copies of it to work on ------------------------------------------
-  // The copies keep the index's mtime. git trusts an entry's stat data only when the file is
-  // older than the index file ("racy git"): a copy with a fresh mtime would make a file changed
-  // in the same second as the last index write, at the same size, look unchanged.
-  // rIdx is read by the queries (and stays byte-identical to index.raw); iIdx is written by
-  // write-tree (which adds its cache-tree).
-  const { raw: indexRaw, mtimeNs: indexMtimeNs } = await readIndex(join(repo.gitDir, 'index'));
+  // --- 0. the index as it is now, and copies of it to work on ---------------------------------
+  // rIdx is a hard link to the index file: git never changes an index file in place (it writes
+  // index.lock and renames it over), so the link keeps exactly the bytes and the mtime of this
+  // moment, without rb reading megabytes into memory (a large process makes every later spawn
+  // slower). The mtime matters: git trusts an entry's stat data only when the file is older
+  // than the index ("racy git"), so a copy with a fresh mtime would hide a same-size edit made
+  // in the same second as the last index write. rIdx is read by the queries and hashed as
+  // index.raw; iIdx (another link) is replaced by write-tree's own index (with its cache-tree).
   const rIdx = join(tmp, 'r.idx');
+  const { present: hasIndex, mtimeNs: indexMtimeNs } = await holdIndex(join(repo.gitDir, 'index'), rIdx);
   const copyIndex = async (f: string) => {
-    if (indexRaw.length === 0) return;
-    await writeFile(f, indexRaw);
-    await setMtimeNs(f, indexMtimeNs!);
+    if (hasIndex) await linkOrCopy(rIdx, f, indexMtimeNs!);
   };
-  await Promise.all([copyIndex(iIdx), copyIndex(rIdx)]);
+  await copyIndex(iIdx);
   // the raw index is the biggest meta blob (megabytes on a large repository): hashed from the start
-  const indexRawOidP = hashBuffers(run, tmp, [indexRaw]).then(([o]) => o!);
+  const indexRawOidP = (hasIndex
+    ? run(['hash-object', '-w', '--no-filters', '--', rIdx])
+    : run(['hash-object', '-w', '--stdin'], { input: '' })).then((r) => r.stdout.trim());
   pending.push(indexRawOidP);
 
   // the index's tree, at once: it is the base the worktree/ tree is edited from. It fails on a
@@ -160,7 +162,8 @@ async function capture(
     readHeadRef(repo.gitDir, run),
     run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
     run(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { readOnly: true }),
-    run(['ls-files', '-s', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
+    // one tag per entry: conflicts and the assume-unchanged / skip-worktree bits (-s only when needed)
+    run(['ls-files', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
     run(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
     run(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
     // tracked paths whose worktree content differs from the index (stat first, content when racy)
@@ -182,9 +185,22 @@ async function capture(
   let emptyTreeP: Promise<string> | null = null;
   const emptyTree = () => (emptyTreeP ??= run(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' }).then((r) => r.stdout.trim()));
 
-  // index listing: "<tag> <mode> <oid> <stage>\t<path>\0" (tag from -v). Scanned as bytes: a
-  // 50,000-entry index must not cost 50,000 strings; only flagged or unmerged entries are decoded.
-  const { indexLs, flagged, assumeUnchanged, skipWorktree, conflicted } = scanIndexListing(lsIndexR.stdoutBuf);
+  // index listing: "<tag> <path>\0". Scanned as bytes: a 50,000-entry index must not cost
+  // 50,000 strings; only flagged entries are decoded.
+  const { flaggedPaths, assumeUnchanged, skipWorktree, conflicted } = scanIndexTags(lsIndexR.stdoutBuf);
+  // the full listing (modes, stages) only for a conflicted index or flagged entries
+  const indexLs = conflicted || flaggedPaths.length > 0
+    ? (await run(['ls-files', '-s', '-z'], { indexFile: rIdx, readOnly: true, binary: true })).stdoutBuf
+    : Buffer.alloc(0);
+  const flagged = new Map<string, string>();
+  if (flaggedPaths.length > 0) {
+    const want = new Set(flaggedPaths);
+    for (const rec of splitNul(indexLs.toString('utf8'))) {
+      const tab = rec.indexOf('\t');
+      const path = rec.slice(tab + 1);
+      if (want.has(path)) flagged.set(path, rec.slice(0, rec.indexOf(' ')));
+    }
+  }
 
   const nul = (xs: readonly string[]) => Buffer.from(xs.map((x) => x + '\0').join(''), 'utf8');
   // the big meta blobs (the raw index and its listing) are hashed while the trees are built
@@ -484,16 +500,11 @@ async function capture(
 // ------------------------------------------------------------------------------------------------
 
 /**
- * Scan `ls-files -s -v -z` output: the same records without the 2-byte tag (= `ls-files -s -z`,
- * stored as meta/index.ls), the paths flagged assume-unchanged (lowercase tag) or skip-worktree
- * (S/s) with their index modes, and whether any entry is unmerged (stage != 0).
+ * Scan `ls-files -v -z` output ("<tag> <path>\0"): the paths flagged assume-unchanged
+ * (lowercase tag) or skip-worktree (S/s), and whether any entry is unmerged (M).
  */
-function scanIndexListing(buf: Buffer): {
-  indexLs: Buffer; flagged: Map<string, string>; assumeUnchanged: string[]; skipWorktree: string[]; conflicted: boolean;
-} {
-  const indexLs = Buffer.allocUnsafe(buf.length);
-  let len = 0;
-  const flagged = new Map<string, string>();
+function scanIndexTags(buf: Buffer): { flaggedPaths: string[]; assumeUnchanged: string[]; skipWorktree: string[]; conflicted: boolean } {
+  const flaggedPaths: string[] = [];
   const assumeUnchanged: string[] = [];
   const skipWorktree: string[] = [];
   let conflicted = false;
@@ -502,19 +513,17 @@ function scanIndexListing(buf: Buffer): {
     let end = buf.indexOf(0, start);
     if (end < 0) end = buf.length;
     const tag = buf[start]!;
-    const tab = buf.indexOf(0x09, start);
-    if (tab > start && tab < end && buf[tab - 1] !== 0x30 /* '0' */) conflicted = true;
+    if (tag === 0x4d /* M */ || tag === 0x6d /* m */) conflicted = true;
     const lower = tag >= 0x61 && tag <= 0x7a;
     if (lower || tag === 0x53 /* S */) {
-      const path = buf.subarray(tab + 1, end).toString('utf8');
-      flagged.set(path, buf.subarray(start + 2, buf.indexOf(0x20, start + 2)).toString('latin1'));
+      const path = buf.subarray(start + 2, end).toString('utf8');
+      flaggedPaths.push(path);
       if (lower) assumeUnchanged.push(path);
       if (tag === 0x53 || tag === 0x73) skipWorktree.push(path);
     }
-    len += buf.copy(indexLs, len, start + 2, Math.min(end + 1, buf.length));
     start = end + 1;
   }
-  return { indexLs: indexLs.subarray(0, len), flagged, assumeUnchanged, skipWorktree, conflicted };
+  return { flaggedPaths, assumeUnchanged, skipWorktree, conflicted };
 }
 
 /** One record of `git diff-files -z` (raw format): index mode, worktree mode, status, path. */
@@ -658,20 +667,43 @@ async function worktreeEdits(
   return { tracked, untracked };
 }
 
-/** The index bytes and the mtime (ns) of that same file, or empty/null when there is no index. */
-async function readIndex(path: string): Promise<{ raw: Buffer; mtimeNs: bigint | null }> {
+/**
+ * Hold the index as it is now at `dst` (a hard link; a copy with the same mtime where links are
+ * not possible) and return whether there is one and its mtime (ns).
+ */
+async function holdIndex(src: string, dst: string): Promise<{ present: boolean; mtimeNs: bigint | null }> {
+  try {
+    if ((await lstat(src)).isSymbolicLink()) throw new Error('a symlinked index is copied'); // link() would link the symlink
+    await link(src, dst);
+    return { present: true, mtimeNs: (await stat(dst, { bigint: true })).mtimeNs };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { present: false, mtimeNs: null };
+  }
+  // no hard links here: read the bytes and the mtime from one open file, write a copy
   let fh;
   try {
-    fh = await open(path, 'r');
+    fh = await open(src, 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { raw: Buffer.alloc(0), mtimeNs: null };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { present: false, mtimeNs: null };
     throw e;
   }
   try {
     const st = await fh.stat({ bigint: true });
-    return { raw: await fh.readFile(), mtimeNs: st.mtimeNs };
+    await writeFile(dst, await fh.readFile());
+    await setMtimeNs(dst, st.mtimeNs);
+    return { present: true, mtimeNs: st.mtimeNs };
   } finally {
     await fh.close();
+  }
+}
+
+/** Another name for the held index: a hard link, or a copy with the same mtime. */
+async function linkOrCopy(src: string, dst: string, mtimeNs: bigint): Promise<void> {
+  try {
+    await link(src, dst);
+  } catch {
+    await copyFile(src, dst);
+    await setMtimeNs(dst, mtimeNs);
   }
 }
 
