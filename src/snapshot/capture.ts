@@ -203,10 +203,8 @@ async function capture(
   }
 
   const nul = (xs: readonly string[]) => Buffer.from(xs.map((x) => x + '\0').join(''), 'utf8');
-  // the big meta blobs (the raw index and its listing) are hashed while the trees are built
+  // HEAD and refs: hashed with the other small meta blobs at the end
   const earlyMeta: Record<string, Buffer> = { 'HEAD': Buffer.from(`ref ${headRef ?? ''}\noid ${headOid ?? ''}\n`), 'refs': Buffer.from(refsR.stdout) };
-  const earlyMetaP = Promise.all([indexRawOidP, hashBuffers(run, tmp, Object.values(earlyMeta))]).then(([raw, rest]) => [raw, ...rest]);
-  pending.push(earlyMetaP);
 
   const skipped: SkippedEntry[] = [];
   const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
@@ -360,7 +358,7 @@ async function capture(
       ignSkipped.push(...r.skipped);
     }));
     files.sort((a, b) => cmp(a.path, b.path));
-    if (files.length === 0) return { ignoredTree: await emptyTree(), files, emptyDirs, ignSkipped };
+    if (files.length === 0) return { ignoredEdits: [] as TreeEditOp[], files, emptyDirs, ignSkipped };
     // symlink targets are hashed from temp files holding the target bytes
     const hashPaths: string[] = [];
     await Promise.all(files.map(async (f, i) => {
@@ -385,9 +383,8 @@ async function capture(
       edits.push({ path: f.path, mode: f.link ? '120000' : f.perm & 0o100 ? '100755' : '100644', oid });
       kept.push(f);
     });
-    if (edits.length === 0) return { ignoredTree: await emptyTree(), files: kept, emptyDirs, ignSkipped };
-    const ignoredTree = (await TreeEditor.forOid(run, (edits[0] as { oid: string }).oid).apply(null, edits))!;
-    return { ignoredTree, files: kept, emptyDirs, ignSkipped };
+    // (the ignored/ tree is written with meta/ and the root, in one mktree)
+    return { ignoredEdits: edits, files: kept, emptyDirs, ignSkipped };
   })();
 
   // --- 5. in-progress operation state --------------------------------------------------------
@@ -447,9 +444,10 @@ async function capture(
   const newId = () => `${stamp}-${worktreeName}-${randomBytes(3).toString('hex')}`;
   let id = newId();
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
-  const lateOids = await hashBuffers(run, tmp, [...Object.values(lateMeta), infoJson(id)]);
+  // the small meta blobs in one hash-object
+  const lateOids = await hashBuffers(run, tmp, [...Object.values(earlyMeta), ...Object.values(lateMeta), infoJson(id)]);
   let infoOid = lateOids.pop()!;
-  const metaOids = [...(await earlyMetaP), ...lateOids];
+  const metaOids = [await indexRawOidP, ...lateOids];
 
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) {
@@ -457,11 +455,13 @@ async function capture(
       id = newId();
       [infoOid] = (await hashBuffers(run, tmp, [infoJson(id)])) as [string];
     }
-    // meta/ and the root in one `mktree --batch`
+    // ignored/, meta/ and the root in one `mktree --batch`
     const rootTree = (await TreeEditor.forOid(run, indexTree).apply(null, [
       { path: 'index', mode: '40000', oid: indexTree },
       { path: 'worktree', mode: '40000', oid: wt.worktreeTree },
-      { path: 'ignored', mode: '40000', oid: ign.ignoredTree },
+      ...(ign.ignoredEdits.length > 0
+        ? ign.ignoredEdits.map((e) => ({ ...e, path: `ignored/${e.path}` }))
+        : [{ path: 'ignored', mode: '40000', oid: await emptyTree() }]),
       ...metaNames.map((n, i) => ({ path: `meta/${n}`, mode: '100644', oid: metaOids[i]! })),
       { path: 'meta/info.json', mode: '100644', oid: infoOid },
     ]))!;
