@@ -88,6 +88,24 @@ describe('confirmation without a TTY', () => {
   });
 });
 
+describe('the journal', () => {
+  it("records the git identity as `git config` reads it: the last of several values, none when unset", () => {
+    const r = repo();
+    r.git('config', '--add', 'user.name', 'Second Name');
+    r.git('config', '--add', 'user.email', 'second@example.invalid');
+    expect(rb(r.root, ['run', 'slow', '--set', 'ms=0', '--yes']).code).toBe(0);
+    expect(onlyJournal(r.root).user).toMatchObject({ name: 'Second Name', email: 'second@example.invalid' });
+
+    const bare = repos.make();
+    addPlaybook(bare.root, 'slow', SLOW);
+    bare.git('config', '--unset-all', 'user.name');
+    bare.git('config', '--unset-all', 'user.email');
+    const env = { HOME: bare.dir, XDG_CONFIG_HOME: join(bare.dir, 'xdg'), GIT_CONFIG_NOSYSTEM: '1' };
+    expect(rb(bare.root, ['run', 'slow', '--set', 'ms=0', '--yes'], env).code).toBe(0);
+    expect(onlyJournal(bare.root).user).toMatchObject({ name: null, email: null });
+  });
+});
+
 describe('the lock', () => {
   it('the second of two concurrent runs exits 4 naming the first run and its pid; the first finishes', async () => {
     const r = repo();

@@ -2,7 +2,7 @@
  * Resolving the baseline (the last known good state): a branch, tag, remote-tracking branch,
  * fully-qualified ref or commit. Read-only. Hostile names are refused before git sees them.
  */
-import { revParse } from '../io/git.js';
+import { git, revParse } from '../io/git.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import type { Repo } from '../repo.js';
 
@@ -31,6 +31,18 @@ export function assertSafeRefName(name: string, what = 'ref'): void {
 
 const oidOf = (repo: Repo, ref: string) => revParse(repo.root, `${ref}^{commit}`);
 
+/**
+ * The commit each ref names (`<ref>^{commit}`, as oidOf), or null, asked of one git process
+ * (`cat-file --batch-check` answers one line per name) instead of one rev-parse each. The names
+ * have passed assertSafeRefName, so none holds a newline.
+ */
+async function commitsOf(repo: Repo, refs: string[]): Promise<(string | null)[]> {
+  const r = await git(['cat-file', '--batch-check'], { cwd: repo.root, input: refs.map((ref) => `${ref}^{commit}\n`).join(''), allowFail: true, readOnly: true });
+  const lines = r.stdout.split('\n');
+  if (r.code !== 0 || lines.length < refs.length) return Promise.all(refs.map((ref) => oidOf(repo, ref)));
+  return refs.map((_, i) => /^([0-9a-f]{40}|[0-9a-f]{64}) commit \d+$/.exec(lines[i]!)?.[1] ?? null);
+}
+
 export async function resolveBaseline(repo: Repo, name: string, remote: string): Promise<Baseline> {
   assertSafeRefName(name, 'baseline');
   const looked: string[] = [];
@@ -44,7 +56,7 @@ export async function resolveBaseline(repo: Repo, name: string, remote: string):
   const tag = `refs/tags/${name}`;
   looked.push(head, tag);
   if (remoteRef) looked.push(remoteRef);
-  const [headOid, tagOid, remoteOid] = await Promise.all([oidOf(repo, head), oidOf(repo, tag), remoteRef ? oidOf(repo, remoteRef) : null]);
+  const [headOid, tagOid, remoteOid = null] = await commitsOf(repo, remoteRef ? [head, tag, remoteRef] : [head, tag]);
   if (headOid && tagOid && headOid !== tagOid) {
     throw new UsageError(`"${name}" is both a branch (${headOid.slice(0, 12)}) and a tag (${tagOid.slice(0, 12)}): rb will not guess which one is the baseline.`, {
       next: `name it fully: --to refs/heads/${name} or --to refs/tags/${name} (or set baseline: refs/heads/${name} in rb.config.yaml)`,

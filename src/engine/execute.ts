@@ -111,12 +111,16 @@ export async function refPositions(repo: Repo): Promise<Record<string, string>> 
 
 type Identity = { name: string | null; email: string | null };
 
+/** user.name and user.email as `git config <key>` gives them (the last value wins), from one git process. */
 async function gitIdentity(repo: Repo): Promise<Identity> {
-  const [n, e] = await Promise.all([
-    git(['config', 'user.name'], { cwd: repo.root, allowFail: true, readOnly: true }),
-    git(['config', 'user.email'], { cwd: repo.root, allowFail: true, readOnly: true }),
-  ]);
-  return { name: n.stdout.trim() || null, email: e.stdout.trim() || null };
+  const r = await git(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd: repo.root, allowFail: true, readOnly: true });
+  const last: Record<string, string> = {};
+  for (const rec of r.stdout.split('\0')) {
+    const nl = rec.indexOf('\n');
+    if (nl > 0) last[rec.slice(0, nl)] = rec.slice(nl + 1);
+    else if (rec) last[rec] = ''; // a key without a value: `git config <key>` prints nothing for it
+  }
+  return { name: last['user.name']?.trim() || null, email: last['user.email']?.trim() || null };
 }
 
 function osUser(): string {
