@@ -28,6 +28,13 @@ export interface TreeEntry {
 /** Set `path` (UTF-8, '/'-separated, relative to the tree) to a blob, symlink or gitlink; or remove it. */
 export type TreeEditOp = { path: string; mode: string; oid: string } | { path: string; remove: true };
 
+/** One entry of a tree as stored: its bytes ("<mode> <name>\0<binary oid>"), name (latin1) and whether it is a tree. */
+interface RawEntry {
+  name: string;
+  tree: boolean;
+  raw: Buffer;
+}
+
 interface Node {
   children: Map<string, Node>;
   set?: TreeEntry;
@@ -40,7 +47,8 @@ const TREE_MODE = '40000';
 
 /** A tree editor for one repository; base trees read once are cached across edits. */
 export class TreeEditor {
-  private readonly cache = new Map<string, Map<string, TreeEntry>>();
+  /** parsed base trees: entries in git's order, and by name */
+  private readonly cache = new Map<string, { list: RawEntry[]; byName: Map<string, RawEntry> }>();
   private readonly hashLen: number;
 
   /** `algo` is the repository's object format, known from any object id's length. */
@@ -72,7 +80,7 @@ export class TreeEditor {
       else n.set = { mode: canonicalMode(e.mode), oid: e.oid };
     }
     await this.loadBases(root);
-    const written: { oid: string; entries: [string, TreeEntry][] }[] = [];
+    const written: { oid: string; body: Buffer }[] = [];
     const oid = this.build(root, written);
     await this.write(written);
     return oid;
@@ -123,11 +131,11 @@ export class TreeEditor {
       });
       const next: Node[] = [];
       for (const n of level) {
-        const entries = n.base ? this.cache.get(n.base)! : undefined;
+        const entries = n.base ? this.cache.get(n.base)!.byName : undefined;
         for (const [name, c] of n.children) {
           if (c.set || c.children.size === 0) continue;
           const be = entries?.get(name);
-          c.base = be && be.mode === TREE_MODE ? be.oid : null;
+          c.base = be?.tree ? be.raw.subarray(be.raw.length - this.hashLen).toString('hex') : null;
           next.push(c);
         }
       }
@@ -162,53 +170,85 @@ export class TreeEditor {
     return out;
   }
 
-  private parse(body: Buffer): Map<string, TreeEntry> {
-    const out = new Map<string, TreeEntry>();
+  private parse(body: Buffer): { list: RawEntry[]; byName: Map<string, RawEntry> } {
+    const list: RawEntry[] = [];
+    const byName = new Map<string, RawEntry>();
     let i = 0;
     while (i < body.length) {
       const sp = body.indexOf(0x20, i);
       const nul = body.indexOf(0, sp);
       if (sp < 0 || nul < 0) throw new Error('malformed tree object');
-      const mode = body.subarray(i, sp).toString('latin1');
-      const name = body.subarray(sp + 1, nul).toString('latin1');
-      const oid = body.subarray(nul + 1, nul + 1 + this.hashLen).toString('hex');
-      out.set(name, { mode, oid });
+      const e = { name: body.toString('latin1', sp + 1, nul), tree: body[i] === 0x34 /* "40000" */, raw: body.subarray(i, nul + 1 + this.hashLen) };
+      list.push(e);
+      byName.set(e.name, e);
       i = nul + 1 + this.hashLen;
     }
-    return out;
+    return { list, byName };
   }
 
-  /** Compute the new trees bottom-up (children first, in `written`); returns this node's tree id or null when empty. */
-  private build(n: Node, written: { oid: string; entries: [string, TreeEntry][] }[]): string | null {
-    const entries = new Map(n.base ? this.cache.get(n.base)! : []);
+  private encode(mode: string, name: string, oid: string): RawEntry {
+    return { name, tree: mode === TREE_MODE, raw: Buffer.concat([Buffer.from(`${mode} ${name}\0`, 'latin1'), Buffer.from(oid, 'hex')]) };
+  }
+
+  /**
+   * Compute the new trees bottom-up (children first, in `written`); returns this node's tree id
+   * or null when empty. The base's entries are already in git's order and are copied as bytes;
+   * only the changed entries are sorted and merged in.
+   */
+  private build(n: Node, written: { oid: string; body: Buffer }[]): string | null {
+    const changed = new Map<string, RawEntry | null>();
     for (const [name, c] of n.children) {
       if (c.set) {
-        entries.set(name, c.set);
+        changed.set(name, this.encode(c.set.mode, name, c.set.oid));
       } else if (c.children.size > 0) {
         const sub = this.build(c, written);
-        if (sub) entries.set(name, { mode: TREE_MODE, oid: sub });
-        else entries.delete(name);
+        changed.set(name, sub ? this.encode(TREE_MODE, name, sub) : null);
       } else if (c.remove) {
-        entries.delete(name);
+        changed.set(name, null);
       }
     }
-    if (entries.size === 0) return null;
-    const sorted = [...entries].sort(([a, x], [b, y]) => compareTreeNames(a, x.mode === TREE_MODE, b, y.mode === TREE_MODE));
-    const body = Buffer.concat(sorted.flatMap(([name, e]) => [
-      Buffer.from(`${e.mode} ${name}\0`, 'latin1'), Buffer.from(e.oid, 'hex'),
-    ]));
+    const base = n.base ? this.cache.get(n.base)!.list : [];
+    const adds = [...changed.values()].filter((e): e is RawEntry => e !== null).sort((a, b) => compareTreeNames(a.name, a.tree, b.name, b.tree));
+    const out: Buffer[] = [];
+    let prev: RawEntry | null = null;
+    const push = (e: RawEntry) => {
+      if (prev && compareTreeNames(prev.name, prev.tree, e.name, e.tree) >= 0) throw new Error(`tree entries out of order: ${prev.name} before ${e.name}`);
+      out.push(e.raw);
+      prev = e;
+    };
+    let j = 0;
+    for (const e of base) {
+      if (changed.has(e.name)) continue; // replaced or removed
+      while (j < adds.length && compareTreeNames(adds[j]!.name, adds[j]!.tree, e.name, e.tree) < 0) push(adds[j++]!);
+      push(e);
+    }
+    while (j < adds.length) push(adds[j++]!);
+    if (out.length === 0) return null;
+    const body = Buffer.concat(out);
     const oid = createHash(this.algo).update(`tree ${body.length}\0`).update(body).digest('hex');
-    if (oid !== n.base) written.push({ oid, entries: sorted }); // an unchanged tree exists already
+    if (oid !== n.base) written.push({ oid, body }); // an unchanged tree exists already
     return oid;
   }
 
-  /** Write the new trees with one `git mktree -z --batch`; git must arrive at the same ids. */
-  private async write(trees: readonly { oid: string; entries: [string, TreeEntry][] }[]): Promise<void> {
+  /**
+   * Write the new trees with one `git mktree -z --batch`. git parses, sorts and checks every
+   * entry again, and the ids it reports must equal the ones computed here: a mistake in the
+   * order or the bytes can never produce a tree that is silently different.
+   */
+  private async write(trees: readonly { oid: string; body: Buffer }[]): Promise<void> {
     if (trees.length === 0) return;
     const parts: Buffer[] = [];
     for (const t of trees) {
-      for (const [name, e] of t.entries) {
-        parts.push(Buffer.from(`${e.mode.padStart(6, '0')} ${typeOf(e.mode)} ${e.oid}\t${name}\0`, 'latin1'));
+      const b = t.body;
+      let i = 0;
+      while (i < b.length) {
+        const sp = b.indexOf(0x20, i);
+        const nul = b.indexOf(0, sp);
+        const mode = b.toString('latin1', i, sp);
+        const type = mode === TREE_MODE ? 'tree' : mode === '160000' ? 'commit' : 'blob';
+        const oid = b.toString('hex', nul + 1, nul + 1 + this.hashLen);
+        parts.push(Buffer.from(`${mode.padStart(6, '0')} ${type} ${oid}\t`, 'latin1'), b.subarray(sp + 1, nul + 1));
+        i = nul + 1 + this.hashLen;
       }
       parts.push(Buffer.from([0])); // an empty record ends a tree
     }
@@ -224,10 +264,6 @@ export class TreeEditor {
 
 function canonicalMode(mode: string): string {
   return parseInt(mode, 8).toString(8);
-}
-
-function typeOf(mode: string): 'tree' | 'commit' | 'blob' {
-  return mode === TREE_MODE ? 'tree' : mode === '160000' ? 'commit' : 'blob';
 }
 
 /**
