@@ -119,6 +119,22 @@ describe('TreeEditor gives the trees git gives', () => {
     ]);
   });
 
+  it('edits on top of a tree the same editor built or read (from its cache, partly from git)', async () => {
+    const r = repos.make();
+    const base = baseTree(r, { 'a/b/c': '1', 'a/d': '2', 'e/f': '3', 'g/h/i': '4' });
+    const ed = TreeEditor.forOid(run(r), base);
+    const first: TreeEditOp[] = [{ path: 'a/b/c', mode: '100644', oid: blob(r, 'c2') }, { path: 'new/x', mode: '100644', oid: blob(r, 'x') }];
+    const t1 = (await ed.apply(base, first))!;
+    expect(t1).toBe(viaGit(r, base, first));
+    // a/ and new/ were built (cached); g/h was never read: it comes from git by path
+    const second: TreeEditOp[] = [
+      { path: 'a/b/z', mode: '100755', oid: blob(r, 'z') }, { path: 'new/x', remove: true },
+      { path: 'g/h/j', mode: '100644', oid: blob(r, 'j') }, { path: 'a/d', remove: true },
+    ];
+    const t2 = await ed.apply(t1, second);
+    expect(t2).toBe(viaGit(r, t1, second));
+  });
+
   it('a seeded random mix of edits over a few hundred files', async () => {
     const r = repos.make();
     let seed = 42;

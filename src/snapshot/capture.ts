@@ -270,13 +270,18 @@ async function capture(
     let stash: StashTrees | undefined;
     if (edit) {
       const untrackedEdits = edit.untracked.filter((e) => !isExcluded(e.path));
-      const [all, tracked, untracked] = await Promise.all([
-        editor.apply(indexTree, [...edit.tracked, ...edit.untracked]),
-        opts.stashTrees ? editor.apply(indexTree, edit.tracked) : null,
-        opts.stashTrees && untrackedEdits.length > 0 ? editor.apply(null, untrackedEdits) : null,
-      ]);
-      cur = all ?? (await emptyTree());
-      if (opts.stashTrees) stash = { index: indexTree, tracked: tracked ?? (await emptyTree()), untracked, untrackedCount: untrackedEdits.length };
+      if (opts.stashTrees) {
+        // the stash's worktree tree (tracked files only) first; the snapshot's adds the untracked
+        // files to it, from the trees the editor just built (no second read)
+        const [tracked, untracked] = await Promise.all([
+          editor.apply(indexTree, edit.tracked),
+          untrackedEdits.length > 0 ? editor.apply(null, untrackedEdits) : null,
+        ]);
+        cur = (edit.untracked.length > 0 ? await editor.apply(tracked, edit.untracked) : tracked) ?? (await emptyTree());
+        stash = { index: indexTree, tracked: tracked ?? (await emptyTree()), untracked, untrackedCount: untrackedEdits.length };
+      } else {
+        cur = (await editor.apply(indexTree, [...edit.tracked, ...edit.untracked])) ?? (await emptyTree());
+      }
     } else {
       idx = join(tmp, 'w.idx');
       await copyIndex(idx);

@@ -39,7 +39,7 @@ interface Node {
   children: Map<string, Node>;
   set?: TreeEntry;
   remove?: boolean;
-  /** the base tree at this path, once known (null: none) */
+  /** the base tree at this path, once known (null: none; undefined: not known yet) */
   base?: string | null;
 }
 
@@ -87,29 +87,46 @@ export class TreeEditor {
   }
 
   /**
-   * Find and read the base tree of every directory on an edited path: one `git cat-file --batch`
-   * asking for `<base>:<dir>` of all of them (level by level instead when a name holds a newline,
-   * which the batch protocol cannot carry).
+   * Find and read the base tree of every directory on an edited path. Trees read or built
+   * earlier are in the cache; the others come from one `git cat-file --batch` asking for
+   * `<base>:<dir>` of each (level by level instead when a name holds a newline, which the batch
+   * protocol cannot carry).
    */
   private async loadBases(root: Node): Promise<void> {
     if (!root.base) return; // nothing below an empty base has a base either
-    const dirs: { node: Node; path: string }[] = [];
-    const collect = (n: Node, path: string) => {
+    const need: { node: Node; path: string }[] = [];
+    // n.base: an oid (cached or in `need`), null (not in the base), or undefined (asked for by path)
+    const visit = (n: Node, path: string) => {
+      const entries = n.base && this.cache.has(n.base) ? this.cache.get(n.base)!.byName : null;
       for (const [name, c] of n.children) {
         if (c.set || c.children.size === 0) continue;
         const p = path === '' ? name : `${path}/${name}`;
-        dirs.push({ node: c, path: p });
-        collect(c, p);
+        if (n.base === null) {
+          c.base = null;
+        } else if (entries) {
+          const be = entries.get(name);
+          c.base = be?.tree ? be.raw.toString('hex', be.raw.length - this.hashLen) : null;
+          if (c.base && !this.cache.has(c.base)) need.push({ node: c, path: p });
+        } else {
+          c.base = undefined;
+          need.push({ node: c, path: p });
+        }
+        visit(c, p);
       }
     };
-    collect(root, '');
-    if (dirs.some((d) => d.path.includes('\n'))) return this.loadBasesByLevel(root);
-    const specs = [root.base, ...dirs.map((d) => `${root.base}:${d.path}`)];
+    const rootKnown = this.cache.has(root.base);
+    visit(root, '');
+    if (rootKnown && need.length === 0) return;
+    if (need.some((d) => d.path.includes('\n'))) return this.loadBasesByLevel(root);
+    const specs = [...(rootKnown ? [] : [root.base]), ...need.map((d) => `${root.base}:${d.path}`)];
     const objs = await this.read(specs);
-    if (objs[0]?.type !== 'tree') throw new Error(`git cat-file: ${root.base} is not a tree`);
-    this.cache.set(root.base, this.parse(objs[0].body));
-    dirs.forEach((d, i) => {
-      const o = objs[i + 1];
+    if (!rootKnown) {
+      const o = objs.shift();
+      if (o?.type !== 'tree') throw new Error(`git cat-file: ${root.base} is not a tree`);
+      this.cache.set(root.base, this.parse(o.body));
+    }
+    need.forEach((d, i) => {
+      const o = objs[i];
       if (o && o.type === 'tree') {
         if (!this.cache.has(o.oid)) this.cache.set(o.oid, this.parse(o.body));
         d.node.base = o.oid;
@@ -226,7 +243,10 @@ export class TreeEditor {
     if (out.length === 0) return null;
     const body = Buffer.concat(out);
     const oid = createHash(this.algo).update(`tree ${body.length}\0`).update(body).digest('hex');
-    if (oid !== n.base) written.push({ oid, body }); // an unchanged tree exists already
+    if (oid !== n.base) {
+      written.push({ oid, body }); // an unchanged tree exists already
+      if (!this.cache.has(oid)) this.cache.set(oid, this.parse(body)); // a later edit may start from it
+    }
     return oid;
   }
 
