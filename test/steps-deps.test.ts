@@ -95,6 +95,22 @@ describe('lockfilesUnchanged', () => {
     expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: [] }), a, 'HEAD')).toBe(false);
   });
 
+  it('odd lockfile names and revision expressions give the same answers (one batch, or rev-parse each)', async () => {
+    write('dir with space/a lock:file.json', '{"v":1}\n');
+    const a = commit('A');
+    write('README.md', 'x\n');
+    const b = commit('B');
+    write('dir with space/a lock:file.json', '{"v":2}\n');
+    const c = commit('C');
+    const odd = npmInstall({ cwd: 'dir with space', lockfiles: ['a lock:file.json'] });
+    expect(await lockfilesUnchanged(root, odd, a, b)).toBe(true);
+    expect(await lockfilesUnchanged(root, odd, b, c)).toBe(false);
+    expect(await lockfilesUnchanged(root, odd, 'HEAD~2', 'HEAD~1')).toBe(true); // ~: rev-parse each
+    expect(await lockfilesUnchanged(root, odd, 'HEAD~1', 'HEAD')).toBe(false);
+    expect(await lockfilesUnchanged(root, odd, a, `${b}^{tree}`)).toBe(false); // not a commit
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: ['dir with space'] }), a, b)).toBe(true); // a directory: its tree
+  });
+
   it('lockfiles are relative to the install cwd', async () => {
     write('web/package-lock.json', '{"v":1}\n');
     const a = commit('A');

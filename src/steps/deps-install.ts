@@ -63,6 +63,25 @@ async function blobAt(root: string, rev: string, path: string): Promise<string |
  */
 export async function lockfilesUnchanged(root: string, install: Pick<InstallConfig, 'cwd' | 'lockfiles'>, fromRev: string, toRev: string): Promise<boolean> {
   if (!install.lockfiles.length) return false;
+  const paths = install.lockfiles.map((lf) => repoFile(install, lf));
+  // The same questions of one `git cat-file --batch-check` (one answer line per name) instead of
+  // two rev-parse per lockfile plus two for the commits; names it could misread go the long way.
+  const plainRev = (r: string) => /^[^\s:^~@{}]+$/.test(r) && !r.startsWith('-');
+  if (plainRev(fromRev) && plainRev(toRev) && paths.every((p) => !/[\n\r]/.test(p))) {
+    const from = `${fromRev}^{commit}`;
+    const to = `${toRev}^{commit}`;
+    const names = [from, to, ...paths.flatMap((p) => [`${from}:${p}`, `${to}:${p}`])];
+    const r = await git(['cat-file', '--batch-check'], { cwd: root, input: names.map((n) => n + '\n').join(''), allowFail: true, readOnly: true });
+    const lines = r.stdout.split('\n');
+    if (r.code === 0 && lines.length > names.length) {
+      const oid = (i: number, type?: string) => {
+        const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\w+) \d+$/.exec(lines[i]!);
+        return m && (!type || m[2] === type) ? m[1]! : null;
+      };
+      if (!oid(0, 'commit') || !oid(1, 'commit')) return false;
+      return paths.every((_, i) => oid(2 + 2 * i) === oid(3 + 2 * i));
+    }
+  }
   const [from, to] = await Promise.all([revParse(root, `${fromRev}^{commit}`), revParse(root, `${toRev}^{commit}`)]);
   if (!from || !to) return false;
   for (const lf of install.lockfiles) {
