@@ -8,13 +8,15 @@
  * that is most of the snapshot's time). Cost grows with the number of edited paths and their
  * depth, not with the size of the tree:
  *  - the base trees on the edited paths are read with one `git cat-file --batch`;
- *  - the new trees are serialised and hashed here, and written by one `git mktree -z --batch`;
- *    the ids git reports must equal the ones computed here, or the edit fails (so a mistake in
- *    the serialisation can never produce a tree that is silently different).
+ *  - the new trees are serialised (unchanged entries copied as bytes, changed ones merged in
+ *    git's order, which is checked) and hashed here, and written by one `git unpack-objects`
+ *    fed a pack of them. The tests compare every result with the tree git's own index
+ *    machinery builds from the same edits.
  *
  * Names are handled as bytes (latin1 strings internally), so any name in the base tree survives.
  */
 import { createHash } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import type { GitOptions, GitResult } from '../io/git.js';
 
 export type RunGit = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
@@ -47,8 +49,18 @@ const TREE_MODE = '40000';
 
 /** A tree editor for one repository; base trees read once are cached across edits. */
 export class TreeEditor {
-  /** parsed base trees: entries in git's order, and by name */
-  private readonly cache = new Map<string, { list: RawEntry[]; byName: Map<string, RawEntry> }>();
+  /** tree bodies read or built, parsed on first use: entries in git's order, and by name */
+  private readonly bodies = new Map<string, Buffer>();
+  private readonly parsed = new Map<string, { list: RawEntry[]; byName: Map<string, RawEntry> }>();
+  private readonly cache = {
+    has: (oid: string) => this.bodies.has(oid),
+    set: (oid: string, body: Buffer) => void this.bodies.set(oid, body),
+    get: (oid: string) => {
+      let p = this.parsed.get(oid);
+      if (!p) this.parsed.set(oid, (p = this.parse(this.bodies.get(oid)!)));
+      return p;
+    },
+  };
   private readonly hashLen: number;
 
   /** `algo` is the repository's object format, known from any object id's length. */
@@ -123,12 +135,12 @@ export class TreeEditor {
     if (!rootKnown) {
       const o = objs.shift();
       if (o?.type !== 'tree') throw new Error(`git cat-file: ${root.base} is not a tree`);
-      this.cache.set(root.base, this.parse(o.body));
+      this.cache.set(root.base, o.body);
     }
     need.forEach((d, i) => {
       const o = objs[i];
       if (o && o.type === 'tree') {
-        if (!this.cache.has(o.oid)) this.cache.set(o.oid, this.parse(o.body));
+        if (!this.cache.has(o.oid)) this.cache.set(o.oid, o.body);
         d.node.base = o.oid;
       } else {
         d.node.base = null; // not in the base, or not a directory there
@@ -144,7 +156,7 @@ export class TreeEditor {
       want.forEach((oid, i) => {
         const o = objs[i];
         if (!o || o.type !== 'tree') throw new Error(`git cat-file: ${oid} is not a tree`);
-        this.cache.set(oid, this.parse(o.body));
+        this.cache.set(oid, o.body);
       });
       const next: Node[] = [];
       for (const n of level) {
@@ -245,41 +257,45 @@ export class TreeEditor {
     const oid = createHash(this.algo).update(`tree ${body.length}\0`).update(body).digest('hex');
     if (oid !== n.base) {
       written.push({ oid, body }); // an unchanged tree exists already
-      if (!this.cache.has(oid)) this.cache.set(oid, this.parse(body)); // a later edit may start from it
+      if (!this.cache.has(oid)) this.cache.set(oid, body); // a later edit may start from it
     }
     return oid;
   }
 
   /**
-   * Write the new trees with one `git mktree -z --batch`. git parses, sorts and checks every
-   * entry again, and the ids it reports must equal the ones computed here: a mistake in the
-   * order or the bytes can never produce a tree that is silently different.
+   * Write the new trees with one `git unpack-objects` fed a pack built here (the tree objects,
+   * zlib-deflated, and the pack's checksum): one git process that neither re-parses nor
+   * re-sorts the entries, and one disk flush for all of them under core.fsyncMethod=batch.
+   * The bytes are exactly the ones hashed here (build checks their order), so the ids are
+   * the computed ones; git checks the pack's checksum and, with --strict, every tree.
    */
   private async write(trees: readonly { oid: string; body: Buffer }[]): Promise<void> {
     if (trees.length === 0) return;
-    const parts: Buffer[] = [];
-    for (const t of trees) {
-      const b = t.body;
-      let i = 0;
-      while (i < b.length) {
-        const sp = b.indexOf(0x20, i);
-        const nul = b.indexOf(0, sp);
-        const mode = b.toString('latin1', i, sp);
-        const type = mode === TREE_MODE ? 'tree' : mode === '160000' ? 'commit' : 'blob';
-        const oid = b.toString('hex', nul + 1, nul + 1 + this.hashLen);
-        parts.push(Buffer.from(`${mode.padStart(6, '0')} ${type} ${oid}\t`, 'latin1'), b.subarray(sp + 1, nul + 1));
-        i = nul + 1 + this.hashLen;
-      }
-      parts.push(Buffer.from([0])); // an empty record ends a tree
-    }
-    const r = await this.run(['mktree', '-z', '--batch'], { input: Buffer.concat(parts) });
-    const got = r.stdout.split('\n').filter((l) => l !== '');
-    const want = trees.map((t) => t.oid);
-    const bad = want.findIndex((w, i) => got[i] !== w);
-    if (got.length !== want.length || bad >= 0) {
-      throw new Error(`git mktree wrote different trees than computed (tree ${bad} of ${want.length}: git ${got[bad] ?? 'none'}, computed ${want[bad]})`);
-    }
+    const head = Buffer.alloc(12);
+    head.write('PACK', 0, 'latin1');
+    head.writeUInt32BE(2, 4);
+    head.writeUInt32BE(trees.length, 8);
+    const parts: Buffer[] = [head];
+    for (const t of trees) parts.push(packObjectHeader(2 /* tree */, t.body.length), deflateSync(t.body, { level: 1 }));
+    const pack = Buffer.concat(parts);
+    // --strict: git checks each tree as fsck would (entry order, modes, names) and that every
+    // object it names exists, before writing anything
+    await this.run(['unpack-objects', '-q', '--strict'], { input: Buffer.concat([pack, createHash(this.algo).update(pack).digest()]) });
   }
+}
+
+/** A pack entry's header: the type and the size, 4 bits in the first byte, then 7 bits per byte. */
+function packObjectHeader(type: number, size: number): Buffer {
+  const bytes: number[] = [];
+  let c = (type << 4) | (size & 0x0f);
+  size = Math.floor(size / 16);
+  while (size > 0) {
+    bytes.push(c | 0x80);
+    c = size & 0x7f;
+    size = Math.floor(size / 128);
+  }
+  bytes.push(c);
+  return Buffer.from(bytes);
 }
 
 function canonicalMode(mode: string): string {
