@@ -1,0 +1,338 @@
+/**
+ * Review of the tree-edit capture (capture.ts / tree-edit.ts) and the stash trees it builds:
+ * working copies the round-trip suite in snapshot.test.ts does not cover, each captured both
+ * ways (tree edits, and `git add -A` on a copy of the index) and compared part by part, most
+ * also restored after a level-1 destroy; the stash trees are compared with what
+ * `git stash push -u` records for a copy of the same working copy.
+ */
+import { lstatSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { copyRepo, gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
+import { manifest } from './helpers/manifest.js';
+import { captureSnapshot, cleanExcludes, restoreSnapshot, type CaptureOptions, type SnapshotInfo } from '../src/snapshot/index.js';
+
+const repos = tmpRepos();
+
+let template: TestRepo | null = null;
+
+/** main = baseline + a small project (ignored patterns, nested dirs, an executable, a symlink). Built once, copied per test. */
+function project(): TestRepo {
+  if (!template) {
+    const r = repos.make({ withOrigin: true });
+    r.write('.gitignore', 'node_modules/\n.env\n*.log\nbuild/\n');
+    r.write('src/app.ts', 'export const app = 1;\n');
+    r.write('src/util.ts', 'export const util = 1;\n');
+    r.write('src/lib/deep.ts', 'export const deep = 1;\n');
+    r.write('lib/a/b.txt', 'b\n');
+    r.write('lib/a/c.txt', 'c\n');
+    r.write('bin/run.sh', '#!/bin/sh\necho run\n', 0o755);
+    r.write('docs/guide.md', '# guide\n');
+    r.symlink('link-to-readme', 'README.md');
+    r.symlink('link-to-src', 'src');
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'project');
+    template = r;
+  }
+  return copyRepo(template);
+}
+
+const PARTS = ['index', 'worktree', 'ignored', 'meta/raw.list', 'meta/perms', 'meta/emptydirs', 'meta/skipped', 'meta/index.raw'];
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+function gitDirOf(r: TestRepo): string {
+  return r.git('rev-parse', '--absolute-git-dir').trim();
+}
+
+/**
+ * Capture with tree edits and with `git add -A` on a copy of the index, and check every part
+ * of the two snapshots is the same tree/blob; the working copy must not change.
+ */
+async function sameAsAddAll(r: TestRepo, opts: CaptureOptions = {}, method: 'edit' | 'add' = 'edit') {
+  const before = manifest(r.root);
+  const fast = await captureSnapshot(r.repo(), opts);
+  const slow = await captureSnapshot(r.repo(), { ...opts, forceAddAll: true });
+  expect(fast.method).toBe(method);
+  expect(slow.method).toBe('add');
+  for (const part of PARTS) {
+    const a = r.git('rev-parse', `${fast.commit}:${part}`).trim();
+    const b = r.git('rev-parse', `${slow.commit}:${part}`).trim();
+    if (a !== b && (part === 'worktree' || part === 'ignored')) {
+      // name the paths in the message
+      expect(r.git('diff-tree', '-r', '--name-status', b, a), `${part}: edit vs add -A`).toBe('');
+    }
+    expect(a, `${part} (edit vs add -A)`).toBe(b);
+  }
+  r.git('update-ref', '-d', slow.ref);
+  expect(manifest(r.root), 'capture must not change the working copy').toBe(before);
+  expect(readdirSync(gitDirOf(r)).filter((n) => n.startsWith('rb-snap.'))).toEqual([]);
+  return fast;
+}
+
+/** What a level-1 rollback does (copied from snapshot.test.ts, trimmed): flags off, force checkout, reset, clean -fdx. */
+function destroyLevel1(r: TestRepo, snap: SnapshotInfo): void {
+  const flagged = r.git('ls-files', '-v', '-z').split('\0').filter((rec) => /^[a-zS]/.test(rec)).map((rec) => rec.slice(2));
+  if (flagged.length > 0) {
+    r.git('update-index', '--no-assume-unchanged', '--', ...flagged);
+    r.git('update-index', '--no-skip-worktree', '--', ...flagged);
+  }
+  r.git('checkout', '-f', '-q', 'baseline');
+  r.git('reset', '-q', '--hard');
+  r.git('clean', '-f', '-d', '-x', '-q', '-e', 'node_modules', ...cleanExcludes(snap.skipped));
+}
+
+/** destroy + restore must give back the manifest taken before the capture. */
+async function restoresExactly(r: TestRepo, snap: SnapshotInfo, before: string): Promise<void> {
+  destroyLevel1(r, snap);
+  expect(manifest(r.root)).not.toBe(before);
+  const res = await restoreSnapshot(r.repo(), snap.id, { safetySnapshot: false });
+  expect(res.warnings).toEqual([]);
+  expect(manifest(r.root)).toBe(before);
+}
+
+/** The trees `git stash push -u` records in a copy of the working copy: index, tracked (worktree), untracked. */
+function gitStashTrees(r: TestRepo, prepare?: (twin: TestRepo) => void): { index: string; tracked: string; untracked: string } {
+  const twin = copyRepo(r);
+  prepare?.(twin);
+  twin.git('stash', 'push', '-q', '-u', '-m', 'twin');
+  const t = (rev: string) => twin.git('rev-parse', rev).trim();
+  const third = gitRun(twin.root, ['rev-parse', '-q', '--verify', 'stash^3^{tree}']);
+  return { index: t('stash^2^{tree}'), tracked: t('stash^{tree}'), untracked: third.code === 0 ? third.stdout.trim() : EMPTY_TREE };
+}
+
+const indexFacts = (r: TestRepo) => {
+  const p = join(gitDirOf(r), 'index');
+  const st = lstatSync(p, { bigint: true });
+  return { sha: createHash('sha256').update(readFileSync(p)).digest('hex'), mtimeNs: st.mtimeNs, ino: st.ino, nlink: st.nlink };
+};
+
+// ------------------------------------------------------------------------------------------------
+
+describe('tree-edit capture == add -A on a copy of the index (cases snapshot.test.ts does not cover)', () => {
+  it('type changes: tracked dir -> file, file -> symlink, symlink -> file, symlink -> dir symlink; exec-bit-only changes', async () => {
+    const r = project();
+    rmSync(join(r.root, 'lib'), { recursive: true });
+    r.write('lib', 'a tracked directory is now a file\n');
+    rmSync(join(r.root, 'docs/guide.md'));
+    r.symlink('docs/guide.md', '../README.md'); // file -> symlink
+    unlinkSync(join(r.root, 'link-to-readme'));
+    r.write('link-to-readme', 'symlink -> regular file\n'); // symlink -> file
+    unlinkSync(join(r.root, 'link-to-src'));
+    symlinkSync('bin', join(r.root, 'link-to-src')); // symlink retargeted at another dir
+    r.sh('chmod 755 src/util.ts && chmod 644 bin/run.sh'); // mode-only changes
+    const before = manifest(r.root);
+    const snap = await sameAsAddAll(r);
+    expect(r.git('ls-tree', `${snap.commit}:worktree`, 'lib').split(/\s/)[1]).toBe('blob');
+    await restoresExactly(r, snap, before);
+  });
+
+  it('core.filemode=false with type changes and exec bits: modes follow the index as git add derives them', async () => {
+    const r = project();
+    r.git('config', 'core.filemode', 'false');
+    unlinkSync(join(r.root, 'link-to-readme'));
+    r.write('link-to-readme', 'symlink -> executable regular file\n', 0o755);
+    r.write('bin/run.sh', '#!/bin/sh\necho changed, exec bit dropped\n', 0o644);
+    r.write('src/app.ts', 'changed, exec bit added\n', 0o755);
+    r.write('new.sh', '#!/bin/sh\n', 0o755);
+    r.write('ita-exec.sh', '#!/bin/sh\n', 0o755);
+    r.git('add', '-N', 'ita-exec.sh');
+    await sameAsAddAll(r);
+  });
+
+  it('a tracked directory replaced by an untracked symlink to a directory holding the same names', async () => {
+    const r = project();
+    r.write('elsewhere/b.txt', 'b seen through the symlink\n');
+    r.write('elsewhere/other.txt', 'o\n');
+    rmSync(join(r.root, 'lib/a'), { recursive: true });
+    r.symlink('lib/a', '../elsewhere');
+    const before = manifest(r.root);
+    const snap = await sameAsAddAll(r);
+    expect(r.git('ls-tree', `${snap.commit}:worktree/lib`, 'a').split(/\s/)[0]).toBe('120000');
+    await restoresExactly(r, snap, before);
+  });
+
+  it('intent-to-add entries: with content, deleted from disk, the only file of a directory; and the stash trees with them', async () => {
+    const r = project();
+    r.write('ita/one.txt', 'intent to add\n');
+    r.write('ita2/gone.txt', 'deleted after add -N\n');
+    r.write('src/ita.ts', 'next to tracked files\n');
+    r.git('add', '-N', 'ita/one.txt', 'ita2/gone.txt', 'src/ita.ts');
+    rmSync(join(r.root, 'ita2/gone.txt'));
+    rmSync(join(r.root, 'ita2'), { recursive: true });
+    r.write('src/app.ts', 'modified\n');
+    const before = manifest(r.root);
+    const snap = await sameAsAddAll(r);
+    await restoresExactly(r, snap, before);
+
+    // stash trees: the index tree has no i-t-a entries (as write-tree), the tracked tree has their content
+    const r2 = project();
+    r2.write('ita.txt', 'ita\n');
+    r2.git('add', '-N', 'ita.txt');
+    const s = await captureSnapshot(r2.repo(), { stashTrees: true });
+    expect(s.stash!.index).toBe(r2.git('write-tree').trim());
+    expect(r2.git('show', `${s.stash!.tracked}:ita.txt`)).toBe('ita\n');
+    expect(s.stash!.untracked).toBeNull();
+  });
+
+  it('untracked dirs with nested .gitignore files (negations, ignored subdirs), empty dirs, dirs holding only an empty dir or only ignored files', async () => {
+    const r = project();
+    r.write('u/.gitignore', '*\n!keep*\n!.gitignore\n!sub/\n');
+    r.write('u/keep.txt', 'kept\n');
+    r.write('u/drop.txt', 'ignored by u/.gitignore\n');
+    r.write('u/sub/keep-too.txt', 'kept too\n');
+    r.write('u/sub/drop.bin', 'ignored\n');
+    r.write('v/w/.gitignore', 'local-only/\n');
+    r.write('v/w/local-only/secret.txt', 'ignored dir inside an untracked dir\n');
+    r.write('v/w/x.txt', 'x\n');
+    r.write('v/y.log', 'ignored by the top .gitignore\n');
+    r.mkdir('only-empty/inner');
+    r.write('only-ignored/a.log', 'a\n');
+    r.mkdir('src/lib/empty-in-tracked');
+    const before = manifest(r.root);
+    const snap = await sameAsAddAll(r);
+    const wt = r.git('ls-tree', '-r', '--name-only', `${snap.commit}:worktree`).split('\n');
+    expect(wt).toContain('u/keep.txt');
+    expect(wt).not.toContain('u/drop.txt');
+    expect(wt).not.toContain('v/w/local-only/secret.txt');
+    await restoresExactly(r, snap, before);
+  });
+
+  it('names that look like pathspec magic, globs and attributes, tracked (modified) and untracked', async () => {
+    const r = project();
+    const names = [':(exclude)x', ':!bang', ':/top', ':(glob)**', '*', '[ab]', 'a?c', '\\star', '-n', '--all', 'dir :(icase)/F'];
+    names.forEach((n, i) => r.write(n, `v1 ${i}\n`));
+    r.git('--literal-pathspecs', 'add', '--', ...names.filter((_, i) => i % 2 === 0));
+    r.git('commit', '-q', '-m', 'magic names');
+    names.forEach((n, i) => r.write(n, `v2 ${i}\n`));
+    const before = manifest(r.root);
+    const snap = await sameAsAddAll(r);
+    await restoresExactly(r, snap, before);
+  });
+
+  it('names whose tree entries sort unusually (a, a.b, a-, a0, a/ and a file named like a directory prefix)', async () => {
+    const r = project();
+    for (const n of ['t/a/x', 't/a.b', 't/a-', 't/a0', 't/a!', 't/b/a/x', 't/ab']) r.write(n, `${n}\n`);
+    r.git('add', 't');
+    r.git('commit', '-q', '-m', 'sorting');
+    r.write('t/a/x', 'changed\n');
+    r.write('t/a/y', 'new inside a\n');
+    r.write('t/a.c', 'new between a.b and a/\n');
+    rmSync(join(r.root, 't/a0'));
+    r.write('t/a0/inside', 'a0 was a file, now a dir: add -A territory');
+    await sameAsAddAll(r, {}, 'add'); // tracked file -> directory: the fallback
+    rmSync(join(r.root, 't/a0'), { recursive: true });
+    await sameAsAddAll(r, {}, 'edit');
+  });
+
+  it('a submodule whose commit did not move (dirty and with untracked files inside) stays on the edit path', async () => {
+    const r = project();
+    const sub = join(r.root, 'sub');
+    r.write('sub/f.txt', '1\n');
+    const g = (...a: string[]) => r.git('-C', sub, '-c', 'user.name=n', '-c', 'user.email=n@example.invalid', ...a);
+    g('init', '-q');
+    g('add', 'f.txt');
+    g('commit', '-q', '-m', 'one');
+    r.git('update-index', '--add', '--cacheinfo', `160000,${g('rev-parse', 'HEAD').trim()},sub`);
+    r.git('commit', '-q', '-m', 'gitlink');
+    r.write('sub/f.txt', 'dirty inside the submodule\n');
+    r.write('sub/untracked.txt', 'untracked inside the submodule\n');
+    r.write('src/app.ts', 'changed next to it\n');
+    const snap = await sameAsAddAll(r, {}, 'edit');
+    expect(r.git('ls-tree', `${snap.commit}:worktree`, 'sub').split(/\s/)[0]).toBe('160000');
+  });
+
+  it('skip-worktree entries deleted from disk without a sparse-checkout, assume-unchanged deleted', async () => {
+    const r = project();
+    r.git('update-index', '--skip-worktree', 'src/util.ts', 'lib/a/b.txt');
+    rmSync(join(r.root, 'src/util.ts'));
+    rmSync(join(r.root, 'lib/a/b.txt'));
+    r.git('update-index', '--assume-unchanged', 'docs/guide.md');
+    rmSync(join(r.root, 'docs/guide.md'));
+    const snap = await sameAsAddAll(r);
+    const wt = r.git('ls-tree', '-r', '--name-only', `${snap.commit}:worktree`).split('\n');
+    expect(wt).not.toContain('src/util.ts');
+    expect(wt).not.toContain('docs/guide.md');
+  });
+});
+
+describe('stash trees and the TreeEditor cache', () => {
+  it('with stashTrees the worktree tree is the same as without, and as add -A, also with raw (autocrlf) edits on cached trees', async () => {
+    const r = project();
+    r.git('config', 'core.autocrlf', 'true');
+    r.git('rm', '-r', '-q', '--cached', '.');
+    r.git('reset', '-q', '--hard');
+    r.write('src/app.ts', 'crlf\r\nchanged\r\n');
+    r.write('src/lib/deep.ts', 'lf only\n');
+    r.write('src/lib/new/n.ts', 'new in a new dir\r\n');
+    r.write('src/new.ts', 'new\r\n');
+    rmSync(join(r.root, 'lib/a/c.txt'));
+    const plain = await sameAsAddAll(r);
+    const withStash = await sameAsAddAll(r, { stashTrees: true });
+    expect(r.git('rev-parse', `${withStash.commit}:worktree`)).toBe(r.git('rev-parse', `${plain.commit}:worktree`));
+    expect(withStash.stash!.untrackedCount).toBe(2);
+  });
+
+  it('stash trees equal git stash push -u (staged, unstaged, deleted, mode change, symlink, untracked in new and tracked dirs)', async () => {
+    const r = project();
+    r.write('src/app.ts', 'staged\n');
+    r.git('add', 'src/app.ts');
+    r.write('src/app.ts', 'staged then changed\n');
+    r.git('rm', '-q', 'docs/guide.md');
+    rmSync(join(r.root, 'lib/a/b.txt'));
+    r.sh('chmod 755 src/util.ts');
+    unlinkSync(join(r.root, 'link-to-readme'));
+    r.symlink('link-to-readme', 'src/app.ts');
+    r.write('notes.txt', 'untracked\n');
+    r.write('src/lib/new.ts', 'untracked in a tracked dir\n');
+    r.write('newdir/deep/f.txt', 'untracked deep\n');
+    r.write('app.log', 'ignored: in neither\n');
+    const want = gitStashTrees(r);
+    const s = await captureSnapshot(r.repo(), { stashTrees: true });
+    expect(s.method).toBe('edit');
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(s.stash!.untrackedCount).toBe(3);
+  });
+
+  it('rollbacks/ untracked but not ignored: in worktree/ (as add -A), left out of the stash untracked tree', async () => {
+    const r = project();
+    r.write('rollbacks/run-1/report.md', 'rb records\n');
+    r.write('scratch.txt', 'user work\n');
+    // git stash push -u in a copy where rollbacks/ is ignored gives the trees rb must build
+    const want = gitStashTrees(r, (t) => t.sh('echo /rollbacks/ >> .git/info/exclude'));
+    const s = await captureSnapshot(r.repo(), { stashTrees: true, exclude: ['rollbacks'] });
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(s.stash!.untrackedCount).toBe(1);
+    expect(r.git('ls-tree', '-r', '--name-only', `${s.commit}:worktree`)).toContain('rollbacks/run-1/report.md');
+    await sameAsAddAll(r, { stashTrees: true, exclude: ['rollbacks'] });
+  });
+
+  it('only rollbacks/ untracked and nothing else changed: no untracked stash tree, tracked == index == HEAD', async () => {
+    const r = project();
+    r.write('rollbacks/run-1/report.md', 'rb records\n');
+    const s = await captureSnapshot(r.repo(), { stashTrees: true, exclude: ['rollbacks'] });
+    const head = r.git('rev-parse', 'HEAD^{tree}').trim();
+    expect(s.stash).toEqual({ index: head, tracked: head, untracked: null, untrackedCount: 0 });
+  });
+});
+
+describe('the held index (hard link)', () => {
+  it('neither capture method writes through the link: the index keeps its bytes, mtime and inode; index.raw is those bytes', async () => {
+    const r = project();
+    // flags make the add -A fallback run update-index on its copy (a link to the same inode)
+    r.git('update-index', '--assume-unchanged', 'src/app.ts');
+    r.git('update-index', '--skip-worktree', 'src/util.ts');
+    r.write('src/app.ts', 'hidden edit\n');
+    r.write('new.txt', 'n\n');
+    const before = indexFacts(r);
+    const fast = await captureSnapshot(r.repo());
+    const slow = await captureSnapshot(r.repo(), { forceAddAll: true });
+    const after = indexFacts(r);
+    expect(after).toEqual(before);
+    for (const s of [fast, slow]) {
+      const raw = gitRun(r.root, ['cat-file', 'blob', `${s.commit}:meta/index.raw`]).stdoutBuf;
+      expect(createHash('sha256').update(raw).digest('hex')).toBe(before.sha);
+    }
+    expect(r.git('show', `${fast.commit}:worktree/src/app.ts`)).toBe('hidden edit\n');
+  });
+});
