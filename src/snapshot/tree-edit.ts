@@ -207,7 +207,17 @@ export class TreeEditor {
       const sp = body.indexOf(0x20, i);
       const nul = body.indexOf(0, sp);
       if (sp < 0 || nul < 0) throw new Error('malformed tree object');
-      const e = { name: body.toString('latin1', sp + 1, nul), tree: body[i] === 0x34 /* "40000" */, raw: body.subarray(i, nul + 1 + this.hashLen) };
+      const modeText = body.toString('latin1', i, sp);
+      const mode = parseInt(modeText, 8);
+      const name = body.toString('latin1', sp + 1, nul);
+      const tree = (mode & 0o170000) === 0o040000;
+      const canon = canonicalTreeMode(mode);
+      // an entry git would not write today (a zero-padded "040000" from old tools, a
+      // legacy "100664"): re-encoded as git's index would write it when this tree is rebuilt
+      // (the stored bytes would also be refused by unpack-objects --strict)
+      const raw = canon === modeText ? body.subarray(i, nul + 1 + this.hashLen)
+        : Buffer.concat([Buffer.from(`${canon} ${name}\0`, 'latin1'), body.subarray(nul + 1, nul + 1 + this.hashLen)]);
+      const e = { name, tree, raw };
       list.push(e);
       byName.set(e.name, e);
       i = nul + 1 + this.hashLen;
@@ -267,7 +277,8 @@ export class TreeEditor {
    * zlib-deflated, and the pack's checksum): one git process that neither re-parses nor
    * re-sorts the entries, and one disk flush for all of them under core.fsyncMethod=batch.
    * The bytes are exactly the ones hashed here (build checks their order), so the ids are
-   * the computed ones; git checks the pack's checksum and, with --strict, every tree.
+   * the computed ones; git checks the pack's checksum and, with --strict, every tree (if
+   * fsck refuses something git add accepts, the pack is written again without --strict).
    */
   private async write(trees: readonly { oid: string; body: Buffer }[]): Promise<void> {
     if (trees.length === 0) return;
@@ -280,7 +291,13 @@ export class TreeEditor {
     const pack = Buffer.concat(parts);
     // --strict: git checks each tree as fsck would (entry order, modes, names) and that every
     // object it names exists, before writing anything
-    await this.run(['unpack-objects', '-q', '--strict'], { input: Buffer.concat([pack, createHash(this.algo).update(pack).digest()]) });
+    const input = Buffer.concat([pack, createHash(this.algo).update(pack).digest()]);
+    const strict = await this.run(['unpack-objects', '-q', '--strict'], { input, allowFail: true });
+    if (strict.code === 0) return;
+    // --strict also refuses names and files `git add` accepts (a name git would call ".git" on
+    // HFS or NTFS, a .gitmodules it cannot parse): the trees are what git add -A would write,
+    // and their order was checked in build(), so they are written without fsck's opinion
+    await this.run(['unpack-objects', '-q'], { input });
   }
 }
 
@@ -299,7 +316,22 @@ function packObjectHeader(type: number, size: number): Buffer {
 }
 
 function canonicalMode(mode: string): string {
-  return parseInt(mode, 8).toString(8);
+  return canonicalTreeMode(parseInt(mode, 8));
+}
+
+/**
+ * The mode git writes in a tree for an entry of this type (canon_mode): 40000, 120000, 160000,
+ * and 100755 / 100644 for regular files by the owner's exec bit (so a legacy 100664 becomes
+ * 100644, a zero-padded 040000 becomes 40000).
+ */
+function canonicalTreeMode(mode: number): string {
+  switch (mode & 0o170000) {
+    case 0o040000: return '40000';
+    case 0o120000: return '120000';
+    case 0o160000: return '160000';
+    case 0o100000: return mode & 0o100 ? '100755' : '100644';
+    default: return mode.toString(8); // unknown type: left as it is (git's fsck reports it)
+  }
 }
 
 /**
