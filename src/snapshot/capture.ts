@@ -160,7 +160,7 @@ async function capture(
   // --- 1. independent queries, concurrently -------------------------------------------------
   const [headRef, configR, refsR, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
     readHeadRef(repo.gitDir, run),
-    run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
+    run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
     run(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { readOnly: true }),
     // one tag per entry: conflicts and the assume-unchanged / skip-worktree bits (-s only when needed)
     run(['ls-files', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
@@ -187,12 +187,13 @@ async function capture(
 
   // index listing: "<tag> <path>\0". Scanned as bytes: a 50,000-entry index must not cost
   // 50,000 strings; only flagged entries are decoded.
-  const { flaggedPaths, assumeUnchanged, skipWorktree, conflicted } = scanIndexTags(lsIndexR.stdoutBuf);
+  const { flaggedPaths, assumeUnchanged, skipWorktree, conflicted, badFlaggedName } = scanIndexTags(lsIndexR.stdoutBuf);
   // the full listing (modes, stages) only for a conflicted index or flagged entries
   const indexLs = conflicted || flaggedPaths.length > 0
     ? (await run(['ls-files', '-s', '-z'], { indexFile: rIdx, readOnly: true, binary: true })).stdoutBuf
     : Buffer.alloc(0);
   const flagged = new Map<string, string>();
+  const skipSet = new Set(skipWorktree.map((b) => b.toString('utf8')));
   if (flaggedPaths.length > 0) {
     const want = new Set(flaggedPaths);
     for (const rec of splitNul(indexLs.toString('utf8'))) {
@@ -211,8 +212,10 @@ async function capture(
   for (const bad of ignoredList.bad) skipped.push({ reason: 'non-utf8-name', path: bad.replace(/\/$/, '') });
   const excluded = (opts.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
   const isExcluded = (p: string) => excluded.some((x) => p === x || p.startsWith(x + '/'));
-  const ignoredEntries = dedupeEntries(ignoredList.good).filter((e) => !isExcluded(e.path));
-  const ignoredSet = new Set(ignoredEntries.map((e) => e.path));
+  const allIgnored = dedupeEntries(ignoredList.good);
+  // every ignored entry, excluded ones too: the untracked walk must not descend into them
+  const ignoredSet = new Set(allIgnored.map((e) => e.path));
+  const ignoredEntries = allIgnored.filter((e) => !isExcluded(e.path));
 
   // --- 2. index/ tree --------------------------------------------------------------------------
   const indexTreeP = (async () => {
@@ -259,10 +262,10 @@ async function capture(
     // The fast way: the index's tree edited with the paths that differ from it. git's own
     // `add -A` on a copy of the index is kept for what the edit does not model: a conflicted
     // index, submodules whose commit moved, core.symlinks=false, names that are not UTF-8.
-    const edit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0
+    const edit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
       && !diffs.records.some((d) => d.srcMode === '160000' || d.dstMode === '160000')
       && !untrackedFiles.some((p) => p.includes('\uFFFD'))
-      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles)
+      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles, core.sparseCheckout ? skipSet : null)
       : null;
     const editor = TreeEditor.forOid(run, indexTree);
     let idx = '';
@@ -273,12 +276,18 @@ async function capture(
       if (opts.stashTrees) {
         // the stash's worktree tree (tracked files only) first; the snapshot's adds the untracked
         // files to it, from the trees the editor just built (no second read)
-        const [tracked, untracked] = await Promise.all([
-          editor.apply(indexTree, edit.tracked),
+        // A skip-worktree entry missing from disk is not a deletion for git stash (it keeps the
+        // index's version, and `stash apply` must not stage a deletion). In a sparse checkout
+        // the edit already left such entries alone; with bits set by hand, worktree/ records
+        // the disk as it is (restore puts the entry back through the raw index).
+        const stashTracked = skipSet.size > 0 ? edit.tracked.filter((e) => !('remove' in e && skipSet.has(e.path))) : edit.tracked;
+        const [tracked0, untracked] = await Promise.all([
+          editor.apply(indexTree, stashTracked),
           untrackedEdits.length > 0 ? editor.apply(null, untrackedEdits) : null,
         ]);
+        const tracked = stashTracked === edit.tracked ? tracked0 : await editor.apply(indexTree, edit.tracked);
         cur = (edit.untracked.length > 0 ? await editor.apply(tracked, edit.untracked) : tracked) ?? (await emptyTree());
-        stash = { index: indexTree, tracked: tracked ?? (await emptyTree()), untracked, untrackedCount: untrackedEdits.length };
+        stash = { index: indexTree, tracked: tracked0 ?? (await emptyTree()), untracked, untrackedCount: untrackedEdits.length };
       } else {
         cur = (await editor.apply(indexTree, [...edit.tracked, ...edit.untracked])) ?? (await emptyTree());
       }
@@ -286,15 +295,18 @@ async function capture(
       idx = join(tmp, 'w.idx');
       await copyIndex(idx);
       // one flag per call: update-index applies only the first of --no-assume-unchanged / --no-skip-worktree
-      for (const [flag, paths] of [['--no-assume-unchanged', assumeUnchanged], ['--no-skip-worktree', skipWorktree]] as const) {
+      // in a sparse checkout, entries outside the cone (missing from disk) keep their bit, so
+      // add -A leaves them alone; add --sparse lets it record edits to the others
+      const unskip = core.sparseCheckout ? await onDisk(root, skipWorktree) : skipWorktree;
+      for (const [flag, paths] of [['--no-assume-unchanged', assumeUnchanged], ['--no-skip-worktree', unskip]] as const) {
         if (paths.length === 0) continue;
-        await run(['update-index', flag, '-z', '--stdin'], { indexFile: idx, input: paths.map((p) => p + '\0').join('') });
+        await run(['update-index', flag, '-z', '--stdin'], { indexFile: idx, input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
       }
       const pathspecs = ['.', ...nested.map((d) => `:(exclude,literal)${d}`)];
       // magic pathspecs (exclude,literal) need GIT_LITERAL_PATHSPECS off; each path is marked literal
       const pathspecFile = join(tmp, 'add.pathspec');
       await writeFile(pathspecFile, pathspecs.map((p) => p + '\0').join(''));
-      await run(['add', '-A', `--pathspec-from-file=${pathspecFile}`, '--pathspec-file-nul'], {
+      await run(['add', '-A', ...(core.sparseCheckout ? ['--sparse'] : []), `--pathspec-from-file=${pathspecFile}`, '--pathspec-file-nul'], {
         indexFile: idx, env: { GIT_LITERAL_PATHSPECS: undefined },
       });
       cur = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
@@ -309,6 +321,11 @@ async function capture(
     // regular files that differ from HEAD: candidates for raw.list and perms
     const candidates = parseRawDiff(changedR.stdout).filter((d) => d.newMode === '100644' || d.newMode === '100755');
     const conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
+    // git add (and git stash) keep CRLF in a tracked file whose index blob already has it
+    // (autocrlf / text=auto only convert new line endings); the edit hashed the files into an
+    // empty index, which cannot know that. worktree/ gets the raw bytes below; the stash step
+    // builds its entry with git stash create instead.
+    if (stash && edit!.tracked.some((e) => !('remove' in e) && conv.has(e.path))) stash = undefined;
     const rawList: { oid: string; path: string }[] = [];
     let worktreeTree = cur;
     if (conv.size > 0) {
@@ -508,11 +525,14 @@ async function capture(
  * Scan `ls-files -v -z` output ("<tag> <path>\0"): the paths flagged assume-unchanged
  * (lowercase tag) or skip-worktree (S/s), and whether any entry is unmerged (M).
  */
-function scanIndexTags(buf: Buffer): { flaggedPaths: string[]; assumeUnchanged: string[]; skipWorktree: string[]; conflicted: boolean } {
+function scanIndexTags(buf: Buffer): {
+  flaggedPaths: string[]; assumeUnchanged: Buffer[]; skipWorktree: Buffer[]; conflicted: boolean; badFlaggedName: boolean;
+} {
   const flaggedPaths: string[] = [];
-  const assumeUnchanged: string[] = [];
-  const skipWorktree: string[] = [];
+  const assumeUnchanged: Buffer[] = [];
+  const skipWorktree: Buffer[] = [];
   let conflicted = false;
+  let badFlaggedName = false;
   let start = 0;
   while (start < buf.length) {
     let end = buf.indexOf(0, start);
@@ -521,14 +541,17 @@ function scanIndexTags(buf: Buffer): { flaggedPaths: string[]; assumeUnchanged: 
     if (tag === 0x4d /* M */ || tag === 0x6d /* m */) conflicted = true;
     const lower = tag >= 0x61 && tag <= 0x7a;
     if (lower || tag === 0x53 /* S */) {
-      const path = buf.subarray(start + 2, end).toString('utf8');
+      const raw = buf.subarray(start + 2, end);
+      const path = raw.toString('utf8');
+      // a name that is not UTF-8 cannot be looked at by its decoded string: add -A takes it
+      if (Buffer.byteLength(path) !== raw.length || path.includes('\uFFFD')) badFlaggedName = true;
       flaggedPaths.push(path);
-      if (lower) assumeUnchanged.push(path);
-      if (tag === 0x53 || tag === 0x73) skipWorktree.push(path);
+      if (lower) assumeUnchanged.push(raw);
+      if (tag === 0x53 || tag === 0x73) skipWorktree.push(raw);
     }
     start = end + 1;
   }
-  return { flaggedPaths, assumeUnchanged, skipWorktree, conflicted };
+  return { flaggedPaths, assumeUnchanged, skipWorktree, conflicted, badFlaggedName };
 }
 
 /** One record of `git diff-files -z` (raw format): index mode, worktree mode, status, path. */
@@ -550,14 +573,20 @@ function parseDiffFiles(buf: Buffer): { records: DiffFilesRecord[]; bad: boolean
   return { records, bad: bad.length > 0 };
 }
 
-/** core.autocrlf, core.filemode and core.symlinks from parsed config values. */
-function parseCoreConfig(v: Readonly<Record<string, string | null>>): { autocrlf: 'true' | 'input' | 'false'; filemode: boolean; symlinks: boolean } {
-  const bool = (k: string): boolean => {
-    if (!(k in v)) return true; // both default to true on the systems rb runs on
+/** core.autocrlf, core.filemode, core.symlinks and core.sparseCheckout from parsed config values. */
+function parseCoreConfig(v: Readonly<Record<string, string | null>>): {
+  autocrlf: 'true' | 'input' | 'false'; filemode: boolean; symlinks: boolean; sparseCheckout: boolean;
+} {
+  const bool = (k: string, dflt: boolean): boolean => {
+    if (!(k in v)) return dflt;
     const x = v[k];
     return x === null || ['true', 'yes', 'on', '1'].includes(x.toLowerCase());
   };
-  return { autocrlf: normalizeAutocrlf(v['core.autocrlf'] ?? ''), filemode: bool('core.filemode'), symlinks: bool('core.symlinks') };
+  // filemode and symlinks default to true on the systems rb runs on
+  return {
+    autocrlf: normalizeAutocrlf(v['core.autocrlf'] ?? ''), filemode: bool('core.filemode', true), symlinks: bool('core.symlinks', true),
+    sparseCheckout: bool('core.sparsecheckout', false),
+  };
 }
 
 /**
@@ -587,7 +616,7 @@ async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
  */
 async function worktreeEdits(
   run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly DiffFilesRecord[],
-  flagged: ReadonlyMap<string, string>, untrackedFiles: readonly string[],
+  flagged: ReadonlyMap<string, string>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
   const indexMode = new Map<string, string>();
   for (const d of diffs) indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
@@ -601,13 +630,30 @@ async function worktreeEdits(
     if (filemode) return st.mode & 0o100 ? '100755' : '100644';
     return idxMode === '100755' || idxMode === '100644' ? idxMode : '100644';
   };
+  // lstat(a/b/c) follows a symlink at a/ or a/b/: a tracked path below a directory that was
+  // replaced by a symlink (or a file) is gone, as git sees it, whatever the symlink points at
+  const realDir = new Map<string, Promise<boolean>>();
+  const isRealDir = (d: string): Promise<boolean> => {
+    let p = realDir.get(d);
+    if (!p) {
+      const parent = posix.dirname(d);
+      p = (parent === '.' ? Promise.resolve(true) : isRealDir(parent))
+        .then((ok) => ok && lstat(join(root, d)).then((st) => st.isDirectory(), () => false));
+      realDir.set(d, p);
+    }
+    return p;
+  };
   const look = async (path: string, isTracked: boolean) => {
     const into = isTracked ? tracked : untracked;
     let st;
     try {
+      const parent = posix.dirname(path);
+      if (parent !== '.' && !(await isRealDir(parent))) throw new Error('a parent is not a directory');
       st = await lstat(join(root, path));
     } catch {
-      if (isTracked) into.push({ path, remove: true }); // deleted (or a parent is no longer a directory)
+      // deleted (or a parent is no longer a directory); in a sparse checkout a skip-worktree
+      // entry missing from disk is outside the cone, not deleted (git add -A leaves it alone)
+      if (isTracked && !sparseSkip?.has(path)) into.push({ path, remove: true });
       return;
     }
     if (st.isFile()) files.push({ path, mode: regularMode(st, indexMode.get(path)), into, isTracked });
@@ -670,6 +716,13 @@ async function worktreeEdits(
     if (oid) l.into.push({ path: l.path, mode: '120000', oid });
   });
   return { tracked, untracked };
+}
+
+/** The paths (raw bytes) that exist on disk, as an lstat sees them. */
+async function onDisk(root: string, paths: readonly Buffer[]): Promise<Buffer[]> {
+  const prefix = Buffer.from(root + '/');
+  const there = await Promise.all(paths.map((p) => lstat(Buffer.concat([prefix, p])).then(() => true, () => false)));
+  return paths.filter((_, i) => there[i]);
 }
 
 /**
