@@ -39,7 +39,10 @@ export const snapshot: StepKind<With> = {
     const prevId = ctx.previous?.snapshotId as string | undefined;
     if (prevId && (await refOid(ctx.repo, `refs/rb/snapshots/${prevId}`))) {
       ctx.reporter.output(`snapshot ${prevId} was taken before the interruption`);
-      return ctx.previous!;
+      // its stash trees describe the working copy of then, not of now: a later stash step
+      // reads the working copy again (git stash create)
+      const { stashTrees: _stale, ...rest } = ctx.previous!;
+      return rest;
     }
     const info = await captureSnapshot(ctx.repo, {
       message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`,
