@@ -5,13 +5,17 @@
  * also restored after a level-1 destroy; the stash trees are compared with what
  * `git stash push -u` records for a copy of the same working copy.
  */
-import { lstatSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import { captureSnapshot, cleanExcludes, restoreSnapshot, type CaptureOptions, type SnapshotInfo } from '../src/snapshot/index.js';
+import { snapshot as snapshotStep } from '../src/steps/snapshot.js';
+import { stash as stashStep } from '../src/steps/stash.js';
+import type { StepContext } from '../src/steps/types.js';
+import { fakeStepContext } from './helpers/step-context.js';
 
 const repos = tmpRepos();
 
@@ -270,7 +274,8 @@ describe('stash trees and the TreeEditor cache', () => {
     const plain = await sameAsAddAll(r);
     const withStash = await sameAsAddAll(r, { stashTrees: true });
     expect(r.git('rev-parse', `${withStash.commit}:worktree`)).toBe(r.git('rev-parse', `${plain.commit}:worktree`));
-    expect(withStash.stash!.untrackedCount).toBe(2);
+    // tracked files git converts: the stash step reads them with git stash create (see the CRLF case below)
+    expect(withStash.stash).toBeUndefined();
   });
 
   it('stash trees equal git stash push -u (staged, unstaged, deleted, mode change, symlink, untracked in new and tracked dirs)', async () => {
@@ -334,5 +339,147 @@ describe('the held index (hard link)', () => {
       expect(createHash('sha256').update(raw).digest('hex')).toBe(before.sha);
     }
     expect(r.git('show', `${fast.commit}:worktree/src/app.ts`)).toBe('hidden edit\n');
+  });
+});
+
+describe('review findings (each failed before its fix)', () => {
+  /** A tree object written byte for byte (git mktree would canonicalise the modes). */
+  const rawTree = (r: TestRepo, entries: [mode: string, name: string, oid: string][]): string =>
+    gitRun(r.root, ['hash-object', '-t', 'tree', '-w', '--literally', '--stdin'], {
+      input: Buffer.concat(entries.map(([m, n, o]) => Buffer.concat([Buffer.from(`${m} ${n}\0`), Buffer.from(o, 'hex')]))),
+    }).stdout.trim();
+
+  it('base trees written by old tools (zero-padded 040000, legacy 100664): directories stay directories, trees git accepts', async () => {
+    const r = project();
+    const blob = (s: string) => gitRun(r.root, ['hash-object', '-w', '--stdin'], { input: s }).stdout.trim();
+    const sub = rawTree(r, [['100644', 'c.txt', blob('c\n')]]);
+    const pad = rawTree(r, [['100644', 'a.txt', blob('a\n')], ['100664', 'b.txt', blob('b\n')], ['040000', 'sub', sub]]);
+    const other = rawTree(r, [['100644', 'o.txt', blob('o\n')]]);
+    const head = r.git('rev-parse', 'HEAD^{tree}').trim();
+    const top = r.git('ls-tree', head).trim().split('\n').map((l) => {
+      const [meta, name] = l.split('\t');
+      const [mode, , oid] = meta!.split(' ');
+      return [mode!, name!, oid!] as [string, string, string];
+    });
+    const entries = [...top, ['040000', 'other', other], ['040000', 'pad', pad], ['100664', 'legacy.txt', blob('l\n')]] as [string, string, string][];
+    entries.sort((a, b) => Buffer.compare(Buffer.from(a[0] === '040000' || a[0] === '40000' ? a[1] + '/' : a[1]), Buffer.from(b[0] === '040000' || b[0] === '40000' ? b[1] + '/' : b[1])));
+    const commit = r.git('commit-tree', rawTree(r, entries), '-p', 'HEAD', '-m', 'old tool').trim();
+    r.git('reset', '-q', '--hard', commit);
+    expect(r.git('write-tree').trim()).toBe(r.git('rev-parse', 'HEAD^{tree}').trim()); // the padded tree is the base
+    r.write('pad/a.txt', 'changed inside a padded directory\n');
+    r.write('pad/sub/new.txt', 'new in a padded subdirectory\n');
+    r.write('legacy.txt', 'changed legacy mode file\n');
+    r.write('new.txt', 'untracked at the top\n');
+    const before = manifest(r.root);
+    const plain = await sameAsAddAll(r);
+    const withStash = await sameAsAddAll(r, { stashTrees: true });
+    expect(r.git('rev-parse', `${withStash.commit}:worktree`)).toBe(r.git('rev-parse', `${plain.commit}:worktree`));
+    expect(r.git('ls-tree', '-r', '--name-only', `${withStash.stash!.tracked}`).split('\n')).toContain('pad/sub/c.txt');
+    expect(r.git('show', `${withStash.stash!.tracked}:pad/a.txt`)).toBe('changed inside a padded directory\n');
+    await restoresExactly(r, plain, before);
+  });
+
+  it('a sparse checkout: files outside the cone are not deletions in the stash (as git stash push -u); restore keeps them out', async () => {
+    const r = project();
+    r.git('sparse-checkout', 'set', 'src');
+    expect(existsSync(join(r.root, 'lib/a/b.txt'))).toBe(false);
+    r.write('src/app.ts', 'changed in the cone\n');
+    r.write('src/new.ts', 'untracked in the cone\n');
+    const want = gitStashTrees(r);
+    const before = manifest(r.root);
+    const s = await sameAsAddAll(r, { stashTrees: true });
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    await restoresExactly(r, s, before);
+  });
+
+  it('an assume-unchanged entry whose name is not UTF-8: its hidden edit is captured (add -A takes it)', async () => {
+    const r = project();
+    const name = Buffer.concat([Buffer.from('latin1-'), Buffer.from([0xe9]), Buffer.from('.txt')]);
+    writeFileSync(Buffer.concat([Buffer.from(r.root + '/'), name]), 'v1\n');
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'latin1 name');
+    gitRun(r.root, ['update-index', '-z', '--assume-unchanged', '--stdin'], { input: Buffer.concat([name, Buffer.from([0])]) });
+    writeFileSync(Buffer.concat([Buffer.from(r.root + '/'), name]), 'hidden edit\n');
+    const s = await captureSnapshot(r.repo());
+    expect(s.method).toBe('add');
+    const listing = gitRun(r.root, ['ls-tree', '-z', `${s.commit}:worktree`]).stdoutBuf;
+    const rec = listing.toString('latin1').split('\0').find((x) => x.endsWith('\t' + name.toString('latin1')))!;
+    expect(r.git('cat-file', 'blob', rec.split(/[ \t]/)[2]!)).toBe('hidden edit\n');
+  });
+
+  it('a tracked directory replaced by an ignored symlink: its files are deleted (not read through the symlink)', async () => {
+    const r = project();
+    r.write('elsewhere/b.txt', 'seen through the symlink, not lib/a/b.txt\n');
+    r.write('elsewhere/c.txt', 'same\n');
+    r.write('.gitignore', 'node_modules/\n.env\n*.log\nbuild/\n/lib/a\n/elsewhere/\n');
+    rmSync(join(r.root, 'lib/a'), { recursive: true });
+    r.symlink('lib/a', '../elsewhere');
+    const before = manifest(r.root);
+    const s = await sameAsAddAll(r);
+    const wt = r.git('ls-tree', '-r', '--name-only', `${s.commit}:worktree`).split('\n');
+    expect(wt).not.toContain('lib/a/b.txt');
+    expect(r.git('ls-tree', `${s.commit}:ignored/lib`, 'a').split(/\s/)[0]).toBe('120000');
+    await restoresExactly(r, s, before);
+  });
+
+  it('a records folder inside an untracked directory (rollbacksDir ops/rollbacks) is in no part of the snapshot', async () => {
+    const r = project();
+    r.sh('echo /ops/rollbacks/ >> .git/info/exclude');
+    r.write('ops/notes.txt', 'user work next to the records\n');
+    r.write('ops/rollbacks/run-1/report.md', 'rb records\n');
+    const s = await sameAsAddAll(r, { exclude: ['ops/rollbacks'], stashTrees: true });
+    const all = r.git('ls-tree', '-r', '--name-only', s.commit);
+    expect(all).toContain('worktree/ops/notes.txt');
+    expect(all).not.toContain('rollbacks/run-1');
+    expect(s.skipped).toEqual([]);
+    expect(s.stash!.untrackedCount).toBe(1);
+  });
+
+  it('a tracked file with CRLF in the index under core.autocrlf: no stash trees (git stash keeps the CRLF; an empty index cannot know)', async () => {
+    const r = project();
+    r.write('win.txt', 'one\r\ntwo\r\n');
+    r.git('add', 'win.txt');
+    r.git('commit', '-q', '-m', 'crlf committed');
+    r.git('config', 'core.autocrlf', 'true');
+    r.write('win.txt', 'one\r\ntwo\r\nthree\r\n');
+    const s = await sameAsAddAll(r, { stashTrees: true });
+    expect(s.stash).toBeUndefined();
+    expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:worktree/win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
+    // the stash step then reads the working copy with git stash create, as git stash push would
+    const { ctx } = fakeStepContext(r.root);
+    const st = await stashStep.run({ message: 'm' }, { ...ctx, results: { snapshot: { snapshotId: s.id, headOid: s.headOid } }, snapshotId: s.id } as StepContext);
+    expect(gitRun(r.root, ['cat-file', 'blob', `${st.stash as string}:win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
+    // untracked CRLF files alone keep the stash trees (git stash hashes them into an empty index too)
+    const r2 = project();
+    r2.git('config', 'core.autocrlf', 'true');
+    r2.write('new.txt', 'a\r\nb\r\n');
+    const want2 = gitStashTrees(r2);
+    const s2 = await captureSnapshot(r2.repo(), { stashTrees: true });
+    expect(s2.stash!.untracked).toBe(want2.untracked);
+  });
+
+  it('names git add accepts but fsck --strict refuses (.g\\u200cit) are captured', async () => {
+    const r = project();
+    r.write('.g\u200cit', 'not a git dir on Linux\n');
+    r.write('src/.gi\u200dt/x.txt', 'inside\n');
+    r.write('src/app.ts', 'changed\n');
+    const before = manifest(r.root);
+    const s = await sameAsAddAll(r);
+    expect(r.git('ls-tree', '-r', '-z', '--name-only', `${s.commit}:worktree`).split('\0')).toEqual(expect.arrayContaining(['.g\u200cit', 'src/.gi\u200dt/x.txt']));
+    await restoresExactly(r, s, before);
+  });
+
+  it('a resumed snapshot step does not hand its old stash trees on: the stash holds the working copy of now', async () => {
+    const r = project();
+    r.write('src/app.ts', 'at snapshot time\n');
+    const { ctx } = fakeStepContext(r.root);
+    const first = await snapshotStep.run({}, { ...ctx, playbook: { ...ctx.playbook, steps: [{ id: 's', uses: 'stash', with: { message: 'm' } }] } } as StepContext);
+    expect(first.stashTrees).toBeDefined();
+    r.write('src/app.ts', 'edited before the resume\n');
+    const resumed = await snapshotStep.run({}, { ...ctx, previous: first } as StepContext);
+    expect(resumed.snapshotId).toBe(first.snapshotId);
+    expect(resumed.stashTrees).toBeUndefined();
+    const st = await stashStep.run({ message: 'EMERGENCY: test' }, { ...ctx, results: { snapshot: resumed }, snapshotId: first.snapshotId as string } as StepContext);
+    expect(r.git('show', `${st.stash as string}:src/app.ts`)).toBe('edited before the resume\n');
   });
 });
