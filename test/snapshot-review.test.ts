@@ -246,6 +246,28 @@ describe('tree-edit capture == add -A on a copy of the index (cases snapshot.tes
     expect(r.git('ls-tree', `${snap.commit}:worktree`, 'sub').split(/\s/)[0]).toBe('160000');
   });
 
+  it('staged changes undone in the worktree, staged new files, staged deletions recreated: the same raw.list and perms as add -A', async () => {
+    const r = project();
+    r.git('config', 'core.autocrlf', 'input'); // every text file is a raw.list candidate
+    r.write('src/app.ts', 'staged, then put back in the worktree\n');
+    r.git('add', 'src/app.ts');
+    r.write('src/app.ts', 'export const app = 1;\n'); // = HEAD again
+    r.sh('chmod 755 src/util.ts');
+    r.git('add', 'src/util.ts');
+    r.sh('chmod 644 src/util.ts'); // mode staged, undone on disk
+    r.write('staged-new.txt', 'staged new\n');
+    r.git('add', 'staged-new.txt');
+    r.git('rm', '-q', '--cached', 'docs/guide.md'); // staged deletion, still on disk (untracked now)
+    r.git('rm', '-q', 'lib/a/c.txt');
+    r.write('lib/a/c.txt', 'recreated after a staged deletion\n');
+    r.write('src/lib/deep.ts', 'plain unstaged edit\n');
+    const s = await sameAsAddAll(r);
+    const perms = r.git('cat-file', 'blob', `${s.commit}:meta/perms`).split('\0');
+    expect(perms).not.toContain('644 src/app.ts');
+    expect(perms).not.toContain('644 src/util.ts');
+    expect(perms).toEqual(expect.arrayContaining(['644 staged-new.txt', '644 lib/a/c.txt', '644 src/lib/deep.ts']));
+  });
+
   it('skip-worktree entries deleted from disk without a sparse-checkout, assume-unchanged deleted', async () => {
     const r = project();
     r.git('update-index', '--skip-worktree', 'src/util.ts', 'lib/a/b.txt');

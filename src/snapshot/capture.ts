@@ -192,14 +192,17 @@ async function capture(
   const indexLs = conflicted || flaggedPaths.length > 0
     ? (await run(['ls-files', '-s', '-z'], { indexFile: rIdx, readOnly: true, binary: true })).stdoutBuf
     : Buffer.alloc(0);
-  const flagged = new Map<string, string>();
+  const flagged = new Map<string, { mode: string; oid: string }>();
   const skipSet = new Set(skipWorktree.map((b) => b.toString('utf8')));
   if (flaggedPaths.length > 0) {
     const want = new Set(flaggedPaths);
     for (const rec of splitNul(indexLs.toString('utf8'))) {
       const tab = rec.indexOf('\t');
       const path = rec.slice(tab + 1);
-      if (want.has(path)) flagged.set(path, rec.slice(0, rec.indexOf(' ')));
+      if (want.has(path)) {
+        const [mode, oid] = rec.slice(0, tab).split(' ');
+        flagged.set(path, { mode: mode!, oid: oid! });
+      }
     }
   }
 
@@ -262,12 +265,21 @@ async function capture(
     // The fast way: the index's tree edited with the paths that differ from it. git's own
     // `add -A` on a copy of the index is kept for what the edit does not model: a conflicted
     // index, submodules whose commit moved, core.symlinks=false, names that are not UTF-8.
-    const edit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
+    const canEdit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
       && !diffs.records.some((d) => d.srcMode === '160000' || d.dstMode === '160000')
-      && !untrackedFiles.some((p) => p.includes('\uFFFD'))
+      && !untrackedFiles.some((p) => p.includes('\uFFFD'));
+    const editor = TreeEditor.forOid(run, indexTree);
+    // Beside the hashing, for the edit: the base trees on the touched paths, what HEAD has where
+    // the index differs from it (which, with the edits, says which files differ from HEAD: no
+    // diff-tree afterwards), and which of those paths git would convert.
+    const early = canEdit && headOid ? startEarly(run, editor, rIdx, indexTree, headOid, autocrlf, [
+      ...diffs.records.map((d) => d.path), ...flagged.keys(), ...untrackedFiles,
+    ]) : null;
+    if (early) pending.push(early.done);
+    const edit = canEdit
       ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles, core.sparseCheckout ? skipSet : null)
       : null;
-    const editor = TreeEditor.forOid(run, indexTree);
+    if (early) await early.prefetched;
     let idx = '';
     let cur: string;
     let stash: StashTrees | undefined;
@@ -311,16 +323,27 @@ async function capture(
       });
       cur = (await run(['write-tree'], { indexFile: idx })).stdout.trim();
     }
-    // tracked paths deleted from the worktree: the edit knows them; otherwise ask git
-    const [changedR, deleted] = await Promise.all([
-      run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true }),
-      edit
-        ? edit.tracked.filter((e) => 'remove' in e).map((e) => e.path)
-        : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true }).then((r) => parseRawDiff(r.stdout).map((d) => unStage(d.path))),
-    ]);
-    // regular files that differ from HEAD: candidates for raw.list and perms
-    const candidates = parseRawDiff(changedR.stdout).filter((d) => d.newMode === '100644' || d.newMode === '100755');
-    const conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
+    // regular files that differ from HEAD (candidates for raw.list and perms), in git's order,
+    // and which of them git would convert; tracked paths deleted from the worktree
+    let candidates: { path: string; newMode: string }[];
+    let conv: Set<string>;
+    let deleted: string[];
+    if (edit && early) {
+      const [staged, convertible] = await Promise.all([early.staged, early.converted]);
+      candidates = changedFromHead(edit, diffs.records, flagged, staged);
+      conv = new Set(candidates.filter((c) => convertible.has(c.path)).map((c) => c.path));
+      deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
+    } else {
+      const [changedR, del] = await Promise.all([
+        run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true }),
+        edit
+          ? edit.tracked.filter((e) => 'remove' in e).map((e) => e.path)
+          : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true }).then((r) => parseRawDiff(r.stdout).map((d) => unStage(d.path))),
+      ]);
+      candidates = parseRawDiff(changedR.stdout).filter((d) => REGULAR.has(d.newMode));
+      conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
+      deleted = del;
+    }
     // git add (and git stash) keep CRLF in a tracked file whose index blob already has it
     // (autocrlf / text=auto only convert new line endings); the edit hashed the files into an
     // empty index, which cannot know that. worktree/ gets the raw bytes below; the stash step
@@ -557,6 +580,8 @@ function scanIndexTags(buf: Buffer): {
 /** One record of `git diff-files -z` (raw format): index mode, worktree mode, status, path. */
 interface DiffFilesRecord {
   srcMode: string;
+  /** the index's blob (all zeros for an intent-to-add entry) */
+  srcOid: string;
   dstMode: string;
   status: string;
   path: string;
@@ -567,8 +592,8 @@ function parseDiffFiles(buf: Buffer): { records: DiffFilesRecord[]; bad: boolean
   const { good, bad } = splitNulBuf(buf);
   const records: DiffFilesRecord[] = [];
   for (let i = 0; i + 1 < good.length; i += 2) {
-    const [srcMode, dstMode, , , status] = good[i]!.slice(1).split(' ');
-    records.push({ srcMode: srcMode!, dstMode: dstMode!, status: status!, path: good[i + 1]! });
+    const [srcMode, dstMode, srcOid, , status] = good[i]!.slice(1).split(' ');
+    records.push({ srcMode: srcMode!, dstMode: dstMode!, srcOid: srcOid!, status: status!, path: good[i + 1]! });
   }
   return { records, bad: bad.length > 0 };
 }
@@ -616,11 +641,11 @@ async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
  */
 async function worktreeEdits(
   run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly DiffFilesRecord[],
-  flagged: ReadonlyMap<string, string>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
+  flagged: ReadonlyMap<string, { mode: string }>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
   const indexMode = new Map<string, string>();
   for (const d of diffs) indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
-  for (const [p, m] of flagged) if (!indexMode.has(p)) indexMode.set(p, m);
+  for (const [p, f] of flagged) if (!indexMode.has(p)) indexMode.set(p, f.mode);
   const tracked: TreeEditOp[] = [];
   const untracked: TreeEditOp[] = [];
   const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean }[] = [];
@@ -716,6 +741,51 @@ async function worktreeEdits(
     if (oid) l.into.push({ path: l.path, mode: '120000', oid });
   });
   return { tracked, untracked };
+}
+
+const REGULAR = new Set(['100644', '100755']);
+
+/**
+ * Work the edit capture starts beside its hashing: read the base trees the edits will need;
+ * list what the index changed relative to HEAD (diff-index --cached, cheap with the index's
+ * cache-tree); ask check-attr which of the touched or staged paths git would convert. Each
+ * promise also has a handler attached, so a failure surfaces where it is awaited.
+ */
+function startEarly(
+  run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false', touched: readonly string[],
+): { prefetched: Promise<void>; staged: Promise<RawDiff[]>; converted: Promise<Set<string>>; done: Promise<unknown> } {
+  const prefetched = editor.prefetch(indexTree, touched);
+  const staged = run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true }).then((r) => parseRawDiff(r.stdout));
+  const converted = staged.then((st) => convertedPaths(run, [...new Set([...touched, ...st.filter((d) => d.status !== 'D').map((d) => d.path)])], autocrlf));
+  const done = Promise.allSettled([prefetched, staged, converted]);
+  for (const p of [prefetched, staged, converted]) p.catch(() => undefined);
+  return { prefetched, staged, converted, done };
+}
+
+/**
+ * The regular files of the edited tree that differ from HEAD, sorted as `diff-tree -r` lists
+ * them (byte order of the full path is git's tree order for leaves): an edited path whose mode
+ * or blob differs from HEAD's entry (HEAD's entry: from diff-index --cached where the index
+ * differs from HEAD, else the index's own entry), and a staged path the edit left as it is.
+ */
+function changedFromHead(
+  edit: { tracked: readonly TreeEditOp[]; untracked: readonly TreeEditOp[] }, diffs: readonly DiffFilesRecord[],
+  flagged: ReadonlyMap<string, { mode: string; oid: string }>, staged: readonly RawDiff[],
+): { path: string; newMode: string }[] {
+  const head = new Map<string, { mode: string; oid: string }>();
+  for (const d of diffs) head.set(d.path, { mode: d.srcMode, oid: d.srcOid });
+  for (const [p, f] of flagged) if (!head.has(p)) head.set(p, f);
+  for (const s of staged) head.set(s.path, { mode: s.oldMode, oid: s.oldOid });
+  const out: { path: string; newMode: string }[] = [];
+  const edited = new Set<string>();
+  for (const e of [...edit.tracked, ...edit.untracked]) {
+    edited.add(e.path);
+    if ('remove' in e || !REGULAR.has(e.mode)) continue;
+    const h = head.get(e.path);
+    if (!h || h.mode !== e.mode || h.oid !== e.oid) out.push({ path: e.path, newMode: e.mode });
+  }
+  for (const s of staged) if (!edited.has(s.path) && s.status !== 'D' && REGULAR.has(s.newMode)) out.push({ path: s.path, newMode: s.newMode });
+  return out.sort((a, b) => cmp(a.path, b.path));
 }
 
 /** The paths (raw bytes) that exist on disk, as an lstat sees them. */
@@ -824,6 +894,7 @@ function unStage(p: string): string {
 interface RawDiff {
   oldMode: string;
   newMode: string;
+  oldOid: string;
   status: string;
   path: string;
 }
@@ -838,8 +909,8 @@ function parseRawDiff(out: string): RawDiff[] {
       i -= 1; // commit-id line (not emitted for two trees, but be tolerant)
       continue;
     }
-    const [oldMode, newMode, , , status] = head.slice(1).split(' ');
-    res.push({ oldMode: oldMode!, newMode: newMode!, status: status!, path: parts[i + 1]! });
+    const [oldMode, newMode, oldOid, , status] = head.slice(1).split(' ');
+    res.push({ oldMode: oldMode!, newMode: newMode!, oldOid: oldOid!, status: status!, path: parts[i + 1]! });
   }
   return res;
 }

@@ -99,6 +99,24 @@ export class TreeEditor {
   }
 
   /**
+   * Read the base trees that edits of `paths` (or of a subset of them) will need, ahead of time:
+   * callers start this while they still compute what the edits are (hash the files), so the
+   * later apply() finds every base tree in the cache.
+   */
+  async prefetch(base: string | null, paths: readonly string[]): Promise<void> {
+    const root: Node = { children: new Map(), base };
+    for (const path of paths) {
+      let n = root;
+      for (const p of Buffer.from(path, 'utf8').toString('latin1').split('/').filter((x) => x !== '')) {
+        let c = n.children.get(p);
+        if (!c) n.children.set(p, (c = { children: new Map() }));
+        n = c;
+      }
+    }
+    await this.loadBases(root);
+  }
+
+  /**
    * Find and read the base tree of every directory on an edited path. Trees read or built
    * earlier are in the cache; the others come from one `git cat-file --batch` asking for
    * `<base>:<dir>` of each (level by level instead when a name holds a newline, which the batch
