@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -297,5 +297,47 @@ services:
     const e = await failure({ 'rb.config.yml': 'baseline: main\n' });
     expect(e.message).toBe('found rb.config.yml, but rb reads rb.config.yaml');
     expect(e.next).toBe('rename rb.config.yml to rb.config.yaml');
+  });
+});
+
+describe('loadConfig: the validated file is cached in .git/rb/config-cache.json', () => {
+  const cacheFile = (root: string) => join(root, '.git', 'rb', 'config-cache.json');
+
+  it('a valid file is cached; the next load uses the cache (no YAML read), an edited file is read again', async () => {
+    const root = repo({ 'rb.config.yaml': 'baseline: stable\nundo: { windowHours: 12 }\n', '.git/HEAD': 'ref: refs/heads/main\n' });
+    expect((await loadConfig(root, noEnv)).config.baseline).toBe('stable');
+    const c = JSON.parse(readFileSync(cacheFile(root), 'utf8'));
+    expect(c.file).toEqual({ baseline: 'stable', undo: { windowHours: 12 } });
+    // proof the cache is what the second load reads: a value only the cache holds
+    writeFileSync(cacheFile(root), JSON.stringify({ ...c, file: { ...c.file, baseline: 'from-the-cache' } }));
+    const second = await loadConfig(root, noEnv);
+    expect(second.config.baseline).toBe('from-the-cache');
+    expect(second.sources.baseline).toBe('rb.config.yaml');
+    // an edit changes the key: the file is validated again, and its problems reported
+    writeFileSync(join(root, 'rb.config.yaml'), 'baseline: stable\nundo: { windowHours: -1 }\n');
+    await expect(loadConfig(root, noEnv)).rejects.toThrow(/rb.config.yaml is not valid/);
+    writeFileSync(join(root, 'rb.config.yaml'), 'baseline: other\n');
+    expect((await loadConfig(root, noEnv)).config.baseline).toBe('other');
+  });
+
+  it('an invalid file is never cached; a broken cache is ignored', async () => {
+    const root = repo({ 'rb.config.yaml': 'baseline: [not, a, name]\n', '.git/HEAD': 'ref: refs/heads/main\n' });
+    await expect(loadConfig(root, noEnv)).rejects.toThrow(/not valid/);
+    expect(existsSync(cacheFile(root))).toBe(false);
+    writeFileSync(join(root, 'rb.config.yaml'), 'baseline: good\n');
+    mkdirSync(join(root, '.git', 'rb'), { recursive: true });
+    writeFileSync(cacheFile(root), '{ not json');
+    expect((await loadConfig(root, noEnv)).config.baseline).toBe('good');
+    expect(JSON.parse(readFileSync(cacheFile(root), 'utf8')).file).toEqual({ baseline: 'good' });
+  });
+
+  it('a path that leads outside through a symlink created after the file was cached is still reported', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'rb-outside-'));
+    dirs.push(outside);
+    const root = repo({ 'rb.config.yaml': 'rollbacksDir: linked\n', '.git/HEAD': 'ref: refs/heads/main\n' });
+    expect((await loadConfig(root, noEnv)).config.rollbacksDir).toBe('linked');
+    expect(existsSync(cacheFile(root))).toBe(true);
+    symlinkSync(outside, join(root, 'linked'));
+    await expect(loadConfig(root, noEnv)).rejects.toThrow(/not valid/);
   });
 });

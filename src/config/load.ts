@@ -7,8 +7,9 @@
  * Lists (install, services, keep, testMap, snapshots.skipIgnored) are leaves: a list in the file
  * replaces the default list; install and service entries get their own defaults filled in.
  */
-import { existsSync } from 'node:fs';
-import { readFile, realpath } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Command, Config, ConfigSource, InstallConfig, LoadedConfig, ServiceConfig, ValidationIssue } from '../types.js';
@@ -39,7 +40,11 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
   let file: ConfigFile = {};
   let present = false;
 
-  if (existsSync(path)) {
+  const cached = existsSync(path) ? await readCached(root, path) : null;
+  if (cached) {
+    present = true;
+    file = cached;
+  } else if (existsSync(path)) {
     present = true;
     P = await import('../playbook/parse.js');
     const { ConfigFileSchema } = await import('./schema.js');
@@ -57,10 +62,11 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
     if (!r.success) issues.push(...issuesFromZod(r.error.issues, parsed, ConfigFileSchema, data, { label: dottedPath }));
     else file = r.data;
     // checks across keys, on the raw data so they are reported along with any type problems
-    issues.push(...(await symlinkEscapes(root, data as Record<string, unknown>, parsed)));
+    issues.push(...(await symlinkEscapes(root, data as Record<string, unknown>)).map((e) => parsed.issue(e.path, `${dottedPath(e.path)}: ${e.message}`)));
     issues.push(...rateOrder(data as Record<string, unknown>, parsed));
     issues.push(...duplicateServices(data as Record<string, unknown>, parsed));
     if (issues.length) throw invalid(issues);
+    await writeCached(root, text, file, data);
   } else if (existsSync(join(root, 'rb.config.yml'))) {
     throw new UsageError(`found rb.config.yml, but rb reads ${CONFIG_FILE}`, {
       next: `rename rb.config.yml to ${CONFIG_FILE}`,
@@ -191,8 +197,60 @@ function rateOrder(data: Record<string, unknown>, parsed: ParsedYaml): Validatio
   return [parsed.issue(at, `metrics: healthyRate (${healthy}) must not be greater than reviewRate (${review})`)];
 }
 
+// ---- the validated file, cached ------------------------------------------------------------------
+// Reading rb.config.yaml costs the YAML parser and zod (~60 ms of a command's start). A file
+// that validated once is kept, as validated, in <git dir>/rb/config-cache.json under the hash of
+// its text and of the schema rb runs with; the checks that depend on the file system (paths
+// leading out through symlinks) run every time. Any problem with the cache: read the file.
+
+/** Where the cache lives: the repository's own .git directory (none for linked worktrees or a .git file). */
+function cachePath(root: string): string | null {
+  try {
+    return statSync(join(root, '.git')).isDirectory() ? join(root, '.git', 'rb', 'config-cache.json') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The key of a file's text: the text, rb's schema module (its size and time) and a format version. */
+function cacheKey(text: string): string {
+  // (schema.ts when the sources run directly, as in the tests)
+  const schema = [new URL('./schema.js', import.meta.url), new URL('./schema.ts', import.meta.url)]
+    .map((u) => statSync(u, { throwIfNoEntry: false })).find((st) => st !== undefined);
+  if (!schema) throw new Error('rb: config schema module not found');
+  return createHash('sha256').update(`rb-config-cache 1\0${schema.size}\0${schema.mtimeMs}\0`).update(text).digest('hex');
+}
+
+async function readCached(root: string, path: string): Promise<ConfigFile | null> {
+  const cp = cachePath(root);
+  if (!cp) return null;
+  try {
+    const [text, raw] = await Promise.all([readFile(path, 'utf8'), readFile(cp, 'utf8')]);
+    const c = JSON.parse(raw) as { key?: unknown; file?: unknown; data?: unknown };
+    if (c.key !== cacheKey(text) || !c.file || typeof c.file !== 'object' || !c.data || typeof c.data !== 'object') return null;
+    // the file system may have changed since: a path that now leads outside is reported by the full read
+    if ((await symlinkEscapes(root, c.data as Record<string, unknown>)).length) return null;
+    return c.file as ConfigFile;
+  } catch {
+    return null;
+  }
+}
+
+async function writeCached(root: string, text: string, file: ConfigFile, data: unknown): Promise<void> {
+  const cp = cachePath(root);
+  if (!cp) return;
+  try {
+    await mkdir(join(cp, '..'), { recursive: true });
+    const tmp = `${cp}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ key: cacheKey(text), file, data }));
+    await rename(tmp, cp);
+  } catch {
+    // a read-only .git, a full disk: the next command reads the file again
+  }
+}
+
 /** Configured paths that exist and are (or go through) symbolic links leading outside the repository. */
-async function symlinkEscapes(root: string, data: Record<string, unknown>, parsed: ParsedYaml): Promise<ValidationIssue[]> {
+async function symlinkEscapes(root: string, data: Record<string, unknown>): Promise<{ path: (string | number)[]; message: string }[]> {
   const checks: { path: (string | number)[]; value: string }[] = [];
   const add = (path: (string | number)[], v: unknown) => {
     if (typeof v === 'string' && v !== '' && !repoPathProblem(v, { allowRoot: true })) checks.push({ path, value: v });
@@ -205,13 +263,13 @@ async function symlinkEscapes(root: string, data: Record<string, unknown>, parse
   if (!checks.length) return [];
   let realRoot: string;
   try { realRoot = await realpath(root); } catch { return []; }
-  const out: ValidationIssue[] = [];
+  const out: { path: (string | number)[]; message: string }[] = [];
   for (const c of checks) {
     let real: string;
     try { real = await realpath(join(root, c.value)); } catch { continue; } // does not exist (yet): fine
     const rel = relative(realRoot, real);
     if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      out.push(parsed.issue(c.path, `${dottedPath(c.path)}: must stay inside the repository, but ${JSON.stringify(c.value)} leads through a symbolic link to ${real}`));
+      out.push({ path: c.path, message: `must stay inside the repository, but ${JSON.stringify(c.value)} leads through a symbolic link to ${real}` });
     }
   }
   return out;
