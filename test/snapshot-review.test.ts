@@ -296,8 +296,7 @@ describe('stash trees and the TreeEditor cache', () => {
     const plain = await sameAsAddAll(r);
     const withStash = await sameAsAddAll(r, { stashTrees: true });
     expect(r.git('rev-parse', `${withStash.commit}:worktree`)).toBe(r.git('rev-parse', `${plain.commit}:worktree`));
-    // tracked files git converts: the stash step reads them with git stash create (see the CRLF case below)
-    expect(withStash.stash).toBeUndefined();
+    expect(withStash.stash!.untrackedCount).toBe(2);
   });
 
   it('stash trees equal git stash push -u (staged, unstaged, deleted, mode change, symlink, untracked in new and tracked dirs)', async () => {
@@ -457,20 +456,18 @@ describe('review findings (each failed before its fix)', () => {
     expect(s.stash!.untrackedCount).toBe(1);
   });
 
-  it('a tracked file with CRLF in the index under core.autocrlf: no stash trees (git stash keeps the CRLF; an empty index cannot know)', async () => {
+  it('a tracked file with CRLF in the index under core.autocrlf: git keeps the CRLF, and so do the worktree/ and stash trees', async () => {
     const r = project();
     r.write('win.txt', 'one\r\ntwo\r\n');
     r.git('add', 'win.txt');
     r.git('commit', '-q', '-m', 'crlf committed');
     r.git('config', 'core.autocrlf', 'true');
     r.write('win.txt', 'one\r\ntwo\r\nthree\r\n');
+    const want = gitStashTrees(r);
     const s = await sameAsAddAll(r, { stashTrees: true });
-    expect(s.stash).toBeUndefined();
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(gitRun(r.root, ['cat-file', 'blob', `${s.stash!.tracked}:win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
     expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:worktree/win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
-    // the stash step then reads the working copy with git stash create, as git stash push would
-    const { ctx } = fakeStepContext(r.root);
-    const st = await stashStep.run({ message: 'm' }, { ...ctx, results: { snapshot: { snapshotId: s.id, headOid: s.headOid } }, snapshotId: s.id } as StepContext);
-    expect(gitRun(r.root, ['cat-file', 'blob', `${st.stash as string}:win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
     // untracked CRLF files alone keep the stash trees (git stash hashes them into an empty index too)
     const r2 = project();
     r2.git('config', 'core.autocrlf', 'true');
@@ -478,6 +475,37 @@ describe('review findings (each failed before its fix)', () => {
     const want2 = gitStashTrees(r2);
     const s2 = await captureSnapshot(r2.repo(), { stashTrees: true });
     expect(s2.stash!.untracked).toBe(want2.untracked);
+  });
+
+  it('CRLF staged while autocrlf was off, the worktree equal to the index, then autocrlf=input: the CRLF bytes come back', async () => {
+    const r = project();
+    r.write('f.txt', 'a\nb\n');
+    r.git('add', 'f.txt');
+    r.git('commit', '-q', '-m', 'lf in HEAD');
+    r.write('f.txt', 'a\r\nb\r\n');
+    r.git('add', 'f.txt');
+    r.git('config', 'core.autocrlf', 'input');
+    r.sh('touch -d "2000-01-01" f.txt'); // stat-dirty: diff-files reads it again
+    const before = manifest(r.root);
+    const want = gitStashTrees(r);
+    const s = await sameAsAddAll(r, { stashTrees: true });
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:worktree/f.txt`]).stdout).toBe('a\r\nb\r\n');
+    await restoresExactly(r, s, before);
+  });
+
+  it('stash trees leave assume-unchanged and skip-worktree entries as the index has them (as git stash push -u); worktree/ has their edits', async () => {
+    const r = project();
+    r.git('update-index', '--assume-unchanged', 'src/app.ts', 'docs/guide.md');
+    r.git('update-index', '--skip-worktree', 'src/util.ts');
+    r.write('src/app.ts', 'hidden edit\n');
+    rmSync(join(r.root, 'docs/guide.md'));
+    r.write('src/util.ts', 'hidden behind skip-worktree\n');
+    r.write('lib/a/b.txt', 'a plain edit\n');
+    const want = gitStashTrees(r);
+    const s = await sameAsAddAll(r, { stashTrees: true });
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(r.git('show', `${s.commit}:worktree/src/app.ts`)).toBe('hidden edit\n');
   });
 
   it('names git add accepts but fsck --strict refuses (.g\\u200cit) are captured', async () => {

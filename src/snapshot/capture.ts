@@ -277,7 +277,7 @@ async function capture(
     ]) : null;
     if (early) pending.push(early.done);
     const edit = canEdit
-      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles, core.sparseCheckout ? skipSet : null)
+      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
       : null;
     if (early) await early.prefetched;
     let idx = '';
@@ -288,11 +288,12 @@ async function capture(
       if (opts.stashTrees) {
         // the stash's worktree tree (tracked files only) first; the snapshot's adds the untracked
         // files to it, from the trees the editor just built (no second read)
-        // A skip-worktree entry missing from disk is not a deletion for git stash (it keeps the
-        // index's version, and `stash apply` must not stage a deletion). In a sparse checkout
-        // the edit already left such entries alone; with bits set by hand, worktree/ records
-        // the disk as it is (restore puts the entry back through the raw index).
-        const stashTracked = skipSet.size > 0 ? edit.tracked.filter((e) => !('remove' in e && skipSet.has(e.path))) : edit.tracked;
+        // git stash leaves assume-unchanged and skip-worktree entries as the index has them
+        // (edited or missing on disk: a skip-worktree file missing in a sparse checkout is not a
+        // deletion, and `stash apply` must not stage one). The snapshot's worktree/ records the
+        // hidden edits and, with bits set by hand, the missing files (restore puts the entries
+        // back through the raw index).
+        const stashTracked = flagged.size > 0 ? edit.tracked.filter((e) => !flagged.has(e.path)) : edit.tracked;
         const [tracked0, untracked] = await Promise.all([
           editor.apply(indexTree, stashTracked),
           untrackedEdits.length > 0 ? editor.apply(null, untrackedEdits) : null,
@@ -344,11 +345,6 @@ async function capture(
       conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
       deleted = del;
     }
-    // git add (and git stash) keep CRLF in a tracked file whose index blob already has it
-    // (autocrlf / text=auto only convert new line endings); the edit hashed the files into an
-    // empty index, which cannot know that. worktree/ gets the raw bytes below; the stash step
-    // builds its entry with git stash create instead.
-    if (stash && edit!.tracked.some((e) => !('remove' in e) && conv.has(e.path))) stash = undefined;
     const rawList: { oid: string; path: string }[] = [];
     let worktreeTree = cur;
     if (conv.size > 0) {
@@ -641,11 +637,19 @@ async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
  */
 async function worktreeEdits(
   run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly DiffFilesRecord[],
-  flagged: ReadonlyMap<string, { mode: string }>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
+  flagged: ReadonlyMap<string, { mode: string; oid: string }>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
+  convertible: Promise<Set<string>> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
   const indexMode = new Map<string, string>();
-  for (const d of diffs) indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
-  for (const [p, f] of flagged) if (!indexMode.has(p)) indexMode.set(p, f.mode);
+  const indexEntry = new Map<string, { mode: string; oid: string }>();
+  for (const d of diffs) {
+    indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
+    if (d.srcMode !== '000000') indexEntry.set(d.path, { mode: d.srcMode, oid: d.srcOid });
+  }
+  for (const [p, f] of flagged) {
+    if (!indexMode.has(p)) indexMode.set(p, f.mode);
+    if (!indexEntry.has(p)) indexEntry.set(p, f);
+  }
   const tracked: TreeEditOp[] = [];
   const untracked: TreeEditOp[] = [];
   const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean }[] = [];
@@ -696,6 +700,17 @@ async function worktreeEdits(
   const all = [...files.map((f) => f.path), ...links.map((l) => l.path)];
   if (all.length > 0) {
     const hIdx = join(tmp, 'h.idx');
+    // git add keeps CRLF in a file whose index blob already has it (core.autocrlf and
+    // text=auto only convert line endings that are new): for the tracked files git would
+    // convert, the temporary index first gets their index entries, so git sees those blobs
+    // (with no stat data, so every file is still read and hashed)
+    const conv = convertible ? await convertible : null;
+    const seed = files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
+      .map((f) => [f.path, indexEntry.get(f.path)] as const)
+      .filter((x): x is readonly [string, { mode: string; oid: string }] => !!x[1] && REGULAR.has(x[1].mode));
+    if (seed.length > 0) {
+      await run(['update-index', '-z', '--index-info'], { indexFile: hIdx, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
+    }
     const added = await run(['update-index', '--add', '-z', '--stdin'], { indexFile: hIdx, input: all.map((p) => p + '\0').join(''), allowFail: true });
     if (added.code === 0) {
       const ls = await run(['ls-files', '-s', '-z'], { indexFile: hIdx, readOnly: true });
