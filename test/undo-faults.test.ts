@@ -151,3 +151,20 @@ describe.concurrent('G. undo eligibility', { timeout: 120_000 }, () => {
     expect(r.git('for-each-ref', '--contains', retryCommit, '--format=%(refname)', 'refs/rb/snapshots/')).not.toBe('');
   });
 });
+
+describe('H. resume after the snapshot step', { timeout: 120_000 }, () => {
+  it('rb emergency killed before its stash step, files edited, rb resume: the stash entry holds the edits of now', async () => {
+    const r = faultRepo();
+    const killed = await rbAsync(r.root, ['emergency', '--yes'], { RB_FAULT: 'before:stash', RB_FAULT_SIGNAL: 'SIGKILL' });
+    expect(killed.signal).toBe('SIGKILL');
+    await waitGitIdle(r);
+    const run = runsOf(r)[0]!;
+    // the journal kept the snapshot step's stash trees; they describe the working copy of then
+    expect(JSON.stringify(run.steps.find((s: { id: string }) => s.id === 'snapshot'))).toContain('stashTrees');
+    r.write('src/a.ts', 'export const a = 4; // edited while the run was interrupted\n');
+    const res = await rbAsync(r.root, ['resume', run.id, '--yes']);
+    expectCode(res, 0, 'resume');
+    expect(r.git('show', 'stash@{0}:src/a.ts')).toBe('export const a = 4; // edited while the run was interrupted\n');
+    expect(r.git('stash', 'list')).toContain('EMERGENCY');
+  });
+});

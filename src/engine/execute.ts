@@ -357,7 +357,13 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   process.on('SIGTERM', onSigterm);
 
   const results: Record<string, StepResult> = {};
-  for (const s of run.steps) if (s.status === 'succeeded' && s.result) results[s.id] = s.result as StepResult;
+  for (const s of run.steps) {
+    if (s.status !== 'succeeded' || !s.result) continue;
+    // a resumed run: the snapshot step's stash trees describe the working copy before the
+    // interruption, which may have changed since (a later stash step reads it again)
+    const { stashTrees: _then, ...result } = s.result as StepResult;
+    results[s.id] = result;
+  }
 
   const recordOf = (id: string) => run.steps.find((s) => s.id === id)!;
   /** the step whose failure stopped the run (not one that failed with continueOnError) */
