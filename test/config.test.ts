@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -329,6 +330,15 @@ describe('loadConfig: the validated file is cached in .git/rb/config-cache.json'
     writeFileSync(cacheFile(root), '{ not json');
     expect((await loadConfig(root, noEnv)).config.baseline).toBe('good');
     expect(JSON.parse(readFileSync(cacheFile(root), 'utf8')).file).toEqual({ baseline: 'good' });
+  });
+
+  it('an rb.config.yaml replaced by a FIFO after caching: "is not a file", no hang', async () => {
+    const root = repo({ 'rb.config.yaml': 'baseline: stable\n', '.git/HEAD': 'ref: refs/heads/main\n' });
+    await loadConfig(root, noEnv);
+    expect(existsSync(cacheFile(root))).toBe(true);
+    rmSync(join(root, 'rb.config.yaml'));
+    execFileSync('mkfifo', [join(root, 'rb.config.yaml')]);
+    await expect(loadConfig(root, noEnv)).rejects.toThrow(/rb.config.yaml is not a file/);
   });
 
   it('a path that leads outside through a symlink created after the file was cached is still reported', async () => {

@@ -8,7 +8,7 @@
  * replaces the default list; install and service entries get their own defaults filled in.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -212,19 +212,42 @@ function cachePath(root: string): string | null {
   }
 }
 
-/** The key of a file's text: the text, rb's schema module (its size and time) and a format version. */
+/**
+ * The key of a file's text: the text and the code that judges it (this module, the schema and
+ * the path rules, byte for byte; rb's and zod's versions), so another rb never trusts a verdict
+ * of an older one. (.ts when the sources run directly, as in the tests.)
+ */
 function cacheKey(text: string): string {
-  // (schema.ts when the sources run directly, as in the tests)
-  const schema = [new URL('./schema.js', import.meta.url), new URL('./schema.ts', import.meta.url)]
-    .map((u) => statSync(u, { throwIfNoEntry: false })).find((st) => st !== undefined);
-  if (!schema) throw new Error('rb: config schema module not found');
-  return createHash('sha256').update(`rb-config-cache 1\0${schema.size}\0${schema.mtimeMs}\0`).update(text).digest('hex');
+  const h = createHash('sha256').update('rb-config-cache 2\0');
+  for (const mod of ['./load', './schema', './defaults']) {
+    const body = [`${mod}.js`, `${mod}.ts`].map((f) => {
+      try {
+        return readFileSync(new URL(f, import.meta.url));
+      } catch {
+        return null;
+      }
+    }).find((b) => b !== null);
+    if (!body) throw new Error(`rb: ${mod} not found`);
+    h.update(body).update('\0');
+  }
+  for (const pkg of ['../../package.json', '../../node_modules/zod/package.json']) {
+    try {
+      h.update(String((JSON.parse(readFileSync(new URL(pkg, import.meta.url), 'utf8')) as { version?: unknown }).version));
+    } catch {
+      h.update('?');
+    }
+    h.update('\0');
+  }
+  return h.update(text).digest('hex');
 }
 
 async function readCached(root: string, path: string): Promise<ConfigFile | null> {
   const cp = cachePath(root);
   if (!cp) return null;
   try {
+    // only a regular file of a sane size (a FIFO would block; the full read reports both)
+    const st = statSync(path);
+    if (!st.isFile() || st.size > 1024 * 1024) return null;
     const [text, raw] = await Promise.all([readFile(path, 'utf8'), readFile(cp, 'utf8')]);
     const c = JSON.parse(raw) as { key?: unknown; file?: unknown; data?: unknown };
     if (c.key !== cacheKey(text) || !c.file || typeof c.file !== 'object' || !c.data || typeof c.data !== 'object') return null;
