@@ -151,11 +151,13 @@ async function capture(
     ? run(['hash-object', '-w', '--no-filters', '--', rIdx])
     : run(['hash-object', '-w', '--stdin'], { input: '' })).then((r) => r.stdout.trim());
   pending.push(indexRawOidP);
+  indexRawOidP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
 
   // the index's tree, at once: it is the base the worktree/ tree is edited from. It fails on a
   // conflicted index, which is then re-homed below.
   const indexWriteP = run(['write-tree'], { indexFile: iIdx, allowFail: true });
   pending.push(indexWriteP);
+  indexWriteP.catch(() => undefined);
 
   // --- 1. independent queries, concurrently -------------------------------------------------
   const [headRef, configR, refsR, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
