@@ -701,31 +701,45 @@ async function worktreeEdits(
   // If anything changed under it (a file gone), the slower per-file way below sorts it out.
   const all = [...files.map((f) => f.path), ...links.map((l) => l.path)];
   if (all.length > 0) {
-    const hIdx = join(tmp, 'h.idx');
     // git add keeps CRLF in a file whose index blob already has it (core.autocrlf and
-    // text=auto only convert line endings that are new): for the tracked files git would
-    // convert, the temporary index first gets their index entries, so git sees those blobs
-    // (with no stat data, so every file is still read and hashed)
-    const conv = convertible ? await convertible : null;
-    const seed = files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
+    // text=auto only convert line endings that are new). An empty temporary index cannot know
+    // that, so the tracked files git would convert are hashed again in one that first gets
+    // their index entries (no stat data: every file is still read). Which files those are,
+    // check-attr answers beside the first hashing; without its answer (no HEAD), all tracked
+    // files are seeded at once.
+    const seedOf = (conv: Set<string> | null) => files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
       .map((f) => [f.path, indexEntry.get(f.path)] as const)
       .filter((x): x is readonly [string, { mode: string; oid: string }] => !!x[1] && REGULAR.has(x[1].mode));
-    if (seed.length > 0) {
-      await run(['update-index', '-z', '--index-info'], { indexFile: hIdx, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
-    }
-    const added = await run(['update-index', '--add', '-z', '--stdin'], { indexFile: hIdx, input: all.map((p) => p + '\0').join(''), allowFail: true });
-    if (added.code === 0) {
-      const ls = await run(['ls-files', '-s', '-z'], { indexFile: hIdx, readOnly: true });
+    const hashIn = async (idxFile: string, paths: readonly string[], seed: readonly (readonly [string, { mode: string; oid: string }])[]) => {
+      if (seed.length > 0) {
+        await run(['update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
+      }
+      const added = await run(['update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: paths.map((p) => p + '\0').join(''), allowFail: true });
+      if (added.code !== 0) return null;
+      const ls = await run(['ls-files', '-s', '-z'], { indexFile: idxFile, readOnly: true });
       const oids = new Map<string, { mode: string; oid: string }>();
       for (const rec of splitNul(ls.stdout)) {
         const tab = rec.indexOf('\t');
         const [mode, oid] = rec.slice(0, tab).split(' ');
         oids.set(rec.slice(tab + 1), { mode: mode!, oid: oid! });
       }
-      const ok = files.every((f) => /^100(644|755)$/.test(oids.get(f.path)?.mode ?? '')) && links.every((l) => oids.get(l.path)?.mode === '120000');
+      return oids;
+    };
+    let oids = await hashIn(join(tmp, 'h.idx'), all, convertible ? [] : seedOf(null));
+    if (oids && convertible) {
+      const seed = seedOf(await convertible);
+      if (seed.length > 0) {
+        const again = await hashIn(join(tmp, 'h2.idx'), seed.map(([p]) => p), seed);
+        if (again) for (const [p] of seed) oids.set(p, again.get(p)!);
+        else oids = null;
+      }
+    }
+    if (oids) {
+      const got = oids;
+      const ok = files.every((f) => /^100(644|755)$/.test(got.get(f.path)?.mode ?? '')) && links.every((l) => got.get(l.path)?.mode === '120000');
       if (ok) {
-        for (const f of files) f.into.push({ path: f.path, mode: f.mode, oid: oids.get(f.path)!.oid });
-        for (const l of links) l.into.push({ path: l.path, mode: '120000', oid: oids.get(l.path)!.oid });
+        for (const f of files) f.into.push({ path: f.path, mode: f.mode, oid: got.get(f.path)!.oid });
+        for (const l of links) l.into.push({ path: l.path, mode: '120000', oid: got.get(l.path)!.oid });
         return { tracked, untracked };
       }
     }
