@@ -46,7 +46,7 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
  * cannot leave a ref pointing at missing objects. Supported since git 2.36.
  */
 export const FSYNC_FLAGS: readonly string[] = [
-  '-c', 'core.fsync=loose-object,reference',
+  '-c', 'core.fsync=loose-object,pack,pack-metadata,reference',
   '-c', 'core.fsyncMethod=batch',
 ];
 
