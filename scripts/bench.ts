@@ -179,7 +179,7 @@ async function main(): Promise<void> {
       const status = () => timed(large.work, ['git', 'status', '--porcelain']);
       // each sample sees new changes (new content: its blobs and trees are not stored yet)
       const fresh = () => makeDirty(large);
-      rows.push(pair('rb snapshots create', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }, fresh);
+      rows.push(pair('rb snapshots create', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }, fresh));
       // the capture alone, inside one node process: what the snapshot costs once node has started
       const capture = (): Sample => {
         const url = (f: string) => JSON.stringify(pathToFileURL(join(ROOT, 'dist', f)).href);
@@ -189,8 +189,8 @@ async function main(): Promise<void> {
         const r = run(large.work, [process.execPath, '--input-type=module', '-e', script]);
         return { ms: Number(/RB_CAPTURE_MS=([\d.]+)/.exec(r.stdout)![1]), rssMb: null, code: 0 };
       };
-      rows.push(pair('snapshot capture in-process (no node start)', { label: 'captureSnapshot()', sample: capture }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }, fresh);
-      rows.push(pair('rb snapshots create vs stash', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git stash push -u + pop', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-u', '-q'], ['git', 'stash', 'pop', '-q']]) }, { text: '< stash push -u + pop', ok: (x) => x < 1 }, fresh);
+      rows.push(pair('snapshot capture in-process (no node start)', { label: 'captureSnapshot()', sample: capture }, { label: 'git status', sample: status }, { text: '≤ 2× git status', ok: (x) => x <= 2 }, fresh));
+      rows.push(pair('rb snapshots create vs stash', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git stash push -u + pop', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-u', '-q'], ['git', 'stash', 'pop', '-q']]) }, { text: '< stash push -u + pop', ok: (x) => x < 1 }, fresh));
     }
     if (ONLY.includes('files')) {
       process.stdout.write('rb files <one file>\n');
