@@ -174,8 +174,8 @@ describe('many new trees: written as a kept pack (index-pack)', () => {
     for (let d = 0; d < 130; d++) files[`d${d}/sub/f.txt`] = `${d}\n`;
     const base = baseTree(r, files);
     const packsBefore = readdirSync(join(r.root, '.git', 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
-    const one = blob(r, 'changed\n');
-    const edits: TreeEditOp[] = Object.keys(files).map((p) => ({ path: p, mode: '100644', oid: one }));
+    // a different blob in each directory, so the 261 new trees are all different
+    const edits: TreeEditOp[] = Object.keys(files).map((p, i) => ({ path: p, mode: '100644', oid: blob(r, `changed ${i}\n`) }));
     const tree = await both(r, base, edits); // 130 x 2 + 1 trees
     const packsAfter = readdirSync(join(r.root, '.git', 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
     expect(packsAfter).toBe(packsBefore + 1);

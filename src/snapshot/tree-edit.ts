@@ -16,6 +16,10 @@
  * Names are handled as bytes (latin1 strings internally), so any name in the base tree survives.
  */
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { deflate } from 'node:zlib';
+
+const deflateAsync = promisify(deflate);
 import type { GitOptions, GitResult } from '../io/git.js';
 
 export type RunGit = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
@@ -290,40 +294,43 @@ export class TreeEditor {
   }
 
   /**
-   * Write the new trees with one `git unpack-objects` fed a pack built here (the tree objects as
-   * uncompressed zlib streams — git compresses the loose objects it writes anyway, and ~100
-   * zlib calls cost ~15 ms here — and the pack's checksum): one git process that neither re-parses nor
-   * re-sorts the entries, and one disk flush for all of them under core.fsyncMethod=batch.
-   * The bytes are exactly the ones hashed here (build checks their order), so the ids are
-   * the computed ones; git checks the pack's checksum and, with --strict, every tree (if
-   * fsck refuses something git add accepts, the pack is written again without --strict).
+   * Write the new trees with one git process fed a pack built here (each tree once, and the
+   * pack's checksum); the bytes are exactly the ones hashed here (build() checked their order),
+   * so the ids are the computed ones. Few trees are unpacked into loose objects
+   * (`unpack-objects`), their entries as uncompressed zlib streams (git compresses what it
+   * writes; ~100 deflate calls cost ~10 ms). From PACK_FROM trees on the pack is kept as it is
+   * (`index-pack`: one pack and one index file to write and flush instead of a file per
+   * object; 100 new trees took 60-70 ms loose, 15-20 ms as a pack here), so its entries are
+   * deflated (off the main thread): git copies them as they are when it repacks. That is
+   * git's own rule for fetched objects (fetch.unpackLimit, default 100).
+   *
+   * Both check every tree as fsck would (--strict: order, modes, null ids, every named object
+   * present), except the checks of names and special files `git add` does not make (a name git
+   * would take for ".git" on HFS or NTFS, a .gitmodules it cannot parse). A git too old to
+   * know one of those check ids refuses the option before reading anything: then the pack is
+   * written without --strict.
    */
-  private async write(trees: readonly { oid: string; body: Buffer }[]): Promise<void> {
+  private async write(all: readonly { oid: string; body: Buffer }[]): Promise<void> {
+    // the same tree can be built more than once (identical directories); a pack must hold it once
+    const seen = new Set<string>();
+    const trees = all.filter((t) => !seen.has(t.oid) && seen.add(t.oid));
     if (trees.length === 0) return;
+    const keep = trees.length >= PACK_FROM;
     const head = Buffer.alloc(12);
     head.write('PACK', 0, 'latin1');
     head.writeUInt32BE(2, 4);
     head.writeUInt32BE(trees.length, 8);
+    const bodies = keep ? await Promise.all(trees.map((t) => deflateAsync(t.body, { level: 1 }))) : trees.map((t) => zlibStored(t.body));
     const parts: Buffer[] = [head];
-    for (const t of trees) parts.push(packObjectHeader(2 /* tree */, t.body.length), zlibStored(t.body));
+    trees.forEach((t, i) => parts.push(packObjectHeader(2 /* tree */, t.body.length), bodies[i]!));
     const pack = Buffer.concat(parts);
-    // --strict: git checks each tree as fsck would (entry order, modes, names) and that every
-    // object it names exists, before writing anything
     const input = Buffer.concat([pack, createHash(this.algo).update(pack).digest()]);
-    // Few trees are written as loose objects; from PACK_FROM on, the pack is kept as it is
-    // (index-pack: one pack and one index file to write and flush, instead of a file per
-    // object: 100 new trees took 60-70 ms loose and 15-20 ms as a pack here). That is git's
-    // own rule for fetched objects (fetch.unpackLimit, default 100); gc merges the packs.
-    const cmd = trees.length >= PACK_FROM ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
-    const strict = await this.run([...cmd, '--strict'], { input, allowFail: true });
-    if (strict.code === 0) return;
-    // --strict also refuses names and contents `git add` accepts (a name git would take for
-    // ".git" on HFS or NTFS, a .gitmodules it cannot parse, a symlinked .gitattributes): those
-    // checks are switched off, the others (order, modes, null ids, every named object present)
-    // stay. A git too old to know one of these ids refuses the option: then the pack is
-    // written without --strict (build() checked the order; every named object came from git).
-    const lenient = await this.run([...cmd, `--strict=${FSCK_IGNORE.map((id) => `${id}=ignore`).join(',')}`], { input, allowFail: true });
-    if (lenient.code === 0) return;
+    const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
+    const checked = await this.run([...cmd, `--strict=${FSCK_IGNORE.map((id) => `${id}=ignore`).join(',')}`], { input, allowFail: true });
+    if (checked.code === 0) return;
+    if (!/unhandled message id/i.test(checked.stderr)) {
+      throw new Error(`git ${cmd[0]} refused the snapshot's trees: ${checked.stderr.trim()}`);
+    }
     await this.run(cmd, { input });
   }
 }
