@@ -533,3 +533,40 @@ describe('review findings (each failed before its fix)', () => {
     expect(r.git('show', `${st.stash as string}:src/app.ts`)).toBe('edited before the resume\n');
   });
 });
+
+describe('review findings, second pass (each failed before its fix)', () => {
+  it('core.ignoreStat with core.autocrlf: an edit to a tracked file git converts is captured, not the index blob', async () => {
+    const r = project();
+    r.git('config', 'core.autocrlf', 'true');
+    r.git('config', 'core.ignoreStat', 'true');
+    r.write('src/app.ts', 'edited under ignoreStat\r\n');
+    const want = gitStashTrees(r);
+    const s = await sameAsAddAll(r, { stashTrees: true });
+    expect(r.git('show', `${s.commit}:worktree/src/app.ts`)).toBe('edited under ignoreStat\r\n'); // raw bytes (raw.list)
+    expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:meta/raw.list`]).stdout).toContain('src/app.ts');
+    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+  });
+
+  it.each([5, 120])('%i identical untracked directories (the same tree many times): written once, nothing left in objects/pack', async (n) => {
+    const r = project();
+    for (let i = 0; i < n; i++) r.write(`pkg${i}/__init__.py`, '');
+    const packDir = join(gitDirOf(r), 'objects', 'pack');
+    const before = readdirSync(packDir).filter((f) => f.startsWith('tmp_'));
+    const s = await sameAsAddAll(r);
+    expect(readdirSync(packDir).filter((f) => f.startsWith('tmp_'))).toEqual(before);
+    expect(r.git('ls-tree', '-d', '--name-only', `${s.commit}:worktree`).split('\n').filter((x) => x.startsWith('pkg'))).toHaveLength(n);
+  });
+
+  it('core.splitIndex: no sharedindex files are left behind by the temporary indexes', async () => {
+    const r = project();
+    r.git('config', 'core.splitIndex', 'true');
+    r.git('update-index', '--split-index');
+    r.write('src/app.ts', 'changed\n');
+    r.write('new.txt', 'new\n');
+    const shared = () => readdirSync(gitDirOf(r)).filter((f) => f.startsWith('sharedindex.')).sort();
+    const before = shared();
+    await captureSnapshot(r.repo(), { stashTrees: true });
+    await captureSnapshot(r.repo(), { forceAddAll: true });
+    expect(shared()).toEqual(before);
+  });
+});

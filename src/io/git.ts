@@ -131,7 +131,7 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
     }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
-      if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a) => a !== '-c' && !a.startsWith('core.fsync')).join(' ').slice(0, 120)}\n`);
+      if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a, i) => a !== '-c' && args[i - 1] !== '-c').join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
       const stdout = opts.binary ? '' : stdoutBuf.toString('utf8');
       let stderr = Buffer.concat(err).toString('utf8');

@@ -128,8 +128,10 @@ async function capture(
 ): Promise<CaptureResult> {
   const root = repo.root;
   /** every call: fsync flags, literal pathspecs (user paths are never globs), cwd = worktree root */
+  // the temporary indexes are written whole (core.splitIndex would leave sharedindex.* files
+  // in the git dir for each of them)
   const run: Run = (args, o = {}) =>
-    git([...FSYNC_FLAGS, ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
+    git([...FSYNC_FLAGS, '-c', 'core.splitIndex=false', ...args], { cwd: root, ...o, env: { GIT_LITERAL_PATHSPECS: '1', ...o.env } });
   const iIdx = join(tmp, 'i.idx');
 
   // --- 0. the index as it is now, and copies of it to work on ---------------------------------
@@ -711,10 +713,12 @@ async function worktreeEdits(
       .map((f) => [f.path, indexEntry.get(f.path)] as const)
       .filter((x): x is readonly [string, { mode: string; oid: string }] => !!x[1] && REGULAR.has(x[1].mode));
     const hashIn = async (idxFile: string, paths: readonly string[], seed: readonly (readonly [string, { mode: string; oid: string }])[]) => {
+      // core.ignoreStat would mark the seeded entries assume-unchanged, and --add would then
+      // keep their index blobs instead of reading the files
       if (seed.length > 0) {
-        await run(['update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
+        await run(['-c', 'core.ignoreStat=false', 'update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
       }
-      const added = await run(['update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: paths.map((p) => p + '\0').join(''), allowFail: true });
+      const added = await run(['-c', 'core.ignoreStat=false', 'update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: paths.map((p) => p + '\0').join(''), allowFail: true });
       if (added.code !== 0) return null;
       const ls = await run(['ls-files', '-s', '-z'], { indexFile: idxFile, readOnly: true });
       const oids = new Map<string, { mode: string; oid: string }>();
