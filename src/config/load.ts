@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { Command, Config, ConfigSource, InstallConfig, LoadedConfig, ServiceConfig, ValidationIssue } from '../types.js';
 import type { ParsedYaml } from '../playbook/parse.js';
@@ -213,13 +214,13 @@ function cachePath(root: string): string | null {
 }
 
 /**
- * The key of a file's text: the text and the code that judges it (this module, the schema and
- * the path rules, byte for byte; rb's and zod's versions), so another rb never trusts a verdict
- * of an older one. (.ts when the sources run directly, as in the tests.)
+ * The key of a file's text: the text and the code that judges it (this module, the schema, the
+ * path rules and the YAML reader, byte for byte; rb's, zod's and yaml's versions), so another
+ * rb never trusts a verdict of an older one. (.ts when the sources run directly, as in the tests.)
  */
 function cacheKey(text: string): string {
-  const h = createHash('sha256').update('rb-config-cache 2\0');
-  for (const mod of ['./load', './schema', './defaults']) {
+  const h = createHash('sha256').update('rb-config-cache 3\0');
+  for (const mod of ['./load', './schema', './defaults', '../playbook/parse']) {
     const body = [`${mod}.js`, `${mod}.ts`].map((f) => {
       try {
         return readFileSync(new URL(f, import.meta.url));
@@ -230,15 +231,29 @@ function cacheKey(text: string): string {
     if (!body) throw new Error(`rb: ${mod} not found`);
     h.update(body).update('\0');
   }
-  for (const pkg of ['../../package.json', '../../node_modules/zod/package.json']) {
-    try {
-      h.update(String((JSON.parse(readFileSync(new URL(pkg, import.meta.url), 'utf8')) as { version?: unknown }).version));
-    } catch {
-      h.update('?');
-    }
-    h.update('\0');
-  }
+  h.update(packageVersion(new URL('../../package.json', import.meta.url))).update('\0');
+  for (const dep of ['zod', 'yaml']) h.update(`${dep}@${dependencyVersion(dep)}\0`);
   return h.update(text).digest('hex');
+}
+
+function packageVersion(file: URL | string): string {
+  try {
+    return String((JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version);
+  } catch {
+    return '?';
+  }
+}
+
+/** The version of the installed package `name`, wherever npm put it: the package.json above its entry point. */
+function dependencyVersion(name: string): string {
+  try {
+    let dir = dirname(fileURLToPath(import.meta.resolve(name)));
+    for (let i = 0; i < 8; i++, dir = dirname(dir)) {
+      const f = join(dir, 'package.json');
+      if (existsSync(f) && (JSON.parse(readFileSync(f, 'utf8')) as { name?: unknown }).name === name) return packageVersion(f);
+    }
+  } catch { /* not resolvable: no version */ }
+  return '?';
 }
 
 async function readCached(root: string, path: string): Promise<ConfigFile | null> {
