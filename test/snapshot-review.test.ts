@@ -557,6 +557,23 @@ describe('review findings, second pass (each failed before its fix)', () => {
     expect(r.git('ls-tree', '-d', '--name-only', `${s.commit}:worktree`).split('\n').filter((x) => x.startsWith('pkg'))).toHaveLength(n);
   });
 
+  it('a split index is stored whole: the snapshot restores after git deleted the shared index file', async () => {
+    const r = project();
+    r.git('config', 'core.splitIndex', 'true');
+    r.git('update-index', '--split-index');
+    r.write('src/app.ts', 'staged in a split index\n');
+    r.git('add', 'src/app.ts');
+    r.git('update-index', '--skip-worktree', 'src/util.ts');
+    r.write('new.txt', 'untracked\n');
+    const before = manifest(r.root);
+    const s = await captureSnapshot(r.repo());
+    // later: split index switched off and the shared index expired
+    r.git('config', 'core.splitIndex', 'false');
+    r.git('update-index', '--no-split-index');
+    for (const f of readdirSync(gitDirOf(r)).filter((n) => n.startsWith('sharedindex.'))) rmSync(join(gitDirOf(r), f));
+    await restoresExactly(r, s, before);
+  });
+
   it('core.splitIndex: no sharedindex files are left behind by the temporary indexes', async () => {
     const r = project();
     r.git('config', 'core.splitIndex', 'true');

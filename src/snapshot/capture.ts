@@ -148,10 +148,20 @@ async function capture(
     if (hasIndex) await linkOrCopy(rIdx, f, indexMtimeNs!);
   };
   await copyIndex(iIdx);
-  // the raw index is the biggest meta blob (megabytes on a large repository): hashed from the start
-  const indexRawOidP = (hasIndex
-    ? run(['hash-object', '-w', '--no-filters', '--', rIdx])
-    : run(['hash-object', '-w', '--stdin'], { input: '' })).then((r) => r.stdout.trim());
+  // the raw index is the biggest meta blob (megabytes on a large repository): hashed from the start.
+  // A split index (core.splitIndex) holds only the changes to a shared index file that git
+  // deletes some weeks after it stops using it: such an index is stored whole, as git writes it
+  // with --no-split-index (same entries and flags), so the snapshot restores on its own.
+  const indexRawOidP = (async () => {
+    if (!hasIndex) return run(['hash-object', '-w', '--stdin'], { input: '' });
+    let raw = rIdx;
+    if ((await readdir(repo.gitDir)).some((n) => n.startsWith('sharedindex.'))) {
+      raw = join(tmp, 'whole.idx');
+      await copyFile(rIdx, raw);
+      await run(['update-index', '--no-split-index'], { indexFile: raw });
+    }
+    return run(['hash-object', '-w', '--no-filters', '--', raw]);
+  })().then((r) => r.stdout.trim());
   pending.push(indexRawOidP);
   indexRawOidP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
 
