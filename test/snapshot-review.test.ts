@@ -574,6 +574,18 @@ describe('review findings, second pass (each failed before its fix)', () => {
     await restoresExactly(r, s, before);
   });
 
+  it('add -A fallback: an intent-to-add file deleted from disk leaves its empty directory, which comes back', async () => {
+    const r = project();
+    r.write('ita-dir/gone.txt', 'added with -N, then deleted\n');
+    r.git('add', '-N', 'ita-dir/gone.txt');
+    rmSync(join(r.root, 'ita-dir/gone.txt')); // ita-dir/ stays, empty
+    r.write('src/app.ts', 'changed\n');
+    const before = manifest(r.root);
+    const s = await sameAsAddAll(r);
+    expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:meta/emptydirs`]).stdout).toContain('ita-dir');
+    await restoresExactly(r, s, before);
+  });
+
   it('core.splitIndex: no sharedindex files are left behind by the temporary indexes', async () => {
     const r = project();
     r.git('config', 'core.splitIndex', 'true');

@@ -353,7 +353,9 @@ async function capture(
         run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true }),
         edit
           ? edit.tracked.filter((e) => 'remove' in e).map((e) => e.path)
-          : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true }).then((r) => parseRawDiff(r.stdout).map((d) => unStage(d.path))),
+          // (plus what diff-files saw deleted: an intent-to-add entry is in no tree)
+          : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true })
+            .then((r) => [...parseRawDiff(r.stdout).map((d) => unStage(d.path)), ...diffs.records.filter((d) => d.status === 'D').map((d) => d.path)]),
       ]);
       candidates = parseRawDiff(changedR.stdout).filter((d) => REGULAR.has(d.newMode));
       conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
