@@ -12,10 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import { captureSnapshot, cleanExcludes, restoreSnapshot, type CaptureOptions, type SnapshotInfo } from '../src/snapshot/index.js';
-import { snapshot as snapshotStep } from '../src/steps/snapshot.js';
-import { stash as stashStep } from '../src/steps/stash.js';
-import type { StepContext } from '../src/steps/types.js';
-import { fakeStepContext } from './helpers/step-context.js';
+import type { StashTrees } from '../src/snapshot/capture.js';
 
 const repos = tmpRepos();
 
@@ -104,6 +101,9 @@ function gitStashTrees(r: TestRepo, prepare?: (twin: TestRepo) => void): { index
   const third = gitRun(twin.root, ['rev-parse', '-q', '--verify', 'stash^3^{tree}']);
   return { index: t('stash^2^{tree}'), tracked: t('stash^{tree}'), untracked: third.code === 0 ? third.stdout.trim() : EMPTY_TREE };
 }
+
+/** A capture's stash trees in gitStashTrees' shape (no untracked files: the empty tree). */
+const stashOf = (s: SnapshotInfo & { stash?: StashTrees }) => ({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE });
 
 const indexFacts = (r: TestRepo) => {
   const p = join(gitDirOf(r), 'index');
@@ -316,7 +316,7 @@ describe('stash trees and the TreeEditor cache', () => {
     const want = gitStashTrees(r);
     const s = await captureSnapshot(r.repo(), { stashTrees: true });
     expect(s.method).toBe('edit');
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     expect(s.stash!.untrackedCount).toBe(3);
   });
 
@@ -327,7 +327,7 @@ describe('stash trees and the TreeEditor cache', () => {
     // git stash push -u in a copy where rollbacks/ is ignored gives the trees rb must build
     const want = gitStashTrees(r, (t) => t.sh('echo /rollbacks/ >> .git/info/exclude'));
     const s = await captureSnapshot(r.repo(), { stashTrees: true, exclude: ['rollbacks'] });
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     expect(s.stash!.untrackedCount).toBe(1);
     expect(r.git('ls-tree', '-r', '--name-only', `${s.commit}:worktree`)).toContain('rollbacks/run-1/report.md');
     await sameAsAddAll(r, { stashTrees: true, exclude: ['rollbacks'] });
@@ -409,7 +409,7 @@ describe('review findings (each failed before its fix)', () => {
     const want = gitStashTrees(r);
     const before = manifest(r.root);
     const s = await sameAsAddAll(r, { stashTrees: true });
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     await restoresExactly(r, s, before);
   });
 
@@ -465,7 +465,7 @@ describe('review findings (each failed before its fix)', () => {
     r.write('win.txt', 'one\r\ntwo\r\nthree\r\n');
     const want = gitStashTrees(r);
     const s = await sameAsAddAll(r, { stashTrees: true });
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     expect(gitRun(r.root, ['cat-file', 'blob', `${s.stash!.tracked}:win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
     expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:worktree/win.txt`]).stdout).toBe('one\r\ntwo\r\nthree\r\n');
     // untracked CRLF files alone keep the stash trees (git stash hashes them into an empty index too)
@@ -489,7 +489,7 @@ describe('review findings (each failed before its fix)', () => {
     const before = manifest(r.root);
     const want = gitStashTrees(r);
     const s = await sameAsAddAll(r, { stashTrees: true });
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:worktree/f.txt`]).stdout).toBe('a\r\nb\r\n');
     await restoresExactly(r, s, before);
   });
@@ -504,7 +504,7 @@ describe('review findings (each failed before its fix)', () => {
     r.write('lib/a/b.txt', 'a plain edit\n');
     const want = gitStashTrees(r);
     const s = await sameAsAddAll(r, { stashTrees: true });
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
     expect(r.git('show', `${s.commit}:worktree/src/app.ts`)).toBe('hidden edit\n');
   });
 
@@ -519,19 +519,6 @@ describe('review findings (each failed before its fix)', () => {
     await restoresExactly(r, s, before);
   });
 
-  it('a resumed snapshot step does not hand its old stash trees on: the stash holds the working copy of now', async () => {
-    const r = project();
-    r.write('src/app.ts', 'at snapshot time\n');
-    const { ctx } = fakeStepContext(r.root);
-    const first = await snapshotStep.run({}, { ...ctx, playbook: { ...ctx.playbook, steps: [{ id: 's', uses: 'stash', with: { message: 'm' } }] } } as StepContext);
-    expect(first.stashTrees).toBeDefined();
-    r.write('src/app.ts', 'edited before the resume\n');
-    const resumed = await snapshotStep.run({}, { ...ctx, previous: first } as StepContext);
-    expect(resumed.snapshotId).toBe(first.snapshotId);
-    expect(resumed.stashTrees).toBeUndefined();
-    const st = await stashStep.run({ message: 'EMERGENCY: test' }, { ...ctx, results: { snapshot: resumed }, snapshotId: first.snapshotId as string } as StepContext);
-    expect(r.git('show', `${st.stash as string}:src/app.ts`)).toBe('edited before the resume\n');
-  });
 });
 
 describe('review findings, second pass (each failed before its fix)', () => {
@@ -544,7 +531,7 @@ describe('review findings, second pass (each failed before its fix)', () => {
     const s = await sameAsAddAll(r, { stashTrees: true });
     expect(r.git('show', `${s.commit}:worktree/src/app.ts`)).toBe('edited under ignoreStat\r\n'); // raw bytes (raw.list)
     expect(gitRun(r.root, ['cat-file', 'blob', `${s.commit}:meta/raw.list`]).stdout).toContain('src/app.ts');
-    expect({ index: s.stash!.index, tracked: s.stash!.tracked, untracked: s.stash!.untracked ?? EMPTY_TREE }).toEqual(want);
+    expect(stashOf(s)).toEqual(want);
   });
 
   it.each([5, 120])('%i identical untracked directories (the same tree many times): written once, nothing left in objects/pack', async (n) => {

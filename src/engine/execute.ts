@@ -357,13 +357,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   process.on('SIGTERM', onSigterm);
 
   const results: Record<string, StepResult> = {};
-  for (const s of run.steps) {
-    if (s.status !== 'succeeded' || !s.result) continue;
-    // a resumed run: the snapshot step's stash trees describe the working copy before the
-    // interruption, which may have changed since (a later stash step reads it again)
-    const { stashTrees: _then, ...result } = s.result as StepResult;
-    results[s.id] = result;
-  }
+  // (a resumed run: what the steps that finished journaled; never their `transient` values)
+  for (const s of run.steps) if (s.status === 'succeeded' && s.result) results[s.id] = s.result as StepResult;
 
   const recordOf = (id: string) => run.steps.find((s) => s.id === id)!;
   /** the step whose failure stopped the run (not one that failed with continueOnError) */
@@ -461,11 +456,12 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     try {
       const res = ((await kind.run(w, sctx)) ?? {}) as StepResult;
       rec.status = res.skipped ? 'skipped' : 'succeeded';
-      rec.result = { ...(rec.result ?? {}), ...res };
+      const { transient, ...journaled } = res;
+      rec.result = { ...(rec.result ?? {}), ...journaled };
       rec.commands = res.commands ?? ps.commands;
       rec.exitCode = res.exitCode;
       rec.outputTail = res.outputTail;
-      results[ps.id] = rec.result as StepResult;
+      results[ps.id] = { ...(rec.result as StepResult), ...(transient ? { transient } : {}) };
       if (res.snapshotId && !run.snapshot) run.snapshot = res.snapshotId;
       if (res.skipped) task.skip(`${ps.title} (${res.skipped})`);
     } catch (e) {
@@ -474,7 +470,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       rec.error = err.message;
       if (err.result) {
         if (typeof err.result.snapshotId === 'string' && !run.snapshot) run.snapshot = err.result.snapshotId;
-        rec.result = { ...(rec.result ?? {}), ...err.result };
+        const { transient: _t, ...journaled } = err.result;
+        rec.result = { ...(rec.result ?? {}), ...journaled };
         rec.commands = err.result.commands ?? ps.commands;
         rec.exitCode = err.result.exitCode;
         rec.outputTail = err.result.outputTail;

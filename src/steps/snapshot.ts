@@ -39,10 +39,7 @@ export const snapshot: StepKind<With> = {
     const prevId = ctx.previous?.snapshotId as string | undefined;
     if (prevId && (await refOid(ctx.repo, `refs/rb/snapshots/${prevId}`))) {
       ctx.reporter.output(`snapshot ${prevId} was taken before the interruption`);
-      // its stash trees describe the working copy of then, not of now: a later stash step
-      // reads the working copy again (git stash create)
-      const { stashTrees: _stale, ...rest } = ctx.previous!;
-      return rest;
+      return ctx.previous!;
     }
     const info = await captureSnapshot(ctx.repo, {
       message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`,
@@ -58,7 +55,8 @@ export const snapshot: StepKind<With> = {
     ctx.reporter.output(`snapshot ${info.id}`);
     return {
       commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
-      headOid: info.headOid, ...(info.stash ? { stashTrees: info.stash } : {}),
+      // the stash trees describe the working copy of now: for this run's stash step, not a resumed one
+      headOid: info.headOid, ...(info.stash ? { transient: { stashTrees: info.stash } } : {}),
     };
   },
 };

@@ -27,7 +27,7 @@ type With = z.infer<typeof schema>;
 /** The snapshot step's trees for this run's snapshot, when they describe the current HEAD. */
 function snapshotTrees(ctx: StepContext, headOid: string): StashTrees | null {
   for (const r of Object.values(ctx.results)) {
-    const t = r?.stashTrees as StashTrees | undefined;
+    const t = r?.transient?.stashTrees as StashTrees | undefined;
     if (t && r.snapshotId === ctx.snapshotId && r.headOid === headOid) return t;
   }
   return null;

@@ -87,6 +87,11 @@ export interface StepResult {
   warnings?: string[];
   /** the step had nothing to do */
   skipped?: string;
+  /**
+   * values for later steps of this same process only, never journaled: they describe the
+   * working copy of this moment, which a resumed run cannot rely on
+   */
+  transient?: Record<string, unknown>;
 }
 
 export interface StepKind<W = Record<string, unknown>> {
