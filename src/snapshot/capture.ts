@@ -41,7 +41,7 @@ import type { Repo } from '../repo.js';
 import { GitError } from '../errors.js';
 import {
   FSYNC_FLAGS, GITSTATE_NAMES, SNAPSHOT_FORMAT_VERSION, STAGE_DIR_PREFIX, chunkArgs, encodeSkipped,
-  sanitizeIdPart, snapshotRef, splitNul, splitNulBuf, type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
+  sanitizeIdPart, snapshotRef, splitNul, splitNulBuf, utf8OrNull, type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
@@ -206,7 +206,7 @@ async function capture(
   const indexLs = conflicted || flaggedPaths.length > 0
     ? (await run(['ls-files', '-s', '-z'], { indexFile: rIdx, readOnly: true, binary: true })).stdoutBuf
     : Buffer.alloc(0);
-  const flagged = new Map<string, { mode: string; oid: string }>();
+  const flagged = new Map<string, IndexEntry>();
   const skipSet = new Set(skipWorktree.map((b) => b.toString('utf8')));
   if (flaggedPaths.length > 0) {
     const want = new Set(flaggedPaths);
@@ -275,12 +275,15 @@ async function capture(
     nested.sort();
 
     const indexTree = await indexTreeP;
-    const diffs = parseDiffFiles(diffFilesR.stdoutBuf);
+    const diffs = parseRawDiff(diffFilesR.stdoutBuf);
+    // the index entry (mode, blob) of every path diff-files reports or that is flagged
+    const indexEntry = new Map<string, IndexEntry>(flagged);
+    for (const d of diffs.records) if (d.oldMode !== '000000') indexEntry.set(d.path, { mode: d.oldMode, oid: d.oldOid });
     // The fast way: the index's tree edited with the paths that differ from it. git's own
     // `add -A` on a copy of the index is kept for what the edit does not model: a conflicted
     // index, submodules whose commit moved, core.symlinks=false, names that are not UTF-8.
     const canEdit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
-      && !diffs.records.some((d) => d.srcMode === '160000' || d.dstMode === '160000')
+      && !diffs.records.some((d) => d.oldMode === '160000' || d.newMode === '160000')
       && !untrackedFiles.some((p) => p.includes('\uFFFD'));
     const editor = TreeEditor.forOid(run, indexTree);
     // Beside the hashing, for the edit: the base trees on the touched paths, what HEAD has where
@@ -291,7 +294,7 @@ async function capture(
     ]) : null;
     if (early) pending.push(early.done);
     const edit = canEdit
-      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, flagged, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
+      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, indexEntry, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
       : null;
     if (early) await early.prefetched;
     let idx = '';
@@ -345,19 +348,19 @@ async function capture(
     let deleted: string[];
     if (edit && early) {
       const [staged, convertible] = await Promise.all([early.staged, early.converted]);
-      candidates = changedFromHead(edit, diffs.records, flagged, staged);
+      candidates = changedFromHead(edit, indexEntry, staged);
       conv = new Set(candidates.filter((c) => convertible.has(c.path)).map((c) => c.path));
       deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
     } else {
       const [changedR, del] = await Promise.all([
-        run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true }),
+        run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true, binary: true }),
         edit
           ? edit.tracked.filter((e) => 'remove' in e).map((e) => e.path)
           // (plus what diff-files saw deleted: an intent-to-add entry is in no tree)
-          : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true })
-            .then((r) => [...parseRawDiff(r.stdout).map((d) => unStage(d.path)), ...diffs.records.filter((d) => d.status === 'D').map((d) => d.path)]),
+          : run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=D', indexTree, cur], { readOnly: true, binary: true })
+            .then((r) => [...parseRawDiff(r.stdoutBuf).records.map((d) => unStage(d.path)), ...diffs.records.filter((d) => d.status === 'D').map((d) => d.path)]),
       ]);
-      candidates = parseRawDiff(changedR.stdout).filter((d) => REGULAR.has(d.newMode));
+      candidates = parseRawDiff(changedR.stdoutBuf).records.filter((d) => REGULAR.has(d.newMode));
       conv = await convertedPaths(run, candidates.map((c) => c.path), autocrlf);
       deleted = del;
     }
@@ -577,37 +580,16 @@ function scanIndexTags(buf: Buffer): {
     const lower = tag >= 0x61 && tag <= 0x7a;
     if (lower || tag === 0x53 /* S */) {
       const raw = buf.subarray(start + 2, end);
-      const path = raw.toString('utf8');
+      const path = utf8OrNull(raw);
       // a name that is not UTF-8 cannot be looked at by its decoded string: add -A takes it
-      if (Buffer.byteLength(path) !== raw.length || path.includes('\uFFFD')) badFlaggedName = true;
-      flaggedPaths.push(path);
+      if (path === null) badFlaggedName = true;
+      else flaggedPaths.push(path);
       if (lower) assumeUnchanged.push(raw);
       if (tag === 0x53 || tag === 0x73) skipWorktree.push(raw);
     }
     start = end + 1;
   }
   return { flaggedPaths, assumeUnchanged, skipWorktree, conflicted, badFlaggedName };
-}
-
-/** One record of `git diff-files -z` (raw format): index mode, worktree mode, status, path. */
-interface DiffFilesRecord {
-  srcMode: string;
-  /** the index's blob (all zeros for an intent-to-add entry) */
-  srcOid: string;
-  dstMode: string;
-  status: string;
-  path: string;
-}
-
-/** Parse `git diff-files -z`; bad is true when a path is not valid UTF-8. */
-function parseDiffFiles(buf: Buffer): { records: DiffFilesRecord[]; bad: boolean } {
-  const { good, bad } = splitNulBuf(buf);
-  const records: DiffFilesRecord[] = [];
-  for (let i = 0; i + 1 < good.length; i += 2) {
-    const [srcMode, dstMode, srcOid, , status] = good[i]!.slice(1).split(' ');
-    records.push({ srcMode: srcMode!, dstMode: dstMode!, srcOid: srcOid!, status: status!, path: good[i + 1]! });
-  }
-  return { records, bad: bad.length > 0 };
 }
 
 /** core.autocrlf, core.filemode, core.symlinks and core.sparseCheckout from parsed config values. */
@@ -652,20 +634,14 @@ async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
  * file was), so the caller falls back to `git add -A`.
  */
 async function worktreeEdits(
-  run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly DiffFilesRecord[],
-  flagged: ReadonlyMap<string, { mode: string; oid: string }>, untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null,
-  convertible: Promise<Set<string>> | null,
+  run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly RawDiff[], indexEntry: ReadonlyMap<string, IndexEntry>,
+  untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null, convertible: Promise<Set<string>> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
+  // every tracked path looked at, with the mode git add derives from (an intent-to-add entry,
+  // which has no index entry: the mode diff-files saw on disk)
   const indexMode = new Map<string, string>();
-  const indexEntry = new Map<string, { mode: string; oid: string }>();
-  for (const d of diffs) {
-    indexMode.set(d.path, d.srcMode === '000000' ? d.dstMode : d.srcMode);
-    if (d.srcMode !== '000000') indexEntry.set(d.path, { mode: d.srcMode, oid: d.srcOid });
-  }
-  for (const [p, f] of flagged) {
-    if (!indexMode.has(p)) indexMode.set(p, f.mode);
-    if (!indexEntry.has(p)) indexEntry.set(p, f);
-  }
+  for (const d of diffs) indexMode.set(d.path, indexEntry.get(d.path)?.mode ?? d.newMode);
+  for (const [p, e] of indexEntry) if (!indexMode.has(p)) indexMode.set(p, e.mode);
   const tracked: TreeEditOp[] = [];
   const untracked: TreeEditOp[] = [];
   const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean }[] = [];
@@ -723,8 +699,8 @@ async function worktreeEdits(
     // files are seeded at once.
     const seedOf = (conv: Set<string> | null) => files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
       .map((f) => [f.path, indexEntry.get(f.path)] as const)
-      .filter((x): x is readonly [string, { mode: string; oid: string }] => !!x[1] && REGULAR.has(x[1].mode));
-    const hashIn = async (idxFile: string, paths: readonly string[], seed: readonly (readonly [string, { mode: string; oid: string }])[]) => {
+      .filter((x): x is readonly [string, IndexEntry] => !!x[1] && REGULAR.has(x[1].mode));
+    const hashIn = async (idxFile: string, paths: readonly string[], seed: readonly (readonly [string, IndexEntry])[]) => {
       // core.ignoreStat would mark the seeded entries assume-unchanged, and --add would then
       // keep their index blobs instead of reading the files
       if (seed.length > 0) {
@@ -802,7 +778,7 @@ function startEarly(
   run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false', touched: readonly string[],
 ): { prefetched: Promise<void>; staged: Promise<RawDiff[]>; converted: Promise<Set<string>>; done: Promise<unknown> } {
   const prefetched = editor.prefetch(indexTree, touched);
-  const staged = run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true }).then((r) => parseRawDiff(r.stdout));
+  const staged = run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true, binary: true }).then((r) => parseRawDiff(r.stdoutBuf).records);
   const converted = staged.then((st) => convertedPaths(run, [...new Set([...touched, ...st.filter((d) => d.status !== 'D').map((d) => d.path)])], autocrlf));
   const done = Promise.allSettled([prefetched, staged, converted]);
   for (const p of [prefetched, staged, converted]) p.catch(() => undefined);
@@ -816,12 +792,9 @@ function startEarly(
  * differs from HEAD, else the index's own entry), and a staged path the edit left as it is.
  */
 function changedFromHead(
-  edit: { tracked: readonly TreeEditOp[]; untracked: readonly TreeEditOp[] }, diffs: readonly DiffFilesRecord[],
-  flagged: ReadonlyMap<string, { mode: string; oid: string }>, staged: readonly RawDiff[],
+  edit: { tracked: readonly TreeEditOp[]; untracked: readonly TreeEditOp[] }, indexEntry: ReadonlyMap<string, IndexEntry>, staged: readonly RawDiff[],
 ): { path: string; newMode: string }[] {
-  const head = new Map<string, { mode: string; oid: string }>();
-  for (const d of diffs) head.set(d.path, { mode: d.srcMode, oid: d.srcOid });
-  for (const [p, f] of flagged) if (!head.has(p)) head.set(p, f);
+  const head = new Map(indexEntry);
   for (const s of staged) head.set(s.path, { mode: s.oldMode, oid: s.oldOid });
   const out: { path: string; newMode: string }[] = [];
   const edited = new Set<string>();
@@ -938,6 +911,13 @@ function unStage(p: string): string {
   return p.startsWith(STAGE_DIR_PREFIX) ? p.slice(p.indexOf('/') + 1) : p;
 }
 
+/** An entry of the index: its mode and blob. */
+interface IndexEntry {
+  mode: string;
+  oid: string;
+}
+
+/** One record of raw diff output: old and new mode, the old blob (all zeros when none), status, path. */
 interface RawDiff {
   oldMode: string;
   newMode: string;
@@ -946,20 +926,31 @@ interface RawDiff {
   path: string;
 }
 
-/** Parse `diff-tree -r -z` raw output (no renames: one path per record). */
-function parseRawDiff(out: string): RawDiff[] {
-  const parts = splitNul(out);
-  const res: RawDiff[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const head = parts[i]!;
-    if (!head.startsWith(':')) {
-      i -= 1; // commit-id line (not emitted for two trees, but be tolerant)
+/**
+ * Parse raw diff output (`diff-files`, `diff-index`, `diff-tree`; -z, no renames: one path per
+ * record). bad: some path is not UTF-8 (its record is left out).
+ */
+function parseRawDiff(buf: Buffer): { records: RawDiff[]; bad: boolean } {
+  const records: RawDiff[] = [];
+  let bad = false;
+  let header: string | null = null;
+  let start = 0;
+  for (let i = 0; i <= buf.length; i++) {
+    if (i < buf.length && buf[i] !== 0) continue;
+    if (i === start && i === buf.length) break;
+    const part = buf.subarray(start, i);
+    start = i + 1;
+    if (header === null) {
+      if (part[0] === 0x3a /* : */) header = part.toString('latin1'); // else a commit id line (diff-tree of commits)
       continue;
     }
-    const [oldMode, newMode, oldOid, , status] = head.slice(1).split(' ');
-    res.push({ oldMode: oldMode!, newMode: newMode!, oldOid: oldOid!, status: status!, path: parts[i + 1]! });
+    const [oldMode, newMode, oldOid, , status] = header.slice(1).split(' ');
+    header = null;
+    const path = utf8OrNull(part);
+    if (path === null) bad = true;
+    else records.push({ oldMode: oldMode!, newMode: newMode!, oldOid: oldOid!, status: status!, path });
   }
-  return res;
+  return { records, bad };
 }
 
 /**

@@ -213,8 +213,8 @@ export function splitNulBuf(buf: Buffer): { good: string[]; bad: string[] } {
   for (let i = 0; i < buf.length; i++) {
     if (buf[i] !== 0) continue;
     const rec = buf.subarray(start, i);
-    const s = rec.toString('utf8');
-    if (s.includes('\uFFFD') && !Buffer.from(s, 'utf8').equals(rec)) bad.push(s);
+    const s = utf8OrNull(rec);
+    if (s === null) bad.push(rec.toString('utf8'));
     else good.push(s);
     start = i + 1;
   }
@@ -223,6 +223,12 @@ export function splitNulBuf(buf: Buffer): { good: string[]; bad: string[] } {
     good.push(rec.toString('utf8'));
   }
   return { good, bad };
+}
+
+/** The bytes as a string when they are valid UTF-8 (they decode and encode back to themselves), else null. */
+export function utf8OrNull(bytes: Buffer): string | null {
+  const s = bytes.toString('utf8');
+  return s.includes('\uFFFD') && !Buffer.from(s, 'utf8').equals(bytes) ? null : s;
 }
 
 /** Parse meta/HEAD. */

@@ -80,14 +80,8 @@ export class TreeEditor {
   async apply(base: string | null, edits: readonly TreeEditOp[]): Promise<string | null> {
     const root: Node = { children: new Map(), base };
     for (const e of edits) {
-      const parts = Buffer.from(e.path, 'utf8').toString('latin1').split('/').filter((p) => p !== '');
-      if (parts.length === 0) throw new Error(`tree edit of an empty path: ${JSON.stringify(e.path)}`);
-      let n = root;
-      for (const p of parts) {
-        let c = n.children.get(p);
-        if (!c) n.children.set(p, (c = { children: new Map() }));
-        n = c;
-      }
+      const n = nodeAt(root, e.path);
+      if (n === root) throw new Error(`tree edit of an empty path: ${JSON.stringify(e.path)}`);
       if ('remove' in e) n.remove = true;
       else n.set = { mode: canonicalMode(e.mode), oid: e.oid };
     }
@@ -105,14 +99,7 @@ export class TreeEditor {
    */
   async prefetch(base: string | null, paths: readonly string[]): Promise<void> {
     const root: Node = { children: new Map(), base };
-    for (const path of paths) {
-      let n = root;
-      for (const p of Buffer.from(path, 'utf8').toString('latin1').split('/').filter((x) => x !== '')) {
-        let c = n.children.get(p);
-        if (!c) n.children.set(p, (c = { children: new Map() }));
-        n = c;
-      }
-    }
+    for (const path of paths) nodeAt(root, path);
     await this.loadBases(root);
   }
 
@@ -376,6 +363,18 @@ export function zlibStored(data: Buffer): Buffer {
   }
   out.writeUInt32BE(((c << 16) | a) >>> 0, o);
   return out;
+}
+
+/** The node of `path` (UTF-8, '/'-separated) below `root`, made with its parents where missing; names are latin1 (bytes). */
+function nodeAt(root: Node, path: string): Node {
+  let n = root;
+  for (const p of Buffer.from(path, 'utf8').toString('latin1').split('/')) {
+    if (p === '') continue;
+    let c = n.children.get(p);
+    if (!c) n.children.set(p, (c = { children: new Map() }));
+    n = c;
+  }
+  return n;
 }
 
 /** A pack entry's header: the type and the size, 4 bits in the first byte, then 7 bits per byte. */
