@@ -17,10 +17,12 @@ function repo() {
 const failure = (p: Promise<unknown>) => p.then(() => null, (e: Error & { result?: { problems: string[] } }) => e);
 
 describe('verify', () => {
-  it('passes on the expected HEAD and a tree that is clean apart from rollbacks/ and keep paths', async () => {
+  it('passes on the expected HEAD and a tree that is clean apart from rollbacks/, rb\'s own config (which git.clean keeps) and keep paths', async () => {
     const r = repo();
     r.write('rollbacks/report.md', 'r\n');
     r.write('.env', 'K=1\n');
+    r.write('rb.config.yaml', 'baseline: main\n');
+    r.write('.rb/playbooks/mine.yaml', 'name: mine\n');
     const { ctx, lines } = fakeStepContext(r.root, { keep: ['.env'] });
     const res = await verify.run({ headIs: 'HEAD', clean: true }, ctx);
     expect(res).toMatchObject({ problems: [], commands: ['git rev-parse HEAD', 'git status --porcelain -z'] });

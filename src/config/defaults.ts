@@ -8,6 +8,9 @@ import type { Config } from '../types.js';
 
 export const CONFIG_FILE = 'rb.config.yaml';
 
+/** rb's own files in a repository (root-relative): never cleaned, and never what makes a tree "not clean". */
+export const RB_OWN_PATHS: readonly string[] = ['.rb', CONFIG_FILE];
+
 /** npm's placeholder test script, which is not a test command. */
 export const NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1';
 

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
 import { lockfilesUnchanged } from './deps-install.js';
+import { RB_OWN_PATHS } from '../config/defaults.js';
 
 const schema = z
   .object({
@@ -31,7 +32,7 @@ function anchor(p: string): string {
 
 function baseExcludes(ctx: PlanContext, w: With): string[] {
   // rb's own configuration is never cleaned either (an untracked .rb/ or rb.config.yaml)
-  return [`/${ctx.config.rollbacksDir.replace(/^\/+|\/+$/g, '')}/`, '/.rb/', '/rb.config.yaml', ...ctx.config.keep.map(anchor), ...(w.keep ?? []).map(anchor)];
+  return [`/${ctx.config.rollbacksDir.replace(/^\/+|\/+$/g, '')}/`, ...RB_OWN_PATHS.map((p) => `/${p}`), ...ctx.config.keep.map(anchor), ...(w.keep ?? []).map(anchor)];
 }
 
 /** Paths the run's snapshot reported as not captured, with the reason. */

@@ -4,12 +4,13 @@ import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepKind } from './types.js';
 import { commandSchema, displayCommand, repoPath } from './common.js';
+import { RB_OWN_PATHS } from '../config/defaults.js';
 
 const schema = z
   .object({
     headIs: z.string().min(1).optional(),
     clean: z.boolean().optional(),
-    /** paths (prefixes, relative to the root) allowed to differ when clean is checked; rollbacks/ and config.keep are always allowed */
+    /** paths (prefixes, relative to the root) allowed to differ when clean is checked; rollbacks/, rb's own .rb/ and rb.config.yaml, and config.keep are always allowed */
     except: z.array(z.string()).optional(),
     command: z.union([commandSchema, z.null()]).optional(),
     /** also run the configured `verify` command (rb.config.yaml), when there is one */
@@ -59,7 +60,8 @@ export const verify: StepKind<With> = {
     if (w.clean) {
       const r = value(statusR)!;
       commands.push('git status --porcelain -z');
-      const allowed = [ctx.config.rollbacksDir, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
+      // what git.clean never removes is never "dirty": the records, rb's own config, kept paths
+      const allowed = [ctx.config.rollbacksDir, ...RB_OWN_PATHS, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
       const entries = splitZ(r.stdout);
       const dirty: string[] = [];
       for (let i = 0; i < entries.length; i++) {
