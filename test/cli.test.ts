@@ -213,6 +213,24 @@ describe('a custom playbook from .rb/playbooks/', () => {
     expect(r.git('status', '--porcelain', '--untracked-files=all')).not.toContain('rollbacks');
   });
 
+  it('a minimal playbook (name and steps, no titles) runs: the title defaults to the name, a step\'s to its id', () => {
+    const r = repos.make();
+    addPlaybook(r.root, 'slow', 'name: slow\nsteps:\n  - id: wait\n    run: [node, -e, "setTimeout(() => {}, 10)"]\n');
+    const p = rb(r.root, ['plan', 'slow']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain('Plan: slow (playbook slow)');
+    expect(p.stdout).toMatch(/1\. wait \[exec\]/);
+    const res = rb(r.root, ['run', 'slow']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('slow: run ');
+    const j = onlyJournal(r.root);
+    expect(j).toMatchObject({ playbook: 'slow', title: 'slow', status: 'succeeded' });
+    expect(j.steps.map((s: { id: string; title: string }) => [s.id, s.title])).toEqual([['wait', 'wait']]);
+    const list = rb(r.root, ['playbooks', '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(list.stdout))).toContain('"slow"');
+  });
+
   it('extends an existing metrics.json in the old format without losing anything', () => {
     const r = customRepo();
     const old = {

@@ -80,6 +80,12 @@ describe('validatePlaybook: a valid playbook', () => {
     expect(pb.steps[4]).toMatchObject({ shell: true, when: '{{ params.force }}', timeout: '30s' });
   });
 
+  it('takes a minimal playbook: name and steps; the title defaults to the name', () => {
+    const pb = validatePlaybook('name: slow\nsteps:\n  - { id: a, run: [sleep, "1"] }\n', 'slow.yaml', 'repository', kinds);
+    expect(pb.title).toBe('slow');
+    expect(pb.steps[0]!.title).toBeUndefined();
+  });
+
   it('reads `when: false` as the string "false"', () => {
     const pb = validatePlaybook('name: x\ntitle: X\nsteps:\n  - { id: a, uses: snapshot, when: false }\n', 'x.yaml', 'repository', kinds);
     expect(pb.steps[0]!.when).toBe('false');
@@ -198,8 +204,8 @@ steps:
   });
 
   it('reports an empty file or a list as not a playbook', () => {
-    expect(problems('')).toEqual(['playbooks/sprint.yaml:1:1: expected a playbook (a mapping with name, title and steps), got an empty value (null)']);
-    expect(problems('- a\n')).toEqual(['playbooks/sprint.yaml:1:1: expected a playbook (a mapping with name, title and steps), got a list']);
+    expect(problems('')).toEqual(['playbooks/sprint.yaml:1:1: expected a playbook (a mapping with name and steps), got an empty value (null)']);
+    expect(problems('- a\n')).toEqual(['playbooks/sprint.yaml:1:1: expected a playbook (a mapping with name and steps), got a list']);
   });
 
   it('lists the valid kinds for an unknown uses, suggesting the closest', () => {

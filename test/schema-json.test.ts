@@ -16,7 +16,7 @@ describe('playbooks/schema.json', () => {
       $defs: { step: { properties: Record<string, { items?: { $ref: string } }>; oneOf: unknown[]; dependentRequired: unknown } };
     };
     expect(s.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
-    expect(s.required).toEqual(['name', 'title', 'steps']);
+    expect(s.required).toEqual(['name', 'steps']);
     expect(s.additionalProperties).toBe(false);
     expect(s.properties.steps!.items!.$ref).toBe('#/$defs/step');
     expect(s.$defs.step.properties.steps!.items!.$ref).toBe('#/$defs/step');

@@ -76,7 +76,7 @@ export const StepSchema = z.strictObject({
   id: z.string({ error: 'expected a step id' }).regex(ID_PATTERN, {
     error: 'expected a step id of letters, digits, "_" or "-", starting with a letter',
   }).meta({ description: 'unique in the playbook; results are read as {{ steps.<id>.… }}' }),
-  title: z.string().optional(),
+  title: z.string().optional().meta({ description: 'shown in the task list and the journal; defaults to the id' }),
   uses: z.string().min(1).optional().meta({ description: 'a built-in step kind, e.g. git.reset-hard' }),
   run: command.optional().meta({ description: 'shorthand for uses: exec; an argv list, or a string with shell: true' }),
   shell: z.boolean().optional().meta({ description: 'run the string `run` with sh -c; interpolated values are quoted' }),
@@ -99,7 +99,7 @@ export const PlaybookSchema = z.strictObject({
     error: 'expected a name of letters, digits, ".", "_" or "-" (the file name without .yaml)',
   }),
   level: z.literal([1, 2, 3]).optional(),
-  title: z.string().min(1),
+  title: z.string().min(1).optional().meta({ description: 'shown in plans, reports and notifications; defaults to the name' }),
   description: z.string().optional(),
   severity: z.enum(['critical', 'high', 'medium', 'low']).optional(),
   target: duration.optional().meta({ description: 'recovery-time objective, e.g. 15m' }),
@@ -109,7 +109,7 @@ export const PlaybookSchema = z.strictObject({
     error: 'expected a parameter name of letters, digits, "_" or "-", not starting with a digit',
   }), ParamSchema, { error: 'expected a mapping of parameter names to { type, required, default, description }' }).optional(),
   steps: z.array(StepSchema, { error: 'expected a list of steps' }).min(1),
-}, { error: 'expected a playbook: a mapping with name, title and steps' });
+}, { error: 'expected a playbook: a mapping with name and steps' });
 
 /** Names a template may read (architecture §4). */
 export const TEMPLATE_ROOTS = ['params', 'config', 'run', 'baseline', 'steps'] as const;
@@ -157,7 +157,7 @@ export function validatePlaybook(text: string, file: string, source: 'built-in' 
   const parsed = result.parsed;
   const data = parsed.data;
   if (!isObj(data)) {
-    throw invalid(file, [parsed.issue([], `expected a playbook (a mapping with name, title and steps), got ${describeValue(data)}`)]);
+    throw invalid(file, [parsed.issue([], `expected a playbook (a mapping with name and steps), got ${describeValue(data)}`)]);
   }
 
   const issues: ValidationIssue[] = [];
@@ -544,7 +544,8 @@ function toPlaybook(data: Obj, parsed: ParsedYaml, file: string, source: 'built-
   };
   const pb: Playbook = {
     name: data.name as string,
-    title: data.title as string,
+    // a minimal playbook is `name` + `steps`: the title defaults to the name (a step's to its id, in the plan)
+    title: (data.title as string | undefined) ?? (data.name as string),
     params: (data.params ?? {}) as Record<string, ParamSpec>,
     steps: (data.steps as Obj[]).map((s, i) => toStep(s, ['steps', i])),
     file: resolve(file),
