@@ -112,6 +112,21 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(metrics(r).find((e) => e.run_id === run!.id).undone).toBe(true);
     });
 
+    it('emergency, undo, undo again: the exact working copy the emergency left, ignored files included', async () => {
+      const r = copyRepo(emergencyRepo());
+      r.write('build/deep/out.bin', 'binary output\n'); // ignored (build/), removed by the emergency's clean
+      expectCode(await rbAsync(r.root, ['emergency', '--yes', '--no-services']), 0);
+      expect(existsSync(join(r.root, 'build'))).toBe(false);
+      const afterEmergency = manifest(r.root, EXCL);
+      expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
+      expect(readFileSync(join(r.root, 'build/deep/out.bin'), 'utf8')).toBe('binary output\n');
+      // the undo of the undo removes the ignored files the first undo brought back (its safety snapshot holds them)
+      expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
+      expect(manifest(r.root, EXCL)).toBe(afterEmergency);
+      expect(existsSync(join(r.root, 'build'))).toBe(false);
+      expect(readFileSync(join(r.root, '.env'), 'utf8')).toBe('API_KEY=hunter2\n');
+    });
+
     it('resets to an origin/baseline another clone advanced, and lists the local baseline commits the reset drops', async () => {
       const r = copyRepo(emergencyRepo());
       const before = manifest(r.root, EXCL);

@@ -5,7 +5,7 @@
  * plus ids, idempotence, crash/resume, the safety snapshot, refusals and the store.
  * Real git repositories only (test/helpers/repo.ts), no mocks.
  */
-import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpRepos, wrap, type TestRepo } from './helpers/repo.js';
@@ -546,6 +546,52 @@ describe('restore: HEAD, interruption, refusals', () => {
     expect(res2.warnings).toEqual([]);
     expect(manifest(r.root)).toBe(before);
     expect(r.git('rev-parse', 'main').trim()).toBe(snap.headOid);
+  });
+
+  it('ignored files that appeared since the snapshot are removed (the safety snapshot holds them); what the snapshot never captured stays', async () => {
+    const r = richRepo();
+    const opts = { capture: { maxIgnoredBytes: 4096 } };
+    r.write('.env', 'SECRET=1\n', 0o600);
+    r.write('build/out.js', 'built\n');
+    r.write('notes.txt', 'untracked, not ignored\n');
+    r.write('node_modules/pkg/index.js', 'module\n');
+    r.write('big.bin', Buffer.alloc(10000, 1));
+    const snap = await captureSnapshot(r.repo(), opts.capture);
+    expect(skippedOf(snap)).toEqual(['listed node_modules', 'too-big big.bin']);
+    const kept = ['node_modules', 'big.bin', 'huge.bin'];
+    const before = manifest(r.root, { exclude: kept });
+
+    // since then: new ignored files and directories, an ignored file the snapshot has as untracked
+    r.write('build/new/deep/out.js', 'new build output\n');
+    r.write('app.log', 'log\n');
+    r.write('.env', 'SECRET=2\n', 0o600);
+    r.write('.gitignore', readFileSync(join(r.root, '.gitignore'), 'utf8') + 'notes.txt\n');
+    r.write('notes.txt', 'edited while ignored\n');
+    // in what the snapshot skipped (it never knew them): left as they are
+    r.write('node_modules/new.js', 'installed since\n');
+    r.write('big.bin', Buffer.alloc(10000, 2));
+    r.write('huge.bin', Buffer.alloc(10000, 3)); // over the cap for the safety snapshot too
+    const changed = manifest(r.root);
+
+    const res = await restoreSnapshot(r.repo(), snap.id, opts);
+    expect(manifest(r.root, { exclude: kept })).toBe(before);
+    expect(existsSync(join(r.root, 'build/new'))).toBe(false);
+    expect(existsSync(join(r.root, 'app.log'))).toBe(false);
+    expect(readFileSync(join(r.root, 'node_modules/new.js'), 'utf8')).toBe('installed since\n');
+    expect(readFileSync(join(r.root, 'big.bin')).equals(Buffer.alloc(10000, 2))).toBe(true);
+    expect(readFileSync(join(r.root, 'huge.bin')).equals(Buffer.alloc(10000, 3))).toBe(true);
+
+    // nothing was lost: the safety snapshot gives back the state before the restore
+    await restoreSnapshot(r.repo(), res.safetySnapshot!.id, opts);
+    expect(manifest(r.root)).toBe(changed);
+  });
+
+  it('without a safety snapshot, ignored files that appeared since are left as they are', async () => {
+    const r = richRepo();
+    const snap = await captureSnapshot(r.repo());
+    r.write('build/out.js', 'built since\n');
+    await restoreSnapshot(r.repo(), snap.id, { safetySnapshot: false });
+    expect(readFileSync(join(r.root, 'build/out.js'), 'utf8')).toBe('built since\n');
   });
 
   it('a restore interrupted after any step finishes when run again', async () => {

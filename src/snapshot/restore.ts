@@ -16,7 +16,9 @@
  *            refuses to overwrite changed files behind them), then
  *            `read-tree --reset -u <worktree tree>`: tracked + untracked content, index = that tree
  *   clean    `clean -fd -e <every skipped path>`: drop untracked files the snapshot did not
- *            have (they are in the safety snapshot). Never -x, never -ff
+ *            have (they are in the safety snapshot). Never -x, never -ff. Then the ignored
+ *            files the safety snapshot holds and the target does not (see
+ *            removeIgnoredNotInTarget): only those, so nothing it could not capture is touched
  *   raw      files git would convert on checkout, written back byte-exact
  *   ignored  ignored files written raw with their modes (symlinks too)
  *   index    the raw index installed through git's index.lock (exclusive create) + rename, with
@@ -32,7 +34,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { writeFileAtomic } from '../io/fs.js';
@@ -41,7 +43,7 @@ import { LockedError, PreconditionError, StepFailedError, UsageError } from '../
 import { captureSnapshot, setMtimeNs, type CaptureOptions } from './capture.js';
 import { readSnapshot, resolveSnapshot } from './store.js';
 import {
-  FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
+  FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, chunkArgs, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
   type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
 
@@ -210,8 +212,15 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   await clearIndexFlags(run);
   await run(['read-tree', '--reset', '-u', worktreeTree]);
   fault('worktree');
-  const skippedNow: SkippedEntry[] = [...decodeSkipped(meta.skipped), ...(safety?.skipped ?? [])];
+  const targetSkipped = decodeSkipped(meta.skipped);
+  const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? [])];
   await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
+  // the target's ignored entries (written back below), listed now: ignored entries it does not
+  // have are removed too, when the safety snapshot holds them (so an undo of an undo is exact)
+  const ignored = await listIgnored(run, ignoredTree);
+  if (safety) {
+    await removeIgnoredNotInTarget(run, root, safety.commit, new Set(ignored.map((e) => e.path)), targetSkipped, warnings);
+  }
   fault('clean');
 
   // --- raw files: byte-exact content for files git would convert ------------------------------------
@@ -240,12 +249,6 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 
   // --- ignored files, raw, with their modes -----------------------------------------------------
   const perms = parsePerms(meta.perms);
-  const lsIgn = await run(['ls-tree', '-r', '-z', '-l', ignoredTree], { readOnly: true });
-  const ignored = splitNul(lsIgn.stdout).map((rec) => {
-    const tab = rec.indexOf('\t');
-    const [mode, type, oid, size] = rec.slice(0, tab).split(/ +/);
-    return { mode: mode!, type: type!, oid: oid!, size: Number(size) || 0, path: rec.slice(tab + 1) };
-  });
   const ignoredBlobs = ignored.filter((e) => {
     if (e.type === 'blob' && (e.mode === '100644' || e.mode === '100755' || e.mode === '120000')) return true;
     warnings.push(`ignored entry not restored (${e.mode} ${e.type}): ${e.path}`);
@@ -369,6 +372,65 @@ async function readJournal(path: string): Promise<RestoreJournal | null> {
     throw new LockedError(`the restore journal ${path} is unreadable: an earlier restore was interrupted.`, {
       next: `look at it, restore the snapshot it names again, or delete it if you are sure`,
     });
+  }
+}
+
+/** The entries of a snapshot's ignored/ tree (`ls-tree -r -l`). */
+async function listIgnored(run: Run, tree: string): Promise<{ mode: string; type: string; oid: string; size: number; path: string }[]> {
+  const ls = await run(['ls-tree', '-r', '-z', '-l', tree], { readOnly: true });
+  return splitNul(ls.stdout).map((rec) => {
+    const tab = rec.indexOf('\t');
+    const [mode, type, oid, size] = rec.slice(0, tab).split(/ +/);
+    return { mode: mode!, type: type!, oid: oid!, size: Number(size) || 0, path: rec.slice(tab + 1) };
+  });
+}
+
+/**
+ * `clean -fd` never removes ignored files, so without this a restore would leave the ignored
+ * files that appeared since the target snapshot (emergency -> undo -> undo brought back the
+ * build output the emergency's clean had removed). Removed: the files of the safety snapshot's
+ * ignored/ tree (so each one is kept there) that the target has neither as an ignored entry nor
+ * in its worktree/ tree (the index, after read-tree), and that are not at or under a path the
+ * target skipped (node_modules, over the cap, nested repositories: the target never knew them).
+ * Directories left empty are removed up to the first one that is not empty; the directories
+ * the target had empty come back at the emptydirs step. Nothing is removed through a symlink.
+ * Idempotent: on a resumed restore the same files are found gone.
+ */
+async function removeIgnoredNotInTarget(
+  run: Run, root: string, safetyCommit: string, targetIgnored: ReadonlySet<string>, targetSkipped: readonly SkippedEntry[], warnings: string[],
+): Promise<void> {
+  const ls = await run(['ls-tree', '-r', '-z', '--name-only', `${safetyCommit}:ignored`], { readOnly: true, allowFail: true });
+  if (ls.code !== 0) return;
+  const skippedPaths = targetSkipped.map((s) => s.path);
+  const underSkipped = (p: string) => skippedPaths.some((s) => p === s || p.startsWith(s + '/'));
+  let candidates = splitNul(ls.stdout).filter((p) => !targetIgnored.has(p) && !underSkipped(p));
+  if (candidates.length === 0) return;
+  // a path the target has in worktree/ was written by read-tree (the index is that tree now)
+  const tracked = new Set<string>();
+  for (const chunk of chunkArgs(candidates)) {
+    const r = await run(['ls-files', '-z', '--', ...chunk], { readOnly: true });
+    for (const p of splitNul(r.stdout)) tracked.add(p);
+  }
+  candidates = candidates.filter((p) => !tracked.has(p));
+  const parents = new Set<string>();
+  for (const p of candidates) {
+    if (!(await parentsAreDirs(root, p))) continue;
+    const abs = join(root, p);
+    try {
+      if ((await lstat(abs)).isDirectory()) continue;
+      await unlink(abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      warnings.push(`could not remove ${p} (ignored, not in the snapshot): ${(e as Error).message}`);
+      continue;
+    }
+    for (let d = posix.dirname(p); d !== '.' && d !== ''; d = posix.dirname(d)) parents.add(d);
+  }
+  // deepest first, so a directory emptied by removing its children goes too
+  for (const d of [...parents].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    try {
+      await rmdir(join(root, d));
+    } catch { /* not empty, or gone */ }
   }
 }
 
