@@ -563,6 +563,8 @@ describe('restore: HEAD, interruption, refusals', () => {
 
     // since then: new ignored files and directories, an ignored file the snapshot has as untracked
     r.write('build/new/deep/out.js', 'new build output\n');
+    r.mkdir('build/empty-since/inner');
+    r.mkdir('dist/empty');
     r.write('app.log', 'log\n');
     r.write('.env', 'SECRET=2\n', 0o600);
     r.write('.gitignore', readFileSync(join(r.root, '.gitignore'), 'utf8') + 'notes.txt\n');

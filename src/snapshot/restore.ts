@@ -219,7 +219,9 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // have are removed too, when the safety snapshot holds them (so an undo of an undo is exact)
   const ignored = await listIgnored(run, ignoredTree);
   if (safety) {
-    await removeIgnoredNotInTarget(run, root, safety.commit, new Set(ignored.map((e) => e.path)), targetSkipped, warnings);
+    await removeIgnoredNotInTarget(repo, run, safety.commit, {
+      ignored: new Set(ignored.map((e) => e.path)), skipped: targetSkipped, emptyDirs: new Set(splitNul(meta.emptydirs.toString('utf8'))),
+    }, warnings);
   }
   fault('clean');
 
@@ -392,22 +394,25 @@ async function listIgnored(run: Run, tree: string): Promise<{ mode: string; type
  * ignored/ tree (so each one is kept there) that the target has neither as an ignored entry nor
  * in its worktree/ tree (the index, after read-tree), and that are not at or under a path the
  * target skipped (node_modules, over the cap, nested repositories: the target never knew them).
- * Directories left empty are removed up to the first one that is not empty; the directories
- * the target had empty come back at the emptydirs step. Nothing is removed through a symlink.
+ * Directories left empty are removed up to the first one that is not empty, and so are the
+ * safety snapshot's empty directories the target did not have; the directories the target had
+ * empty come back at the emptydirs step. Nothing is removed through a symlink.
  * Idempotent: on a resumed restore the same files are found gone.
  */
 async function removeIgnoredNotInTarget(
-  run: Run, root: string, safetyCommit: string, targetIgnored: ReadonlySet<string>, targetSkipped: readonly SkippedEntry[], warnings: string[],
+  repo: Repo, run: Run, safetyCommit: string,
+  target: { ignored: ReadonlySet<string>; skipped: readonly SkippedEntry[]; emptyDirs: ReadonlySet<string> }, warnings: string[],
 ): Promise<void> {
+  const root = repo.root;
   const ls = await run(['ls-tree', '-r', '-z', '--name-only', `${safetyCommit}:ignored`], { readOnly: true, allowFail: true });
   if (ls.code !== 0) return;
-  const skippedPaths = targetSkipped.map((s) => s.path);
+  const skippedPaths = target.skipped.map((s) => s.path);
   const underSkipped = (p: string) => skippedPaths.some((s) => p === s || p.startsWith(s + '/'));
-  let candidates = splitNul(ls.stdout).filter((p) => !targetIgnored.has(p) && !underSkipped(p));
-  if (candidates.length === 0) return;
+  const targetEmpty = target.emptyDirs;
+  let candidates = splitNul(ls.stdout).filter((p) => !target.ignored.has(p) && !underSkipped(p));
   // a path the target has in worktree/ was written by read-tree (the index is that tree now)
   const tracked = new Set<string>();
-  for (const chunk of chunkArgs(candidates)) {
+  for (const chunk of candidates.length ? chunkArgs(candidates) : []) {
     const r = await run(['ls-files', '-z', '--', ...chunk], { readOnly: true });
     for (const p of splitNul(r.stdout)) tracked.add(p);
   }
@@ -425,6 +430,13 @@ async function removeIgnoredNotInTarget(
       continue;
     }
     for (let d = posix.dirname(p); d !== '.' && d !== ''; d = posix.dirname(d)) parents.add(d);
+  }
+  // the safety snapshot's empty directories that the target did not have (an ignored build/empty/ is no clean's business)
+  const [safetyEmpty] = await catFileBatch(repo, [`${safetyCommit}:meta/emptydirs`]);
+  for (const d of splitNul(safetyEmpty?.toString('utf8') ?? '')) {
+    if (targetEmpty.has(d) || underSkipped(d) || !(await parentsAreDirs(root, d))) continue;
+    parents.add(d);
+    for (let p = posix.dirname(d); p !== '.' && p !== ''; p = posix.dirname(p)) parents.add(p);
   }
   // deepest first, so a directory emptied by removing its children goes too
   for (const d of [...parents].sort((a, b) => b.split('/').length - a.split('/').length)) {
