@@ -61,3 +61,42 @@ describe('unresolvedRuns', () => {
     expect(unresolvedRuns(r).map((x) => x.id)).toEqual([failed.id]);
   });
 });
+
+describe('leftovers of dead rb processes (src/journal/leftovers.ts)', () => {
+  it('removes the temporary entries of dead pids and old pid-less directories; keeps those of live processes and fresh pid-less ones', async () => {
+    const { sweepLeftovers, findLeftovers, tempDirPrefix } = await import('../src/journal/leftovers.js');
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync, utimesSync } = await import('node:fs');
+    const gitDir = repo().commonDir;
+    const r = { gitDir, commonDir: gitDir };
+    // a pid that is surely dead: a process that has exited
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout.trim();
+    const live = String(process.ppid);
+    const mk = (p: string) => { mkdirSync(join(gitDir, p), { recursive: true }); writeFileSync(join(gitDir, p, 'index'), 'x'); return join(gitDir, p); };
+    const deadSnap = mk(`rb-snap.${dead}.AbC123`);
+    const deadStash = mk(`rb-stash.${dead}.zzzzzz`);
+    const liveSnap = mk(`rb-snap.${live}.AbC123`);
+    const mine = mkdtempSync(tempDirPrefix(gitDir, 'rb-restore'));
+    const legacyOld = mk('rb-restore.Q1w2E3');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(legacyOld, old, old);
+    const legacyNew = mk('rb-commit.R4t5Y6');
+    const notOurs = mk('rb-snapshots-of-mine');
+    mkdirSync(join(gitDir, 'rb', 'runs'), { recursive: true });
+    const files = {
+      deadLockTmp: join(gitDir, 'rb', `lock.${dead}.tmp`),
+      deadStale: join(gitDir, 'rb', `lock.stale-${dead}`),
+      deadJournalTmp: join(gitDir, 'rb', 'runs', `.20260101-000000-x.json.${dead}.1700000000000.tmp`),
+      liveJournalTmp: join(gitDir, 'rb', 'runs', `.20260101-000000-x.json.${live}.1700000000000.tmp`),
+      journal: join(gitDir, 'rb', 'runs', '20260101-000000-x.json'),
+    };
+    for (const f of Object.values(files)) writeFileSync(f, '{}');
+
+    const found = findLeftovers(r).map((l) => l.path).sort();
+    expect(found).toEqual([deadSnap, deadStash, legacyOld, files.deadLockTmp, files.deadStale, files.deadJournalTmp].sort());
+    expect(sweepLeftovers(r).map((l) => l.path).sort()).toEqual(found);
+    for (const p of found) expect(existsSync(p), p).toBe(false);
+    for (const p of [liveSnap, mine, legacyNew, notOurs, files.liveJournalTmp, files.journal]) expect(existsSync(p), p).toBe(true);
+    expect(mine.startsWith(join(gitDir, `rb-restore.${process.pid}.`))).toBe(true);
+  });
+});

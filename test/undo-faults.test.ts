@@ -10,7 +10,7 @@
  *
  * One prepared repository is copied per case; cases run concurrently.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -99,6 +99,79 @@ describe.concurrent('F. killed rb emergency: rb status names the run, rb abort r
   it.each([...boundaries, ...middles])('SIGKILL at %s', (point) => faultCase(point, 'SIGKILL'));
 
   it.each(['before:stash', 'git:reset@reset', 'git:clean@clean', 'after:verify'])('SIGINT at %s (exit 130)', (point) => faultCase(point, 'SIGINT'));
+});
+
+// =================================================================================================
+/** rb's temporary files and directories in the git dir and in <git dir>/rb (none may outlive the recovery). */
+function rbTempEntries(r: TestRepo): string[] {
+  const gd = gitDirOf(r);
+  const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+  return [
+    ...list(gd).filter((n) => /^rb-(snap|restore|commit|stash)\./.test(n)),
+    ...list(join(gd, 'rb')).filter((n) => /\.tmp$|^lock\.stale-/.test(n)).map((n) => `rb/${n}`),
+    ...list(join(gd, 'rb', 'runs')).filter((n) => n.endsWith('.tmp')).map((n) => `rb/runs/${n}`),
+  ];
+}
+
+/** The git commands one `rb emergency --yes` of faultRepo() spawns (RB_TRACE_GIT prints one line each). */
+async function gitCommandsOfOneRun(): Promise<number> {
+  const r = faultRepo();
+  const res = await rbAsync(r.root, ['emergency', '--yes'], { RB_TRACE_GIT: '1' });
+  expectCode(res, 0, 'traced run');
+  return res.stderr.split('\n').filter((l) => l.startsWith('[git ')).length;
+}
+
+/**
+ * I. SIGKILL anywhere, the early points included (before the journal says running: the lock
+ * taken and nothing else, or no lock yet), then what a user runs next: the lock of the dead
+ * process is taken over and said so, the temporary directories it left are removed, and after
+ * the recovery (rb abort for a run that changed something, else rb emergency again and rb undo)
+ * the state is the one before, with no lock and no temporary entry left.
+ */
+const KILL_POINTS = ['lock', 'git#1', 'git#2', 'git#3', 'git#4', 'git#5', 'git#6', 'git#8', 'git#10', 'git#12', 'git#14', 'git#16', 'git#19', 'git#22', 'git#25', 'git#28', 'git#32', 'git#38', 'git#44', 'git#50'];
+
+async function killCase(point: string): Promise<void> {
+  const r = faultRepo();
+  const before = state(r);
+  const killed = await rbAsync(r.root, ['emergency', '--yes'], { RB_FAULT: point });
+  expect(killed.signal, `${point}: rb should have been killed\n${outOf(killed)}`).toBe('SIGKILL');
+  await waitGitIdle(r);
+
+  const lockLeft = existsSync(join(gitDirOf(r), 'rb', 'lock'));
+  const tempLeft = rbTempEntries(r);
+  const status = await rbAsync(r.root, ['status']);
+  expectCode(status, 0, `${point}: rb status`);
+  if (lockLeft) expect(status.stdout, `${point}: rb status calls the lock stale`).toMatch(/STALE: that process is gone/);
+  if (tempLeft.some((t) => t.startsWith('rb-'))) expect(status.stdout, `${point}: rb status names the leftovers`).toMatch(/left by rb processes that are gone/);
+
+  const run = runsOf(r)[0];
+  const mustResolve = run && run.changed && run.status !== 'succeeded';
+  if (mustResolve) {
+    expectCode(await rbAsync(r.root, ['abort', '--yes']), 0, `${point}: rb abort`);
+  } else if (run?.status === 'succeeded') {
+    expectCode(await rbAsync(r.root, ['undo', '--yes']), 0, `${point}: rb undo`);
+  } else {
+    // killed before it changed anything: the next run goes ahead, cleaning up after the dead one
+    const again = await rbAsync(r.root, ['emergency', '--yes']);
+    expectCode(again, 0, `${point}: rb emergency again`);
+    if (lockLeft) expect(again.stderr, `${point}: says it took the lock over`).toMatch(/rb: took over a stale lock of run \S+ \(pid \d+ on \S+ is gone\)/);
+    if (tempLeft.length) expect(again.stderr, `${point}: says it removed the leftovers`).toMatch(/rb: removed .* left by rb processes that are gone/);
+    if (run) expect(runsOf(r).find((x) => x.id === run.id)!.status, `${point}: the dead run is closed`).toBe('interrupted');
+    expectCode(await rbAsync(r.root, ['undo', '--yes']), 0, `${point}: rb undo`);
+  }
+  expect(state(r), `${point}: state after the recovery`).toBe(before);
+  expect(existsSync(join(gitDirOf(r), 'rb', 'lock')), `${point}: lock released`).toBe(false);
+  expect(rbTempEntries(r), `${point}: temporary entries`).toEqual([]);
+}
+
+describe.concurrent('I. rb emergency killed (SIGKILL) at 20 points from start to end: the next command cleans up', { timeout: 180_000 }, () => {
+  it('the 20 points lie within one run, and the early ones before its journal', async () => {
+    const n = await gitCommandsOfOneRun();
+    expect(n, 'git commands of one rb emergency').toBeGreaterThan(Number(KILL_POINTS[KILL_POINTS.length - 1]!.slice(4)));
+    expect(KILL_POINTS).toHaveLength(20);
+  });
+
+  it.each(KILL_POINTS)('SIGKILL at %s', (point) => killCase(point));
 });
 
 // =================================================================================================

@@ -25,6 +25,9 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
     case 'create': {
       const { loadConfig } = await import('../config/load.js');
       const { config } = await loadConfig(repo.root);
+      const { describeLeftovers, sweepLeftovers } = await import('../journal/leftovers.js');
+      const swept = sweepLeftovers(repo);
+      if (swept.length) process.stderr.write(`rb: removed ${describeLeftovers(swept)}\n`);
       const info = await store.captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored, exclude: [config.rollbacksDir] });
       if (opts.json) printJson({ snapshot: info });
       else {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { findRepo } from '../repo.js';
 import { effectiveStatus, listRuns, needsResolution } from '../journal/journal.js';
 import { lockIsStale, readLock } from '../journal/lock.js';
+import { describeLeftovers, findLeftovers } from '../journal/leftovers.js';
 import { gitOperations } from '../engine/preflight.js';
 import { ago, print, printJson } from '../ui/format.js';
 import { summary } from './history.js';
@@ -40,6 +41,8 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
     (r) => effectiveStatus(r) === 'succeeded' && r.snapshot && !r.undoneBy && now - Date.parse(r.endedAt ?? r.startedAt) < windowHours * 3600_000,
   );
   const running = runs.filter((r) => effectiveStatus(r) === 'running');
+  // killed before any step changed the repository: nothing to put back, only the journal to close
+  const stopped = runs.filter((r) => r.status === 'running' && effectiveStatus(r) === 'interrupted' && !needsResolution(r));
   const next: string[] = [];
   for (const r of unresolved) next.push(`rb resume ${r.id}   (finish it)   or   rb abort ${r.id}   (put everything back)`);
   if (lock && lockIsStale(lock)) {
@@ -47,6 +50,8 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
     const taker = unresolved.length ? `rb resume or rb abort of run ${unresolved[0]!.id}` : 'the next rb run';
     next.push(`the lock of run ${lock.runId} is stale (pid ${lock.pid} is gone); ${taker} takes it over`);
   }
+  const leftovers = findLeftovers(repo);
+  if (leftovers.length) next.push(`${describeLeftovers(leftovers)}: the next rb run removes them`);
   for (const o of ops) next.push(`a git ${o.name} is in progress: ${o.hint}`);
   if (!next.length && undoable[0]) next.push(`rb undo ${undoable[0].id}   (undo the latest run)`);
 
@@ -56,7 +61,9 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
       lock: lock ? { ...lock, stale: lockIsStale(lock) } : null,
       running: running.map(summary),
       unresolved: unresolved.map(summary),
+      stopped: stopped.map(summary),
       gitOperations: ops.map((o) => o.name),
+      leftovers: leftovers.map((l) => l.path),
       undoable: undoable.map(summary),
       undoWindowHours: windowHours,
       next,
@@ -71,6 +78,7 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
     const st = r.steps.find((s) => s.status === 'running' || s.status === 'failed');
     out.push(`${effectiveStatus(r) === 'interrupted' ? 'Interrupted' : 'Failed'}: ${r.id} (${r.playbook}) at step ${st?.id ?? '?'}, ${ago(r.startedAt)}; snapshot ${r.snapshot ?? '(none taken yet)'}`);
   }
+  for (const r of stopped) out.push(`Stopped: ${r.id} (${r.playbook}) was killed ${ago(r.startedAt)} before it changed anything; nothing to put back (\`rb abort ${r.id}\` closes it)`);
   for (const o of ops) out.push(`Git: a ${o.name} is in progress`);
   if (undoable.length) out.push(`Undoable (within ${windowHours}h): ${undoable.slice(0, 5).map((r) => `${r.id} (${ago(r.endedAt ?? r.startedAt)})`).join(', ')}`);
   else out.push('Undoable: nothing');

@@ -97,6 +97,8 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     if (!opts.dryRun) {
       const { acquireLock } = await import('../journal/lock.js');
       const lock = acquireLock(repo, run.id, `rb abort ${run.id}`); // takes over its stale lock; refuses while it still runs
+      const { cleanUpAfterDeadRuns } = await import('../journal/leftovers.js');
+      for (const w of cleanUpAfterDeadRuns(repo, lock, run.id)) process.stderr.write(`rb: ${w}\n`);
       try {
         run.status = 'aborted';
         run.abortedAt = new Date().toISOString();

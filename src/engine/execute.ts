@@ -22,6 +22,7 @@ import type { Config, Playbook } from '../types.js';
 import { git } from '../io/git.js';
 import { tail } from '../io/exec.js';
 import { acquireLock, type HeldLock } from '../journal/lock.js';
+import { cleanUpAfterDeadRuns } from '../journal/leftovers.js';
 import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, type RunRecord, type StepRecord } from '../journal/journal.js';
 import { appendAudit } from '../records/audit.js';
 import { ensureExcluded } from '../records/exclude.js';
@@ -279,8 +280,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
 
   // ---- lock + journal ---------------------------------------------------------------------
   const lock: HeldLock = acquireLock(repo, ctx.run.id, req.command);
-  const warnings: string[] = [];
-  if (lock.tookOver) warnings.push(`took over a stale lock of run ${lock.tookOver.runId} (pid ${lock.tookOver.pid} is gone)`);
+  faultPoint('lock');
+  const warnings = cleanUpAfterDeadRuns(repo, lock, ctx.run.id);
+  if (!req.quiet) for (const w of warnings) process.stderr.write(`rb: ${w}\n`);
   let run: RunRecord;
   if (req.resume) {
     run = { ...req.resume, status: 'running', pid: process.pid, host: hostname() };

@@ -6,6 +6,9 @@
  *   after:<step-id>    after the step finished and was journaled
  *   git:<subcommand>@<step-id>   right after that git command was spawned inside that step
  *                                (git runs in its own process group and carries on)
+ *   git#<n>            right after the n-th git command of the process was spawned, wherever it
+ *                      is (preflight, lock, snapshot, any step): walks a whole run, start to end
+ *   lock               right after the run took the lock, before its journal exists
  * Not a user feature: documented in docs/safety.md for contributors.
  */
 let currentStep = '';
@@ -15,10 +18,14 @@ export function setCurrentStep(id: string): void {
   currentStep = id;
 }
 
+let gitCount = 0;
+
 export function faultPoint(point: string): void {
   if (!target) return;
-  const scoped = point.startsWith('git:') ? `${point}@${currentStep}` : point;
-  if (target !== point && target !== scoped) return;
+  const isGit = point.startsWith('git:');
+  const scoped = isGit ? `${point}@${currentStep}` : point;
+  const numbered = isGit ? `git#${++gitCount}` : '';
+  if (target !== point && target !== scoped && target !== numbered) return;
   const sig = (process.env.RB_FAULT_SIGNAL ?? 'SIGKILL') as NodeJS.Signals;
   process.kill(process.pid, sig);
 }

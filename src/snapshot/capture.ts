@@ -45,6 +45,7 @@ import {
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
+import { tempDirPrefix } from '../journal/leftovers.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -112,7 +113,7 @@ export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Pr
   const started = (opts.now ?? (() => new Date()))();
   const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
   const skipNames = new Set(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
-  const tmp = await mkdtemp(join(repo.gitDir, 'rb-snap.'));
+  const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-snap'));
   const pending: Promise<unknown>[] = [];
   try {
     return await capture(repo, tmp, started, cap, skipNames, opts, pending);

@@ -46,6 +46,7 @@ import {
   FSYNC_FLAGS, GITSTATE_NAMES, catFileBatch, chunkArgs, cleanExcludes, decodeSkipped, groupBySize, parseHeadMeta, splitNul,
   type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
+import { tempDirPrefix } from '../journal/leftovers.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -310,7 +311,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // --- in-progress operation state ----------------------------------------------------------------
   await Promise.all(GITSTATE_NAMES.map((n) => rm(join(repo.gitDir, n), { recursive: true, force: true })));
   if (meta['gitstate.tar'].length > 0) {
-    const tmp = await mkdtemp(join(repo.gitDir, 'rb-restore.'));
+    const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
     try {
       const file = join(tmp, 'gitstate.tar');
       await open(file, 'wx', 0o600).then(async (fh) => {
@@ -591,7 +592,7 @@ async function clearIndexFlags(run: Run): Promise<void> {
 
 /** `git ls-files -s -z` of an index given as bytes (through a temp copy). */
 async function listIndexBytes(repo: Repo, run: Run, raw: Buffer): Promise<Buffer> {
-  const tmp = await mkdtemp(join(repo.gitDir, 'rb-restore.'));
+  const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
   try {
     const f = join(tmp, 'listed.idx');
     await writeFile(f, raw);

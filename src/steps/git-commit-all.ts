@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { headState } from './git-common.js';
+import { tempDirPrefix } from '../journal/leftovers.js';
 
 const schema = z.object({ message: z.string().min(1), exclude: z.array(z.string()).optional() }).strict();
 type With = z.infer<typeof schema>;
@@ -31,7 +32,7 @@ export const gitCommitAll: StepKind<With> = {
     if (ctx.previous?.commit && before.oid === ctx.previous.commit) {
       return ctx.previous; // resumed: the commit was made by the interrupted attempt
     }
-    const tmp = mkdtempSync(join(repo.gitDir, 'rb-commit.'));
+    const tmp = mkdtempSync(tempDirPrefix(repo.gitDir, 'rb-commit'));
     try {
       const idx = join(tmp, 'index');
       const real = join(repo.gitDir, 'index');

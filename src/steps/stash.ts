@@ -20,6 +20,7 @@ import type { StashTrees } from '../snapshot/capture.js';
 import type { StepContext, StepResult } from './types.js';
 import type { StepKind } from './types.js';
 import { headState, unmergedPaths } from './git-common.js';
+import { tempDirPrefix } from '../journal/leftovers.js';
 
 const schema = z.object({ message: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
@@ -116,7 +117,7 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
   }
   let stashCommit = created;
   if (files.length) {
-    const tmp = mkdtempSync(join(repo.gitDir, 'rb-stash.'));
+    const tmp = mkdtempSync(tempDirPrefix(repo.gitDir, 'rb-stash'));
     try {
       const idx = join(tmp, 'index');
       await git(['--literal-pathspecs', 'update-index', '--add', '-z', '--stdin'], { cwd: repo.root, indexFile: idx, input: files.join('\0') + '\0' });
