@@ -276,7 +276,12 @@ describe('kill -9', () => {
     expect(st.stdout).toContain(`the lock of run ${dead.id} is stale (pid ${dead.pid} is gone)`);
     const next = rb(r.root, ['run', 'slow', '--set', 'ms=0']);
     expect(next.code, next.stderr).toBe(0);
-    expect(next.stdout).toContain(`took over a stale lock of run ${dead.id} (pid ${dead.pid} is gone)`);
+    const said = `took over a stale lock of run ${dead.id} (pid ${dead.pid} on ${dead.host} is gone)`;
+    expect(next.stderr).toContain(`rb: ${said}`); // at once, before the task list
+    expect(next.stdout).toContain(`warning: ${said}`);
     expect(existsSync(lockFile(r.root))).toBe(false);
+    // the dead run changed nothing: the run that took its lock over closed its journal
+    expect(st.stdout).toContain(`Stopped: ${dead.id} (slow) was killed`);
+    expect(journal(r.root, dead.id).status).toBe('interrupted');
   });
 });

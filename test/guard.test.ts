@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyRepo, makeRepo, type TestRepo, tmpRepos } from './helpers/repo.js';
+import { copyRepo, gitRun, makeRepo, type TestRepo, tmpRepos } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
 import { allRefs, rbAsync, runsOf } from './helpers/scenarios.js';
@@ -211,7 +211,7 @@ describe.concurrent('rb guard', { timeout: 120_000 }, () => {
     expect(allRefs(r, 'refs/heads')).toBe(heads);
   });
 
-  it('says (and leaves) what a restore cannot put back: an ignored file the command created', async () => {
+  it('removes the ignored files the command created (the restore\'s safety snapshot keeps them), leaves node_modules, and says so', async () => {
     const r = guardRepo();
     const before = manifest(r.root, { exclude: ['rollbacks', '.env.local'] });
     const res = await rbAsync(r.root, ['guard', '--', NODE, '-e', "require('fs').writeFileSync('.env.local', 'x'); require('fs').writeFileSync('src/a.ts', 'y'); process.exit(2)"]);
@@ -220,13 +220,17 @@ describe.concurrent('rb guard', { timeout: 120_000 }, () => {
     expect(existsSync(join(r.root, '.env.local'))).toBe(false);
     expect(manifest(r.root, { exclude: ['rollbacks', '.env.local'] })).toBe(before);
 
-    r.write('.gitignore', '.env\nbuild/\n');
-    const before2 = manifest(r.root, EXCL);
-    const res2 = await rbAsync(r.root, ['guard', '--', NODE, '-e', "require('fs').mkdirSync('build'); require('fs').writeFileSync('build/out.js', 'x'); process.exit(2)"]);
+    r.write('.gitignore', '.env\nbuild/\nnode_modules/\n');
+    const before2 = manifest(r.root, { exclude: ['rollbacks', 'node_modules'] });
+    const res2 = await rbAsync(r.root, ['guard', '--', NODE, '-e', "const fs = require('fs'); fs.mkdirSync('build'); fs.writeFileSync('build/out.js', 'x'); fs.mkdirSync('node_modules/m', { recursive: true }); fs.writeFileSync('node_modules/m/index.js', 'm'); process.exit(2)"]);
     expectCode(res2, 2);
-    expect(res2.stderr).toContain('ignored files the snapshot did not hold, such as new build output or node_modules, are left as they are');
-    expect(readFileSync(join(r.root, 'build/out.js'), 'utf8')).toBe('x');
-    expect(manifest(r.root, { exclude: ['rollbacks', 'build'] })).toBe(before2);
+    expect(res2.stderr).toContain('new ignored files such as build output were removed too, and are kept in the restore\'s safety snapshot; what snapshots never capture, such as node_modules, is left as it is');
+    expect(existsSync(join(r.root, 'build'))).toBe(false);
+    expect(readFileSync(join(r.root, 'node_modules/m/index.js'), 'utf8')).toBe('m');
+    expect(manifest(r.root, { exclude: ['rollbacks', 'node_modules'] })).toBe(before2);
+    const holders = r.git('for-each-ref', '--format=%(refname)', 'refs/rb/snapshots/').split('\n').filter(Boolean)
+      .filter((ref) => gitRun(r.root, ['cat-file', '-e', `${ref}:ignored/build/out.js`]).code === 0);
+    expect(holders, 'a snapshot keeps build/out.js').toHaveLength(1);
   });
 
   it('--json prints exactly one JSON document on stdout on failure (and on success)', async () => {

@@ -17,10 +17,11 @@ import { findRepo } from '../repo.js';
 import type { Command, Playbook, StepSpec } from '../types.js';
 
 /**
- * What a restore cannot put back (safety.md: a restore never deletes ignored files it did not
- * capture): ignored files the command created, and those under snapshots.skipIgnored folders.
+ * What the restore does with ignored files (docs/safety.md, how a snapshot is restored): those
+ * the command created are removed, kept in the restore's safety snapshot; what a snapshot never
+ * captures (snapshots.skipIgnored folders, over-cap files, nested repositories) is left as it is.
  */
-const IGNORED_NOTE = 'ignored files the snapshot did not hold, such as new build output or node_modules, are left as they are';
+const IGNORED_NOTE = 'new ignored files such as build output were removed too, and are kept in the restore\'s safety snapshot; what snapshots never capture, such as node_modules, is left as it is';
 
 export interface GuardOptions {
   verify?: string;
