@@ -11,7 +11,7 @@
  * No assertion is on timing. The baseline tests run `npm test` (= node --test test/).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,14 @@ beforeAll(() => {
 });
 
 const fresh = (): TestRepo => copyRepo(template);
+
+/** One commit past the baseline (a change the tests do not read): HEAD is not the baseline, so the tests run in a worktree. */
+function ahead(r: TestRepo): void {
+  r.write('NOTES.md', `work past the baseline ${Math.random()}\n`);
+  commitAll(r, 'past the baseline');
+}
+
+const keptPath = (r: TestRepo) => join(r.repo().commonDir, 'rb', 'check-worktree');
 const snap = (r: TestRepo) => manifest(r.root, { exclude: ['rollbacks'] });
 
 function worktrees(r: TestRepo): string[] {
@@ -106,7 +114,8 @@ describe('rb check on a healthy repository', () => {
     const tests = byId(report, 'baseline-tests');
     expect(tests.status).toBe('pass');
     expect(tests.data).toMatchObject({ passed: 2, failed: 0, framework: 'node:test', exitCode: 0 });
-    expect(tests.reason).toMatch(/^2 tests passed/);
+    expect(tests.reason).toMatch(/^2 tests passed \(node:test\) at baseline [0-9a-f]{12} in the work tree \(HEAD is the baseline and clean\)/);
+    expect(tests.data).toMatchObject({ where: 'in-place', path: r.root });
 
     // the checkpoint: an annotated tag at HEAD, never pushed
     expect(report.tag).toMatch(/^checkpoint-\d{8}-\d{6}$/);
@@ -120,9 +129,10 @@ describe('rb check on a healthy repository', () => {
     const audit = readFileSync(join(r.root, 'rollbacks/audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit).toEqual([expect.objectContaining({ action: 'check', result: 'passed', tag: report.tag })]);
 
-    // the user's branch, HEAD, index and files: unchanged; no worktree left; still clean
+    // the user's branch, HEAD, index and files: unchanged; HEAD is the baseline: no worktree at all; still clean
     expect(snap(r)).toBe(before);
     expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    expect(existsSync(keptPath(r))).toBe(false);
     expect(r.git('status', '--porcelain')).toBe('');
 
     // a second check the same second gets its own tag
@@ -202,7 +212,8 @@ describe('rb check fails with exit 3 and a reason', () => {
     expect(r.sh('npm test 2>&1 >/dev/null; echo "exit $?"').trim()).toMatch(/exit 0$/);
     expect(snap(r)).toBe(before);
     expect(r.git('symbolic-ref', 'HEAD').trim()).toBe(branch);
-    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    expect(tests.data).toMatchObject({ where: 'kept', path: keptPath(r), created: true });
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${keptPath(r)}`]);
   });
 
   it('when the disk is used above --max-disk (1%); --max-disk must be a percentage', async () => {
@@ -324,6 +335,7 @@ describe('dependencies in the baseline worktree', () => {
 
   it('links the dependency dir when the lockfiles are identical, and never deletes through the link', async () => {
     const r = depsRepo('lock v1\n', 'lock v1\n');
+    ahead(r);
     const before = snap(r);
     const report = await runCheck({ cwd: r.root, tag: false });
     expect(byId(report, 'dependencies')).toMatchObject({ status: 'pass' });
@@ -333,7 +345,15 @@ describe('dependencies in the baseline worktree', () => {
     expect(readFileSync(join(r.root, 'vendor-deps/value.js'), 'utf8')).toBe('module.exports = 42;\n');
     expect(readFileSync(join(r.root, 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toEqual([r.root]);
     expect(snap(r)).toBe(before);
-    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    // the kept worktree stays, without the link (unlinked after the run)
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${keptPath(r)}`]);
+    expect(existsSync(join(keptPath(r), 'vendor-deps'))).toBe(false);
+    // a link left by a killed check is unlinked before the next one cleans the worktree
+    symlinkSync(join(r.root, 'vendor-deps'), join(keptPath(r), 'vendor-deps'));
+    const again = await runCheck({ cwd: r.root, tag: false });
+    expect(byId(again, 'baseline-tests')).toMatchObject({ status: 'pass', data: { created: false, installs: [expect.objectContaining({ action: 'linked' })] } });
+    expect(readFileSync(join(r.root, 'vendor-deps/value.js'), 'utf8')).toBe('module.exports = 42;\n');
+    expect(snap(r)).toBe(before);
   });
 
   it('runs the install inside the worktree when the lockfiles differ between HEAD and the baseline', async () => {
@@ -346,7 +366,22 @@ describe('dependencies in the baseline worktree', () => {
     // the main work tree's install ran once (by the fixture), not again
     expect(readFileSync(join(r.root, 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toEqual([r.root]);
     expect(snap(r)).toBe(before);
-    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${keptPath(r)}`]);
+
+    // the next check reuses that install: the baseline's lockfile is the same blob
+    const again = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(again).toMatchObject({ status: 'pass', data: { created: false, installs: [expect.objectContaining({ action: 'reused' })] } });
+    expect(readFileSync(join(keptPath(r), 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toHaveLength(1);
+    // a new baseline lockfile: installed again
+    r.git('switch', '-q', 'baseline');
+    r.write('deps.lock', 'lock v3\n');
+    commitAll(r, 'baseline deps v3');
+    r.git('push', '-q', 'origin', 'baseline');
+    r.git('switch', '-q', 'main');
+    const third = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(third).toMatchObject({ status: 'pass', data: { installs: [expect.objectContaining({ action: 'installed' })] } });
+    expect(readFileSync(join(keptPath(r), 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toHaveLength(1); // a fresh install
+    expect(snap(r)).toBe(before);
   });
 
   it('fails with "run <install command>" when the dependency dir is missing', async () => {
@@ -399,12 +434,13 @@ describe('npm: dependencies match package-lock.json by content', () => {
 });
 
 describe('interrupting rb check', () => {
-  it('Ctrl-C while the baseline tests run removes the temporary worktree and exits 130', async () => {
+  it('Ctrl-C while the baseline tests run stops them, leaves the kept worktree (unlocked) for the next check and exits 130', async () => {
     const r = fresh();
     r.write('hang.js', "require('fs').writeFileSync(process.env.RB_TEST_MARKER, 'started');\nsetTimeout(() => {}, 30000);\n");
     r.write('rb.config.yaml', 'test: [node, hang.js]\n');
     commitAll(r, 'a test command that hangs');
     setBaselineHere(r);
+    ahead(r);
     const before = snap(r);
     const marker = join(tmpDir(), 'started');
     const script = join(tmpDir(), 'check.mts');
@@ -427,10 +463,120 @@ describe('interrupting rb check', () => {
     expect(wtPath && existsSync(wtPath)).toBeTruthy();
     child.kill('SIGINT');
     const code = await done;
-    expect(stderr).toMatch(/error 130: rb check was interrupted; the temporary worktree was removed\./);
+    expect(stderr).toMatch(/error 130: rb check was interrupted; the kept worktree stays for the next check\./);
     expect(code).toBe(130);
-    expect(existsSync(wtPath!)).toBe(false);
-    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    expect(wtPath).toBe(keptPath(r));
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${keptPath(r)}`]);
+    expect(existsSync(join(r.repo().commonDir, 'rb', 'check-worktree.lock'))).toBe(false);
     expect(snap(r)).toBe(before);
+  });
+});
+
+describe('where the baseline tests run: the kept worktree, in place, a temporary one', () => {
+  /** A test that leaves a uniquely named untracked file behind in the directory it runs in. */
+  const LITTERING = "const test = require('node:test');\ntest('litters', () => require('fs').writeFileSync(`left-${Date.now()}-${process.pid}.txt`, 'x'));\n";
+
+  function litteringRepo(): TestRepo {
+    const r = fresh();
+    r.write('test/litter.test.js', LITTERING);
+    r.write('src/big.js', 'module.exports = "unchanged";\n');
+    commitAll(r, 'a test that writes files');
+    setBaselineHere(r);
+    ahead(r);
+    return r;
+  }
+  const leftFiles = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('left-'));
+
+  it('a second check reuses the kept worktree: moved, cleaned, only the changed file rewritten', async () => {
+    const r = litteringRepo();
+    const before = snap(r);
+    const first = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(first).toMatchObject({ status: 'pass', data: { where: 'kept', created: true } });
+    const kept = keptPath(r);
+    const dirIno = statSync(kept).ino;
+    expect(leftFiles(kept)).toHaveLength(1);
+    const unchanged = statSync(join(kept, 'src/big.js'));
+
+    // the baseline moves: one file changes
+    r.git('switch', '-q', 'baseline');
+    r.write('src/app.js', 'module.exports = 2;\n');
+    commitAll(r, 'baseline moves');
+    r.git('push', '-q', 'origin', 'baseline');
+    r.git('switch', '-q', 'main');
+    const second = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(second).toMatchObject({ status: 'pass', data: { where: 'kept', created: false } });
+    expect(second.reason).toContain(`in the kept worktree ${kept} (reused)`);
+    expect(statSync(kept).ino).toBe(dirIno);
+    expect(gitIn(kept, 'rev-parse', 'HEAD').trim()).toBe(r.git('rev-parse', 'baseline').trim());
+    expect(readFileSync(join(kept, 'src/app.js'), 'utf8')).toBe('module.exports = 2;\n');
+    const after = statSync(join(kept, 'src/big.js'));
+    expect([after.ino, after.mtimeMs]).toEqual([unchanged.ino, unchanged.mtimeMs]);
+    expect(leftFiles(kept)).toHaveLength(1); // the first run's file was cleaned away, this run wrote one
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${kept}`]);
+    expect(gitIn(kept, 'status', '--porcelain', '--ignored')).toMatch(/^\?\? left-/);
+    expect(snap(r)).toBe(before);
+  });
+
+  it('a broken kept worktree (directory deleted, .git file damaged) is added again', async () => {
+    const r = litteringRepo();
+    const before = snap(r);
+    await runCheck({ cwd: r.root, tag: false, tests: true });
+    const kept = keptPath(r);
+    rmSync(kept, { recursive: true, force: true });
+    const a = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(a).toMatchObject({ status: 'pass', data: { where: 'kept', created: true } });
+    writeFileSync(join(kept, '.git'), 'gitdir: /nowhere\n');
+    const b = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(b).toMatchObject({ status: 'pass', data: { where: 'kept', created: true } });
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${kept}`]);
+    expect(readdirSync(join(r.repo().commonDir, 'worktrees'))).toHaveLength(1);
+    expect(snap(r)).toBe(before);
+  });
+
+  it('while another check holds the kept worktree: a temporary worktree, removed afterwards', async () => {
+    const r = litteringRepo();
+    const before = snap(r);
+    mkdirSync(join(r.repo().commonDir, 'rb'), { recursive: true });
+    const lock = join(r.repo().commonDir, 'rb', 'check-worktree.lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: 'rb check' }));
+    const t = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(t).toMatchObject({ status: 'pass', data: { where: 'temporary', created: true } });
+    expect(t.reason).toContain('in a temporary worktree (the kept one is in use by another rb check)');
+    expect(existsSync(t.data!.path as string)).toBe(false);
+    expect(existsSync(keptPath(r))).toBe(false);
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+    expect(existsSync(lock)).toBe(true); // not ours: left alone
+    // a lock whose process is gone is taken over
+    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), startedAt: new Date().toISOString(), command: 'rb check' }));
+    const k = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(k).toMatchObject({ status: 'pass', data: { where: 'kept' } });
+    expect(existsSync(lock)).toBe(false);
+    expect(snap(r)).toBe(before);
+  });
+
+  it('in place, tests that leave files in the work tree turn the result into a warning naming them (rb cleans nothing of yours)', async () => {
+    const r = fresh();
+    r.write('test/litter.test.js', LITTERING);
+    commitAll(r, 'a test that writes files');
+    setBaselineHere(r);
+    const t = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(t).toMatchObject({ status: 'warn', data: { where: 'in-place', dirtyAfter: 1 } });
+    expect(t.details![0]).toBe('the tests left 1 uncommitted path in the work tree:');
+    expect(t.details![1]).toMatch(/^\?\? left-/);
+    expect(leftFiles(r.root)).toHaveLength(1);
+    expect(worktrees(r)).toEqual([`worktree ${r.root}`]);
+  });
+
+  it('not in place when a configured dependency dir is missing from the work tree: the kept worktree installs it', async () => {
+    const r = fresh();
+    r.write('.gitignore', 'vendor-deps/\n');
+    r.write('install.js', "require('fs').mkdirSync('vendor-deps', { recursive: true });\n");
+    r.write('rb.config.yaml', 'test: [node, --test, test/]\ninstall:\n  - command: [node, install.js]\n    lockfiles: [deps.lock]\n    dir: vendor-deps\n');
+    r.write('deps.lock', 'v1\n');
+    commitAll(r, 'deps');
+    setBaselineHere(r);
+    const t = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(t).toMatchObject({ status: 'pass', data: { where: 'kept', installs: [expect.objectContaining({ action: 'installed' })] } });
+    expect(existsSync(join(r.root, 'vendor-deps'))).toBe(false);
   });
 });

@@ -5,8 +5,9 @@
  * then, when nothing failed (and check.tag is on and --no-tag was not given), records a
  * checkpoint: a local annotated tag at HEAD plus metrics and audit records.
  *
- * Read-only apart from that checkpoint and a temporary worktree in the temp dir (removed again):
- * the user's branch, index and files are never changed. A failing check is not an exception:
+ * Read-only apart from that checkpoint and the worktree the baseline's tests run in (kept under
+ * the git dir between runs; none when HEAD is the clean baseline and they run in place): the
+ * user's branch, index and files are never changed by rb. A failing check is not an exception:
  * the report says `ok: false` and the command exits 3.
  */
 import { UsageError } from '../errors.js';
@@ -80,12 +81,14 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   checks.push(checkNothingInProgress(repo));
   const b = await checkBaseline(repo, config, { fetch: opts.fetch, currentBranch: wt.head.branch });
   checks.push(b.result);
-  checks.push(await checkClean(repo, config.rollbacksDir));
+  const clean = await checkClean(repo, config.rollbacksDir);
+  checks.push(clean);
   checks.push(maxDisk !== undefined ? checkDisk(repo, maxDisk, '--max-disk') : checkDisk(repo, config.check.maxDiskPercent));
   checks.push(checkDependencies(repo, config.install));
   const skip = opts.tests === false ? '--no-tests' : !config.check.baselineTests ? 'check.baselineTests: false in rb.config.yaml' : undefined;
   checks.push(await checkBaselineTests(repo, config, b.baseline, {
     skip, onProgress: opts.onProgress, testTimeoutMs: opts.testTimeoutMs, installTimeoutMs: opts.installTimeoutMs,
+    headIsCleanBaseline: Boolean(b.baseline?.oid) && wt.head.oid === b.baseline?.oid && clean.status === 'pass', rollbacksDir: config.rollbacksDir,
   }));
 
   const report = finish(repo.root, checks);

@@ -1,9 +1,10 @@
 /**
  * A temporary, detached `git worktree` of one commit in the temp dir, for running the baseline's
- * tests without ever switching the user's checkout. The user's branch, index and files are not
- * touched: git only adds an entry under <git-common-dir>/worktrees/, which remove() takes away.
+ * tests without ever switching the user's checkout, when the kept worktree (kept-worktree.ts) is
+ * in use by another check. The user's branch, index and files are not
+ * touched: git only adds an entry under <git-common-dir>/worktrees/, which release() takes away.
  *
- * remove() first unlinks the symbolic links rb placed inside (the linked dependency dirs, so
+ * release() first unlinks the symbolic links rb placed inside (the linked dependency dirs, so
  * nothing can delete through them), then runs `git worktree remove --force`. Only when that
  * fails does it delete the directory itself and run `git worktree prune` (an unconditional prune
  * would also drop the records of the user's own worktrees whose directories are momentarily
@@ -15,18 +16,26 @@ import { join } from 'node:path';
 import { git, gitSync } from '../io/git.js';
 import type { Repo } from '../repo.js';
 
-export interface TempWorktree {
-  /** absolute path of the worktree */
+/**
+ * Where the baseline's tests run: in the user's own checkout (HEAD is the baseline and clean),
+ * in the kept worktree (kept-worktree.ts), or in a temporary worktree (this module; when the kept
+ * one is busy with another check).
+ */
+export interface BaselineCheckout {
+  /** absolute path of the checkout */
   path: string;
-  /** symbolic links created inside it; remove() unlinks them before anything else */
+  kind: 'in-place' | 'kept' | 'temporary';
+  /** the worktree was created by this check (a kept one that was reused: false) */
+  created: boolean;
+  /** symbolic links created inside it; release() unlinks them before anything else */
   links: string[];
-  /** remove the worktree and its temp dir; returns what could not be removed, or null */
-  remove(): Promise<string | null>;
+  /** done with it: unlink the links, then remove a temporary worktree or unlock a kept one; returns what could not be cleaned up, or null */
+  release(): Promise<string | null>;
   /** the same, synchronously (for a second Ctrl-C, when there is no time left to wait) */
-  removeSync(): void;
+  releaseSync(): void;
 }
 
-function unlinkLinks(links: string[]): void {
+export function unlinkLinks(links: readonly string[]): void {
   for (const l of links) {
     try {
       if (lstatSync(l).isSymbolicLink()) unlinkSync(l);
@@ -44,15 +53,17 @@ export async function isRegisteredWorktree(repo: Repo, path: string): Promise<bo
  * `git worktree add --detach <tmp>/baseline <oid>` (rb's hardened git: the user's hooks do not
  * run). Throws when git refuses; nothing is left behind then.
  */
-export async function addTempWorktree(repo: Repo, oid: string): Promise<TempWorktree> {
+export async function addTempWorktree(repo: Repo, oid: string): Promise<BaselineCheckout> {
   const parent = realpathSync(mkdtempSync(join(tmpdir(), 'rb-check-')));
   const path = join(parent, 'baseline');
   const links: string[] = [];
   let removed = false;
-  const wt: TempWorktree = {
+  const wt: BaselineCheckout = {
     path,
+    kind: 'temporary',
+    created: true,
     links,
-    async remove() {
+    async release() {
       if (removed) return null;
       removed = true;
       unlinkLinks(links);
@@ -74,7 +85,7 @@ export async function addTempWorktree(repo: Repo, oid: string): Promise<TempWork
       }
       return problem;
     },
-    removeSync() {
+    releaseSync() {
       if (removed) return;
       removed = true;
       unlinkLinks(links);

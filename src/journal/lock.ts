@@ -46,7 +46,7 @@ function sameLock(a: LockInfo | null, b: LockInfo | null): boolean {
  * is still empty, take it for an unreadable stale lock and move it aside: two runs at once.
  * File systems without hard links fall back to open('wx').
  */
-function createLockFile(path: string, content: string): void {
+export function createLockFile(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o644);
   try {

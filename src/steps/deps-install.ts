@@ -55,6 +55,12 @@ async function blobAt(root: string, rev: string, path: string): Promise<string |
   return revParse(root, `${rev}:${path}`);
 }
 
+/** The blob oid of each of the install's lockfiles in `rev` (null where absent), keyed by lockfile name. */
+export async function lockfileBlobs(root: string, install: Pick<InstallConfig, 'cwd' | 'lockfiles'>, rev: string): Promise<Record<string, string | null>> {
+  const oids = await Promise.all(install.lockfiles.map((lf) => blobAt(root, rev, repoFile(install, lf))));
+  return Object.fromEntries(install.lockfiles.map((lf, i) => [lf, oids[i]!]));
+}
+
 /**
  * Are all lockfiles of this install byte-identical in fromRev and toRev? Compares blob oids
  * (`git rev-parse <rev>:<path>`). A lockfile missing on both sides counts as identical, missing
