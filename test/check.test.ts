@@ -66,6 +66,15 @@ function ahead(r: TestRepo): void {
   commitAll(r, 'past the baseline');
 }
 
+/** The baseline moves on (local and origin) by one commit changing `file`; HEAD stays on main. */
+function commitOnBaseline(r: TestRepo, file: string, content: string): void {
+  r.git('switch', '-q', 'baseline');
+  r.write(file, content);
+  commitAll(r, `baseline: ${file}`);
+  r.git('push', '-q', 'origin', 'baseline');
+  r.git('switch', '-q', 'main');
+}
+
 const keptPath = (r: TestRepo) => join(r.repo().commonDir, 'rb', 'check-worktree');
 const snap = (r: TestRepo) => manifest(r.root, { exclude: ['rollbacks'] });
 
@@ -373,11 +382,7 @@ describe('dependencies in the baseline worktree', () => {
     expect(again).toMatchObject({ status: 'pass', data: { created: false, installs: [expect.objectContaining({ action: 'reused' })] } });
     expect(readFileSync(join(keptPath(r), 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toHaveLength(1);
     // a new baseline lockfile: installed again
-    r.git('switch', '-q', 'baseline');
-    r.write('deps.lock', 'lock v3\n');
-    commitAll(r, 'baseline deps v3');
-    r.git('push', '-q', 'origin', 'baseline');
-    r.git('switch', '-q', 'main');
+    commitOnBaseline(r, 'deps.lock', 'lock v3\n');
     const third = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
     expect(third).toMatchObject({ status: 'pass', data: { installs: [expect.objectContaining({ action: 'installed' })] } });
     expect(readFileSync(join(keptPath(r), 'vendor-deps/runs.log'), 'utf8').trim().split('\n')).toHaveLength(1); // a fresh install
@@ -498,11 +503,7 @@ describe('where the baseline tests run: the kept worktree, in place, a temporary
     const unchanged = statSync(join(kept, 'src/big.js'));
 
     // the baseline moves: one file changes
-    r.git('switch', '-q', 'baseline');
-    r.write('src/app.js', 'module.exports = 2;\n');
-    commitAll(r, 'baseline moves');
-    r.git('push', '-q', 'origin', 'baseline');
-    r.git('switch', '-q', 'main');
+    commitOnBaseline(r, 'src/app.js', 'module.exports = 2;\n');
     const second = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
     expect(second).toMatchObject({ status: 'pass', data: { where: 'kept', created: false } });
     expect(second.reason).toContain(`in the kept worktree ${kept} (reused)`);
