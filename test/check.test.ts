@@ -518,7 +518,7 @@ describe('where the baseline tests run: the kept worktree, in place, a temporary
     expect(snap(r)).toBe(before);
   });
 
-  it('a broken kept worktree (directory deleted, .git file damaged) is added again', async () => {
+  it('a broken kept worktree (directory deleted, .git file damaged, a stale index.lock) is added again', async () => {
     const r = litteringRepo();
     const before = snap(r);
     await runCheck({ cwd: r.root, tag: false, tests: true });
@@ -529,6 +529,11 @@ describe('where the baseline tests run: the kept worktree, in place, a temporary
     writeFileSync(join(kept, '.git'), 'gitdir: /nowhere\n');
     const b = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
     expect(b).toMatchObject({ status: 'pass', data: { where: 'kept', created: true } });
+    // a git killed inside it left its index.lock: the checkout there fails, so it is made afresh
+    const reg = readdirSync(join(r.repo().commonDir, 'worktrees'))[0]!;
+    writeFileSync(join(r.repo().commonDir, 'worktrees', reg, 'index.lock'), '');
+    const c = byId(await runCheck({ cwd: r.root, tag: false }), 'baseline-tests');
+    expect(c).toMatchObject({ status: 'pass', data: { where: 'kept', created: true } });
     expect(worktrees(r)).toEqual([`worktree ${r.root}`, `worktree ${kept}`]);
     expect(readdirSync(join(r.repo().commonDir, 'worktrees'))).toHaveLength(1);
     expect(snap(r)).toBe(before);

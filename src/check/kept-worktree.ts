@@ -23,7 +23,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { excludePattern } from '../snapshot/format.js';
 import { writeFileAtomic } from '../io/fs.js';
@@ -97,10 +97,10 @@ async function usable(repo: Repo, path: string): Promise<boolean> {
   } catch {
     return false;
   }
-  const r = await git(['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: path, allowFail: true, readOnly: true });
+  const r = await git(['rev-parse', '--git-common-dir'], { cwd: path, allowFail: true, readOnly: true });
   if (r.code !== 0) return false;
   try {
-    if (realpathSync(r.stdout.trim()) !== realpathSync(repo.commonDir)) return false;
+    if (realpathSync(resolve(path, r.stdout.trim())) !== realpathSync(repo.commonDir)) return false;
   } catch {
     return false;
   }
@@ -148,12 +148,15 @@ export async function openKeptWorktree(repo: Repo, oid: string, depPaths: readon
   };
   try {
     let created = false;
+    let moved = false;
     if (await usable(repo, path)) {
       unlinkLinks(depPaths.map((p) => join(path, p)));
-      await git(['checkout', '--detach', '--force', '--quiet', oid, '--'], { cwd: path });
       const keep = keepDirs.flatMap((d) => ['-e', excludePattern(d)]);
-      await git(['clean', '-ffdxq', ...keep], { cwd: path });
-    } else {
+      // a git killed inside it (an index.lock left behind) or a damaged index: start afresh
+      const co = await git(['checkout', '--detach', '--force', '--quiet', oid, '--'], { cwd: path, allowFail: true });
+      moved = co.code === 0 && (await git(['clean', '-ffdxq', ...keep], { cwd: path, allowFail: true })).code === 0;
+    }
+    if (!moved) {
       if (existsSync(path) || (await isRegisteredWorktree(repo, path))) await discard(repo, path);
       mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
       const r = await git(['worktree', 'add', '--detach', '--quiet', '--', path, oid], { cwd: repo.root, allowFail: true });
