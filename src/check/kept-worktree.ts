@@ -27,7 +27,7 @@ import { join, posix, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { excludePattern } from '../snapshot/format.js';
 import { writeFileAtomic } from '../io/fs.js';
-import { createLockFile, lockIsStale, type LockInfo } from '../journal/lock.js';
+import { takeLockFile } from '../journal/lock.js';
 import type { Repo } from '../repo.js';
 import type { InstallConfig } from '../types.js';
 import { isRegisteredWorktree, unlinkLinks, type BaselineCheckout } from './temp-worktree.js';
@@ -63,31 +63,11 @@ export function installDirPath(install: Pick<InstallConfig, 'cwd' | 'dir'>): str
   return posix.normalize(posix.join(install.cwd || '.', install.dir ?? '')).replace(/^\.\//, '');
 }
 
-/** Take the kept worktree's lock, or null when a live process holds it. */
+/** Take the kept worktree's lock (journal/lock.ts, the same protocol as the run lock), or null when a live check holds it. */
 function takeLock(repo: Pick<Repo, 'commonDir'>): (() => void) | null {
-  const path = lockPathOf(repo);
   mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
-  const info: Omit<LockInfo, 'runId' | 'command'> & { command: string } = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: 'rb check' };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      createLockFile(path, JSON.stringify(info, null, 2) + '\n');
-      return () => {
-        try {
-          const cur = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number };
-          if (cur.pid === process.pid) rmSync(path, { force: true });
-        } catch { /* gone */ }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder: LockInfo | null = null;
-      try {
-        holder = JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
-      } catch { /* unreadable: being written, or damaged; treated as held */ }
-      if (!holder || !lockIsStale(holder)) return null;
-      rmSync(path, { force: true }); // its process is gone: take it over
-    }
-  }
-  return null;
+  const r = takeLockFile(lockPathOf(repo), { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), runId: 'check', command: 'rb check' });
+  return 'held' in r ? () => r.held.release() : null;
 }
 
 /** Is `path` a worktree of this repository whose files can be used (directory, .git file, registration)? */

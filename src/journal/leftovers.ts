@@ -6,7 +6,7 @@
  * and the temporary files of the lock and of atomic writes in `<common dir>/rb/` carry the pid
  * too, so a later process can tell the leftovers of a dead process from the work of a live one:
  *   <git dir>/rb-snap.<pid>.XXXXXX, rb-restore.*, rb-commit.*, rb-stash.*   temp indexes, blobs
- *   <common dir>/rb/lock.<pid>.tmp, lock.stale-<pid>                        the lock's own temp files
+ *   <common dir>/rb/{,check-worktree.}lock.<pid>.tmp, …lock.stale-<pid>     the locks' own temp files
  *   <common dir>/rb/{,runs/}.<name>.<pid>.<ms>.tmp                          atomic writes (io/fs.ts)
  * An entry is a leftover when its pid is not alive on this machine. Directories of older rb
  * versions (`rb-snap.XXXXXX`, no pid) count as leftovers once they are an hour old: no snapshot
@@ -26,7 +26,7 @@ export function tempDirPrefix(gitDir: string, kind: TempDirKind): string {
 }
 
 const TEMP_DIR = /^rb-(?:snap|restore|commit|stash)\.(?:(\d+)\.)?[A-Za-z0-9]{6}$/;
-const RB_DIR_FILE = /^(?:lock\.(\d+)\.tmp|lock\.stale-(\d+)|\..+\.(\d+)\.\d+\.tmp)$/;
+const RB_DIR_FILE = /^(?:(?:check-worktree\.)?lock\.(\d+)\.tmp|(?:check-worktree\.)?lock\.stale-(\d+)|\..+\.(\d+)\.\d+\.tmp)$/;
 const LEGACY_AGE_MS = 3600_000;
 
 export interface Leftover {

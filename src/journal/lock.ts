@@ -46,7 +46,7 @@ function sameLock(a: LockInfo | null, b: LockInfo | null): boolean {
  * is still empty, take it for an unreadable stale lock and move it aside: two runs at once.
  * File systems without hard links fall back to open('wx').
  */
-export function createLockFile(path: string, content: string): void {
+function createLockFile(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o644);
   try {
@@ -85,35 +85,33 @@ export interface HeldLock {
   release(): void;
 }
 
-/** Take the lock or throw LockedError (exit 4). */
-export function acquireLock(repo: Pick<Repo, 'commonDir'>, runId: string, command: string): HeldLock {
-  const path = lockPath(repo);
-  mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
-  const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), runId, command };
+/**
+ * Take the lock file at `path` (any of rb's locks: the run lock, the kept check worktree's).
+ * Returns the held lock, or the live holder when another process has it. A stale holder (dead
+ * pid on this host) or an unreadable file is moved aside atomically and taken over.
+ */
+export function takeLockFile(path: string, info: LockInfo): { held: HeldLock } | { holder: LockInfo } {
   let tookOver: LockInfo | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createLockFile(path, JSON.stringify(info, null, 2) + '\n');
       let released = false;
       return {
-        info,
-        tookOver,
-        release() {
-          if (released) return;
-          released = true;
-          const cur = readLock(repo);
-          if (cur && cur.pid === info.pid && cur.runId === info.runId) rmSync(path, { force: true });
+        held: {
+          info,
+          tookOver,
+          release() {
+            if (released) return;
+            released = true;
+            const cur = readLockFile(path);
+            if (cur && cur.pid === info.pid && cur.runId === info.runId) rmSync(path, { force: true });
+          },
         },
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = readLock(repo);
-      if (holder && !lockIsStale(holder)) {
-        throw new LockedError(
-          `another rb run holds the lock: run ${holder.runId} (${holder.command}), pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}.`,
-          { next: 'wait for it to finish (rb status shows it); if that process is gone from another machine, remove ' + path },
-        );
-      }
+      const holder = readLockFile(path);
+      if (holder && !lockIsStale(holder)) return { holder };
       // stale (dead pid on this host) or unreadable: move it aside atomically, then retry
       tookOver = holder;
       const aside = `${path}.stale-${process.pid}`;
@@ -136,4 +134,17 @@ export function acquireLock(repo: Pick<Repo, 'commonDir'>, runId: string, comman
     }
   }
   throw new LockedError(`could not take the lock ${path}.`, { next: 'run `rb status`, then try again' });
+}
+
+/** Take the lock or throw LockedError (exit 4). */
+export function acquireLock(repo: Pick<Repo, 'commonDir'>, runId: string, command: string): HeldLock {
+  const path = lockPath(repo);
+  mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
+  const r = takeLockFile(path, { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), runId, command });
+  if ('held' in r) return r.held;
+  const holder = r.holder;
+  throw new LockedError(
+    `another rb run holds the lock: run ${holder.runId} (${holder.command}), pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}.`,
+    { next: 'wait for it to finish (rb status shows it); if that process is gone from another machine, remove ' + path },
+  );
 }
