@@ -177,9 +177,11 @@ Examples:
   program
     .command('resume [run]')
     .description('finish an interrupted or failed run from the step that did not finish')
+    .option('--retry <step>', 'run this step again although it is not safe to repeat (it started before); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--skip <step>', 'record this step as skipped and go on without it; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-y, --yes', 'do not prompt')
     .option('--json', 'print one JSON document on stdout')
-    .addHelpText('after', '\nExample:\n  rb resume 20261122-101502-emergency')
+    .addHelpText('after', '\nExamples:\n  rb resume 20261122-101502-emergency\n  rb resume 20261122-101502-emergency --skip install')
     .action(lazy(async () => (await import('./commands/undo.js')).resumeCommand));
 
   program
@@ -297,6 +299,11 @@ function report(e: unknown): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
     // commander already printed its message
     return 2;
+  }
+  if ((e as Error)?.name === 'ExitPromptError') {
+    // Ctrl-C at a prompt: prompts come before anything changes (architecture §1)
+    process.stderr.write('\nrb: cancelled at the prompt; nothing was changed.\n');
+    return 130;
   }
   if (e instanceof RbError) {
     process.stderr.write(`rb: ${e.message}\n`);

@@ -169,7 +169,7 @@ describe('SIGINT', () => {
     expect(res.code, res.stderr).toBe(130);
     const j = onlyJournal(r.root);
     expect(res.stderr).toContain(`rb resume ${j.id}`);
-    expect(res.stderr).toContain(`rb undo ${j.id}`);
+    expect(res.stderr).toContain(`rb abort ${j.id}`);
     expect(j.status).toBe('interrupted');
     expect(j.steps.find((s: { id: string }) => s.id === 'after').status).toBe('pending');
     expect(j.endedAt).toBeTruthy();
@@ -185,7 +185,7 @@ describe('SIGINT', () => {
     const res = rb(r.root, ['run', 'slow', '--set', 'ms=0'], { RB_FAULT: 'before:after', RB_FAULT_SIGNAL: 'SIGINT' });
     expect(res.code, res.stderr).toBe(130);
     const j = onlyJournal(r.root);
-    expect(res.stderr).toMatch(/rb resume .*rb undo/);
+    expect(res.stderr).toMatch(/rb abort .*rb resume/);
     expect(j.status).toBe('interrupted');
     expect(j.steps.find((s: { id: string }) => s.id === 'wait').status).toBe('succeeded');
     expect(existsSync(lockFile(r.root))).toBe(false);
@@ -256,7 +256,12 @@ describe('kill -9', () => {
   it('rb resume takes the stale lock over and finishes the run', () => {
     const r = repo();
     const { id } = killed(r);
-    const res = rb(r.root, ['resume', id]);
+    // the step it was killed in runs the user's destructive command: never repeated on its own
+    const refused = rb(r.root, ['resume', id]);
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain(`rb resume ${id} --retry more`);
+    expect(readFileSync(join(r.root, 'README.md'), 'utf8')).toBe('wrecked\n');
+    const res = rb(r.root, ['resume', id, '--retry', 'more']);
     expect(res.code, res.stderr + res.stdout).toBe(0);
     expect(res.stdout).toContain(`took over a stale lock of run ${id}`);
     const j = journal(r.root, id);

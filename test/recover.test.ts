@@ -325,7 +325,7 @@ describe.concurrent('rb recover', { timeout: 120_000 }, () => {
     const before = untouched(r);
     const abort = await rbAsync(r.root, ['recover', '--abort']);
     expectCode(abort, 5);
-    expect(abort.stderr).toMatch(/feature is at [0-9a-f]{12}: neither where the run started/);
+    expect(abort.stderr).toMatch(/feature is at [0-9a-f]{12}: it moved after run \S+ started/);
     expect(untouched(r)).toBe(before);
   });
 

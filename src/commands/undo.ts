@@ -8,6 +8,8 @@
  */
 import { findRepo, type Repo } from '../repo.js';
 import { effectiveStatus, findRun, listRuns, needsResolution, writeRun, readRun, type RunRecord } from '../journal/journal.js';
+import { damagedJournals, stoppedAt, stopLeftoverProcesses, stuckUndoOf } from '../journal/lifecycle.js';
+import { refEffects } from '../journal/ref-effects.js';
 import { LockedError, UndoNotEligibleError, UsageError } from '../errors.js';
 import type { Playbook } from '../types.js';
 
@@ -75,74 +77,93 @@ function internalPlaybook(name: string, title: string, snapshotId: string, runId
   };
 }
 
+/** The run a bare `rb undo` / `rb abort` acts on, or a usage error naming what to do. */
+function pickRun(repo: Repo, mode: 'undo' | 'abort', idArg: string | undefined): RunRecord {
+  if (idArg) {
+    const run = findRun(repo, idArg);
+    if (!run) throw new UsageError(`no run "${idArg}" in this repository.`, { next: 'run `rb history` to list runs' });
+    return run;
+  }
+  if (mode === 'undo') {
+    const run = latestUndoable(repo);
+    if (run) return run;
+    const damaged = damagedJournals(repo);
+    throw new UndoNotEligibleError('there is no run to undo (none with a snapshot that is not already undone).', {
+      details: damaged.map((d) => `the journal of run ${d.id} cannot be read (${d.problem}): ${d.path}`),
+      next: damaged.length ? 'run `rb status`: it names the snapshots of those runs and how to restore them' : 'run `rb history` to see past runs',
+    });
+  }
+  const runs = listRuns(repo);
+  const run = runs.find(needsResolution) ?? runs.find(stoppedBeforeChanging) ?? null;
+  if (!run) throw new UsageError('there is no interrupted or failed run to abort.', { next: 'run `rb status`' });
+  return run;
+}
+
+/**
+ * Did a destructive step of the run start? A restore step starts by taking its safety snapshot
+ * and journals it before it changes anything: without one it changed nothing.
+ */
+function destructiveStepStarted(run: RunRecord): boolean {
+  return run.steps.some((s) => s.destructive && s.status !== 'pending' && s.status !== 'skipped' && !(s.kind === 'snapshot.restore' && !s.result?.safetySnapshot));
+}
+
+/** Close a run that stopped before any step changed the repository: nothing to put back. */
+async function closeUnchangedRun(repo: Repo, run: RunRecord, dryRun: boolean | undefined): Promise<number> {
+  if (!dryRun) {
+    const { acquireLock } = await import('../journal/lock.js');
+    const lock = acquireLock(repo, run.id, `rb abort ${run.id}`); // takes over its stale lock; refuses while it still runs
+    const { cleanUpAfterDeadRuns } = await import('../journal/leftovers.js');
+    for (const w of cleanUpAfterDeadRuns(repo, lock, run.id)) process.stderr.write(`rb: ${w}\n`);
+    for (const w of await stopLeftoverProcesses(run)) process.stderr.write(`rb: ${w}\n`);
+    try {
+      run.status = 'aborted';
+      run.abortedAt = new Date().toISOString();
+      writeRun(repo, run);
+    } finally {
+      lock.release();
+    }
+  }
+  const snap = run.snapshot ? ` (its snapshot ${run.snapshot} is kept)` : '';
+  process.stdout.write(`run ${run.id} stopped before any step that changes the repository started; nothing to put back${snap}.${dryRun ? '' : ' Marked aborted.'}\n`);
+  return 0;
+}
+
 async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts: UndoOptions, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
-  let run: RunRecord | null;
-  if (idArg) {
-    run = findRun(repo, idArg);
-    if (!run) throw new UsageError(`no run "${idArg}" in this repository.`, { next: 'run `rb history` to list runs' });
-  } else if (mode === 'undo') {
-    run = latestUndoable(repo);
-    if (!run) throw new UndoNotEligibleError('there is no run to undo (none with a snapshot that is not already undone).', { next: 'run `rb history` to see past runs' });
-  } else {
-    const runs = listRuns(repo);
-    run = runs.find(needsResolution) ?? runs.find(stoppedBeforeChanging) ?? null;
-    if (!run) throw new UsageError('there is no interrupted or failed run to abort.', { next: 'run `rb status`' });
+  const run = pickRun(repo, mode, idArg);
+
+  // an undo or abort of this run that was itself stopped: finishing it is what was asked
+  const pending = stuckUndoOf(listRuns(repo), run);
+  if (pending) {
+    process.stderr.write(`rb: the ${pending.playbook} of run ${run.id} (run ${pending.id}) stopped part-way; finishing it.\n`);
+    return resumeCommand(pending.id, { yes: opts.yes, json: opts.json }, cmd);
   }
+
   const { loadConfig } = await import('../config/load.js');
   const { config } = await loadConfig(repo.root);
-  if (mode === 'abort' && !needsResolution(run) && stoppedBeforeChanging(run)) {
-    // killed or failed before any step that changes the repository started (a snapshot, if
-    // taken, changes nothing): there is nothing to put back, only the run to close
-    if (!opts.dryRun) {
-      const { acquireLock } = await import('../journal/lock.js');
-      const lock = acquireLock(repo, run.id, `rb abort ${run.id}`); // takes over its stale lock; refuses while it still runs
-      const { cleanUpAfterDeadRuns } = await import('../journal/leftovers.js');
-      for (const w of cleanUpAfterDeadRuns(repo, lock, run.id)) process.stderr.write(`rb: ${w}\n`);
-      try {
-        run.status = 'aborted';
-        run.abortedAt = new Date().toISOString();
-        writeRun(repo, run);
-      } finally {
-        lock.release();
-      }
-    }
-    process.stdout.write(`run ${run.id} stopped before changing anything in the repository; nothing to put back.${opts.dryRun ? '' : ' Marked aborted.'}\n`);
-    return 0;
-  }
+  if (mode === 'abort' && !needsResolution(run) && stoppedBeforeChanging(run)) return closeUnchangedRun(repo, run, opts.dryRun);
   if (mode === 'abort' && !needsResolution(run)) {
     throw new UsageError(`run ${run.id} is ${effectiveStatus(run)}, not interrupted or failed part-way: there is nothing to abort.`, {
       next: run.snapshot && effectiveStatus(run) === 'succeeded' ? `to put back the state before it, run \`rb undo ${run.id}\`` : 'run `rb status`',
     });
   }
+  if (mode === 'abort' && !run.snapshot && !destructiveStepStarted(run)) return closeUnchangedRun(repo, run, opts.dryRun);
   if (mode === 'abort' && !run.snapshot) {
-    // stopped before its snapshot: nothing destructive ran; only bookkeeping
-    if (!opts.dryRun) {
-      run.status = 'aborted';
-      run.abortedAt = new Date().toISOString();
-      writeRun(repo, run);
-    }
-    process.stdout.write(`run ${run.id} stopped before taking its snapshot; nothing destructive ran. Marked aborted.\n`);
-    return 0;
+    // changed something without a snapshot: only a playbook whose destructive steps come before
+    // its snapshot could (validation refuses those), or a journal from an older rb
+    throw new UndoNotEligibleError(`run ${run.id} changed the repository but recorded no snapshot: rb cannot put it back.`, {
+      details: [`it stopped ${stoppedAt(run).where}`],
+      next: `inspect it with \`rb show ${run.id}\` and \`rb snapshots list\`; repair by hand`,
+    });
   }
   await eligibility(repo, run, config.undo.windowHours, mode);
 
-  const { conflictingRefs } = await import('../steps/refs-revert.js');
   const { resolveSnapshot } = await import('../snapshot/index.js');
   const snap = (await resolveSnapshot(repo, run.snapshot!))!;
-  const problems = await conflictingRefs(repo, run);
-  // the branch HEAD was on: the restore puts it back at the snapshot's commit
-  if (snap.headRef && snap.headOid) {
-    const { refOid } = await import('../steps/git-common.js');
-    const cur = await refOid(repo, snap.headRef);
-    const movedByRun = (run.refs.after ?? {})[snap.headRef];
-    if (cur && cur !== snap.headOid && cur !== movedByRun) {
-      problems.push(`${snap.headRef.replace(/^refs\/heads\//, '')} is at ${cur.slice(0, 12)}: neither where the run started (${snap.headOid.slice(0, 12)}) nor where it left it`);
-    }
-  }
-  if (problems.length && !opts.force) {
+  const { conflicts } = await refEffects(repo, run, { headRef: snap.headRef });
+  if (conflicts.length && !opts.force) {
     throw new UndoNotEligibleError(`cannot ${mode} run ${run.id} safely: branches changed after it.`, {
-      details: problems,
+      details: conflicts.map((c) => c.why),
       next: `look at them (git log), then run \`rb ${mode} ${run.id} --force\` to reset them anyway (a safety snapshot is taken first)`,
     });
   }
@@ -201,7 +222,7 @@ async function finishUndo(repo: Repo, undoRun: RunRecord, rollbacksDir: string):
 export const undoCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('undo', id, opts, cmd);
 export const abortCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('abort', id, opts, cmd);
 
-export async function resumeCommand(idArg: string | undefined, opts: { yes?: boolean; json?: boolean }, cmd: any): Promise<number> {
+export async function resumeCommand(idArg: string | undefined, opts: { yes?: boolean; json?: boolean; retry?: string[]; skip?: string[] }, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
   const run = idArg ? findRun(repo, idArg) : listRuns(repo).find((r) => ['interrupted', 'failed'].includes(effectiveStatus(r)) && !r.undoneBy);
   if (!run) throw new UsageError(idArg ? `no run "${idArg}" in this repository.` : 'there is no interrupted or failed run to resume.', { next: 'run `rb status`' });
@@ -209,8 +230,14 @@ export async function resumeCommand(idArg: string | undefined, opts: { yes?: boo
   if (st !== 'interrupted' && st !== 'failed') {
     throw new UsageError(`run ${run.id} is ${st}: only an interrupted or failed run can be resumed.`, { next: 'run `rb status`' });
   }
+  if (run.playbook === 'guard' && run.playbookSource === 'internal' && run.snapshot && !run.kept) {
+    // a guarded command that stopped before it was verified failed, as far as rb knows: finishing
+    // the guard is its own failure path, putting the snapshot back (the command is not run again)
+    process.stderr.write(`rb: the guarded command of run ${run.id} stopped before it was verified; finishing the guard puts its snapshot back.\n`);
+    return abortCommand(run.id, { yes: true, json: opts.json }, cmd);
+  }
   const { execute } = await import('../engine/execute.js');
-  const outcome = await execute({ playbook: run.playbook, resume: run, cwd: cmd.parent?.opts().cwd, yes: true, json: opts.json, command: `rb resume ${run.id}` });
+  const outcome = await execute({ playbook: run.playbook, resume: run, retry: opts.retry, skip: opts.skip, cwd: cmd.parent?.opts().cwd, yes: true, json: opts.json, command: `rb resume ${run.id}` });
   if (outcome.run?.status === 'succeeded' && outcome.run.undoOf) {
     const { loadConfig } = await import('../config/load.js');
     await finishUndo(repo, outcome.run, (await loadConfig(repo.root)).config.rollbacksDir);

@@ -19,11 +19,14 @@ import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
 import { kindsFor } from '../steps/index.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
 import type { Config, Playbook } from '../types.js';
-import { git } from '../io/git.js';
+import { git, setRunTag } from '../io/git.js';
+import { onCommandSpawned } from '../io/exec.js';
+import { refPositions, runTagOf } from '../journal/ref-effects.js';
+import { blockers, processStartTicks, stopLeftoverProcesses } from '../journal/lifecycle.js';
 import { tail } from '../io/exec.js';
 import { acquireLock, type HeldLock } from '../journal/lock.js';
 import { cleanUpAfterDeadRuns } from '../journal/leftovers.js';
-import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, type RunRecord, type StepRecord } from '../journal/journal.js';
+import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, pidAlive, type RunRecord, type StepRecord } from '../journal/journal.js';
 import { appendAudit } from '../records/audit.js';
 import { ensureExcluded } from '../records/exclude.js';
 import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
@@ -58,6 +61,10 @@ export interface RunRequest {
   planOnly?: boolean;
   /** resume this run instead of starting a new one */
   resume?: RunRecord;
+  /** on resume: steps to run again although they are not safe to repeat (`rb resume --retry`) */
+  retry?: string[];
+  /** on resume: steps to record as skipped and go on without (`rb resume --skip`) */
+  skip?: string[];
   /** skip the unresolved-run check (abort / undo of that very run) */
   allowUnresolved?: string;
   /** print nothing on stdout (no renderer, no summary): internal runs inside another command's output */
@@ -100,16 +107,6 @@ function usesBaseline(playbook: Playbook): boolean {
 
 
 
-export async function refPositions(repo: Repo): Promise<Record<string, string>> {
-  const r = await git(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'], { cwd: repo.root, readOnly: true });
-  const out: Record<string, string> = {};
-  for (const line of r.stdout.split('\n')) {
-    const i = line.lastIndexOf(' ');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
-}
-
 type Identity = { name: string | null; email: string | null };
 
 /** user.name and user.email as `git config <key>` gives them (the last value wins), from one git process. */
@@ -134,7 +131,7 @@ function osUser(): string {
 
 /** Refuse to start while a run that changed something is interrupted or failed (exit 4). */
 export function assertNoUnresolved(repo: Repo, allow?: string): void {
-  const open = unresolvedRuns(repo).filter((r) => r.id !== allow);
+  const open = blockers(unresolvedRuns(repo), allow ? (readRun(repo, allow) ?? undefined) : undefined);
   if (open.length) {
     const r = open[0]!;
     throw new LockedError(`run ${r.id} (${r.playbook}) is ${effectiveStatus(r)} part-way: it must be resumed or aborted first.`, {
@@ -251,13 +248,71 @@ async function confirmRun(req: RunRequest, plan: Plan): Promise<void> {
   }
 }
 
-function stepRecords(steps: PlanStep[], group?: string): StepRecord[] {
+function stepRecords(steps: PlanStep[], kinds: Record<string, StepKind<any>>, group?: string): StepRecord[] {
   const out: StepRecord[] = [];
   for (const s of steps) {
-    out.push({ id: s.id, title: s.title, kind: s.kind, group, destructive: s.destructive, status: 'pending', planned: s.commands });
-    if (s.children) out.push(...stepRecords(s.children, s.id));
+    out.push({ id: s.id, title: s.title, kind: s.kind, group, destructive: s.destructive, status: 'pending', planned: s.commands, ...(s.children ? {} : { rerunnable: isRerunnable(kinds[s.kind], s.with) }) });
+    if (s.children) out.push(...stepRecords(s.children, kinds, s.id));
   }
   return out;
+}
+
+/** The run's reflog tag and process journaling end with the run (an undo inside guard starts its own). */
+function endRunContext(): void {
+  setRunTag(null);
+  onCommandSpawned(null);
+}
+
+/** Stop what the named runs left running, for those whose rb process is dead. */
+async function stopProcessesOfDeadRuns(repo: Repo, ids: (string | undefined)[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const id of new Set(ids.filter((x): x is string => Boolean(x)))) {
+    const r = readRun(repo, id);
+    if (r && !(r.host === hostname() && r.status === 'running' && pidAlive(r.pid))) out.push(...(await stopLeftoverProcesses(r)));
+  }
+  return out;
+}
+
+/** Can a kind's step be run again after an attempt that started (and maybe did part of its work)? */
+function isRerunnable(kind: StepKind<any> | undefined, w: Record<string, unknown>): boolean {
+  if (!kind) return false;
+  const r = kind.rerunnable ?? true;
+  return typeof r === 'function' ? r(w) : r;
+}
+
+/**
+ * Resume goes on from where the run stopped, but never repeats damage: a step that started and
+ * is not safe to run again (a destructive `exec`: the user's own command) is run again only with
+ * `--retry <step>`, or passed over with `--skip <step>`. Checked before anything changes (exit 3).
+ */
+function assertResumable(run: RunRecord, plan: Plan, kinds: Record<string, StepKind<any>>, req: RunRequest): void {
+  const steps = flatten(plan.steps);
+  for (const id of [...(req.retry ?? []), ...(req.skip ?? [])]) {
+    const rec = run.steps.find((s) => s.id === id);
+    if (!rec || steps.find((s) => s.id === id)?.children) {
+      throw new UsageError(`run ${run.id} has no step "${id}".`, { next: `its steps: ${run.steps.filter((s) => !steps.find((p) => p.id === s.id)?.children).map((s) => s.id).join(', ')} (\`rb show ${run.id}\`)` });
+    }
+    if (rec.status === 'succeeded') throw new UsageError(`step ${id} of run ${run.id} already succeeded: there is nothing to ${req.skip?.includes(id) ? 'skip' : 'retry'}.`, { next: `rb resume ${run.id}` });
+  }
+  for (const ps of steps) {
+    if (ps.children) continue;
+    const rec = run.steps.find((s) => s.id === ps.id);
+    if (!rec || (rec.status !== 'running' && rec.status !== 'failed') || req.retry?.includes(ps.id) || req.skip?.includes(ps.id)) continue;
+    if (isRerunnable(kinds[ps.kind], ps.with)) continue;
+    throw new PreconditionError(`step ${ps.id} of run ${run.id} (${ps.commands[0] ?? ps.kind}) was started before and may have done part of its work; rb does not run it again on its own. Nothing was changed.`, {
+      next: `\`rb resume ${run.id} --retry ${ps.id}\` runs it again, \`rb resume ${run.id} --skip ${ps.id}\` goes on without it, \`rb abort ${run.id}\` puts everything back`,
+    });
+  }
+}
+
+/** `rb resume --skip <step>`: the step is journaled as skipped at the user's request. */
+function skipByRequest(run: RunRecord, id: string): void {
+  const rec = run.steps.find((s) => s.id === id);
+  if (!rec) return;
+  rec.status = 'skipped';
+  rec.skippedByUser = true;
+  rec.endedAt = new Date().toISOString();
+  run.warnings.push(`step ${id} was skipped at the user's request (rb resume --skip ${id})${rec.error ? `; it had failed: ${rec.error.split('\n')[0]}` : ''}`);
 }
 
 export async function execute(req: RunRequest): Promise<RunOutcome> {
@@ -276,12 +331,15 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   }
   if (all.some((s) => s.kind === 'snapshot') && !req.resume) await assertDiskForSnapshot(repo, config.snapshots.maxIgnoredBytes);
   if (req.preflight && !req.resume) await req.preflight(ctx, plan);
+  if (req.resume) assertResumable(req.resume, plan, kinds, req);
   if (!req.resume) await confirmRun(req, plan);
 
   // ---- lock + journal ---------------------------------------------------------------------
   const lock: HeldLock = acquireLock(repo, ctx.run.id, req.command);
   faultPoint('lock');
   const warnings = cleanUpAfterDeadRuns(repo, lock, ctx.run.id);
+  // a dead run's commands (an npm ci it started) die before anything of this run starts
+  warnings.push(...(await stopProcessesOfDeadRuns(repo, [lock.tookOver?.runId, req.resume?.id, req.record?.undoOf])));
   if (!req.quiet) for (const w of warnings) process.stderr.write(`rb: ${w}\n`);
   let run: RunRecord;
   if (req.resume) {
@@ -289,6 +347,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     // `warnings` holds this start's own (e.g. the stale lock it took over): report them on resume too
     run.warnings = [...(run.warnings ?? []), `resumed at ${new Date().toISOString()}`, ...warnings];
     delete run.error;
+    for (const id of req.skip ?? []) skipByRequest(run, id);
   } else {
     const [identity, refsBefore] = await Promise.all([prep.identity ?? gitIdentity(repo), refPositions(repo)]);
     run = {
@@ -318,20 +377,30 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       head: { before: { ref: ctx.run.branch ? `refs/heads/${ctx.run.branch}` : null, oid: ctx.run.head ?? null } },
       refs: { before: refsBefore },
       snapshot: null,
-      steps: stepRecords(plan.steps),
+      steps: stepRecords(plan.steps, kinds),
       warnings,
       argv: process.argv.slice(2),
       changed: false,
-      ...(req.playbookObject ? { inline: req.playbookObject } : {}),
+      // internal playbooks have no file; a repository's may be removed or changed by the run
+      // itself (a reset to a baseline without it): resume re-plans from the playbook it started with
+      ...(req.playbookObject ? { inline: req.playbookObject } : playbook.source === 'repository' ? { inline: playbook } : {}),
       ...(req.record ?? {}),
     };
   }
   const journal = () => writeRun(repo, run);
+  // from here every ref the run moves carries its reflog tag, and every command it starts is journaled
+  setRunTag(runTagOf(run.id));
+  let activeStep: string | undefined;
+  onCommandSpawned((pid, argv) => {
+    (run.processes ??= []).push({ pgid: pid, startTicks: processStartTicks(pid), command: argv.join(' ').slice(0, 200), step: activeStep, startedAt: new Date().toISOString() });
+    try { journal(); } catch { /* the next journal write records it */ }
+  });
   try {
     journal();
     // before any step writes there: rollbacks/ is ignored (unless tracked), so clean, status and WIP commits leave it alone
     ensureExcluded(repo, config.rollbacksDir);
   } catch (e) {
+    endRunContext();
     lock.release();
     throw e;
   }
@@ -345,8 +414,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       run.status = 'interrupted';
       run.endedAt = new Date().toISOString();
       try { journal(); } catch { /* nothing more to do */ }
+      endRunContext();
       lock.release();
-      process.stderr.write(`\nrb: interrupted. Run \`rb resume ${run.id}\` or \`rb undo ${run.id}\`.\n`);
+      process.stderr.write(`\nrb: interrupted. Run \`rb abort ${run.id}\` to put everything back, or \`rb resume ${run.id}\` to finish it.\n`);
       dieBySignal('SIGINT');
       return;
     }
@@ -425,6 +495,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     if (ps.destructive || kind.mutates) run.changed = true;
     journal();
     setCurrentStep(ps.id);
+    activeStep = ps.id;
     faultPoint(`before:${ps.id}`);
     const started = Date.now();
     const stepWarnings: string[] = [];
@@ -452,6 +523,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       journal: () => run,
       checkpoint: async (partial) => {
         rec.result = { ...(rec.result ?? {}), ...partial };
+        // the first snapshot a run records is the state undo and abort return to, from the
+        // moment it exists (a kill before the step ends must not lose it)
+        if (typeof partial.snapshotId === 'string' && !run.snapshot) run.snapshot = partial.snapshotId;
         journal();
       },
     };
@@ -553,6 +627,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
+    endRunContext();
   }
   // groups: their status follows their children
   for (const g of all.filter((s) => s.children)) {
@@ -611,7 +686,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   if (req.json && !req.quiet) printOut(JSON.stringify({ run }, null, 2));
   if (isInterrupted) {
     throw new InterruptedError(`run ${run.id} was interrupted${run.snapshot ? ` (snapshot ${run.snapshot})` : ''}.`, {
-      next: `run \`rb resume ${run.id}\` to finish it or \`rb undo ${run.id}\` to put everything back`,
+      next: `run \`rb abort ${run.id}\` to put everything back, or \`rb resume ${run.id}\` to finish it`,
     });
   }
   if (run.status === 'failed') {

@@ -3,6 +3,7 @@
  * via execa. A string command is run by `sh -c` (the user's config wrote it as a shell line); an
  * array is an argv and never touches a shell. execa is imported lazily: it costs ~100 ms.
  */
+import { currentRunTag } from './git.js';
 import type { Command } from '../types.js';
 
 export interface ExecOptions {
@@ -32,11 +33,24 @@ export function toArgv(command: Command): string[] {
   return typeof command === 'string' ? ['sh', '-c', command] : command;
 }
 
+/**
+ * Called with the pid (= process group id) of every command started here, right after it is
+ * spawned: the run lifecycle journals it, so the group can be stopped if rb is killed.
+ */
+let spawnListener: ((pid: number, argv: readonly string[]) => void) | null = null;
+
+export function onCommandSpawned(fn: ((pid: number, argv: readonly string[]) => void) | null): void {
+  spawnListener = fn;
+}
+
 export async function runCommand(command: Command, opts: ExecOptions): Promise<ExecResult> {
   const { execa } = await import('execa');
   const argv = toArgv(command);
   const started = Date.now();
-  const env: Record<string, string | undefined> = { ...opts.env };
+  // the run's reflog tag reaches the commands it starts too: a `git commit` made by a guarded
+  // command is the run's doing (journal/ref-effects.ts)
+  const tag = currentRunTag();
+  const env: Record<string, string | undefined> = { ...(tag ? { GIT_REFLOG_ACTION: tag } : {}), ...opts.env };
   const sub = execa(argv[0]!, argv.slice(1), {
     cwd: opts.cwd,
     env,
@@ -52,6 +66,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     // (`sh -c` and what it runs), not only the shell
     detached: true,
   });
+  if (sub.pid && spawnListener) spawnListener(sub.pid, argv);
   let timedOut = false;
   let cancelled = false;
   let killTimer: NodeJS.Timeout | undefined;

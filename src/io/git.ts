@@ -92,11 +92,45 @@ export function gitArgv(args: readonly string[], hardened = true): string[] {
   return hardened ? [...HARDENING, ...args] : [...args];
 }
 
+/**
+ * The reflog tag of the run in progress (`rb run <id>`), set by the run lifecycle. While it is
+ * set, every git command that may write (not `readOnly`) gets GIT_REFLOG_ACTION=<tag> and
+ * `core.logAllRefUpdates=always`, and an `update-ref -m <msg>` gets `<tag>: <msg>`: every ref the
+ * run moves (reset, cherry-pick, commit, fetch, update-ref) has a reflog entry naming the run.
+ * That is how rb knows, after a kill -9, which refs the run left where they are
+ * (journal/ref-effects.ts), without the step having journaled it.
+ */
+let runTag: string | null = null;
+
+export function setRunTag(tag: string | null): void {
+  runTag = tag;
+}
+
+export function currentRunTag(): string | null {
+  return runTag;
+}
+
+/** argv and env of a command that may write, carrying the run's reflog tag. */
+function tagged(args: readonly string[], env: GitOptions['env']): { args: readonly string[]; env: GitOptions['env'] } {
+  if (!runTag) return { args, env };
+  let out = args;
+  const sub = subcommandOf(args);
+  if (sub === 'update-ref') {
+    const i = args.indexOf('-m');
+    if (i >= 0 && i + 1 < args.length) out = [...args.slice(0, i + 1), `${runTag}: ${args[i + 1]}`, ...args.slice(i + 2)];
+    else out = [...args.slice(0, args.indexOf('update-ref') + 1), '-m', runTag, ...args.slice(args.indexOf('update-ref') + 1)];
+  }
+  return { args: ['-c', 'core.logAllRefUpdates=always', ...out], env: { GIT_REFLOG_ACTION: runTag, ...env } };
+}
+
 /** RB_TRACE_GIT=1: one stderr line per git command (start offset and duration in ms), for profiling. */
 const TRACE = process.env.RB_TRACE_GIT === '1';
 
 /** Run git; throws GitError on a non-zero exit unless allowFail. */
-export function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
+export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promise<GitResult> {
+  const t = givenOpts.readOnly ? { args: givenArgs, env: givenOpts.env } : tagged(givenArgs, givenOpts.env);
+  const args = t.args;
+  const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
   const argv = gitArgv(args, opts.hardened ?? true);
   const t0 = TRACE ? performance.now() : 0;
   return new Promise((resolve, reject) => {
@@ -137,7 +171,7 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
       let stderr = Buffer.concat(err).toString('utf8');
       if (timedOut) stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
       const c = code ?? (timedOut ? 124 : 128);
-      if (c !== 0 && !opts.allowFail) reject(new GitError([...args], c, stdout, stderr));
+      if (c !== 0 && !opts.allowFail) reject(new GitError([...givenArgs], c, stdout, stderr));
       else resolve({ code: c, stdout, stderr, stdoutBuf });
     });
   });
@@ -157,7 +191,10 @@ export function subcommandOf(args: readonly string[]): string {
 }
 
 /** Synchronous variant, for the few places that cannot be async (startup checks, exit handlers). */
-export function gitSync(args: readonly string[], opts: GitOptions): GitResult {
+export function gitSync(givenArgs: readonly string[], givenOpts: GitOptions): GitResult {
+  const t = givenOpts.readOnly ? { args: givenArgs, env: givenOpts.env } : tagged(givenArgs, givenOpts.env);
+  const args = t.args;
+  const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
   const r = spawnSync('git', gitArgv(args, opts.hardened ?? true), {
     cwd: opts.cwd,
     env: gitEnv(opts),
@@ -169,7 +206,7 @@ export function gitSync(args: readonly string[], opts: GitOptions): GitResult {
   if (r.error) throw r.error;
   const stdoutBuf = r.stdout ?? Buffer.alloc(0);
   const res = { code: r.status ?? 128, stdout: stdoutBuf.toString('utf8'), stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'), stdoutBuf };
-  if (res.code !== 0 && !opts.allowFail) throw new GitError([...args], res.code, res.stdout, res.stderr);
+  if (res.code !== 0 && !opts.allowFail) throw new GitError([...givenArgs], res.code, res.stdout, res.stderr);
   return res;
 }
 

@@ -37,6 +37,10 @@ export interface StepRecord {
   result?: Record<string, unknown>;
   /** how many times the step was started (resume adds one) */
   attempts?: number;
+  /** can `rb resume` run it again after it started? (the step kind says; journaled for rb status) */
+  rerunnable?: boolean;
+  /** skipped by `rb resume --skip <step>` */
+  skippedByUser?: boolean;
 }
 
 export interface RunRecord {
@@ -88,6 +92,8 @@ export interface RunRecord {
   inline?: unknown;
   /** report written by the run (relative to the repo root) */
   report?: string;
+  /** the process groups the run's steps started (journal/lifecycle.ts stops those a dead run left) */
+  processes?: { pgid: number; startTicks: string | null; command: string; step?: string; startedAt: string }[];
 }
 
 export function runsDir(repo: Pick<Repo, 'commonDir'>): string {
@@ -126,9 +132,10 @@ export function listRuns(repo: Pick<Repo, 'commonDir'>, skip?: (text: string) =>
     try {
       const text = readFileSync(join(dir, f), 'utf8');
       if (skip?.(text)) continue;
-      runs.push(JSON.parse(text) as RunRecord);
+      const run = JSON.parse(text) as RunRecord;
+      if (run && typeof run.id === 'string' && Array.isArray(run.steps)) runs.push(run); // else: lifecycle.damagedJournals
     } catch {
-      /* a torn file cannot exist (atomic writes); skip anything foreign */
+      /* truncated or foreign: listed by lifecycle.damagedJournals */
     }
   }
   runs.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id < b.id ? 1 : -1));

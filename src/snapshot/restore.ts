@@ -47,6 +47,7 @@ import {
   type SkippedEntry, type SnapshotInfo, type SnapshotInfoFile,
 } from './format.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
+import { pidAlive } from '../journal/journal.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -63,6 +64,11 @@ export interface RestoreOptions {
   safetySnapshot?: boolean;
   /** options for that safety snapshot (maxIgnoredBytes, skipIgnored, runId from the config/run); its message is set here */
   capture?: Omit<CaptureOptions, 'message'>;
+  /**
+   * Called with the safety snapshot as soon as it exists, before anything changes: the caller
+   * journals it, so a kill at any later point leaves a run that knows the state to return to.
+   */
+  onSafety?: (safety: SnapshotInfo) => Promise<void>;
   /** @internal tests only: throw right after this step, as a crash would stop the restore there */
   _faultAfter?: RestoreStep;
 }
@@ -155,7 +161,10 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const journal = await readJournal(journalPath);
   let safety: SnapshotInfo | null = null;
   let resumed = false;
-  if (journal) {
+  // restoring the state from before an interrupted restore (its safety snapshot), after the
+  // process that ran it died, is how that restore is aborted or undone: it supersedes it
+  const supersedes = journal !== null && journal.safetySnapshot !== null && journal.safetySnapshot === target.id && journal.target !== c && !(journal.host === hostname() && pidAlive(journal.pid));
+  if (journal && !supersedes) {
     if (journal.target !== c || journal.root !== root) {
       throw new LockedError(
         `another restore was interrupted: snapshot ${journal.id || journal.target} into ${journal.root} (started ${journal.startedAt}).`,
@@ -174,7 +183,9 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   } else {
     if (opts.safetySnapshot !== false) {
       safety = await captureSnapshot(repo, { ...opts.capture, message: `before restore of ${label}` });
+      await opts.onSafety?.(safety);
     }
+    if (supersedes) warnings.push(`the interrupted restore of ${journal!.id || journal!.target} (pid ${journal!.pid}) was superseded: its safety snapshot ${target.id} is what is being restored`);
     fault('safety');
     await checkSkippedCollisions(run, worktreeTree, safety?.skipped ?? []);
     const j: RestoreJournal = {

@@ -21,6 +21,8 @@ export const exec: StepKind<With> = {
   summary: 'run a command (argv, or a string with shell: true); `to` saves its output under rollbacks/',
   with: schema,
   destructive: (w) => w.destructive === true,
+  // a command declared destructive (a codemod, a migration, `rm -rf`) is not run twice on its own
+  rerunnable: (w) => w.destructive !== true,
   describe: (w, ctx) => [`${w.cwd && w.cwd !== '.' ? `(cd ${w.cwd}) ` : ''}${displayCommand(w.command)}${w.to ? `  > ${ctx.config.rollbacksDir}/${w.to}` : ''}`],
   async run(w, ctx) {
     const r = await runCommand(w.command, {

@@ -9,6 +9,7 @@ import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSyn
 import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';
 import type { StepKind } from './types.js';
+import type { Repo } from '../repo.js';
 import { headState } from './git-common.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 
@@ -30,7 +31,11 @@ export const gitCommitAll: StepKind<With> = {
     const repo = ctx.repo;
     const before = await headState(repo);
     if (ctx.previous?.commit && before.oid === ctx.previous.commit) {
-      return ctx.previous; // resumed: the commit was made by the interrupted attempt
+      // resumed: the commit was made by the interrupted attempt, which may have been killed
+      // before it installed the index of that commit; without it, the files the commit added
+      // would count as untracked and stay on disk across the switch to another branch
+      await installCommitIndex(ctx.repo, before.oid);
+      return { ...ctx.previous, created: true };
     }
     const tmp = mkdtempSync(tempDirPrefix(repo.gitDir, 'rb-commit'));
     try {
@@ -58,6 +63,8 @@ export const gitCommitAll: StepKind<With> = {
         await git(['commit-tree', tree, ...(before.oid ? ['-p', before.oid] : []), '-m', w.message], { cwd: repo.root, env })
       ).stdout.trim();
       const target = before.ref ?? 'HEAD';
+      // journaled before HEAD moves: a resumed attempt knows the commit is its own
+      await ctx.checkpoint({ commit, movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [] });
       const args = ['update-ref', '-m', `rb: ${w.message.split('\n')[0]}`, ...(before.ref ? [] : ['--no-deref']), target, commit, before.oid ?? ''];
       await git(args, { cwd: repo.root });
       // the real index now matches the new commit: install the temporary one with git's lock protocol
@@ -86,3 +93,14 @@ export const gitCommitAll: StepKind<With> = {
     }
   },
 };
+
+/** Make the index match `commit` when it does not (read-tree keeps nothing else of it; refresh restats). */
+async function installCommitIndex(repo: Repo, commit: string): Promise<void> {
+  const [index, tree] = await Promise.all([
+    git(['write-tree'], { cwd: repo.root, allowFail: true }),
+    git(['rev-parse', `${commit}^{tree}`], { cwd: repo.root, readOnly: true }),
+  ]);
+  if (index.code === 0 && index.stdout.trim() === tree.stdout.trim()) return;
+  await git(['read-tree', commit], { cwd: repo.root });
+  await git(['update-index', '-q', '--refresh'], { cwd: repo.root, allowFail: true });
+}

@@ -9,9 +9,9 @@ import { git, identityEnv } from '../io/git.js';
 import { readRun, type RunRecord } from '../journal/journal.js';
 import type { Repo } from '../repo.js';
 import type { StepKind } from './types.js';
-import { refOid } from './git-common.js';
+import { refEffects } from '../journal/ref-effects.js';
 
-const schema = z.object({ run: z.string().min(1), force: z.boolean().optional(), skipRefs: z.array(z.string()).optional() }).strict();
+const schema = z.object({ run: z.string().min(1), force: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
 
 export interface RefChange {
@@ -34,7 +34,7 @@ export function refChanges(run: RunRecord): RefChange[] {
     for (const m of r.movedRefs ?? []) out.push({ type: 'moved', ref: m.ref, from: m.from, to: m.to, step: s.id });
     for (const d of r.deletedRefs ?? []) out.push({ type: 'deleted', ref: d.ref, oid: d.oid, step: s.id });
     if (typeof r.stash === 'string') out.push({ type: 'stash-added', ref: 'refs/stash', oid: r.stash, message: r.stashMessage, step: s.id });
-    for (const d of r.droppedStash ?? []) out.push({ type: 'stash-dropped', ref: 'refs/stash', oid: d.oid, message: d.message, step: s.id });
+    for (const d of [...(r.droppedStash ?? []), ...(r.droppingStash ?? [])]) out.push({ type: 'stash-dropped', ref: 'refs/stash', oid: d.oid, message: d.message, step: s.id });
   }
   // a branch the run created and then moved (e.g. commits picked onto it) counts as created where it ended
   const merged: RefChange[] = [];
@@ -51,26 +51,18 @@ async function stashEntries(repo: Repo): Promise<string[]> {
   return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
 }
 
-/** Read-only: the refs that moved since the run left them (undo must stop and name them). */
-export async function conflictingRefs(repo: Repo, run: RunRecord, skip: string[] = []): Promise<string[]> {
-  const problems: string[] = [];
-  for (const c of refChanges(run)) {
-    if (skip.includes(c.ref) || c.type.startsWith('stash')) continue;
-    const cur = await refOid(repo, c.ref);
-    const name = c.ref.replace(/^refs\/heads\//, '');
-    if (c.type === 'created' && cur && cur !== c.oid) problems.push(`${name} was created by the run at ${c.oid!.slice(0, 12)} and is now at ${cur.slice(0, 12)}`);
-    if (c.type === 'moved' && cur !== c.to && cur !== c.from) problems.push(`${name} was moved by the run to ${c.to!.slice(0, 12)} and is now at ${cur ? cur.slice(0, 12) : '(deleted)'}`);
-    if (c.type === 'deleted' && cur && cur !== c.oid) problems.push(`${name} was deleted by the run and now exists again at ${cur.slice(0, 12)}`);
-  }
-  return problems;
+/** Read-only: the refs the run touched that moved since it left them (undo must stop and name them). */
+export async function conflictingRefs(repo: Repo, run: RunRecord, skip: string[] = [], headRef?: string | null): Promise<string[]> {
+  const { conflicts } = await refEffects(repo, run, { headRef });
+  return conflicts.filter((c) => !skip.includes(c.ref)).map((c) => c.why);
 }
 
 export const refsRevert: StepKind<With> = {
   kind: 'refs.revert',
-  summary: 'reverse the branch, tag and stash changes a run recorded, where they are still as the run left them',
+  summary: 'reverse the branch, tag and stash changes a run made (its reflog entries and journal), where they are still as the run left them',
   with: schema,
   destructive: true,
-  describe: (w) => [`git update-ref …  # reverse the ref changes recorded in the journal of run ${w.run}`],
+  describe: (w) => [`git update-ref …  # put back the branches and tags run ${w.run} moved, created or deleted; drop the stash entry it added`],
   async run(w, ctx) {
     const repo = ctx.repo;
     const run = readRun(repo, w.run);
@@ -85,9 +77,41 @@ export const refsRevert: StepKind<With> = {
       await git(args, { cwd: repo.root });
       commands.push(`git ${args.join(' ')}`);
     };
+    const head = (await git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
+    const effects = await refEffects(repo, run);
+    const reversals = [...effects.revert];
+    for (const c of effects.conflicts) {
+      if (w.force) reversals.push(c);
+      else ctx.reporter.warn(`${c.why}: left as is`);
+    }
+    const toDelete = reversals.filter((r) => r.before === null && r.now !== null && r.ref !== head);
+    const stashToDrop = refChanges(run).filter((c) => c.type === 'stash-added');
+    // journaled before anything is deleted or dropped: git keeps no reflog of a deleted ref, so
+    // this is how an undo of this run (or its abort after a kill) knows it deleted them
+    await ctx.checkpoint({ deletingRefs: toDelete.map((r) => ({ ref: r.ref, oid: r.now! })), droppingStash: stashToDrop.map((c) => ({ oid: c.oid!, message: c.message ?? '' })) });
+
+    for (const r of reversals) {
+      const name = r.ref.replace(/^refs\/heads\//, '');
+      if (r.before === null) {
+        if (r.now === null) continue;
+        if (r.ref === head) {
+          ctx.reporter.warn(`${name} is checked out: left as is`);
+          continue;
+        }
+        await upd(['update-ref', '-m', `undo ${run.id}`, '-d', r.ref, r.now]);
+        deletedRefs.push({ ref: r.ref, oid: r.now });
+        ctx.reporter.output(`deleted ${name} (created by the run)`);
+      } else if (r.now === null) {
+        await upd(['update-ref', '-m', `undo ${run.id}`, r.ref, r.before, '']);
+        createdRefs.push({ ref: r.ref, oid: r.before });
+        ctx.reporter.output(`recreated ${name} at ${r.before.slice(0, 12)}`);
+      } else {
+        await upd(['update-ref', '-m', `undo ${run.id}`, r.ref, r.before, r.now]);
+        movedRefs.push({ ref: r.ref, from: r.now, to: r.before });
+        ctx.reporter.output(`put ${name} back at ${r.before.slice(0, 12)}`);
+      }
+    }
     for (const c of refChanges(run)) {
-      if (w.skipRefs?.includes(c.ref)) continue;
-      const name = c.ref.replace(/^refs\/heads\//, '');
       if (c.type === 'stash-added') {
         const entries = await stashEntries(repo);
         const i = entries.indexOf(c.oid!);
@@ -96,46 +120,13 @@ export const refsRevert: StepKind<With> = {
           droppedStash.push({ oid: c.oid!, message: c.message ?? '' });
           ctx.reporter.output(`dropped the stash entry "${c.message}"`);
         }
-        continue;
-      }
-      if (c.type === 'stash-dropped') {
+      } else if (c.type === 'stash-dropped') {
         const entries = await stashEntries(repo);
         if (!entries.includes(c.oid!)) {
           await git(['stash', 'store', '-m', c.message ?? 'rb', c.oid!], { cwd: repo.root, env: await identityEnv(repo.root) });
           commands.push(`git stash store -m ${JSON.stringify(c.message)} ${c.oid}`);
           stashAdded = { oid: c.oid!, message: c.message ?? '' };
         }
-        continue;
-      }
-      const cur = await refOid(repo, c.ref);
-      if (c.type === 'created') {
-        if (!cur) continue;
-        if (cur !== c.oid && !w.force) {
-          ctx.reporter.warn(`${name} moved since the run created it: left as is`);
-          continue;
-        }
-        const head = (await git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
-        if (head === c.ref) {
-          ctx.reporter.warn(`${name} is checked out: left as is`);
-          continue;
-        }
-        await upd(['update-ref', '-m', `rb: undo ${run.id}`, '-d', c.ref, cur]);
-        deletedRefs.push({ ref: c.ref, oid: cur });
-        ctx.reporter.output(`deleted ${name} (created by the run)`);
-      } else if (c.type === 'moved') {
-        if (cur === c.from) continue;
-        if (cur !== c.to && !w.force) {
-          ctx.reporter.warn(`${name} moved since the run: left at ${cur?.slice(0, 12)}`);
-          continue;
-        }
-        await upd(['update-ref', '-m', `rb: undo ${run.id}`, c.ref, c.from!, cur ?? '']);
-        movedRefs.push({ ref: c.ref, from: cur ?? '', to: c.from! });
-        ctx.reporter.output(`put ${name} back at ${c.from!.slice(0, 12)}`);
-      } else if (c.type === 'deleted') {
-        if (cur) continue;
-        await upd(['update-ref', '-m', `rb: undo ${run.id}`, c.ref, c.oid!, '']);
-        createdRefs.push({ ref: c.ref, oid: c.oid! });
-        ctx.reporter.output(`recreated ${name} at ${c.oid!.slice(0, 12)}`);
       }
     }
     return { commands, createdRefs, movedRefs, deletedRefs, droppedStash, ...(stashAdded ? { stash: stashAdded.oid, stashMessage: stashAdded.message } : {}) };

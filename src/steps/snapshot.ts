@@ -78,17 +78,21 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     const snap = await resolveSnapshot(repo, w.id);
     if (!snap) throw new Error(`snapshot ${w.id} not found (refs/rb/snapshots/${w.id})`);
     const branchBefore = snap.headRef ? await refOid(repo, snap.headRef) : null;
+    // resumed: the first attempt's safety snapshot is the state before this restore, always; a
+    // second one would hold the half-restored files
+    const firstSafety = typeof ctx.previous?.safetySnapshot === 'string' ? ctx.previous.safetySnapshot : null;
     let res: Awaited<ReturnType<typeof restoreSnapshot>>;
     try {
       res = await restoreSnapshot(repo, snap.id, {
-      resetBranch: w.resetBranch ?? false,
-      safetySnapshot: true,
-      capture: { maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes, skipIgnored: ctx.config.snapshots.skipIgnored, runId: ctx.run.id, exclude: [ctx.config.rollbacksDir] },
+        resetBranch: w.resetBranch ?? false,
+        safetySnapshot: firstSafety === null,
+        onSafety: (safety) => ctx.checkpoint({ snapshotId: safety.id, safetySnapshot: safety.id }),
+        capture: { maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes, skipIgnored: ctx.config.snapshots.skipIgnored, runId: ctx.run.id, exclude: [ctx.config.rollbacksDir] },
       });
     } catch (e) {
       // the restore may have changed files before it failed: name its safety snapshot (from the
       // restore journal), so the run is known to have one and `rb abort` / `rb resume` can act on it
-      const safety = readRestoreSafety(repo, snap.commit);
+      const safety = firstSafety ?? readRestoreSafety(repo, snap.commit);
       throw Object.assign(e as Error, { result: { snapshotId: safety ?? undefined, safetySnapshot: safety, restored: null } });
     }
     for (const wn of res.warnings) ctx.reporter.warn(wn);
@@ -100,8 +104,8 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     return {
       commands: [`rb restore ${snap.id}`],
       restored: snap.id,
-      snapshotId: res.safetySnapshot?.id,
-      safetySnapshot: res.safetySnapshot?.id ?? null,
+      snapshotId: firstSafety ?? res.safetySnapshot?.id,
+      safetySnapshot: firstSafety ?? res.safetySnapshot?.id ?? null,
       movedRefs,
       createdRefs,
     };

@@ -61,6 +61,8 @@ export const stash: StepKind<With> = {
       return { skipped: 'nothing to stash' };
     }
     const args = ['stash', 'store', '-m', w.message, made.commit];
+    // journaled before the entry exists: after a kill -9 right after it, undo still knows it is the run's
+    await ctx.checkpoint({ stash: made.commit, stashMessage: w.message });
     await git(args, { cwd: repo.root, env });
     const top = (await git(['rev-parse', '-q', '--verify', 'refs/stash'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
     if (top !== made.commit) throw new Error('git stash store did not record the entry');

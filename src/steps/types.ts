@@ -104,6 +104,12 @@ export interface StepKind<W = Record<string, unknown>> {
   destructive: boolean | ((w: W) => boolean);
   /** adds commits or refs without being destructive (a WIP commit, a backup branch): the run counts as having changed the repository */
   mutates?: boolean;
+  /**
+   * Can a step that started (and was killed or failed part-way) be run again by `rb resume`?
+   * Default true: rb's own kinds journal their progress and finish the job when run again. A kind
+   * that runs the user's commands says false where repeating them could repeat damage.
+   */
+  rerunnable?: boolean | ((w: W) => boolean);
   /** keys of `with` the engine leaves as written: the kind renders them itself (e.g. a report template) */
   rawWith?: readonly string[];
   /** extra names the kind's own templates may read (validation), e.g. ['report'] */
