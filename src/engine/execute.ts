@@ -443,6 +443,10 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       task.skip(`${ps.title} (done before resume)`);
       return;
     }
+    if (rec.status === 'skipped' && rec.skippedByUser) {
+      task.skip(`${ps.title} (skipped: rb resume --skip ${ps.id})`);
+      return;
+    }
     const scope = planScope(ctx, results);
     if (ps.when !== undefined) {
       let go: boolean;
