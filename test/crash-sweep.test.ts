@@ -17,13 +17,13 @@
  * `npm test` samples a few points of each command; `npm run test:crash` (RB_CRASH_SWEEP=full)
  * walks them all.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { rb, type RbResult } from './helpers/cli.js';
 import { manifest } from './helpers/manifest.js';
-import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -174,16 +174,6 @@ async function pointsOf(s: Subject): Promise<string[]> {
   // sampled: one step boundary and three git commands spread over the run
   const pick = (xs: string[], n: number) => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor(((i + 0.5) * xs.length) / n)]!));
   return [...pick(steps, 1), ...pick(git, 3)];
-}
-
-/** rb's temporary files and directories in the git dir (none may outlive the recovery). */
-function rbTempEntries(r: TestRepo): string[] {
-  const gd = gitDirOf(r);
-  const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
-  return [
-    ...list(gd).filter((n) => /^rb-(snap|restore|commit|stash)\./.test(n)),
-    ...list(join(gd, 'rb')).filter((n) => /\.tmp$|^lock\.stale-/.test(n)).map((n) => `rb/${n}`),
-  ];
 }
 
 async function statusJson(r: TestRepo, what: string): Promise<{ nextCommand: string[] | null; text: string }> {

@@ -10,14 +10,14 @@
  *
  * One prepared repository is copied per case; cases run concurrently.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, emergencyRepo, gitDirOf, oid, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, emergencyRepo, gitDirOf, oid, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -102,17 +102,6 @@ describe.concurrent('F. killed rb emergency: rb status names the run, rb abort r
 });
 
 // =================================================================================================
-/** rb's temporary files and directories in the git dir and in <git dir>/rb (none may outlive the recovery). */
-function rbTempEntries(r: TestRepo): string[] {
-  const gd = gitDirOf(r);
-  const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
-  return [
-    ...list(gd).filter((n) => /^rb-(snap|restore|commit|stash)\./.test(n)),
-    ...list(join(gd, 'rb')).filter((n) => /\.tmp$|^lock\.stale-/.test(n)).map((n) => `rb/${n}`),
-    ...list(join(gd, 'rb', 'runs')).filter((n) => n.endsWith('.tmp')).map((n) => `rb/runs/${n}`),
-  ];
-}
-
 /** The git commands one `rb emergency --yes` of faultRepo() spawns (RB_TRACE_GIT prints one line each). */
 async function gitCommandsOfOneRun(): Promise<number> {
   const r = faultRepo();

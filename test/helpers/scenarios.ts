@@ -172,3 +172,14 @@ export async function waitGitIdle(r: TestRepo, timeoutMs = 15_000): Promise<void
     await new Promise((res) => setTimeout(res, 20));
   }
 }
+
+/** rb's temporary files and directories in the git dir and in <git dir>/rb (none may outlive the recovery). */
+export function rbTempEntries(r: TestRepo): string[] {
+  const gd = gitDirOf(r);
+  const list = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+  return [
+    ...list(gd).filter((n) => /^rb-(snap|restore|commit|stash)\./.test(n)),
+    ...list(join(gd, 'rb')).filter((n) => /\.tmp$|^lock\.stale-/.test(n)).map((n) => `rb/${n}`),
+    ...list(join(gd, 'rb', 'runs')).filter((n) => n.endsWith('.tmp')).map((n) => `rb/runs/${n}`),
+  ];
+}
