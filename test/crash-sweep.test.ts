@@ -15,7 +15,7 @@
  * state before), or, for a deterministic command, gives exactly what the completed command gives.
  *
  * `npm test` samples a few points of each command; `npm run test:crash` (RB_CRASH_SWEEP=full)
- * walks them all.
+ * walks them all; .ci/run runs RB_CRASH_SWEEP=ci (every step boundary, every third git command).
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +27,9 @@ import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, rbTempEntries, runsOf
 
 tmpRepos();
 
-const FULL = process.env.RB_CRASH_SWEEP === 'full';
+/** full: every point; ci: every step boundary and every third git command; else a sample */
+const MODE = process.env.RB_CRASH_SWEEP === 'full' ? 'full' : process.env.RB_CRASH_SWEEP === 'ci' ? 'ci' : 'sample';
+const FULL = MODE !== 'sample';
 
 /** Everything that must come back: the manifest, every branch and tag, the stash list. */
 function state(r: TestRepo): string {
@@ -170,7 +172,8 @@ async function pointsOf(s: Subject): Promise<string[]> {
   const ref = await reference(s);
   const git = Array.from({ length: ref.gitCommands }, (_, i) => `git#${i + 1}`);
   const steps = ref.steps.map((id) => `before:${id}`);
-  if (FULL) return ['lock', ...steps, ...git];
+  if (MODE === 'full') return ['lock', ...steps, ...git];
+  if (MODE === 'ci') return ['lock', ...steps, ...git.filter((_, i) => i % 3 === 0)];
   // sampled: one step boundary and three git commands spread over the run
   const pick = (xs: string[], n: number) => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor(((i + 0.5) * xs.length) / n)]!));
   return [...pick(steps, 1), ...pick(git, 3)];
