@@ -8,6 +8,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { RbError } from './errors.js';
+import { tolerateClosedOutput } from './ui/closed-output.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -277,13 +278,8 @@ Examples:
 }
 
 async function main(): Promise<void> {
-  // `rb plan emergency | head`: a closed pipe is not an error
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
-  }
+  // `rb emergency --yes | head -1`: a closed pipe drops the output, never the run
+  tolerateClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
