@@ -48,6 +48,7 @@ import {
 } from './format.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { pidAlive } from '../journal/journal.js';
+import { showPath } from '../ui/format.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -248,13 +249,13 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     try {
       const st = await lstat(abs);
       if (st.isDirectory()) {
-        warnings.push(`not restored (a directory is in the way): ${item.path}`);
+        warnings.push(`not restored (a directory is in the way): ${showPath(item.path)}`);
         return;
       }
       if (st.isFile()) mode = st.mode & 0o7777;
     } catch { /* written fresh */ }
     if (!(await ensureParentDirs(root, item.path))) {
-      warnings.push(`not restored (a parent is not a directory): ${item.path}`);
+      warnings.push(`not restored (a parent is not a directory): ${showPath(item.path)}`);
       return;
     }
     await replaceFile(abs, data, mode, false);
@@ -265,18 +266,18 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const perms = parsePerms(meta.perms);
   const ignoredBlobs = ignored.filter((e) => {
     if (e.type === 'blob' && (e.mode === '100644' || e.mode === '100755' || e.mode === '120000')) return true;
-    warnings.push(`ignored entry not restored (${e.mode} ${e.type}): ${e.path}`);
+    warnings.push(`ignored entry not restored (${e.mode} ${e.type}): ${showPath(e.path)}`);
     return false;
   });
   await forEachBlob(repo, ignoredBlobs, async (e, data) => {
     if (!(await ensureParentDirs(root, e.path))) {
-      warnings.push(`not restored (a parent is not a directory): ${e.path}`);
+      warnings.push(`not restored (a parent is not a directory): ${showPath(e.path)}`);
       return;
     }
     const abs = join(root, e.path);
     try {
       if ((await lstat(abs)).isDirectory()) {
-        warnings.push(`not restored (a directory is in the way): ${e.path}`);
+        warnings.push(`not restored (a directory is in the way): ${showPath(e.path)}`);
         return;
       }
     } catch { /* absent */ }
@@ -338,7 +339,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 
   // --- empty directories, permission bits ----------------------------------------------------------
   for (const d of splitNul(meta.emptydirs.toString('utf8'))) {
-    if (!(await ensureParentDirs(root, d + '/x'))) warnings.push(`empty directory not restored (a parent is not a directory): ${d}`);
+    if (!(await ensureParentDirs(root, d + '/x'))) warnings.push(`empty directory not restored (a parent is not a directory): ${showPath(d)}`);
   }
   fault('emptydirs');
   await Promise.all([...perms].map(async ([p, mode]) => {
@@ -438,7 +439,7 @@ async function removeIgnoredNotInTarget(
       await unlink(abs);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      warnings.push(`could not remove ${p} (ignored, not in the snapshot): ${(e as Error).message}`);
+      warnings.push(`could not remove ${showPath(p)} (ignored, not in the snapshot): ${(e as Error).message}`);
       continue;
     }
     for (let d = posix.dirname(p); d !== '.' && d !== ''; d = posix.dirname(d)) parents.add(d);
@@ -472,27 +473,41 @@ function parsePerms(buf: Buffer): Map<string, number> {
 /**
  * read-tree --reset -u overwrites whatever is in its way. A skipped path (a nested repository,
  * node_modules, an over-cap ignored file) is in no snapshot, so refuse before changing anything
- * when the target tree holds a file at that path or at one of its parents.
+ * when the target tree holds a file at that path or at one of its parents, naming each path.
+ * A submodule (gitlink) where a nested repository now is, is no clash: read-tree never writes
+ * into a submodule's directory, so the repository and its local changes stay as they are.
  */
 async function checkSkippedCollisions(run: Run, tree: string, skipped: readonly SkippedEntry[]): Promise<void> {
   if (skipped.length === 0) return;
-  const wanted = new Set<string>();
-  for (const s of skipped) for (let p = s.path; p !== '.' && p !== ''; p = posix.dirname(p)) wanted.add(p);
-  const r = await run(['ls-tree', '-z', tree, '--', ...wanted], { readOnly: true, allowFail: true });
+  const wanted = new Map<string, SkippedEntry>();
+  for (const s of skipped) for (let p = s.path; p !== '.' && p !== ''; p = posix.dirname(p)) if (!wanted.has(p)) wanted.set(p, s);
+  const r = await run(['ls-tree', '-z', tree, '--', ...wanted.keys()], { readOnly: true, allowFail: true });
   const clashes: string[] = [];
   for (const rec of splitNul(r.stdout)) {
     const tab = rec.indexOf('\t');
     const type = rec.slice(0, tab).split(' ')[1];
     const path = rec.slice(tab + 1);
-    if (wanted.has(path) && type !== 'tree') clashes.push(path);
+    const s = wanted.get(path);
+    if (!s || type === 'tree') continue;
+    if (type === 'commit' && s.path === path && s.reason === 'nested-repo') continue;
+    clashes.push(`${showPath(path)}${s.path === path ? '' : ` (over ${showPath(s.path)})`}: ${SKIP_REASON[s.reason] ?? s.reason}`);
   }
   if (clashes.length > 0) {
-    throw new PreconditionError('restoring would overwrite paths the safety snapshot could not capture.', {
+    throw new PreconditionError(`restoring would overwrite ${clashes.length === 1 ? 'a path' : 'paths'} the safety snapshot could not capture: ${clashes.join('; ')}.`, {
       details: clashes,
       next: 'move those paths out of the way, then run the restore again',
     });
   }
 }
+
+/** Why a path is not in a snapshot, in words. */
+const SKIP_REASON: Record<string, string> = {
+  'nested-repo': 'a nested git repository',
+  'listed': 'listed in snapshots.skipIgnored',
+  'too-big': 'ignored and over snapshots.maxIgnoredBytes',
+  'special-file': 'a FIFO, socket or device',
+  'non-utf8-name': 'an ignored entry holding a name that is not UTF-8',
+};
 
 /**
  * Read blobs for items (with oid and, when known, size) and hand each to fn, in groups of at most

@@ -6,13 +6,17 @@
  * because it is listed in snapshots.skipIgnored (node_modules) is removed when its lockfiles
  * changed, because the install recreates it from the baseline's lockfiles (undo cannot bring
  * that old directory back; it was never captured). Single -f: nested repositories are never
- * deleted; never -ff.
+ * deleted; never -ff. Each one git skipped (a submodule the baseline does not have, a clone
+ * inside the tree) is named in a warning and in `kept`: its files are in no snapshot, and it
+ * holds its own history.
  */
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
 import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
+import { decodePathBytes, unquoteGitPath } from '../io/path-bytes.js';
+import { showPath } from '../ui/format.js';
 
 const schema = z
   .object({
@@ -82,12 +86,19 @@ export const gitClean: StepKind<With> = {
       }
       // a literal path: escape gitignore's special characters, anchor at the root
       excludes.push('/' + p.replace(/[*?[\]\\!#]/g, '\\$&').replace(/ $/, '\\ '));
-      kept.push(`${p} (not in the snapshot)`);
+      kept.push(`${showPath(p)} (not in the snapshot)`);
     }
     const args = ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
-    const r = await git(args, { cwd: repo.root });
-    const removed = r.stdout.split('\n').filter((l) => l.startsWith('Removing ')).map((l) => l.slice(9));
+    const r = await git(args, { cwd: repo.root, binary: true });
+    const lines = r.stdoutBuf.toString('latin1').split('\n').map((l) => decodePathBytes(Buffer.from(l, 'latin1')));
+    const removed = lines.filter((l) => l.startsWith('Removing ')).map((l) => unquoteGitPath(l.slice(9)));
+    // nested repositories git left (single -f): never deleted, named
+    const nested = lines.filter((l) => l.startsWith('Skipping repository ')).map((l) => unquoteGitPath(l.slice(20)).replace(/\/$/, ''));
+    for (const n of nested) {
+      kept.push(`${showPath(n)} (a nested git repository)`);
+      ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
+    }
     ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, kept };
+    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, kept, nested };
   },
 };

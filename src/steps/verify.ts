@@ -1,10 +1,17 @@
-/** `verify`: check the result — HEAD is a given commit, the tree is clean apart from kept paths, a command passes. */
+/**
+ * `verify`: check the result — HEAD is a given commit, the tree is clean apart from kept paths, a
+ * command passes. Kept paths: rollbacks/, rb's own files, the configured keep paths, `except`, and
+ * nested git repositories (git.clean never deletes one: it is named, not counted as dirty).
+ */
 import { z } from 'zod';
 import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepKind } from './types.js';
 import { commandSchema, displayCommand, repoPath } from './common.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { showPath } from '../ui/format.js';
 
 const schema = z
   .object({
@@ -64,15 +71,20 @@ export const verify: StepKind<With> = {
       const allowed = [ctx.config.rollbacksDir, ...RB_OWN_PATHS, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
       const entries = splitZ(r.stdout);
       const dirty: string[] = [];
+      const nested: string[] = [];
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         const path = e.slice(3);
         if (e[0] === 'R' || e[0] === 'C') i++;
         const base = path.split('/').pop()!;
-        if (!allowed.some((re) => re.test(path) || re.test(base))) dirty.push(path);
+        if (allowed.some((re) => re.test(path) || re.test(base))) continue;
+        // (with --untracked-files=all, a directory is listed only when it is a repository of its own)
+        if (e.startsWith('?? ') && path.endsWith('/') && existsSync(join(ctx.repo.root, path, '.git'))) nested.push(path);
+        else dirty.push(path);
       }
-      if (dirty.length) problems.push(`the tree is not clean: ${dirty.slice(0, 10).join(', ')}${dirty.length > 10 ? ` and ${dirty.length - 10} more` : ''}`);
-      else ctx.reporter.output('the tree is clean (kept paths aside)');
+      const left = nested.length ? `; nested repositories left in place: ${nested.map(showPath).join(', ')}` : '';
+      if (dirty.length) problems.push(`the tree is not clean: ${dirty.slice(0, 10).map(showPath).join(', ')}${dirty.length > 10 ? ` and ${dirty.length - 10} more` : ''}`);
+      else ctx.reporter.output(`the tree is clean (kept paths aside${left})`);
     }
     let outputTail: string | undefined;
     const cmd = w.command ?? (w.configured ? ctx.config.verify : null);

@@ -1,4 +1,6 @@
 /** Small text helpers shared by the read-only commands (no heavy imports). */
+import { pathBytes } from '../io/path-bytes.js';
+
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
 /** `YYYYMMDD-HHMMSS`: run ids, record folders, checkpoint tags (local time) and snapshot ids (utc). */
@@ -37,4 +39,28 @@ export function print(s: string): void {
 
 export function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+/** What showPath escapes: C0 controls, DEL, C1 controls, bidi overrides, line separators, bytes that are not UTF-8. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff]/;
+const C_ESCAPES: Record<string, string> = { '\u0007': '\\a', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\v': '\\v', '\f': '\\f', '\r': '\\r', '"': '\\"', '\\': '\\\\' };
+const octal = (b: number) => '\\' + b.toString(8).padStart(3, '0');
+
+/**
+ * A path (or any name from the file system) as rb prints it in messages and reports: as it is
+ * when every character is printable; otherwise in double quotes with C-style escapes, the way
+ * git quotes paths (`git status` shows the same text): \t, \n, … and \ooo (octal) for each byte
+ * of any other control character, of a bidi override and of a byte that is not UTF-8 (held as
+ * in io/path-bytes.ts); `"` and `\` are escaped inside the quotes. A file name can then neither
+ * drive the terminal (colours, cursor, title) nor hide or reorder what is printed around it.
+ */
+export function showPath(p: string): string {
+  if (!UNPRINTABLE.test(p)) return p;
+  let out = '';
+  for (const ch of p) {
+    if (C_ESCAPES[ch]) out += C_ESCAPES[ch];
+    else if (UNPRINTABLE.test(ch)) for (const b of pathBytes(ch)) out += octal(b);
+    else out += ch;
+  }
+  return `"${out}"`;
 }
