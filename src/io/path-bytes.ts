@@ -48,6 +48,23 @@ export function pathBytes(s: string): Buffer {
   return Buffer.concat(parts);
 }
 
+/** -z output of git (file names) as strings in the form of decodePathBytes; empty records dropped. */
+export function splitNulPaths(buf: Buffer): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = buf.indexOf(0); i >= 0; i = buf.indexOf(0, start)) {
+    if (i > start) out.push(decodePathBytes(buf.subarray(start, i)));
+    start = i + 1;
+  }
+  if (start < buf.length) out.push(decodePathBytes(buf.subarray(start)));
+  return out;
+}
+
+/** Paths as NUL-terminated bytes, for git's -z / --pathspec-file-nul input on stdin. */
+export function nulPaths(paths: readonly string[]): Buffer {
+  return Buffer.concat(paths.flatMap((p) => [pathBytes(p), Buffer.from([0])]));
+}
+
 /** Does the string hold bytes that are not UTF-8 (so it must reach git and the file system as bytes)? */
 export function hasRawBytes(s: string): boolean {
   return /[\udc80-\udcff]/.test(s) && [...s].some((ch) => ch.length === 1 && ch >= '\udc80' && ch <= '\udcff');

@@ -21,6 +21,7 @@ import type { StepContext, StepResult } from './types.js';
 import type { StepKind } from './types.js';
 import { headState, unmergedPaths } from './git-common.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
+import { nulPaths, splitNulPaths } from '../io/path-bytes.js';
 
 const schema = z.object({ message: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
@@ -103,8 +104,9 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
   const repo = ctx.repo;
   const created = (await git(['stash', 'create', h.message], { cwd: repo.root, env: h.env })).stdout.trim();
   // untracked (not ignored) files, as stash push -u stores them: a parentless commit
-  const untracked = (await git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true })).stdout.split('\0').filter(Boolean)
-    .filter((p) => !p.startsWith(`${ctx.config.rollbacksDir}/`));
+  // (names as bytes: one that is not UTF-8 must reach update-index exactly as it is on disk)
+  const listed = (await git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true, binary: true })).stdoutBuf;
+  const untracked = splitNulPaths(listed).filter((p) => !p.startsWith(`${ctx.config.rollbacksDir}/`));
   const nested = untracked.filter((p) => p.endsWith('/'));
   const files = untracked.filter((p) => !p.endsWith('/') && !nested.some((n) => p.startsWith(n)));
   if (!created && files.length === 0) return null;
@@ -122,7 +124,7 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
     const tmp = mkdtempSync(tempDirPrefix(repo.gitDir, 'rb-stash'));
     try {
       const idx = join(tmp, 'index');
-      await git(['--literal-pathspecs', 'update-index', '--add', '-z', '--stdin'], { cwd: repo.root, indexFile: idx, input: files.join('\0') + '\0' });
+      await git(['--literal-pathspecs', 'update-index', '--add', '-z', '--stdin'], { cwd: repo.root, indexFile: idx, input: nulPaths(files) });
       const uTree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
       const uCommit = (await git(['commit-tree', uTree, '-m', `untracked files on ${h.branch}: ${h.subject}`], { cwd: repo.root, env: h.env })).stdout.trim();
       const wTree = (await git(['rev-parse', `${w0}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim();
