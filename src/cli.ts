@@ -9,6 +9,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { RbError } from './errors.js';
 import { tolerateClosedOutput } from './ui/closed-output.js';
+import { losslessArgv } from './io/path-bytes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -282,7 +283,8 @@ async function main(): Promise<void> {
   tolerateClosedOutput();
   const program = buildProgram();
   try {
-    await program.parseAsync(process.argv);
+    // an argument naming a file whose name is not UTF-8 keeps its bytes (io/path-bytes.ts)
+    await program.parseAsync(losslessArgv());
   } catch (e) {
     process.exitCode = report(e);
   }

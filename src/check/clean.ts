@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import { git, splitZ } from '../io/git.js';
 import type { Repo } from '../repo.js';
 import type { CheckResult } from './types.js';
+import { showPath } from '../ui/format.js';
 
 const TITLE = 'Working tree clean';
 /** how many dirty paths are listed */
@@ -42,9 +43,9 @@ export async function dirtyPaths(repo: Repo, rollbacksDir: string): Promise<Dirt
 export async function checkClean(repo: Repo, rollbacksDir: string): Promise<CheckResult> {
   const dirty = await dirtyPaths(repo, rollbacksDir);
   if (!dirty.length) return { id: 'clean', title: TITLE, status: 'pass', reason: `no uncommitted changes (${rollbacksDir}/ excluded)`, data: { dirty: 0 } };
-  const listed = dirty.slice(0, DIRTY_LISTED).map((p) => `${p.xy} ${p.path}`);
+  const listed = dirty.slice(0, DIRTY_LISTED).map((p) => `${p.xy} ${showPath(p.path)}`);
   if (dirty.length > DIRTY_LISTED) listed.push(`… and ${dirty.length - DIRTY_LISTED} more (git status shows them all)`);
-  const first = dirty.slice(0, 3).map((p) => p.path).join(', ');
+  const first = dirty.slice(0, 3).map((p) => showPath(p.path)).join(', ');
   return {
     id: 'clean', title: TITLE, status: 'fail',
     reason: `${dirty.length} uncommitted path${dirty.length === 1 ? '' : 's'}: ${first}${dirty.length > 3 ? ', …' : ''}`,

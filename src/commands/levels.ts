@@ -10,6 +10,8 @@ import { execute, preloadPlaybook } from '../engine/execute.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { git } from '../io/git.js';
 import { findRepo } from '../repo.js';
+import { fsPath, hasRawBytes, splitNulPaths } from '../io/path-bytes.js';
+import { showPath } from '../ui/format.js';
 
 interface Common {
   to?: string;
@@ -95,13 +97,19 @@ function enterRepo(realRoot: string, abs: string): string {
  * directory, inside the repository, not through a symlinked directory; returned relative to
  * the root with '/' separators. Throws UsageError (exit 2) naming every bad path.
  */
+/** A user's path in a message: in quotes, escaped where it must be (showPath). */
+const quoted = (p: string) => {
+  const shown = showPath(p);
+  return shown.startsWith('"') ? shown : `"${shown}"`;
+};
+
 export function validatePaths(root: string, cwd: string, paths: string[]): string[] {
   const problems: string[] = [];
   const out: string[] = [];
   const realRoot = realpathSync(root);
   for (const p of paths) {
     if (p === '' || p.includes('\0')) {
-      problems.push(`"${p}": empty or invalid path`);
+      problems.push(`${quoted(p)}: empty or invalid path`);
       continue;
     }
     let abs = resolve(cwd, p);
@@ -112,16 +120,16 @@ export function validatePaths(root: string, cwd: string, paths: string[]): strin
       rel = relative(realRoot, abs);
     }
     if (rel === '' ) {
-      problems.push(`"${p}" is the repository root: name the files or directories to restore`);
+      problems.push(`${quoted(p)} is the repository root: name the files or directories to restore`);
       continue;
     }
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      problems.push(`"${p}" is outside the repository (${root})`);
+      problems.push(`${quoted(p)} is outside the repository (${root})`);
       continue;
     }
     const parts = rel.split(sep);
     if (parts[0] === '.git') {
-      problems.push(`"${p}" is inside .git`);
+      problems.push(`${quoted(p)} is inside .git`);
       continue;
     }
     // no component before the last may be a symlink (a path through a symlinked directory)
@@ -130,7 +138,7 @@ export function validatePaths(root: string, cwd: string, paths: string[]): strin
     for (let i = 0; i < parts.length - 1; i++) {
       cur = join(cur, parts[i]!);
       try {
-        if (lstatSync(cur).isSymbolicLink()) {
+        if (lstatSync(fsPath(cur)).isSymbolicLink()) {
           bad = parts.slice(0, i + 1).join('/');
           break;
         }
@@ -139,7 +147,7 @@ export function validatePaths(root: string, cwd: string, paths: string[]): strin
       }
     }
     if (bad) {
-      problems.push(`"${p}" goes through the symlinked directory "${bad}": name the path inside the repository instead`);
+      problems.push(`${quoted(p)} goes through the symlinked directory ${quoted(bad)}: name the path inside the repository instead`);
       continue;
     }
     rel = parts.join('/');
@@ -167,27 +175,34 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
   if (opts.glob) {
     // ls-tree refuses :(glob) pathspecs; diff-tree from the empty tree lists the baseline's files that match
     const empty = (await git(['hash-object', '-t', 'tree', '--stdin'], { cwd: repo.root, input: '', readOnly: true })).stdout.trim();
-    const r = await git(['diff-tree', '-r', '-z', '--name-only', '--no-renames', empty, baseline.oid, '--', ...rels.map((g) => `:(glob)${g}`)], { cwd: repo.root, readOnly: true });
-    const matched = r.stdout.split('\0').filter(Boolean);
-    if (!matched.length) throw new UsageError(`no file in ${baseline.name} matches ${rels.join(', ')}.`, { next: `list the baseline's files with \`git ls-tree -r --name-only ${baseline.name}\`` });
+    const r = await git(['diff-tree', '-r', '-z', '--name-only', '--no-renames', empty, baseline.oid, '--', ...rels.map((g) => `:(glob)${g}`)], { cwd: repo.root, readOnly: true, binary: true });
+    const matched = splitNulPaths(r.stdoutBuf);
+    if (!matched.length) throw new UsageError(`no file in ${baseline.name} matches ${rels.map(showPath).join(', ')}.`, { next: `list the baseline's files with \`git ls-tree -r --name-only ${baseline.name}\`` });
     rels = matched;
   }
   // every path must exist in the baseline or in the working copy (--glob's matches come from the baseline)
   const unknown: string[] = [];
+  const { pathsInTree, hasPathspecFromFile } = await import('../steps/git-common.js');
+  const inBase = opts.glob ? new Set(rels) : await pathsInTree(repo, baseline.oid, rels);
   for (const p of opts.glob ? [] : rels) {
-    const inBase = (await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', baseline.oid, '--', p], { cwd: repo.root, readOnly: true })).stdout.length > 0;
     let inTree = false;
     try {
-      lstatSync(join(repo.root, p));
+      lstatSync(fsPath(join(repo.root, p)));
       inTree = true;
     } catch {
       /* absent */
     }
-    if (!inBase && !inTree) unknown.push(p);
+    if (!inBase.has(p) && !inTree) unknown.push(p);
   }
   if (unknown.length) {
-    throw new UsageError(`no such path in ${baseline.name} or in the working copy: ${unknown.join(', ')}; nothing was changed.`, {
+    throw new UsageError(`no such path in ${baseline.name} or in the working copy: ${unknown.map(showPath).join(', ')}; nothing was changed.`, {
       next: opts.glob ? 'check the pattern' : `check the spelling (paths are taken literally; pass --glob to expand patterns)`,
+    });
+  }
+  const raw = rels.filter(hasRawBytes);
+  if (raw.length && !hasPathspecFromFile()) {
+    throw new PreconditionError(`${raw.map(showPath).join(', ')}: a name that is not UTF-8 reaches git only through --pathspec-from-file, which needs git 2.26 or newer; nothing was changed.`, {
+      next: 'upgrade git, or restore that file by hand: `git restore --source=<baseline> -- <path>` typed in your shell',
     });
   }
   let testFiles: string[] = [];

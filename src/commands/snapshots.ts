@@ -2,7 +2,7 @@
 import { findRepo } from '../repo.js';
 import { listRuns } from '../journal/journal.js';
 import { UsageError } from '../errors.js';
-import { ago, print, printJson, table } from '../ui/format.js';
+import { ago, print, printJson, showPath, table } from '../ui/format.js';
 
 function parseAge(s: string): number {
   const m = /^(\d+)\s*(d|h|m)?$/.exec(s.trim());
@@ -32,7 +32,7 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
       if (opts.json) printJson({ snapshot: info });
       else {
         print(`snapshot ${info.id} (${info.commit.slice(0, 12)})`);
-        for (const s of info.skipped) print(`  not captured: ${s.path} (${s.reason})`);
+        for (const s of info.skipped) print(`  not captured: ${showPath(s.path)} (${s.reason})`);
         print(`restore it with \`rb snapshots restore ${info.id}\``);
       }
       return 0;
@@ -43,7 +43,7 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
       if (!s) throw new UsageError(`no snapshot "${id}".`, { next: 'rb snapshots list' });
       if (opts.json) printJson({ snapshot: s });
       else {
-        print([`snapshot ${s.id}`, `  ref:     ${s.ref}`, `  commit:  ${s.commit}`, `  taken:   ${s.createdAt} (${ago(s.createdAt)})`, `  message: ${s.message ?? ''}`, `  run:     ${s.runId ?? '-'}`, `  HEAD:    ${s.headRef ?? '(detached)'} ${s.headOid ?? '(unborn)'}`, `  conflicted index: ${s.conflicted ? 'yes' : 'no'}`, ...s.skipped.map((k) => `  not captured: ${k.path} (${k.reason})`)].join('\n'));
+        print([`snapshot ${s.id}`, `  ref:     ${s.ref}`, `  commit:  ${s.commit}`, `  taken:   ${s.createdAt} (${ago(s.createdAt)})`, `  message: ${s.message ?? ''}`, `  run:     ${s.runId ?? '-'}`, `  HEAD:    ${s.headRef ?? '(detached)'} ${s.headOid ?? '(unborn)'}`, `  conflicted index: ${s.conflicted ? 'yes' : 'no'}`, ...s.skipped.map((k) => `  not captured: ${showPath(k.path)} (${k.reason})`)].join('\n'));
       }
       return 0;
     }

@@ -14,6 +14,7 @@ import { findRepo, type Repo } from '../repo.js';
 import { InterruptedError, PreconditionError, UsageError } from '../errors.js';
 import { git, shellQuote, splitZ } from '../io/git.js';
 import type { Config } from '../types.js';
+import { showPath } from '../ui/format.js';
 
 /** The four severities of the decision matrix. */
 export type TriageLevel = 'critical' | 'high' | 'medium' | 'low';
@@ -266,7 +267,7 @@ async function triage(repo: Repo, config: Config, p: Prompts, cwd: string | unde
       message: `Which files are to blame? (changed since ${baseline.name}; space selects, enter confirms)`,
       pageSize: Math.min(15, changed.length),
       required: true,
-      choices: changed.map((f) => ({ name: `${f.path}  (${note[f.status]})`, value: f })),
+      choices: changed.map((f) => ({ name: `${showPath(f.path)}  (${note[f.status]})`, value: f })),
     });
   }
 

@@ -81,7 +81,7 @@ export const gitClean: StepKind<With> = {
       // (snapshots.skipIgnored, default node_modules) whose lockfiles changed is removed: the
       // install recreates it from the baseline's lockfiles. Anything else not captured is kept.
       if (reason === 'listed' && staleDeps.has(p)) {
-        notes.push(`${p} removed (${staleDeps.get(p)} changed; the install recreates it)`);
+        notes.push(`${showPath(p)} removed (${staleDeps.get(p)} changed; the install recreates it)`);
         continue;
       }
       // a literal path: escape gitignore's special characters, anchor at the root

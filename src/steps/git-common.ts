@@ -3,7 +3,9 @@
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
 import { git, identityEnv, isValidBranchName, revParse } from '../io/git.js';
-import type { Repo } from '../repo.js';
+import { gitVersion, type Repo } from '../repo.js';
+import { hasRawBytes, nulPaths, splitNulPaths } from '../io/path-bytes.js';
+import { showPath } from '../ui/format.js';
 
 export async function headState(repo: Repo): Promise<{ ref: string | null; oid: string | null }> {
   const [ref, oid] = await Promise.all([
@@ -54,3 +56,41 @@ export async function branchesInOtherWorktrees(repo: Repo): Promise<Map<string, 
 }
 
 export { identityEnv };
+
+/**
+ * Which of `paths` (files or directories, repository-relative, taken literally) exist in a tree.
+ * A name that is not UTF-8 (io/path-bytes.ts) cannot be given to git as an argument: when there
+ * is one, the tree's whole listing is read instead and compared byte for byte.
+ */
+export async function pathsInTree(repo: Repo, treeish: string, paths: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const plain = paths.filter((p) => !hasRawBytes(p));
+  const raw = paths.filter((p) => hasRawBytes(p));
+  for (const p of plain) {
+    const r = await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', treeish, '--', p], { cwd: repo.root, readOnly: true });
+    if (r.stdout.length) found.add(p);
+  }
+  if (raw.length) {
+    const r = await git(['ls-tree', '-r', '-t', '-z', '--name-only', '--full-tree', treeish], { cwd: repo.root, readOnly: true, binary: true });
+    const all = new Set(splitNulPaths(r.stdoutBuf));
+    for (const p of raw) if (all.has(p)) found.add(p);
+  }
+  return found;
+}
+
+/** git's --pathspec-from-file (restore, rm, checkout) came with git 2.26. */
+export function hasPathspecFromFile(): boolean {
+  const [maj, min] = gitVersion();
+  return maj > 2 || (maj === 2 && min >= 26);
+}
+
+/**
+ * The argv tail (and stdin) that hand `paths` to a git command taking pathspecs: `-- <paths>`
+ * when every name is UTF-8, else `--pathspec-from-file=- --pathspec-file-nul` with the names'
+ * bytes on stdin (git 2.26+).
+ */
+export function pathspecArgs(paths: readonly string[]): { args: string[]; input?: Buffer } {
+  if (!paths.some(hasRawBytes)) return { args: ['--', ...paths] };
+  if (!hasPathspecFromFile()) throw new Error(`restoring a path whose name is not UTF-8 (${paths.filter(hasRawBytes).map(showPath).join(', ')}) needs git 2.26 or newer`);
+  return { args: ['--pathspec-from-file=-', '--pathspec-file-nul'], input: nulPaths(paths) };
+}

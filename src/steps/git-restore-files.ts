@@ -1,14 +1,17 @@
 /**
  * `git.restore-files`: restore only the given paths from a commit (index and worktree), taken
  * literally — every other change stays exactly where it is. A path absent from the source is
- * reported and skipped, or removed with deleteMissing.
+ * reported and skipped, or removed with deleteMissing. A name that is not UTF-8 (held as in
+ * io/path-bytes.ts) reaches git as bytes on stdin (--pathspec-from-file, git 2.26+).
  */
 import { z } from 'zod';
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
-import { oidOf } from './git-common.js';
+import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
+import { fsPath } from '../io/path-bytes.js';
+import { showPath } from '../ui/format.js';
 
 const schema = z.object({ paths: z.array(z.string().min(1)).min(1), from: z.string().min(1), deleteMissing: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
@@ -23,26 +26,23 @@ export const gitRestoreFiles: StepKind<With> = {
     const repo = ctx.repo;
     const source = await oidOf(repo, w.from);
     if (!source) throw new Error(`${w.from} does not resolve to a commit`);
-    const present: string[] = [];
-    const missing: string[] = [];
-    for (const p of w.paths) {
-      const r = await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', source, '--', p], { cwd: repo.root, readOnly: true });
-      (r.stdout.length ? present : missing).push(p);
-    }
+    const inSource = await pathsInTree(repo, source, w.paths);
+    const present = w.paths.filter((p) => inSource.has(p));
+    const missing = w.paths.filter((p) => !inSource.has(p));
     const commands: string[] = [];
-    if (present.length) {
-      const args = ['--literal-pathspecs', 'restore', `--source=${source}`, '--staged', '--worktree', '--', ...present];
-      await git(args, { cwd: repo.root });
-      commands.push(`git ${args.join(' ')}`);
-    }
+    const gitPaths = async (cmd: string[], paths: string[]) => {
+      const spec = pathspecArgs(paths);
+      const args = ['--literal-pathspecs', ...cmd, ...spec.args];
+      await git(args, { cwd: repo.root, input: spec.input });
+      commands.push(`git ${[...args, ...(spec.input ? ['<', ...paths.map(showPath)] : [])].join(' ')}`);
+    };
+    if (present.length) await gitPaths(['restore', `--source=${source}`, '--staged', '--worktree'], present);
     const deleted: string[] = [];
     if (missing.length) {
       if (w.deleteMissing) {
-        const args = ['--literal-pathspecs', 'rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', ...missing];
-        await git(args, { cwd: repo.root });
-        commands.push(`git ${args.join(' ')}`);
+        await gitPaths(['rm', '-r', '-q', '--cached', '--ignore-unmatch'], missing);
         for (const p of missing) {
-          const abs = join(repo.root, p);
+          const abs = fsPath(join(repo.root, p));
           let exists = false;
           try { lstatSync(abs); exists = true; } catch { /* gone */ }
           if (exists) rmSync(abs, { recursive: true, force: true });
@@ -50,10 +50,14 @@ export const gitRestoreFiles: StepKind<With> = {
         }
         ctx.reporter.output(`deleted ${deleted.length} path(s) absent from ${w.from}`);
       } else {
-        ctx.reporter.warn(`not in ${w.from}, left as is: ${missing.join(', ')} (pass --delete-missing to remove them)`);
+        ctx.reporter.warn(`not in ${w.from}, left as is: ${missing.map(showPath).join(', ')} (pass --delete-missing to remove them)`);
       }
     }
     ctx.reporter.output(`restored ${present.length} path(s) from ${w.from}`);
-    return { commands, restored: present, missing: w.deleteMissing ? [] : missing, deleted, restoredCount: present.length, existsAfter: present.filter((p) => existsSync(join(repo.root, p))).length };
+    // (the lists are for the report: printable, as showPath writes them)
+    return {
+      commands, restored: present.map(showPath), missing: w.deleteMissing ? [] : missing.map(showPath), deleted: deleted.map(showPath), restoredCount: present.length,
+      existsAfter: present.filter((p) => existsSync(fsPath(join(repo.root, p)))).length,
+    };
   },
 };

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
 import type { Repo } from '../repo.js';
+import { showPath } from '../ui/format.js';
 import type { StepSpec } from '../types.js';
 
 /** The safety snapshot id an interrupted or failed restore recorded in its journal, if any. */
@@ -51,7 +52,7 @@ export const snapshot: StepKind<With> = {
       stashTrees: usesStash(ctx.playbook.steps),
     });
     await ctx.checkpoint({ snapshotId: info.id });
-    if (info.skipped.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${info.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}`);
+    if (info.skipped.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${info.skipped.map((s) => `${showPath(s.path)} (${s.reason})`).join(', ')}`);
     ctx.reporter.output(`snapshot ${info.id}`);
     return {
       commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
