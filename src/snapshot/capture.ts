@@ -262,6 +262,7 @@ async function capture(
     const untrackedList = splitNulBuf(untrackedR.stdoutBuf);
     const nested: string[] = [];
     const emptyDirs: string[] = [];
+    const untrackedDirs: string[] = [];
     const untrackedFiles: string[] = [];
     // (git may list a directory holding only ignored files both as untracked and as ignored:
     // the ignored walk takes it)
@@ -271,7 +272,7 @@ async function capture(
         return undefined;
       }
       if (ignoredSet.has(p.slice(0, -1))) return undefined;
-      return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs, untrackedFiles);
+      return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs, untrackedFiles, untrackedDirs);
     }));
     nested.sort();
 
@@ -400,13 +401,14 @@ async function capture(
       const d = await emptyExistingAncestor(root, p, seen);
       if (d) emptyDirs.push(d);
     }));
-    return { worktreeTree, rawList, perms, nested, emptyDirs, stash, method: edit ? 'edit' as const : 'add' as const };
+    return { worktreeTree, rawList, perms, nested, emptyDirs, untrackedDirs, stash, method: edit ? 'edit' as const : 'add' as const };
   })();
 
   // --- 4. ignored/ tree --------------------------------------------------------------------------
   const ignoredP = (async () => {
     const files: IgnoredFile[] = [];
     const emptyDirs: string[] = [];
+    const dirs: string[] = [];
     const ignSkipped: SkippedEntry[] = [];
     await Promise.all(ignoredEntries.map(async (e) => {
       const r = await walkIgnoredEntry(root, e.path, cap, skipNames);
@@ -416,10 +418,11 @@ async function capture(
       }
       files.push(...r.files);
       emptyDirs.push(...r.emptyDirs);
+      dirs.push(...r.dirs);
       ignSkipped.push(...r.skipped);
     }));
     files.sort((a, b) => cmp(a.path, b.path));
-    if (files.length === 0) return { ignoredEdits: [] as TreeEditOp[], files, emptyDirs, ignSkipped };
+    if (files.length === 0) return { ignoredEdits: [] as TreeEditOp[], files, emptyDirs, dirs, ignSkipped };
     // symlink targets are hashed from temp files holding the target bytes
     const hashPaths: string[] = [];
     await Promise.all(files.map(async (f, i) => {
@@ -445,7 +448,7 @@ async function capture(
       kept.push(f);
     });
     // (the ignored/ tree is written with meta/ and the root, in one mktree)
-    return { ignoredEdits: edits, files: kept, emptyDirs, ignSkipped };
+    return { ignoredEdits: edits, files: kept, emptyDirs, dirs, ignSkipped };
   })();
 
   // --- 5. in-progress operation state --------------------------------------------------------
@@ -472,8 +475,10 @@ async function capture(
   skipped.push(...ign.ignSkipped);
   skipped.sort((a, b) => cmp(a.path, b.path));
   const emptyDirs = [...new Set([...wt.emptyDirs, ...ign.emptyDirs])].sort(cmp);
+  // the modes of the directories the snapshot holds untracked or ignored content of (a restore
+  // makes them with the umask's mode: 0555 would come back 0755), and of the empty ones
   const dirPerms: string[] = [];
-  await Promise.all(emptyDirs.map(async (d) => {
+  await Promise.all([...new Set([...emptyDirs, ...wt.untrackedDirs, ...ign.dirs])].map(async (d) => {
     try {
       const st = await lstat(join(root, d));
       dirPerms.push(`${(st.mode & 0o7777).toString(8)} ${d}`);
@@ -1039,7 +1044,7 @@ async function hashBuffers(run: Run, tmp: string, bufs: readonly Buffer[]): Prom
  * empty leaf directories. Ignored entries (listed separately by git) are left to the ignored walk.
  */
 async function walkUntrackedDir(
-  root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[], files: string[],
+  root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[], files: string[], dirs: string[],
 ): Promise<void> {
   let ents;
   try {
@@ -1051,6 +1056,7 @@ async function walkUntrackedDir(
     nested.push(rel);
     return;
   }
+  if (!rel.includes('\uFFFD')) dirs.push(rel);
   if (ents.length === 0) {
     if (!rel.includes('\uFFFD')) empty.push(rel);
     return;
@@ -1059,7 +1065,7 @@ async function walkUntrackedDir(
     const child = `${rel}/${e.name}`;
     if (ignoredSet.has(child)) return undefined;
     if (e.isFile() || e.isSymbolicLink()) files.push(child);
-    return e.isDirectory() ? walkUntrackedDir(root, child, ignoredSet, nested, empty, files) : undefined;
+    return e.isDirectory() ? walkUntrackedDir(root, child, ignoredSet, nested, empty, files, dirs) : undefined;
   }));
 }
 
@@ -1070,22 +1076,23 @@ async function walkUntrackedDir(
  */
 async function walkIgnoredEntry(
   root: string, entry: string, cap: number, skipNames: Set<string>,
-): Promise<{ skip: SkippedEntry } | { files: IgnoredFile[]; emptyDirs: string[]; skipped: SkippedEntry[] }> {
+): Promise<{ skip: SkippedEntry } | { files: IgnoredFile[]; emptyDirs: string[]; dirs: string[]; skipped: SkippedEntry[] }> {
   if (skipNames.has(posix.basename(entry))) return { skip: { reason: 'listed', path: entry } };
   let st;
   try {
     st = await lstat(join(root, entry));
   } catch {
-    return { files: [], emptyDirs: [], skipped: [] }; // vanished
+    return { files: [], emptyDirs: [], dirs: [], skipped: [] }; // vanished
   }
   if (st.isSymbolicLink() || st.isFile()) {
     if (st.size > cap) return { skip: { reason: 'too-big', path: entry } };
-    return { files: [{ path: entry, link: st.isSymbolicLink(), perm: st.mode & 0o7777, size: st.size }], emptyDirs: [], skipped: [] };
+    return { files: [{ path: entry, link: st.isSymbolicLink(), perm: st.mode & 0o7777, size: st.size }], emptyDirs: [], dirs: [], skipped: [] };
   }
   if (!st.isDirectory()) return { skip: { reason: 'special-file', path: entry } };
 
   const files: IgnoredFile[] = [];
   const emptyDirs: string[] = [];
+  const dirs: string[] = [];
   const skipped: SkippedEntry[] = [];
   let total = 0;
   let over = false;
@@ -1103,6 +1110,7 @@ async function walkIgnoredEntry(
       skipped.push({ reason: 'nested-repo', path: rel });
       return;
     }
+    dirs.push(rel);
     if (ents.length === 0) {
       emptyDirs.push(rel);
       return;
@@ -1145,7 +1153,7 @@ async function walkIgnoredEntry(
   }
   if (over) return { skip: { reason: 'too-big', path: entry } };
   if (badName) return { skip: { reason: 'non-utf8-name', path: entry } };
-  return { files, emptyDirs, skipped };
+  return { files, emptyDirs, dirs, skipped };
 }
 
 class NestedRepo extends Error {}

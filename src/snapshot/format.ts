@@ -23,8 +23,8 @@
  *   raw.list    "<oid>\t<path>\0": worktree files git would convert (eol, filters...); the oid
  *               is the blob of the raw bytes (hash-object --no-filters), written back byte-exact
  *   emptydirs   "<path>\0": empty leaf directories
- *   perms       "<octal mode> <path>\0": full permission bits of new/changed/ignored files and of
- *               the empty directories
+ *   perms       "<octal mode> <path>\0": full permission bits of new/changed/ignored files, of
+ *               the directories holding untracked or ignored content, and of the empty ones
  *   gitstate.tar  a tar of the files in GITSTATE_NAMES present in the worktree's git dir
  *               (empty when none)
  *   refs        `for-each-ref --format='%(objectname) %(refname)'` of heads, remotes, tags

@@ -342,14 +342,23 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     if (!(await ensureParentDirs(root, d + '/x'))) warnings.push(`empty directory not restored (a parent is not a directory): ${showPath(d)}`);
   }
   fault('emptydirs');
-  await Promise.all([...perms].map(async ([p, mode]) => {
-    if (!(await parentsAreDirs(root, p))) return;
-    try {
-      const st = await lstat(join(root, p));
-      if (st.isSymbolicLink()) return;
-      if ((st.mode & 0o7777) !== mode) await chmod(join(root, p), mode);
-    } catch { /* not there */ }
-  }));
+  // deepest first: a directory made read-only (0555) or closed (0700 for someone else) after
+  // everything inside it has its mode
+  const byDepth = new Map<number, [string, number][]>();
+  for (const [p, mode] of perms) {
+    const d = p.split('/').length;
+    byDepth.set(d, [...(byDepth.get(d) ?? []), [p, mode]]);
+  }
+  for (const depth of [...byDepth.keys()].sort((a, b) => b - a)) {
+    await Promise.all(byDepth.get(depth)!.map(async ([p, mode]) => {
+      if (!(await parentsAreDirs(root, p))) return;
+      try {
+        const st = await lstat(join(root, p));
+        if (st.isSymbolicLink()) return;
+        if ((st.mode & 0o7777) !== mode) await chmod(join(root, p), mode);
+      } catch { /* not there */ }
+    }));
+  }
   fault('perms');
 
   // --- check, then done ------------------------------------------------------------------------------
