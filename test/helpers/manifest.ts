@@ -6,7 +6,8 @@
  *   ... destroy, then undo / restore ...
  *   expect(manifest(r.root)).toBe(before);      // vitest prints a line diff on failure
  *
- * It covers, one line each:
+ * It covers, one line each (names read as bytes: a name that is not UTF-8 shows each such byte
+ * as \xNN):
  *  - every path under the worktree except the top-level .git (nested repositories' .git dirs
  *    are included): type (F file, D dir, L symlink, O other), permission bits, sha256 of the
  *    content (16 hex) or the link target; directories marked "(empty)";
@@ -47,23 +48,25 @@ const perm = (mode: number) => '0' + (mode & 0o7777).toString(8);
 export function manifest(root: string, opts: ManifestOptions = {}): string {
   const excluded = (p: string) => (opts.exclude ?? []).some((e) => p === e || p.startsWith(e.replace(/\/$/, '') + '/'));
   const files: string[] = [];
-  const walk = (rel: string) => {
-    const abs = rel === '' ? root : join(root, rel);
-    for (const name of readdirSync(abs)) {
-      if (rel === '' && name === '.git') continue;
-      const r = rel === '' ? name : `${rel}/${name}`;
-      if (excluded(r)) continue;
-      const p = join(abs, name);
+  // names are read as bytes: one that is not UTF-8 is listed by its bytes, exactly
+  const walk = (rel: Buffer) => {
+    const abs = rel.length === 0 ? Buffer.from(root) : Buffer.concat([Buffer.from(root + '/'), rel]);
+    for (const name of readdirSync(abs, { encoding: 'buffer' })) {
+      if (rel.length === 0 && name.toString('latin1') === '.git') continue;
+      const r = rel.length === 0 ? name : Buffer.concat([rel, Buffer.from('/'), name]);
+      const shown = nameText(r);
+      if (excluded(shown)) continue;
+      const p = Buffer.concat([abs, Buffer.from('/'), name]);
       const st = lstatSync(p);
-      if (st.isSymbolicLink()) files.push(`L ${perm(st.mode)} ${q(r)} -> ${q(readlinkSync(p))}`);
+      if (st.isSymbolicLink()) files.push(`L ${perm(st.mode)} ${q(shown)} -> ${q(nameText(readlinkSync(p, { encoding: 'buffer' })))}`);
       else if (st.isDirectory()) {
-        files.push(`D ${perm(st.mode)} ${q(r)}${readdirSync(p).length === 0 ? ' (empty)' : ''}`);
+        files.push(`D ${perm(st.mode)} ${q(shown)}${readdirSync(p).length === 0 ? ' (empty)' : ''}`);
         walk(r);
-      } else if (st.isFile()) files.push(`F ${perm(st.mode)} ${q(r)} ${sha(readFileSync(p))}`);
-      else files.push(`O ${perm(st.mode)} ${q(r)}`);
+      } else if (st.isFile()) files.push(`F ${perm(st.mode)} ${q(shown)} ${sha(readFileSync(p))}`);
+      else files.push(`O ${perm(st.mode)} ${q(shown)}`);
     }
   };
-  walk('');
+  walk(Buffer.alloc(0));
   files.sort();
   const out = [...files];
 
@@ -72,13 +75,13 @@ export function manifest(root: string, opts: ManifestOptions = {}): string {
   out.push('HEAD-ref ' + g('symbolic-ref', '-q', 'HEAD').stdout.trim());
   out.push('HEAD-oid ' + g('rev-parse', '-q', '--verify', 'HEAD').stdout.trim());
 
-  const idx = splitZ(g('ls-files', '-s', '-z').stdout).filter((rec) => !excluded(rec.slice(rec.indexOf('\t') + 1)));
+  const idx = splitZ(g('ls-files', '-s', '-z').stdoutBuf).filter((rec) => !excluded(rec.slice(rec.indexOf('\t') + 1)));
   out.push('ls-files-s ' + sha(idx.join('\0')));
   for (const rec of idx) out.push('  idx ' + q(rec));
-  for (const rec of splitZ(g('ls-files', '-v', '-t', '-z').stdout)) {
+  for (const rec of splitZ(g('ls-files', '-v', '-t', '-z').stdoutBuf)) {
     if (!rec.startsWith('H ') && !excluded(rec.slice(2))) out.push('  flag ' + q(rec));
   }
-  const status = splitZ(g('status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignored=matching').stdout);
+  const status = splitZ(g('status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignored=matching').stdoutBuf);
   for (let i = 0; i < status.length; i++) {
     let rec = status[i]!;
     // a rename/copy record is followed by a record holding the original path
@@ -107,8 +110,25 @@ export function manifest(root: string, opts: ManifestOptions = {}): string {
   return out.join('\n') + '\n';
 }
 
-function splitZ(s: string): string[] {
-  return s.split('\0').filter((x) => x !== '');
+/** -z output as records, each as nameText gives it. */
+function splitZ(buf: Buffer): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = buf.indexOf(0); i >= 0; i = buf.indexOf(0, start)) {
+    if (i > start) out.push(nameText(buf.subarray(start, i)));
+    start = i + 1;
+  }
+  if (start < buf.length) out.push(nameText(buf.subarray(start)));
+  return out;
+}
+
+/** Bytes as text: the UTF-8 string when they are valid UTF-8, else each byte >= 0x80 as \xNN (exact either way). */
+function nameText(b: Buffer): string {
+  const s = b.toString('utf8');
+  if (Buffer.from(s, 'utf8').equals(b)) return s;
+  let out = '';
+  for (const byte of b) out += byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 /** The path of a porcelain v2 record (for exclusion). */
