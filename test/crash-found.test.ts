@@ -191,8 +191,15 @@ describe.concurrent('issue 15: found by the crash sweep', { timeout: 120_000 }, 
   // =================================================================================================
   describe('9c. a submodule added after the baseline, with local changes', () => {
     /** baseline = the project; HEAD adds vendor/lib as a submodule, whose checkout has a local change and an untracked file. */
-    function withSubmodule(): TestRepo {
+    function withSubmodule(opts: { vendorTracked?: boolean } = {}): TestRepo {
       const r = copyRepo(baseRepo());
+      if (opts.vendorTracked) {
+        // vendor/ holds tracked files in the baseline too: the checkout is itself git clean's untracked entry
+        r.write('vendor/README.md', 'third-party code\n');
+        r.git('add', 'vendor');
+        r.git('commit', '-q', '-m', 'vendor/');
+        moveBaselineHere(r);
+      }
       const lib = join(r.dir, 'lib');
       mkdirSync(lib);
       gitIn(lib, 'init', '-q', '-b', 'main');
@@ -209,8 +216,8 @@ describe.concurrent('issue 15: found by the crash sweep', { timeout: 120_000 }, 
       return r;
     }
 
-    it('the emergency keeps the nested repository (named, never deleted), verifies, and rb undo gives back the exact working copy', async () => {
-      const r = withSubmodule();
+    for (const vendorTracked of [false, true]) it(`the emergency keeps the nested repository (named, never deleted), verifies, and rb undo gives back the exact working copy (vendor/ ${vendorTracked ? 'tracked' : 'untracked'} in the baseline)`, async () => {
+      const r = withSubmodule({ vendorTracked });
       const before = manifest(r.root, EXCL);
       const res = await rbAsync(r.root, ['emergency', '--yes', '--no-services']);
       expectCode(res, 0);

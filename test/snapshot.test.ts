@@ -682,7 +682,8 @@ describe('restore: HEAD, interruption, refusals', () => {
     const m = manifest(r.root);
     const err = await restoreSnapshot(r.repo(), s.id).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PreconditionError);
-    expect((err as PreconditionError).details).toEqual(['tool']);
+    expect((err as PreconditionError).details).toEqual(['tool: a nested git repository']);
+    expect((err as PreconditionError).message).toBe('restoring would overwrite a path the safety snapshot could not capture: tool: a nested git repository.');
     expect(manifest(r.root)).toBe(m);
   });
 

@@ -15,7 +15,9 @@ import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
 import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
-import { decodePathBytes, unquoteGitPath } from '../io/path-bytes.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
 
 const schema = z
@@ -45,6 +47,24 @@ function snapshotSkipped(ctx: StepContext): { path: string; reason: string }[] {
   for (const r of Object.values(ctx.results)) {
     const sk = (r as { notCaptured?: unknown }).notCaptured;
     if (r.snapshotId && Array.isArray(sk)) for (const s of sk as { path: string; reason: string }[]) out.push({ path: s.path.replace(/\/$/, ''), reason: s.reason });
+  }
+  return out;
+}
+
+/**
+ * Submodules the commit the run started on had and HEAD no longer has, whose checkout is still
+ * there as a repository of its own (git never deletes one on a switch or reset).
+ */
+async function submoduleCheckoutsLeft(ctx: StepContext): Promise<string[]> {
+  if (!ctx.run.head) return [];
+  const r = await git(['diff-tree', '-r', '-z', '--no-renames', ctx.run.head, 'HEAD'], { cwd: ctx.repo.root, readOnly: true, allowFail: true, binary: true });
+  if (r.code !== 0) return [];
+  const recs = splitNulPaths(r.stdoutBuf);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < recs.length; i += 2) {
+    const [oldMode, newMode] = recs[i]!.slice(1).split(' ');
+    const path = recs[i + 1]!;
+    if (oldMode === '160000' && newMode !== '160000' && existsSync(fsPath(join(ctx.repo.root, path, '.git')))) out.push(path);
   }
   return out;
 }
@@ -92,8 +112,12 @@ export const gitClean: StepKind<With> = {
     const r = await git(args, { cwd: repo.root, binary: true });
     const lines = r.stdoutBuf.toString('latin1').split('\n').map((l) => decodePathBytes(Buffer.from(l, 'latin1')));
     const removed = lines.filter((l) => l.startsWith('Removing ')).map((l) => unquoteGitPath(l.slice(9)));
-    // nested repositories git left (single -f): never deleted, named
-    const nested = lines.filter((l) => l.startsWith('Skipping repository ')).map((l) => unquoteGitPath(l.slice(20)).replace(/\/$/, ''));
+    // nested repositories git left (single -f): never deleted, named. git names those it met
+    // inside an untracked directory; a submodule checkout that is itself the untracked entry it
+    // passes over in silence, so those are found from the gitlinks the run's HEAD had.
+    const said = lines.filter((l) => l.startsWith('Skipping repository ')).map((l) => unquoteGitPath(l.slice(20)).replace(/\/$/, ''));
+    const notCaptured = new Set(snapshotSkipped(ctx).map((s) => s.path));
+    const nested = [...new Set([...said, ...(await submoduleCheckoutsLeft(ctx))])].filter((n) => !notCaptured.has(n)).sort();
     for (const n of nested) {
       kept.push(`${showPath(n)} (a nested git repository)`);
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
