@@ -92,17 +92,17 @@ function enterRepo(realRoot: string, abs: string): string {
   return cur;
 }
 
-/**
- * Validate user paths for `rb files` (safety.md §4 faults 24–29): resolved from the current
- * directory, inside the repository, not through a symlinked directory; returned relative to
- * the root with '/' separators. Throws UsageError (exit 2) naming every bad path.
- */
 /** A user's path in a message: in quotes, escaped where it must be (showPath). */
 const quoted = (p: string) => {
   const shown = showPath(p);
   return shown.startsWith('"') ? shown : `"${shown}"`;
 };
 
+/**
+ * Validate user paths for `rb files` (safety.md §4 faults 24–29): resolved from the current
+ * directory, inside the repository, not through a symlinked directory; returned relative to
+ * the root with '/' separators. Throws UsageError (exit 2) naming every bad path.
+ */
 export function validatePaths(root: string, cwd: string, paths: string[]): string[] {
   const problems: string[] = [];
   const out: string[] = [];
@@ -183,7 +183,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
   // every path must exist in the baseline or in the working copy (--glob's matches come from the baseline)
   const unknown: string[] = [];
   const { pathsInTree, hasPathspecFromFile } = await import('../steps/git-common.js');
-  const inBase = opts.glob ? new Set(rels) : await pathsInTree(repo, baseline.oid, rels);
+  const inBase = opts.glob ? new Set<string>() : await pathsInTree(repo, baseline.oid, rels);
   for (const p of opts.glob ? [] : rels) {
     let inTree = false;
     try {

@@ -10,13 +10,13 @@
  * inside the tree) is named in a warning and in `kept`: its files are in no snapshot, and it
  * holds its own history.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
 import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
 

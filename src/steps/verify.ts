@@ -3,14 +3,14 @@
  * command passes. Kept paths: rollbacks/, rb's own files, the configured keep paths, `except`, and
  * nested git repositories (git.clean never deletes one: it is named, not counted as dirty).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepKind } from './types.js';
 import { commandSchema, displayCommand, repoPath } from './common.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { showPath } from '../ui/format.js';
 
 const schema = z
