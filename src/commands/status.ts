@@ -11,7 +11,7 @@ import { describeLeftovers, findLeftovers } from '../journal/leftovers.js';
 import { gitOperations } from '../engine/preflight.js';
 import { ago, print, printJson } from '../ui/format.js';
 import { summary } from './history.js';
-import { damagedJournals, stoppedAt } from '../journal/lifecycle.js';
+import { damagedJournals, stoppedAt, unchangedWords } from '../journal/lifecycle.js';
 import type { RunRecord } from '../journal/journal.js';
 
 /** What to run for the newest stuck run: abort always works; resume where it can go on by itself. */
@@ -119,7 +119,7 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
   for (const r of unresolved) {
     out.push(`${effectiveStatus(r) === 'interrupted' ? 'Interrupted' : 'Failed'}: ${r.id} (${r.playbook}${r.undoOf ? ` of run ${r.undoOf}` : ''}) ${stoppedAt(r).where}, ${ago(r.startedAt)}; snapshot ${r.snapshot ?? '(none taken yet)'}`);
   }
-  for (const r of stopped) out.push(`Stopped: ${r.id} (${r.playbook}) was ${r.status === 'running' ? 'killed' : 'interrupted'} ${stoppedAt(r).where}, ${ago(r.startedAt)}, before it changed anything; nothing to put back (\`rb abort ${r.id}\` closes it, \`rb resume ${r.id}\` finishes it)`);
+  for (const r of stopped) out.push(`Stopped: ${r.id} (${r.playbook}) was ${r.status === 'running' ? 'killed' : 'interrupted'} ${stoppedAt(r).where}, ${ago(r.startedAt)}, ${unchangedWords(r)} (\`rb abort ${r.id}\` closes it, \`rb resume ${r.id}\` finishes it)`);
   for (const d of damaged) {
     const snap = damagedSnapshots.get(d.id);
     out.push(`Damaged: the journal of run ${d.id} cannot be read (${d.problem}); ${snap ? `its snapshot is ${snap}` : 'no snapshot of it was found'} — ${d.path}`);

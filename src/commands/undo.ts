@@ -8,7 +8,7 @@
  */
 import { findRepo, type Repo } from '../repo.js';
 import { effectiveStatus, findRun, listRuns, needsResolution, writeRun, readRun, type RunRecord } from '../journal/journal.js';
-import { damagedJournals, stoppedAt, stopLeftoverProcesses, stuckUndoOf } from '../journal/lifecycle.js';
+import { damagedJournals, stepsThatRanCommands, stoppedAt, stopLeftoverProcesses, stuckUndoOf } from '../journal/lifecycle.js';
 import { refEffects } from '../journal/ref-effects.js';
 import { LockedError, UndoNotEligibleError, UsageError } from '../errors.js';
 import type { Playbook } from '../types.js';
@@ -124,7 +124,11 @@ async function closeUnchangedRun(repo: Repo, run: RunRecord, dryRun: boolean | u
     }
   }
   const snap = run.snapshot ? ` (its snapshot ${run.snapshot} is kept)` : '';
-  process.stdout.write(`run ${run.id} stopped before any step that changes the repository started; nothing to put back${snap}.${dryRun ? '' : ' Marked aborted.'}\n`);
+  const ran = stepsThatRanCommands(run);
+  const what = ran.length
+    ? `; rb has nothing to put back, but step${ran.length > 1 ? 's' : ''} ${ran.join(', ')} ran commands whose effects rb does not track`
+    : '; nothing to put back';
+  process.stdout.write(`run ${run.id} stopped before any step that changes the repository started${what}${snap}.${dryRun ? '' : ' Marked aborted.'}\n`);
   return 0;
 }
 

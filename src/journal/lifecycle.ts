@@ -33,6 +33,22 @@ export function stoppedAt(run: RunRecord): { step: string | null; where: string 
   return { step: null, where: next ? `between steps ${last.id} and ${next.id}` : `after its last step (${last.id})` };
 }
 
+/** Kinds whose steps run commands of the user's (their effects are not tracked by rb). */
+const COMMAND_KINDS = new Set(['exec', 'capture', 'tests.run', 'deps.install', 'services.start', 'services.stop', 'notify']);
+
+/** Steps of a run that started a command of the user's: what they did is not in the journal. */
+export function stepsThatRanCommands(run: RunRecord): string[] {
+  return run.steps.filter((s) => COMMAND_KINDS.has(s.kind) && (s.status === 'running' || s.status === 'succeeded' || s.status === 'failed')).map((s) => s.id);
+}
+
+/** What rb can say of a run that changed nothing it tracks, without claiming more than it checked. */
+export function unchangedWords(run: RunRecord): string {
+  const ran = stepsThatRanCommands(run);
+  return ran.length
+    ? `before any step that changes the repository; but step${ran.length > 1 ? 's' : ''} ${ran.join(', ')} ran commands whose effects rb does not track or put back`
+    : 'before it changed anything; nothing to put back';
+}
+
 // ---- which stuck run goes first -------------------------------------------------------------------
 
 /**
