@@ -27,6 +27,8 @@ export interface ExecResult {
   durationMs: number;
   /** the command could not be started (not found, not executable) */
   failedToStart?: string;
+  /** the signal that ended the process (SIGKILL, SIGSEGV…), when it was killed by one */
+  signal?: string;
 }
 
 export function toArgv(command: Command): string[] {
@@ -126,6 +128,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     cancelled,
     durationMs: Date.now() - started,
     failedToStart,
+    signal: !timedOut && !cancelled && typeof (r as { signal?: unknown }).signal === 'string' ? (r as { signal: string }).signal : undefined,
   };
 }
 
