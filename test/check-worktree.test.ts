@@ -182,4 +182,19 @@ describe('the kept worktree lives outside the repository', () => {
     expect(t.reason).toContain(`check.worktree ${join(r.root, '.baseline')} is inside the work tree`);
     expect(existsSync(join(r.root, '.baseline'))).toBe(false);
   });
+
+  it('a test command that cannot run (exit 127) is said as such, with what to do; not "the baseline fails its tests"', async () => {
+    const r = copyRepo(plainTemplate);
+    r.write('rb.config.yaml', 'test: rb-no-such-runner test\n');
+    r.write('.gitignore', 'rb.config.yaml\n');
+    commitAll(r, 'ignore the config');
+    const res = await command(r.root, { tag: false });
+    expect(res.code).toBe(3);
+    const t = tests(await runCheck({ cwd: r.root, tag: false }));
+    expect(t).toMatchObject({ status: 'fail', data: expect.objectContaining({ outcome: 'not-found', exitCode: 127 }) });
+    expect(t.reason).toMatch(/^the baseline's tests could not run: rb-no-such-runner test: rb-no-such-runner: command not found \(exit 127\) \(in the kept worktree /);
+    expect(t.next).toMatch(/^install rb-no-such-runner .*, or set `test:` in rb\.config\.yaml/);
+    expect(res.stdout).not.toMatch(/fails its tests/);
+    expect(res.stderr).toMatch(/next: install rb-no-such-runner/);
+  });
 });

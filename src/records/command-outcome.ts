@@ -54,6 +54,7 @@ function deniedProgram(text: string): string | null {
 }
 
 function minutesText(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
   return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }
 

@@ -480,7 +480,12 @@ export function countsText(s: Pick<TestOutputSummary, 'framework' | 'passed' | '
   return [parts.join(', '), load].filter(Boolean).join('; ') || 'no counts';
 }
 
+/** Where a load error was seen: "(2 test suites, first __tests__/a.test.js)" or "(__tests__/a.test.js)". */
+export function errorWhere(e: LoadError, framework: TestFramework = 'unknown'): string {
+  return `(${e.count > 1 ? `${loadUnit(framework, e.count)}, first ` : ''}${e.first})`;
+}
+
 /** One load error as a line: "Cannot find module './x' (2 test suites, first __tests__/a.test.js)". */
 export function errorText(e: LoadError, framework: TestFramework = 'unknown'): string {
-  return `${e.message} (${e.count > 1 ? `${loadUnit(framework, e.count)}, first ` : ''}${e.first})`;
+  return `${e.message} ${errorWhere(e, framework)}`;
 }
