@@ -67,13 +67,13 @@ describe('rb sprint runs nothing of yours before its snapshot', () => {
     expect(res.code, res.stdout + res.stderr).toBe(0);
     // the tests did run, and wrote their own coverage/
     expect(readFileSync(join(r.root, 'coverage/lcov.info'), 'utf8')).not.toBe('the coverage you made yesterday\n');
+    const undo = await rbAsync(r.root, ['undo', '--yes']);
+    expect(undo.code, undo.stdout + undo.stderr).toBe(0);
+    expect(readFileSync(join(r.root, 'coverage/lcov.info'), 'utf8')).toBe('the coverage you made yesterday\n');
+    expect(manifest(r.root, EXCL)).toBe(before);
     const text = report(r, 1);
     expect(text).toMatch(/^- Tests \(jest\): 1 failed, 5 passed, 1 skipped \(full output: rollbacks\/sprint-1\/test_failures\.txt\)$/m);
     expect(text).toMatch(/^- Failing tests: math › divides$/m);
-    const undo = await rbAsync(r.root, ['undo', '--yes']);
-    expect(undo.code, undo.stdout + undo.stderr).toBe(0);
-    expect(manifest(r.root, EXCL)).toBe(before);
-    expect(readFileSync(join(r.root, 'coverage/lcov.info'), 'utf8')).toBe('the coverage you made yesterday\n');
   });
 });
 

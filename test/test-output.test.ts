@@ -39,6 +39,14 @@ describe('the real runners on a good project and a broken one', () => {
     expect(countsText(r)).toBe('1 failed, 2 passed, 1 skipped; 2 test suites failed to load');
     expect(errorText(r.errors[0]!, r.framework)).toMatch(/^Cannot find module '.\/suggestSimilar' from 'lib\/command.js' \(2 test suites, first __tests__\//);
   });
+  it('jest with more than 20 suites: the "Summary of all failing tests" repeats each failure, counted once', () => {
+    const o = out['jest-many-broken']!;
+    expect(o.all).toContain('Summary of all failing tests');
+    expect(o.all).toMatch(/^Test Suites: 23 failed, 1 passed, 24 total$/m);
+    const r = parseTestOutput(o.all);
+    expect(r).toMatchObject({ framework: 'jest', passed: 2, failed: 1, skipped: 1, loadFailures: 22, failures: ['math › divides'] });
+    expect(r.errors).toEqual([{ message: "Cannot find module './suggestSimilar' from 'lib/command.js'", count: 22, first: expect.stringMatching(/^__tests__\//) }]);
+  });
   it('vitest: a FAIL line per test, " [ file ]" for a file that failed to load', () => {
     expect(parseTestOutput(out['vitest-good']!.all)).toEqual({ framework: 'vitest', ...good });
     expect(parseTestOutput(out['vitest-broken']!.all)).toEqual({

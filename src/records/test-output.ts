@@ -108,11 +108,15 @@ class LeafTracker {
   }
 }
 
-/** Files that failed to load, grouped by the first line of their error (clipped), most frequent first. */
+/** Files that failed to load (each once), grouped by the first line of their error (clipped), most frequent first. */
 class LoadErrors {
   count = 0;
   private readonly byMessage = new Map<string, LoadError>();
+  private readonly files = new Set<string>();
+  /** a file counts once: Jest repeats every failure under "Summary of all failing tests" */
   add(file: string, message: string | null | undefined): void {
+    if (this.files.has(file.trim())) return;
+    this.files.add(file.trim());
     this.count++;
     const m = (message ?? '').trim();
     const key = m ? (m.length > 300 ? `${m.slice(0, 299)}…` : m) : '(no error message)';

@@ -183,8 +183,18 @@ export function goArgv(): string[] {
 }
 
 /** The runs whose output the parser tests read: each runner on its project, good and broken. */
-export const RUNS: { name: string; kind: ProjectKind; argv: () => string[] }[] = [
+export const RUNS: { name: string; kind: ProjectKind; argv: () => string[]; onlyBroken?: boolean; extra?: (dir: string) => void }[] = [
   { name: 'jest', kind: 'jest', argv: () => ['node_modules/.bin/jest'] },
+  // more than 20 suites: Jest then repeats every failure under "Summary of all failing tests"
+  {
+    name: 'jest-many', kind: 'jest', argv: () => ['node_modules/.bin/jest'], onlyBroken: true,
+    extra: (dir) => {
+      for (let i = 1; i <= 20; i++) writeFileSync(join(dir, '__tests__', `more-${i}.test.js`), `const { run } = require('../lib/command');
+
+test('more ${i}', () => expect(run('x', ['x'])).toBe('ran x'));
+`);
+    },
+  },
   { name: 'vitest', kind: 'vitest', argv: () => ['node_modules/.bin/vitest', 'run'] },
   { name: 'mocha', kind: 'mocha', argv: () => ['node_modules/.bin/mocha'] },
   { name: 'node-spec', kind: 'node-test', argv: () => [process.execPath, '--test', '--test-reporter=spec', 'test/'] },
@@ -236,12 +246,13 @@ export async function toolOutputs(): Promise<Record<string, ToolOutput>> {
     } catch { /* a torn write: run again */ }
   }
   jsRunners();
-  const jobs = RUNS.flatMap((r) => [false, true].map((broken) => ({ ...r, broken })));
+  const jobs = RUNS.flatMap((r) => (r.onlyBroken ? [true] : [false, true]).map((broken) => ({ ...r, broken })));
   const out: Record<string, ToolOutput> = {};
   const next = async (): Promise<void> => {
     const job = jobs.shift();
     if (!job) return;
     const dir = makeProject(job.kind, { dir: join(tmpDir(`rb-${job.name}-`), 'project'), broken: job.broken });
+    job.extra?.(dir);
     out[`${job.name}-${job.broken ? 'broken' : 'good'}`] = { ...(await runToolAsync(job.argv(), dir)), dir };
     return next();
   };
