@@ -72,4 +72,14 @@ describe('rb analyze runs your commands outside the working copy', () => {
     expect(res.actions.join('\n')).not.toContain('reproduce one failing test');
     expect(read(res.dir, 'analysis.md')).toContain('- **now (test_results.txt):** the test command `rb-no-such-runner test` could not run: rb-no-such-runner: command not found (exit 127) — next: install rb-no-such-runner');
   });
+
+  it('a test command that does not finish in the collector\'s time is said as such too', async () => {
+    const r = copyRepo(jestTemplate);
+    r.write('rb.config.yaml', `test: ${JSON.stringify([process.execPath, '-e', 'setTimeout(() => {}, 30000)'])}\n`);
+    const res = await analyze({ cwd: r.root, archive: false, timeoutMs: 1500 });
+    expect(res.causes.map((c) => c.id)).toEqual(['test-command']);
+    expect(res.causes[0]!.evidence).toEqual([expect.stringMatching(/ now \(test_results\.txt\): timed out after 1\.5 s \(the limit of every collector\)$/)]);
+    expect(res.causes[0]!.actions).toEqual([expect.stringMatching(/^run `.*` by hand to see how long it takes and where it hangs$/)]);
+    expect(read(res.dir, 'test_results.txt')).toMatch(/^# ran in the kept worktree of rb check /m);
+  });
 });

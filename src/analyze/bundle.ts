@@ -29,7 +29,7 @@ import { git } from '../io/git.js';
 import { UsageError } from '../errors.js';
 import type { Config } from '../types.js';
 import {
-  COLLECTOR_TIMEOUT_MS, defaultCollectors, fmtSeconds, runCollectors, runCollectorsSequentially,
+  COLLECTOR_TIMEOUT_MS, defaultCollectors, fmtSeconds, runCollectors, runCollectorsSequentially, showCommand,
   type Collector, type CollectorResult,
 } from './collectors.js';
 import { gitFacts, latestLevelRun, lockfilePaths, runBranches, runTests, type GitFacts } from './facts.js';
@@ -131,7 +131,7 @@ function header(c: CollectorResult, where: string | null): string {
   return [
     `# rb analyze — ${c.file}: ${c.title}`,
     ...(c.command ? [`# command: ${c.command}`] : []),
-    ...(where && c.command && COMMAND_COLLECTORS.has(c.name) ? [`# ran ${where}`] : []),
+    ...(where && COMMAND_COLLECTORS.has(c.name) && c.status !== 'skipped' ? [`# ran ${where}`] : []),
     `# result: ${result}`,
     `# started ${new Date(c.startedMs).toISOString()}, took ${fmtSeconds(c.durationMs)}`,
     '',
@@ -263,7 +263,13 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
       command: rt.command ? clean(rt.command) : null,
     });
   }
-  if (testsNow && testsNow.status !== 'skipped' && testsNow.status !== 'timeout') {
+  if (testsNow?.status === 'timeout') {
+    tests.push({
+      label: 'now (test_results.txt)', summary: { framework: 'unknown', passed: null, failed: null, failures: [] }, exitCode: null,
+      notRun: { message: testsNow.reason ?? 'timed out', next: `run \`${config.test ? showCommand(config.test) : 'the test command'}\` by hand to see how long it takes and where it hangs` },
+      command: config.test ? showCommand(config.test) : null,
+    });
+  } else if (testsNow && testsNow.status !== 'skipped') {
     const outcome = testsNow.data as { outcome?: string; outcomeMessage?: string; next?: string | null };
     const notRun = outcome.outcome && outcome.outcome !== 'ok' && outcome.outcome !== 'failed'
       ? { message: outcome.outcomeMessage ?? outcome.outcome, next: outcome.next ?? null }
