@@ -137,13 +137,14 @@ Examples:
 
   program
     .command('check')
-    .description("pre-sprint safety gate for CI and humans: work tree, nothing in progress, baseline current, clean tree, disk, dependencies, the baseline's tests (in a temporary worktree); then a checkpoint tag. Exit 3 when a check fails")
+    .description("pre-sprint safety gate for CI and humans: work tree, nothing in progress, baseline current, clean tree, disk, dependencies, the baseline's tests (in place, or in a worktree kept in your cache dir); then a checkpoint tag. Exit 3 when a check fails")
     .option('--json', 'print one JSON document on stdout')
     .option('--no-tests', "do not run the baseline's tests (reported as a warning)")
     .option('--no-tag', 'do not create the checkpoint tag or record the checkpoint')
     .option('--max-disk <pct>', 'fail when the disk is used at or above this percentage (default check.maxDiskPercent, 90)')
     .option('--fetch', 'fetch the baseline branch from the remote before comparing (default: compare with the last fetch; never touches the network)')
-    .addHelpText('after', "\nExamples:\n  rb check                         the full gate; tags checkpoint-<stamp> when it passes\n  rb check --no-tag --fetch        in CI: compare with the remote's baseline, no checkpoint\n  rb check --json --no-tests       quick checks, machine-readable")
+    .option('--prune-worktree', "remove the worktree rb check keeps for the baseline's tests (in your cache dir) and do nothing else")
+    .addHelpText('after', "\nExamples:\n  rb check                         the full gate; tags checkpoint-<stamp> when it passes\n  rb check --no-tag --fetch        in CI: compare with the remote's baseline, no checkpoint\n  rb check --json --no-tests       quick checks, machine-readable\n  rb check --prune-worktree        give back the disk of the kept baseline worktree")
     .action(lazy(async () => (await import('./commands/check.js')).checkCommand));
 
   program

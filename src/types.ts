@@ -41,7 +41,11 @@ export interface Config {
   testMap: TestMapEntry[];
   undo: { windowHours: number };
   snapshots: { keepDays: number; maxIgnoredBytes: number; skipIgnored: string[] };
-  check: { maxDiskPercent: number; baselineTests: boolean; tag: boolean };
+  check: {
+    maxDiskPercent: number; baselineTests: boolean; tag: boolean;
+    /** where `rb check` keeps its worktree of the baseline (absolute or ~/…); null: a per-repository folder of the cache dir */
+    worktree: string | null;
+  };
   metrics: { healthyRate: number; reviewRate: number };
   notify: { webhook: string | null };
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { validatePlaybook } from '../src/playbook/validate.js';
 import { compileBuiltins } from '../src/playbook/builtins.js';
 import { BUILTIN_DIR } from '../src/playbook/load.js';
@@ -94,4 +95,22 @@ describe('dist/builtin-playbooks.json', () => {
     const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script.replace(`const { loadPlaybook }`, `await import('zod');\nconst { loadPlaybook }`)], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
     expect(r2.stderr).toMatch(/LOADED .*zod/);
   });
+});
+
+describe('the built-in playbooks run nothing of yours before their snapshot', () => {
+  // kinds that run the user's commands, which may write files (coverage/, caches, build output)
+  // that `rb undo` must then bring back as they were. services.stop is not one: stopping what rb
+  // started before the snapshot is what makes the snapshot consistent.
+  const USER_COMMANDS = new Set(['tests.run', 'exec', 'deps.install', 'services.start', 'verify', 'capture']);
+  const flat = (steps: { id: string; uses?: string; run?: unknown; steps?: unknown[] }[]): { id: string; uses?: string; run?: unknown }[] =>
+    steps.flatMap((s) => (s.steps ? flat(s.steps as never) : [s]));
+  for (const name of names) {
+    it(`${name}: the snapshot comes before any test, exec, install, start, verify or capture step`, () => {
+      const steps = flat(parseYaml(readFileSync(join(BUILTIN_DIR, `${name}.yaml`), 'utf8')).steps);
+      const snapshot = steps.findIndex((s) => s.uses === 'snapshot');
+      if (snapshot < 0) return;
+      const before = steps.slice(0, snapshot).filter((s) => s.run !== undefined || USER_COMMANDS.has(s.uses ?? ''));
+      expect(before.map((s) => s.id)).toEqual([]);
+    });
+  }
 });

@@ -26,6 +26,7 @@ import { checkInstall, compareNpmLockfiles } from '../src/check/dependencies.js'
 import { parsePorcelainZ } from '../src/check/clean.js';
 import { escapeData, escapeProperty, formatTable } from '../src/check/output.js';
 import { UsageError } from '../src/errors.js';
+import { keptWorktreePath } from '../src/check/kept-worktree.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -75,7 +76,7 @@ function commitOnBaseline(r: TestRepo, file: string, content: string): void {
   r.git('switch', '-q', 'main');
 }
 
-const keptPath = (r: TestRepo) => join(r.repo().commonDir, 'rb', 'check-worktree');
+const keptPath = (r: TestRepo) => keptWorktreePath(r.repo());
 const snap = (r: TestRepo) => manifest(r.root, { exclude: ['rollbacks'] });
 
 function worktrees(r: TestRepo): string[] {

@@ -55,7 +55,7 @@ describe('loadConfig: defaults', () => {
       testMap: [],
       undo: { windowHours: 24 },
       snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },
-      check: { maxDiskPercent: 90, baselineTests: true, tag: true },
+      check: { maxDiskPercent: 90, baselineTests: true, tag: true, worktree: null },
       metrics: { healthyRate: 0.05, reviewRate: 0.1 },
       notify: { webhook: null },
     });
@@ -208,6 +208,11 @@ notify: { webhook: "ftp://example.com" }
         "rb.config.yaml:9:20: notify.webhook: expected an http(s) URL or null, got the string "ftp://example.com"",
       ]
     `);
+  });
+
+  it('check.worktree: an absolute path or ~/…, outside the repository', async () => {
+    const e = await failure({ 'rb.config.yaml': 'check: { worktree: .baseline }\n' });
+    expect(e.details).toEqual(['rb.config.yaml:1:20: check.worktree: expected an absolute path or one starting with ~/ (outside the repository), or null for the default in the cache dir, got the string ".baseline"']);
   });
 
   it('checks install and service entries, and unsafe names', async () => {

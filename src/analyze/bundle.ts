@@ -13,8 +13,9 @@
  *
  * The collectors run concurrently, each under a timeout; one that fails or times out is
  * recorded, never fatal. Nothing in the bundle may carry a secret: see redact.ts. rb changes
- * nothing in the repository: it runs the configured test / coverage / performance / build
- * commands and read-only git queries, and writes only the bundle and its archive.
+ * nothing in the repository: the configured test / coverage / performance / build commands run
+ * in a checkout of the analysed state outside the working copy (workspace.ts: the kept worktree
+ * of rb check), git queries are read-only, and only the bundle and its archive are written.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -28,13 +29,14 @@ import { git } from '../io/git.js';
 import { UsageError } from '../errors.js';
 import type { Config } from '../types.js';
 import {
-  COLLECTOR_TIMEOUT_MS, defaultCollectors, fmtSeconds, runCollectors, runCollectorsSequentially,
+  COLLECTOR_TIMEOUT_MS, defaultCollectors, fmtSeconds, runCollectors, runCollectorsSequentially, showCommand,
   type Collector, type CollectorResult,
 } from './collectors.js';
 import { gitFacts, latestLevelRun, lockfilePaths, runBranches, runTests, type GitFacts } from './facts.js';
 import { buildErrorLines, likelyCauses, type Cause, type CauseFacts, type TestsSeen } from './causes.js';
 import { redactDeep, redactor, secretsOf, type Redactor } from './redact.js';
 import { renderAnalysis, type AnalysisDoc } from './render.js';
+import { openAnalysisWorkspace } from './workspace.js';
 import { stampOf } from '../ui/format.js';
 
 export interface AnalyzeOptions {
@@ -121,11 +123,15 @@ function bundleDir(repo: Repo, config: Config, out: string | undefined, stamp: s
   return dir;
 }
 
-function header(c: CollectorResult): string {
+/** The collectors that run the user's configured commands (in the workspace). */
+const COMMAND_COLLECTORS = new Set(['tests', 'coverage', 'performance', 'build']);
+
+function header(c: CollectorResult, where: string | null): string {
   const result = c.status === 'ok' ? (c.exitCode !== null ? `ok (exit ${c.exitCode})` : 'ok') : `${c.status}: ${c.reason}`;
   return [
     `# rb analyze — ${c.file}: ${c.title}`,
     ...(c.command ? [`# command: ${c.command}`] : []),
+    ...(where && COMMAND_COLLECTORS.has(c.name) && c.status !== 'skipped' ? [`# ran ${where}`] : []),
     `# result: ${result}`,
     `# started ${new Date(c.startedMs).toISOString()}, took ${fmtSeconds(c.durationMs)}`,
     '',
@@ -191,7 +197,10 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
     : [config.baseline, config.remote ? `refs/remotes/${config.remote}/${config.baseline}` : null];
   const failedRev = branches?.failedOid ?? null; // null: the working tree as it is
   const collectors = (opts.collectors ?? defaultCollectors)(config);
-  const cctx = { root: repo.root, config };
+  // the user's commands run in a checkout of the analysed state, never in the working copy
+  const needsCommands = Boolean(config.test || config.coverage || config.performance || config.build);
+  const workspace = needsCommands ? await openAnalysisWorkspace(repo, config, new AbortController().signal) : null;
+  const cctx = { root: repo.root, config, commandsRoot: workspace?.path ?? null, commandsProblem: workspace?.problem ?? null };
   const started = Date.now();
   const [results, facts] = await Promise.all([
     (async () => {
@@ -202,6 +211,7 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
     })(),
     gitFacts(repo.root, baselineRevs, failedRev, lockfilePaths(config.install)).catch((): GitFacts => ({ baseline: null, failed: null, lockfileChanges: null, diff: null })),
   ]);
+  await workspace?.release();
   const collected = results.r;
   for (const c of collected) {
     c.text = clean(c.text);
@@ -212,7 +222,7 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
   // ---- write the collectors' files --------------------------------------------------------------
   const files: string[] = [];
   for (const c of collected) {
-    writeFileAtomic(join(dir, c.file), header(c) + (c.text || (c.status === 'ok' ? '(no output)\n' : `(${c.reason})\n`)));
+    writeFileAtomic(join(dir, c.file), header(c, workspace ? clean(workspace.where) : null) + (c.text || (c.status === 'ok' ? '(no output)\n' : `(${c.reason})\n`)));
     files.push(c.file);
   }
 
@@ -244,12 +254,27 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
   if (rt) {
     tests.push({
       label: `at the rollback (run ${run!.id})`,
-      summary: { framework: (rt.framework ?? 'unknown') as TestsSeen['summary']['framework'], passed: rt.passed, failed: rt.failed, failures: rt.failures.map(clean) },
+      summary: {
+        framework: (rt.framework ?? 'unknown') as TestsSeen['summary']['framework'], passed: rt.passed, failed: rt.failed, failures: rt.failures.map(clean),
+        loadFailures: rt.loadFailures, errors: rt.errors.map((e) => ({ ...e, message: clean(e.message) })),
+      },
       exitCode: rt.exitCode,
+      notRun: rt.notRun ? { message: clean(rt.notRun.message), next: rt.notRun.next } : null,
+      command: rt.command ? clean(rt.command) : null,
     });
   }
-  if (testsNow && testsNow.status !== 'skipped' && testsNow.status !== 'timeout') {
-    tests.push({ label: 'now (test_results.txt)', summary: parseTestOutput(testsNow.text), exitCode: testsNow.exitCode });
+  if (testsNow?.status === 'timeout') {
+    tests.push({
+      label: 'now (test_results.txt)', summary: { framework: 'unknown', passed: null, failed: null, failures: [] }, exitCode: null,
+      notRun: { message: testsNow.reason ?? 'timed out', next: `run \`${config.test ? showCommand(config.test) : 'the test command'}\` by hand to see how long it takes and where it hangs` },
+      command: config.test ? showCommand(config.test) : null,
+    });
+  } else if (testsNow && testsNow.status !== 'skipped') {
+    const outcome = testsNow.data as { outcome?: string; outcomeMessage?: string; next?: string | null };
+    const notRun = outcome.outcome && outcome.outcome !== 'ok' && outcome.outcome !== 'failed'
+      ? { message: outcome.outcomeMessage ?? outcome.outcome, next: outcome.next ?? null }
+      : null;
+    tests.push({ label: 'now (test_results.txt)', summary: parseTestOutput(testsNow.text), exitCode: testsNow.exitCode, notRun, command: testsNow.command });
   }
   const outputs: CauseFacts['outputs'] = [];
   if (runTestOutput !== null) outputs.push({ source: 'run_test_output.txt', text: runTestOutput });

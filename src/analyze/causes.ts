@@ -8,10 +8,11 @@
  * | dependency conflict | a lockfile differs between the baseline and the failed state; a dependency listing (npm ls) reports missing / invalid / conflicting packages |
  * | import error | "Cannot find module", "ERR_MODULE_NOT_FOUND", "ImportError", "ModuleNotFoundError", "Cannot find package", "Failed to resolve import" in test or build output |
  * | build errors | the configured build command fails |
- * | failing tests | the run's tests or the tests run now report failures (or exit non-zero) |
+ * | test command could not run | it was not found (exit 127), not executable (126), timed out or was killed by a signal |
+ * | failing tests | the run's tests or the tests run now report failures or test files that failed to load (or exit non-zero) |
  * | scope | the failed state differs from the baseline in more than {@link SCOPE_FILES} files or {@link SCOPE_LINES} lines |
  */
-import type { TestOutputSummary } from '../records/test-output.js';
+import { errorWhere, type TestOutputSummary } from '../records/test-output.js';
 import type { DiffSize, LockfileChange } from './facts.js';
 
 /** A change this large is itself a likely cause: too much at once to review or bisect. */
@@ -20,7 +21,7 @@ export const SCOPE_LINES = 2000;
 
 export const IMPORT_ERROR = /Cannot find module|ERR_MODULE_NOT_FOUND|ImportError|ModuleNotFoundError|Cannot find package|Failed to resolve import/;
 
-export type CauseId = 'dependencies' | 'imports' | 'build' | 'tests' | 'scope';
+export type CauseId = 'dependencies' | 'imports' | 'build' | 'test-command' | 'tests' | 'scope';
 
 export interface Cause {
   id: CauseId;
@@ -34,8 +35,12 @@ export interface Cause {
 export interface TestsSeen {
   /** where these results come from, e.g. "now (test_results.txt)" or "at the rollback (run …)" */
   label: string;
-  summary: Pick<TestOutputSummary, 'framework' | 'passed' | 'failed' | 'failures'>;
+  summary: Pick<TestOutputSummary, 'framework' | 'passed' | 'failed' | 'failures'> & Partial<Pick<TestOutputSummary, 'loadFailures' | 'errors'>>;
   exitCode: number | null;
+  /** the test command could not run (not found, not executable, timed out, killed): its counts mean nothing */
+  notRun?: { message: string; next: string | null } | null;
+  /** the test command, when known */
+  command?: string | null;
 }
 
 export interface CauseFacts {
@@ -147,24 +152,48 @@ export function likelyCauses(f: CauseFacts): Cause[] {
     });
   }
 
-  // failing tests
+  // a test command that could not run: nothing is known about the tests then
+  const notRun = f.tests.filter((t) => t.notRun);
+  if (notRun.length) {
+    causes.push({
+      id: 'test-command',
+      title: 'The test command could not run',
+      evidence: notRun.map((t) => `${t.command ? `\`${t.command.replace(/`/g, "'")}\`` : 'the test command'} ${t.label}: ${t.notRun!.message}`),
+      actions: [...new Set(notRun.map((t) => t.notRun!.next ?? 'run the test command by hand to see why it cannot run'))],
+    });
+  }
+
+  // failing tests, and test files that failed to load
   const testEvidence: string[] = [];
-  for (const t of f.tests) {
+  const loadErrors: string[] = [];
+  let anyFailed = false;
+  for (const t of f.tests.filter((x) => !x.notRun)) {
     const failed = t.summary.failed;
+    const unit = t.summary.framework === 'go' ? 'package' : t.summary.framework === 'jest' ? 'test suite' : 'test file';
+    if (t.summary.loadFailures) {
+      testEvidence.push(`${plural(t.summary.loadFailures, unit)} failed to ${t.summary.framework === 'go' ? 'build' : 'load'} ${t.label}`);
+      for (const e of t.summary.errors ?? []) {
+        const line = `\`${clip(e.message, 160).replace(/`/g, "'")}\` ${errorWhere(e, t.summary.framework)}`;
+        if (!loadErrors.includes(line)) loadErrors.push(line);
+      }
+    }
     if (failed !== null && failed > 0) {
+      anyFailed = true;
       const names = t.summary.failures.length ? `: ${t.summary.failures.slice(0, 5).join(', ')}${t.summary.failures.length > 5 ? ` and ${t.summary.failures.length - 5} more` : ''}` : '';
       testEvidence.push(`${plural(failed, 'failing test')} ${t.label}${names}`);
-    } else if (t.exitCode !== null && t.exitCode !== 0 && failed === null) {
+    } else if (t.exitCode !== null && t.exitCode !== 0 && failed === null && !t.summary.loadFailures) {
       testEvidence.push(`the test command exited ${t.exitCode} ${t.label} (no test counts recognised in its output)`);
+      anyFailed = true;
     }
   }
   if (testEvidence.length) {
     causes.push({
       id: 'tests',
-      title: 'Failing tests',
-      evidence: testEvidence,
+      title: loadErrors.length && !anyFailed ? 'Test files that fail to load' : 'Failing tests',
+      evidence: [...testEvidence, ...loadErrors.slice(0, MAX_EVIDENCE_LINES).map((l) => `first error: ${l}`)],
       actions: [
-        'reproduce one failing test at a time on the retry branch, starting with the first listed',
+        ...(loadErrors.length ? [`fix what stops the test files from loading first — one cause can stop them all: ${loadErrors[0]}`] : []),
+        ...(anyFailed ? ['reproduce one failing test at a time on the retry branch, starting with the first listed'] : []),
         f.failedBranch ? `carry the commits that were fine onto a recovery branch: \`rb recover ${f.failedBranch}\`` : 'carry the commits that were fine onto a recovery branch: `rb recover <failed branch>`',
       ],
     });

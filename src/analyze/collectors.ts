@@ -16,6 +16,8 @@ import { join, posix } from 'node:path';
 import { git, displayArgv } from '../io/git.js';
 import { runCommand, type ExecResult } from '../io/exec.js';
 import { stripAnsi } from '../records/test-output.js';
+import { commandOutcome } from '../records/command-outcome.js';
+import { CLEAN_ENV } from '../check/commit-checkout.js';
 import type { Command, Config, InstallConfig } from '../types.js';
 
 /** How long one collector may take before it is recorded as timed out (ms). */
@@ -25,9 +27,17 @@ export const COLLECTOR_TIMEOUT_MS = 60_000;
 export const GIT_HISTORY_LIMIT = 200;
 
 export interface CollectorContext {
-  /** the repository's top level (absolute) */
+  /** the repository's top level (absolute): git queries and dependency listings read it */
   root: string;
   config: Config;
+  /**
+   * where the configured commands (test, coverage, performance, build) run: a checkout of the
+   * analysed state outside the working copy (workspace.ts), never the working copy itself;
+   * null with `commandsProblem` saying why they cannot run
+   */
+  commandsRoot: string | null;
+  /** why the configured commands cannot run (no checkout, an install failed) */
+  commandsProblem?: string | null;
 }
 
 /** What a collector hands back; the runner adds status and times. */
@@ -172,19 +182,29 @@ function gitCollector(name: string, file: string, title: string, args: string[])
   };
 }
 
-/** A collector running a configured command (config.test, coverage, performance, build) in the repository root. */
+/**
+ * A collector running a configured command (config.test, coverage, performance, build) in the
+ * checkout of the analysed state (ctx.commandsRoot), never in the working copy. A command that
+ * could not run (not found, not executable, killed: command-outcome.ts) is said as such.
+ */
 function configuredCommand(name: string, file: string, title: string, key: 'test' | 'coverage' | 'performance' | 'build'): Collector {
   return {
     name, file, title,
     async collect(ctx, signal) {
       const command = ctx.config[key];
       if (!command) return { text: '', skipped: `no ${key} command configured (set ${key} in rb.config.yaml)` };
-      const r = await runCommand(command, { cwd: ctx.root, signal });
+      if (!ctx.commandsRoot || ctx.commandsProblem) {
+        const why = `not run: ${ctx.commandsProblem ?? 'no checkout of the analysed state'}`;
+        return { text: '', command: showCommand(command), failed: why, data: { outcome: 'not-run', outcomeMessage: why, next: null } };
+      }
+      const r = await runCommand(command, { cwd: ctx.commandsRoot, signal, env: CLEAN_ENV });
+      const outcome = commandOutcome(r, { key });
       return {
         text: stripAnsi(r.all),
         command: showCommand(command),
         exitCode: r.failedToStart ? null : r.exitCode,
-        failed: commandProblem(r),
+        failed: outcome.ran ? commandProblem(r) : `could not run: ${outcome.message}`,
+        data: { outcome: outcome.kind, outcomeMessage: outcome.message, next: outcome.next },
       };
     },
   };

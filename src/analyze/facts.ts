@@ -7,6 +7,7 @@
  * Also: which run a bundle is about, and what that run's journal says about its branches and
  * tests (pure helpers over a RunRecord).
  */
+import type { LoadError } from '../records/test-output.js';
 import { posix } from 'node:path';
 import { git, revParse } from '../io/git.js';
 import type { RunRecord, StepRecord } from '../journal/journal.js';
@@ -155,6 +156,11 @@ export interface RunTests {
   passed: number | null;
   failed: number | null;
   failures: string[];
+  loadFailures: number | null;
+  errors: LoadError[];
+  /** the test command could not run (not found, not executable, timed out, killed): what happened and what to do */
+  notRun: { message: string; next: string | null } | null;
+  command: string | null;
   exitCode: number | null;
   /** where the run saved the full output (repository-relative), if it did */
   file: string | null;
@@ -167,12 +173,23 @@ export function runTests(run: RunRecord): RunTests | null {
   if (!s?.result || s.kind !== 'tests.run') return null;
   const r = s.result;
   const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  const exitCode = num(r.exitCode ?? s.exitCode);
+  // runs of an older rb recorded no outcome: its exit code tells not-found and not-executable
+  const outcome = typeof r.outcome === 'string' ? r.outcome : exitCode === 127 ? 'not-found' : exitCode === 126 ? 'not-executable' : null;
+  const ran = outcome === null || outcome === 'ok' || outcome === 'failed';
   return {
     framework: typeof r.framework === 'string' ? r.framework : null,
     passed: num(r.passed),
     failed: num(r.failed),
     failures: Array.isArray(r.failures) ? r.failures.filter((x): x is string => typeof x === 'string') : [],
-    exitCode: num(r.exitCode ?? s.exitCode),
+    loadFailures: num(r.loadFailures),
+    errors: Array.isArray(r.errors) ? (r.errors as unknown[]).filter((e): e is LoadError => typeof (e as LoadError)?.message === 'string' && typeof (e as LoadError).count === 'number') : [],
+    notRun: ran ? null : {
+      message: typeof r.outcomeMessage === 'string' ? r.outcomeMessage : outcome === 'not-found' ? 'command not found (exit 127)' : outcome === 'not-executable' ? 'not executable (exit 126)' : outcome!,
+      next: typeof r.next === 'string' ? r.next : 'install what it runs, or set `test:` in rb.config.yaml',
+    },
+    command: Array.isArray(r.commands) && typeof r.commands[0] === 'string' ? r.commands[0] : null,
+    exitCode,
     file: typeof r.file === 'string' ? r.file : null,
     outputTail: typeof r.outputTail === 'string' ? r.outputTail : (s.outputTail ?? ''),
   };

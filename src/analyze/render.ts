@@ -7,6 +7,7 @@ import type { Cause, TestsSeen } from './causes.js';
 import type { CollectorResult } from './collectors.js';
 import { fmtSeconds } from './collectors.js';
 import { SECRET_NAME } from './redact.js';
+import { countsText, errorWhere } from '../records/test-output.js';
 
 export interface AnalysisDoc {
   stamp: string;
@@ -46,12 +47,14 @@ const orUnknown = (s: string | null | undefined) => (s === null || s === undefin
 
 function testLine(t: TestsSeen): string {
   const s = t.summary;
-  if (s.framework === 'unknown' || (s.passed === null && s.failed === null)) {
+  if (t.notRun) return `- **${t.label}:** the test command${t.command ? ` ${code(t.command)}` : ''} could not run: ${t.notRun.message}${t.notRun.next ? ` — next: ${t.notRun.next}` : ''}`;
+  const load = (s.errors ?? []).slice(0, 5).map((e) => `\n  - failed to load: ${code(e.message)} ${errorWhere(e, s.framework)}`).join('');
+  if (s.framework === 'unknown' || (s.passed === null && s.failed === null && !s.loadFailures)) {
     return `- **${t.label}:** output not recognised as a known test runner's summary${t.exitCode !== null ? `; exit ${t.exitCode}` : ''}`;
   }
-  const counts = [s.failed !== null ? `${s.failed} failed` : null, s.passed !== null ? `${s.passed} passed` : null].filter(Boolean).join(', ');
+  const counts = countsText({ framework: s.framework, passed: s.passed, failed: s.failed, skipped: null, loadFailures: s.loadFailures ?? null });
   const names = s.failures.length ? ` — failing: ${s.failures.slice(0, 10).map(code).join(', ')}${s.failures.length > 10 ? ` and ${s.failures.length - 10} more` : ''}` : '';
-  return `- **${t.label}** (${s.framework}): ${counts}${t.exitCode !== null ? ` (exit ${t.exitCode})` : ''}${names}`;
+  return `- **${t.label}** (${s.framework}): ${counts}${t.exitCode !== null ? ` (exit ${t.exitCode})` : ''}${names}${load}`;
 }
 
 function collectorResult(c: CollectorResult): string {

@@ -1,29 +1,38 @@
 /**
- * The gate's own worktree, kept between runs of `rb check`: `<git-common-dir>/rb/check-worktree`,
- * a detached `git worktree` of the baseline. Creating a worktree writes every file of the
- * checkout (about 30 s for 50,000 files on the bench machine); moving a kept one with
- * `git checkout --detach --force <oid>` rewrites only the files that differ, and git's stat
- * cache makes the rest free. `git clean -ffdx` then drops whatever the previous run's tests
- * wrote, except the dependency dirs an earlier check installed there for the same lockfiles.
+ * The gate's own worktree, kept between runs of `rb check`: a detached `git worktree` of the
+ * baseline in a per-repository folder of the user's cache dir,
+ * `$XDG_CACHE_HOME/rb/check-worktrees/<name>-<hash>` (`~/.cache/...` when XDG_CACHE_HOME is not
+ * set), or the path `check.worktree` of rb.config.yaml. Never inside the repository or its git
+ * dir: Jest and other runners ignore every path under `.git` ("No tests found"), and Node's
+ * module resolution would climb from there into the user's own node_modules.
  *
- * One check at a time uses it: `check-worktree.lock` beside it (exclusive create; pid, host,
- * start time) — a second, concurrent `rb check` gets null and uses a temporary worktree instead.
- * A lock whose pid is gone on this host is taken over.
+ * Creating a worktree writes every file of the checkout (about 30 s for 50,000 files on the
+ * bench machine); moving a kept one with `git checkout --detach --force <oid>` rewrites only the
+ * files that differ, and git's stat cache makes the rest free. `git clean -ffdx` then drops
+ * whatever the previous run's tests wrote, except the dependency dirs an earlier check installed
+ * there for the same lockfiles.
+ *
+ * It is registered with `git worktree lock`, so a `git worktree prune` (by the user, or by
+ * `git gc`) while its folder is out of reach does not drop it. One check at a time uses it:
+ * `<git-common-dir>/rb/check-worktree.lock` (exclusive create; pid, host, start time) — a second,
+ * concurrent `rb check` gets null and uses a temporary worktree instead. A lock whose pid is gone
+ * on this host is taken over.
  *
  * A kept worktree that is broken (its directory deleted, its `.git` file damaged, its
  * registration under <common dir>/worktrees gone) is removed — only that registration, never a
- * blanket `git worktree prune` — and added again.
+ * blanket `git worktree prune` — and added again. One left by an older rb at
+ * `<git-common-dir>/rb/check-worktree` is removed the same way.
  *
- * `state.json` beside it records, per install cwd, the baseline lockfile blobs its dependency dir
- * was installed for; a dir is reused only while those blobs are the same.
+ * `<git-common-dir>/rb/check-worktree.json` records, per install cwd, the baseline lockfile blobs
+ * its dependency dir was installed for; a dir is reused only while those blobs are the same.
  *
- * The user's branch, index and files are never touched; the worktree lives inside the git dir,
- * so no clean, reset or status of the main work tree sees it. `git worktree list` shows it;
- * `git worktree remove --force <path>` (or deleting the directory) gives the disk back.
+ * The user's branch, index and files are never touched. `git worktree list` shows it (locked);
+ * `rb check --prune-worktree` (pruneKeptWorktree) gives the disk back.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join, posix, resolve } from 'node:path';
+import { homedir, hostname, tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { excludePattern } from '../snapshot/format.js';
 import { writeFileAtomic } from '../io/fs.js';
@@ -32,9 +41,64 @@ import type { Repo } from '../repo.js';
 import type { InstallConfig } from '../types.js';
 import { isRegisteredWorktree, unlinkLinks, type BaselineCheckout } from './temp-worktree.js';
 
-export function keptWorktreePath(repo: Pick<Repo, 'commonDir'>): string {
-  return join(repo.commonDir, 'rb', 'check-worktree');
+/** The user's cache dir: $XDG_CACHE_HOME when it is an absolute path, else ~/.cache (the temp dir when there is no home). */
+export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return xdg;
+  let home = '';
+  try {
+    home = homedir();
+  } catch { /* no home directory */ }
+  return home && home !== '/' ? join(home, '.cache') : join(tmpdir(), `rb-cache-${process.getuid?.() ?? 'user'}`);
 }
+
+/** `<name>-<hash>`: the repository's folder name (for people) and a hash of its common git dir (unique per repository). */
+function repositoryKey(commonDir: string): string {
+  let real = commonDir;
+  try {
+    real = realpathSync(commonDir);
+  } catch { /* as given */ }
+  const base = basename(real) === '.git' ? basename(dirname(real)) : basename(real).replace(/\.git$/, '');
+  const name = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[.-]+/, '').slice(0, 40) || 'repo';
+  return `${name}-${createHash('sha256').update(real).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * Where the kept worktree lives: `configured` (check.worktree: absolute, or ~/…) or
+ * `<cache dir>/rb/check-worktrees/<name>-<hash>`. The parent folder's real path, so the path is
+ * the one `git worktree list` prints.
+ */
+export function keptWorktreePath(repo: Pick<Repo, 'commonDir'>, configured: string | null = null, env: NodeJS.ProcessEnv = process.env): string {
+  const path = configured
+    ? resolve(configured.startsWith('~/') ? join(homedir(), configured.slice(2)) : configured)
+    : join(userCacheDir(env), 'rb', 'check-worktrees', repositoryKey(repo.commonDir));
+  let parent = dirname(path);
+  try {
+    parent = realpathSync(parent);
+  } catch { /* not there yet */ }
+  return join(parent, basename(path));
+}
+
+/** Where an older rb kept it: inside the git dir, where Jest finds no tests. */
+const legacyPathOf = (repo: Pick<Repo, 'commonDir'>) => join(repo.commonDir, 'rb', 'check-worktree');
+
+const inside = (path: string, dir: string) => {
+  const r = relative(dir, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+/** Why `path` cannot hold the kept worktree (inside the work tree or the git dir), or null. */
+export function keptWorktreeProblem(repo: Pick<Repo, 'root' | 'commonDir' | 'gitDir'>, path: string): string | null {
+  for (const [dir, what] of [[repo.root, 'the work tree'], [repo.commonDir, 'the git dir'], [repo.gitDir, 'the git dir']] as const) {
+    let real = dir;
+    try { real = realpathSync(dir); } catch { /* as given */ }
+    if (inside(path, real) || inside(path, dir)) return `check.worktree ${path} is inside ${what} (${dir}): test runners ignore paths under .git, and Node would resolve modules from your own node_modules`;
+  }
+  return null;
+}
+
+/** The reason `git worktree lock` records, shown by `git worktree list --verbose`. */
+export const KEPT_LOCK_REASON = "rb check's kept worktree of the baseline; `rb check --prune-worktree` removes it";
 
 const lockPathOf = (repo: Pick<Repo, 'commonDir'>) => join(repo.commonDir, 'rb', 'check-worktree.lock');
 const statePathOf = (repo: Pick<Repo, 'commonDir'>) => join(repo.commonDir, 'rb', 'check-worktree.json');
@@ -42,16 +106,18 @@ const statePathOf = (repo: Pick<Repo, 'commonDir'>) => join(repo.commonDir, 'rb'
 /** What the kept worktree's dependency dirs were installed for. */
 export interface KeptState {
   version: 1;
+  /** the worktree these installs are in (a state for another path describes nothing here) */
+  path?: string;
   /** install cwd -> the dir (relative to that cwd) and the baseline lockfile blobs it was installed for */
   installs: Record<string, { dir: string; lockfiles: Record<string, string | null> }>;
 }
 
-export function readKeptState(repo: Pick<Repo, 'commonDir'>): KeptState {
+export function readKeptState(repo: Pick<Repo, 'commonDir'>, path: string): KeptState {
   try {
     const s = JSON.parse(readFileSync(statePathOf(repo), 'utf8')) as KeptState;
-    if (s && s.version === 1 && s.installs && typeof s.installs === 'object') return s;
+    if (s && s.version === 1 && s.path === path && s.installs && typeof s.installs === 'object') return s;
   } catch { /* none yet, or unreadable: nothing is reused */ }
-  return { version: 1, installs: {} };
+  return { version: 1, path, installs: {} };
 }
 
 export function writeKeptState(repo: Pick<Repo, 'commonDir'>, state: KeptState): void {
@@ -108,16 +174,15 @@ async function discard(repo: Repo, path: string): Promise<void> {
 }
 
 /**
- * Open the kept worktree at `oid`, creating it when needed, or null when another check is using
- * it. `keepDirs` are worktree-relative dependency dirs to keep through the clean (installed for
- * the same lockfiles); any symlink at a configured dependency path (left by a killed check) is
- * unlinked first.
+ * Open the kept worktree at `path` on `oid`, creating it when needed, or null when another
+ * check is using it. `keepDirs` are worktree-relative dependency dirs to keep through the clean
+ * (installed for the same lockfiles); any symlink at a configured dependency path (left by a
+ * killed check) is unlinked first.
  * @throws Error when git cannot add or move it (the lock is released then)
  */
-export async function openKeptWorktree(repo: Repo, oid: string, depPaths: readonly string[], keepDirs: readonly string[]): Promise<BaselineCheckout | null> {
+export async function openKeptWorktree(repo: Repo, path: string, oid: string, depPaths: readonly string[], keepDirs: readonly string[]): Promise<BaselineCheckout | null> {
   const release = takeLock(repo);
   if (!release) return null;
-  const path = keptWorktreePath(repo);
   const links: string[] = [];
   let released = false;
   const done = () => {
@@ -127,6 +192,7 @@ export async function openKeptWorktree(repo: Repo, oid: string, depPaths: readon
     release();
   };
   try {
+    await removeLegacy(repo);
     let created = false;
     let moved = false;
     if (await usable(repo, path)) {
@@ -138,9 +204,11 @@ export async function openKeptWorktree(repo: Repo, oid: string, depPaths: readon
     }
     if (!moved) {
       if (existsSync(path) || (await isRegisteredWorktree(repo, path))) await discard(repo, path);
-      mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
+      mkdirSync(dirname(path), { recursive: true });
       const r = await git(['worktree', 'add', '--detach', '--quiet', '--', path, oid], { cwd: repo.root, allowFail: true });
       if (r.code !== 0) throw new Error(`git worktree add failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
+      // locked: a `git worktree prune` while the folder is out of reach (an unmounted or restored cache) keeps it
+      await git(['worktree', 'lock', '--reason', KEPT_LOCK_REASON, '--', path], { cwd: repo.root, allowFail: true });
       created = true;
     }
     return {
@@ -157,5 +225,45 @@ export async function openKeptWorktree(repo: Repo, oid: string, depPaths: readon
   } catch (e) {
     done();
     throw e;
+  }
+}
+
+/** A kept worktree an older rb made inside the git dir: removed (its registration and files). */
+async function removeLegacy(repo: Repo): Promise<void> {
+  const legacy = legacyPathOf(repo);
+  if (existsSync(legacy) || (await isRegisteredWorktree(repo, legacy))) await discard(repo, legacy);
+}
+
+export interface PruneResult {
+  path: string;
+  /** there was a kept worktree (its folder, or its registration) and it is gone now */
+  removed: boolean;
+  /** another check is using it: nothing was removed */
+  busy: boolean;
+}
+
+/**
+ * `rb check --prune-worktree`: remove the kept worktree (its folder and its registration, also
+ * one left inside the git dir by an older rb) and forget what was installed in it. Verified: the
+ * answer says removed only when neither the folder nor the registration is left.
+ * @throws Error when something could not be removed
+ */
+export async function pruneKeptWorktree(repo: Repo, path: string): Promise<PruneResult> {
+  const release = takeLock(repo);
+  if (!release) return { path, removed: false, busy: true };
+  try {
+    const legacy = legacyPathOf(repo);
+    let found = false;
+    for (const p of [path, legacy]) {
+      if (!existsSync(p) && !(await isRegisteredWorktree(repo, p))) continue;
+      found = true;
+      await discard(repo, p);
+      if (existsSync(p)) throw new Error(`could not delete ${p}`);
+      if (await isRegisteredWorktree(repo, p)) throw new Error(`${p} is still registered (see \`git worktree list\`)`);
+    }
+    rmSync(statePathOf(repo), { force: true });
+    return { path, removed: found, busy: false };
+  } finally {
+    release();
   }
 }

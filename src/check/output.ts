@@ -42,6 +42,13 @@ export function checkpointLine(report: CheckReport): string {
   return `no checkpoint: ${report.checkpointSkipped ?? 'not taken'}`;
 }
 
+/** Where the baseline's tests ran, when that was the kept worktree (it stays, and takes disk). */
+export function worktreeLine(report: CheckReport): string | null {
+  const w = report.worktree;
+  if (w?.kind !== 'kept') return null;
+  return `kept worktree: ${w.path}${w.created ? ' (created)' : ''} — kept for the next check; \`rb check --prune-worktree\` removes it`;
+}
+
 /** The report as a table (for a terminal). */
 export function formatTable(report: CheckReport, opts: { color?: boolean } = {}): string {
   const paint = (s: CheckStatus, text: string) => (opts.color ? `${COLOR[s]}${text}${RESET}` : text);
@@ -59,6 +66,8 @@ export function formatTable(report: CheckReport, opts: { color?: boolean } = {})
   out.push(paint(status, `${MARK[report.ok ? 'pass' : 'fail']} rb check ${report.ok ? 'passed' : 'failed'}: ${countsLine(report)} (${seconds(report.durationMs)})`));
   out.push(`  ${checkpointLine(report)}`);
   for (const w of report.checkpoint?.warnings ?? []) if (report.checkpoint?.tag) out.push(`  warning: ${w}`);
+  const kept = worktreeLine(report);
+  if (kept) out.push(dim(`  ${kept}`));
   return out.join('\n') + '\n';
 }
 
@@ -74,6 +83,8 @@ export function formatPlain(report: CheckReport): string {
   out.push(`rb check: ${report.ok ? 'passed' : 'failed'} (${countsLine(report)}) in ${seconds(report.durationMs)}`);
   out.push(checkpointLine(report));
   for (const w of report.checkpoint?.warnings ?? []) if (report.checkpoint?.tag) out.push(`warning: ${w}`);
+  const kept = worktreeLine(report);
+  if (kept) out.push(kept);
   return out.join('\n') + '\n';
 }
 

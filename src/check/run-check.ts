@@ -59,6 +59,8 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   const finish = (root: string | null, checks: CheckResult[], extra: Partial<CheckReport> = {}): CheckReport => {
     const ok = !checks.some((c) => c.status === 'fail');
     for (const c of checks) if (c.details && !c.details.length) delete c.details;
+    const tests = checks.find((c) => c.id === 'baseline-tests')?.data;
+    const kind = tests?.where;
     return {
       ok,
       root,
@@ -66,6 +68,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
       tag: null,
       checkpoint: null,
       checkpointSkipped: ok ? null : 'a check failed',
+      worktree: kind === 'kept' || kind === 'temporary' || kind === 'in-place' ? { kind, path: String(tests!.path), created: Boolean(tests!.created) } : null,
       next: checks.filter((c) => c.status === 'fail' && c.next).map((c) => `${c.id}: ${c.next}`),
       durationMs: Date.now() - started,
       ...extra,

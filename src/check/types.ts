@@ -49,6 +49,11 @@ export interface CheckReport {
   checkpoint: CheckpointInfo | null;
   /** why no checkpoint was taken, when none was */
   checkpointSkipped: string | null;
+  /**
+   * where the baseline's tests ran: the kept worktree (its path, outside the repository, and
+   * whether this check created it), a temporary one, or the work tree itself; null when they did not run
+   */
+  worktree: { kind: 'kept' | 'temporary' | 'in-place'; path: string; created: boolean } | null;
   /** what to run, one entry per failing check */
   next: string[];
   durationMs: number;

@@ -3,8 +3,11 @@
  * gate for CI and humans. Thin: options -> runCheck (src/check/run-check.ts) -> emitReport
  * (src/check/output.ts). Exit 0 when no check failed, 3 when one did; a failing check is reported,
  * not thrown.
+ *
+ * `rb check --prune-worktree`: remove the worktree rb check keeps for the baseline's tests
+ * (pruneKeptWorktree in src/check/kept-worktree.ts); exit 4 while another check is using it.
  */
-import { ExitCode } from '../errors.js';
+import { ExitCode, LockedError } from '../errors.js';
 import { emitReport } from '../check/output.js';
 import { runCheck } from '../check/run-check.js';
 
@@ -21,10 +24,26 @@ export interface CheckCommandOptions {
   tag?: boolean;
   maxDisk?: string;
   fetch?: boolean;
+  pruneWorktree?: boolean;
+}
+
+/** `rb check --prune-worktree`: remove the kept worktree and say what was removed (verified). */
+async function pruneCommand(cwd: string | undefined, json: boolean): Promise<number> {
+  const [{ findRepo }, { loadConfig }, { keptWorktreePath, pruneKeptWorktree }] = await Promise.all([
+    import('../repo.js'), import('../config/load.js'), import('../check/kept-worktree.js'),
+  ]);
+  const repo = findRepo(cwd);
+  const { config } = await loadConfig(repo.root);
+  const r = await pruneKeptWorktree(repo, keptWorktreePath(repo, config.check.worktree));
+  if (r.busy) throw new LockedError(`another rb check is using the kept worktree ${r.path}: nothing was removed.`, { next: 'wait for it to finish, then run `rb check --prune-worktree` again' });
+  if (json) process.stdout.write(JSON.stringify({ path: r.path, removed: r.removed }, null, 2) + '\n');
+  else process.stdout.write(r.removed ? `removed the kept worktree ${r.path} (its folder and its registration; the next rb check creates it again)\n` : `no kept worktree at ${r.path}: nothing to remove\n`);
+  return ExitCode.ok;
 }
 
 export async function checkCommand(opts: CheckCommandOptions, cmd: any): Promise<number> {
   const global = (cmd?.parent?.opts?.() ?? {}) as { cwd?: string; color?: boolean };
+  if (opts.pruneWorktree) return pruneCommand(global.cwd, Boolean(opts.json));
   const tty = Boolean(process.stdout.isTTY);
   const human = !opts.json;
   const report = await runCheck({

@@ -114,6 +114,7 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
       maxDiskPercent: pick('check.maxDiskPercent', file.check?.maxDiskPercent, defaults.check.maxDiskPercent),
       baselineTests: pick('check.baselineTests', file.check?.baselineTests, defaults.check.baselineTests),
       tag: pick('check.tag', file.check?.tag, defaults.check.tag),
+      worktree: pick('check.worktree', file.check?.worktree, defaults.check.worktree),
     },
     metrics: {
       healthyRate: pick('metrics.healthyRate', file.metrics?.healthyRate, defaults.metrics.healthyRate),

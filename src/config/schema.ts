@@ -107,6 +107,9 @@ export const ConfigFileSchema = z.strictObject({
     maxDiskPercent: z.number().positive().max(100).optional(),
     baselineTests: z.boolean().optional(),
     tag: z.boolean().optional(),
+    worktree: z.string().superRefine((v, ctx) => {
+      if (!v.startsWith('/') && !v.startsWith('~/')) ctx.addIssue({ code: 'custom', message: 'expected an absolute path or one starting with ~/ (outside the repository), or null for the default in the cache dir' });
+    }).nullable().optional(),
   }).optional(),
   metrics: z.strictObject({ healthyRate: rate.optional(), reviewRate: rate.optional() }).optional(),
   notify: z.strictObject({

@@ -3,6 +3,7 @@
  * via execa. A string command is run by `sh -c` (the user's config wrote it as a shell line); an
  * array is an argv and never touches a shell. execa is imported lazily: it costs ~100 ms.
  */
+import { constants } from 'node:os';
 import { currentRunTag } from './git.js';
 import type { Command } from '../types.js';
 
@@ -27,6 +28,8 @@ export interface ExecResult {
   durationMs: number;
   /** the command could not be started (not found, not executable) */
   failedToStart?: string;
+  /** the signal that ended the process (SIGKILL, SIGSEGV…), when it was killed by one */
+  signal?: string;
 }
 
 export function toArgv(command: Command): string[] {
@@ -117,8 +120,11 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
   const failedToStart = (r as { code?: string }).code === 'ENOENT' || (r as { code?: string }).code === 'EACCES'
     ? `${argv[0]}: ${(r as { code?: string }).code === 'ENOENT' ? 'command not found' : 'permission denied'}`
     : undefined;
+  const signal = !timedOut && !cancelled && typeof (r as { signal?: unknown }).signal === 'string' ? (r as { signal: string }).signal : undefined;
+  const signalNumber = signal ? (constants.signals as Record<string, number>)[signal] ?? 0 : 0;
   return {
-    exitCode: timedOut ? 124 : cancelled ? 130 : typeof r.exitCode === 'number' ? r.exitCode : 127,
+    // killed by a signal: 128 + its number, as a shell reports it
+    exitCode: timedOut ? 124 : cancelled ? 130 : typeof r.exitCode === 'number' ? r.exitCode : signal ? 128 + signalNumber : 127,
     all: String(r.all ?? ''),
     stdout: String(r.stdout ?? ''),
     stderr: String(r.stderr ?? ''),
@@ -126,6 +132,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     cancelled,
     durationMs: Date.now() - started,
     failedToStart,
+    signal,
   };
 }
 

@@ -1,14 +1,16 @@
 /**
  * Small pieces shared by step kinds: the zod shape of a command, safe paths inside the
- * rollbacks folder, and report-style rendering where a missing value reads "unknown".
+ * rollbacks folder, report-style rendering where a missing value reads "unknown", and a long
+ * command's output shown as one live line.
  */
 import { z } from 'zod';
 import { isAbsolute, join, normalize, relative, resolve } from 'node:path';
-import type { PlanContext } from './types.js';
+import type { PlanContext, StepReporter } from './types.js';
 import { interpolate, resolvePath } from '../playbook/interpolate.js';
 import { planScope } from '../playbook/plan.js';
 import { displayArgv } from '../io/git.js';
-import type { Command } from '../types.js';
+import { stripAnsi } from '../records/test-output.js';
+import type { Command, StepSpec } from '../types.js';
 
 export const commandSchema = z.union([z.string().min(1), z.array(z.string()).min(1)]);
 
@@ -57,3 +59,70 @@ export function scopeOf(ctx: PlanContext & { results?: Record<string, unknown> }
 }
 
 export { join };
+
+export interface LiveOutput {
+  /** a line of the command's output (most are never shown) */
+  line(l: string): void;
+  /** the command ended: no more updates */
+  stop(): void;
+}
+
+/** How often the live line is updated: redrawn in place on a terminal; a new line each time in a log. */
+export const LIVE_EVERY_MS = { tty: 100, log: 15_000 } as const;
+
+/**
+ * A long command's output as one live line under its task — the latest line, at most every
+ * LIVE_EVERY_MS — never the whole stream (that goes to the run's files). On a terminal listr2
+ * redraws the line in place; without one (CI logs, pipes: listr2's simple renderer, which
+ * prints every update) an update every 15 s says it is still running. `tty` defaults to what
+ * listr2 itself decides by: process.stdout.isTTY.
+ */
+export function liveOutput(reporter: Pick<StepReporter, 'output'>, opts: { tty?: boolean; everyMs?: number } = {}): LiveOutput {
+  const tty = opts.tty ?? process.stdout.isTTY === true;
+  const every = opts.everyMs ?? (tty ? LIVE_EVERY_MS.tty : LIVE_EVERY_MS.log);
+  let latest = '';
+  let shownAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const show = () => {
+    timer = undefined;
+    if (stopped || !latest) return;
+    shownAt = Date.now();
+    reporter.output(latest);
+  };
+  return {
+    line(l) {
+      const t = stripAnsiLine(l).trim();
+      if (!t || stopped) return;
+      latest = t.length > 160 ? `${t.slice(0, 159)}…` : t;
+      const wait = every - (Date.now() - shownAt);
+      if (wait <= 0) show();
+      else if (tty && !timer) timer = setTimeout(show, wait);
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/** A line as a terminal finally shows it: colours removed, only what follows the last carriage return. */
+const stripAnsiLine = (s: string) => stripAnsi(s).replace(/\r+$/, '').replace(/^.*\r/, '');
+
+/** The playbook's steps of one kind (`uses`), groups flattened, in order. */
+export function stepsOfKind(steps: readonly StepSpec[], kind: string): StepSpec[] {
+  return steps.flatMap((s) => (s.steps ? stepsOfKind(s.steps, kind) : s.uses === kind ? [s] : []));
+}
+
+/** The title the playbook gives the running step (null when it has none). */
+export function stepTitle(ctx: PlanContext & { stepId?: string }): string | null {
+  const find = (steps: readonly StepSpec[]): StepSpec | undefined => {
+    for (const s of steps) {
+      if (s.id === ctx.stepId) return s;
+      const inner = s.steps ? find(s.steps) : undefined;
+      if (inner) return inner;
+    }
+    return undefined;
+  };
+  return find(ctx.playbook.steps)?.title ?? null;
+}

@@ -1,9 +1,16 @@
-/** `report`: render a markdown template (inline, or a file in the repository) into a file under rollbacks/. */
+/**
+ * `report`: render a markdown template (inline, or a file in the repository) into a file under
+ * rollbacks/. Besides the run's values, a template reads `report.*`: date, elapsed, snapshot,
+ * steps, warnings, and `report.tests` — the Tests lines of the playbook's tests.run steps,
+ * whatever became of them (testsReportLines: ran, could not run, not run), naming an output file
+ * only when it was written.
+ */
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/fs.js';
 import type { StepKind } from './types.js';
-import { recordPath, renderTemplate, repoPath, repoRelative, scopeOf } from './common.js';
+import { recordPath, renderTemplate, repoPath, repoRelative, scopeOf, stepsOfKind } from './common.js';
+import { testsReportLines } from './tests-run.js';
 
 const schema = z
   .object({
@@ -35,6 +42,11 @@ export const report: StepKind<With> = {
       snapshot: j?.snapshot ?? 'none',
       steps: j ? j.steps.filter((s) => s.id !== ctx.stepId && s.status !== 'pending').map((s) => `- ${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✖' : s.status === 'skipped' ? '↓' : '·'} ${s.title} — ${s.status}${s.error ? `: ${s.error}` : ''}`).join('\n') : 'unknown',
       warnings: j && j.warnings.length ? j.warnings.map((w) => `- ${w}`).join('\n') : '- none',
+      tests: stepsOfKind(ctx.playbook.steps, 'tests.run').map((t) => {
+        const status = j?.steps.find((s) => s.id === t.id)?.status;
+        const why = status === 'skipped' && t.when ? `turned off for this run: ${t.when} is false` : status === 'pending' ? 'not run yet when this report was written' : undefined;
+        return testsReportLines(ctx.results[t.id] as Parameters<typeof testsReportLines>[0], status, why);
+      }).join('\n') || '- Tests: none in this playbook',
     };
     const text = renderTemplate(template, scope);
     const out = recordPath(ctx, w.to);

@@ -7,18 +7,23 @@
  * playbook finds the files with findTestsFor(): testMap entries first, then the usual naming
  * conventions of JavaScript, Python and Go projects.
  *
- * The output is streamed to the task, saved under rollbacks/ when `to` is given (without colour
- * codes), and summarised by parseTestOutput (framework, counts, failing test names).
+ * The output is saved under rollbacks/ when `to` is given (without colour codes) while the task
+ * shows only a live last line, then the totals; it is summarised by parseTestOutput (framework,
+ * counts, files that failed to load and why, failing test names). A command that could not run
+ * (not found, not executable, timed out, killed by a signal: command-outcome.ts) fails the step
+ * with its own message even under allowFail: it is not a test failure. testsReportLines() says
+ * all of it in a report.
  */
 import { z } from 'zod';
 import { readdirSync, statSync } from 'node:fs';
 import { posix, relative, resolve, isAbsolute, sep } from 'node:path';
 import { writeFileAtomic } from '../io/fs.js';
 import { runCommand, tail } from '../io/exec.js';
-import { parseTestOutput, stripAnsi } from '../records/test-output.js';
+import { countsText, errorText, errorWhere, parseTestOutput, stripAnsi, type LoadError, type TestOutputSummary } from '../records/test-output.js';
+import { commandOutcome, type CommandOutcomeKind } from '../records/command-outcome.js';
 import type { Command, TestMapEntry } from '../types.js';
 import type { StepKind, StepResult } from './types.js';
-import { commandSchema, displayCommand, recordPath, repoPath, repoRelative } from './common.js';
+import { commandSchema, displayCommand, liveOutput, recordPath, repoPath, repoRelative, stepTitle } from './common.js';
 
 const schema = z
   .object({
@@ -70,14 +75,60 @@ export function withTestFiles(command: Command, files: readonly string[]): Comma
   return `${command.replace(/\s+$/, '')}${dashes ? ' --' : ''} ${args.map(shellWord).join(' ')}`;
 }
 
-function countsLine(r: { framework: string; passed: number | null; failed: number | null; skipped: number | null }): string {
+function countsLine(r: TestOutputSummary): string {
   if (r.framework === 'unknown') return 'test output not recognised: no counts';
-  const parts = [
-    r.failed !== null ? `${r.failed} failed` : null,
-    r.passed !== null ? `${r.passed} passed` : null,
-    r.skipped ? `${r.skipped} skipped` : null,
-  ].filter(Boolean);
-  return `${r.framework}: ${parts.join(', ') || 'no counts'}`;
+  return `${r.framework}: ${countsText(r)}`;
+}
+
+/** "a, b, c and 25 more" */
+function someNames(names: readonly string[], n: number): string {
+  return `${names.slice(0, n).join(', ')}${names.length > n ? ` and ${names.length - n} more` : ''}`;
+}
+
+/** A tests.run result as the journal keeps it (and a report reads it). */
+interface TestsResult {
+  commands?: string[];
+  outcome?: CommandOutcomeKind;
+  outcomeMessage?: string;
+  next?: string | null;
+  framework?: string;
+  passed?: number | null;
+  failed?: number | null;
+  skippedTests?: number | null;
+  loadFailures?: number | null;
+  errors?: LoadError[];
+  failures?: string[];
+  file?: string | null;
+  exitCode?: number;
+  skipped?: string;
+}
+
+/**
+ * The Tests lines of a report (markdown list items) for a tests.run step, whatever became of it:
+ * ran (counts, what failed to load and why, the failing tests), could not run (the command's
+ * outcome and what to do), or not run (the reason) — naming the output file only when it was
+ * written.
+ */
+export function testsReportLines(r: TestsResult | undefined, status: string | undefined, why?: string): string {
+  const file = r?.file ? ` (full output: ${r.file})` : '';
+  if (!r || status === 'skipped' || r.skipped) return `- Tests: not run (${r?.skipped ?? why ?? status ?? 'skipped'})`;
+  const cmd = r.commands?.[0] ? `\`${r.commands[0]}\`` : 'the test command';
+  if (r.outcome && r.outcome !== 'ok' && r.outcome !== 'failed') {
+    return `- Tests: could not run ${cmd}: ${r.outcomeMessage ?? r.outcome}${file}${r.next ? `\n- Next: ${r.next}` : ''}`;
+  }
+  const framework = (r.framework ?? 'unknown') as TestOutputSummary['framework'];
+  const summary: TestOutputSummary = {
+    framework, passed: r.passed ?? null, failed: r.failed ?? null, skipped: r.skippedTests ?? null,
+    loadFailures: r.loadFailures ?? null, errors: r.errors ?? [], failures: r.failures ?? [],
+  };
+  const lines = [framework === 'unknown'
+    ? `- Tests: ${cmd} exited ${r.exitCode ?? 'unknown'} (its output was not recognised: no counts)${file}`
+    : `- Tests (${framework}): ${countsText(summary)}${file}`];
+  for (const e of summary.errors.slice(0, 5)) lines.push(`- Failed to load: \`${e.message.replace(/`/g, "'")}\` ${errorWhere(e, framework)}`);
+  if (summary.errors.length > 5) lines.push(`- … and ${summary.errors.length - 5} more causes of load failures`);
+  if (summary.failures.length) lines.push(`- Failing tests: ${someNames(summary.failures, 10)}`);
+  else if (summary.failed) lines.push('- Failing tests: their names were not recognised in the output');
+  return lines.join('\n');
 }
 
 export const testsRun: StepKind<With> = {
@@ -106,12 +157,10 @@ export const testsRun: StepKind<With> = {
     });
     const command = withTestFiles(base, files);
     const timeoutMs = ctx.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
-    const r = await runCommand(command, {
-      cwd,
-      timeoutMs,
-      signal: ctx.signal,
-      onLine: (l) => ctx.reporter.output(l),
-    });
+    // the whole output goes to the file; the task shows a live last line, then the totals
+    const live = liveOutput(ctx.reporter);
+    const r = await runCommand(command, { cwd, timeoutMs, signal: ctx.signal, onLine: live.line });
+    live.stop();
     const text = stripAnsi(r.all);
     let file: string | null = null;
     if (w.to) {
@@ -120,26 +169,39 @@ export const testsRun: StepKind<With> = {
       file = repoRelative(ctx, out);
     }
     const parsed = parseTestOutput(text);
+    const outcome = commandOutcome(r, { timeoutMs });
     const result: StepResult = {
       commands: [displayCommand(command)],
       exitCode: r.exitCode,
+      outcome: outcome.kind,
+      outcomeMessage: outcome.message,
+      next: outcome.next,
       outputTail: tail(text),
       framework: parsed.framework,
       passed: parsed.passed,
       failed: parsed.failed,
       skippedTests: parsed.skipped,
+      loadFailures: parsed.loadFailures,
+      errors: parsed.errors,
       failures: parsed.failures,
       file,
       durationMs: r.durationMs,
     };
-    ctx.reporter.output(countsLine(parsed));
-    // a command that did not start, hung or was interrupted is not "failing tests": allowFail
-    // does not cover it
-    const broken = r.failedToStart ?? (r.timedOut ? `timed out after ${timeoutMs} ms` : r.cancelled ? 'cancelled' : null);
-    if (broken) throw Object.assign(new Error(`${displayCommand(command)}: ${broken}`), { result });
-    if (r.exitCode !== 0) {
-      const names = parsed.failures.length ? `: ${parsed.failures.slice(0, 5).join(', ')}${parsed.failures.length > 5 ? ` and ${parsed.failures.length - 5} more` : ''}` : '';
-      const what = parsed.framework === 'unknown' ? `exited ${r.exitCode}` : `${countsLine(parsed)}${names}`;
+    // a command that could not run, hung, crashed or was interrupted is not "failing tests":
+    // allowFail does not cover it
+    if (!outcome.ran) {
+      ctx.reporter.output(`could not run: ${outcome.message}`);
+      throw Object.assign(new Error(`${displayCommand(command)} could not run: ${outcome.message}${outcome.next ? `; next: ${outcome.next}` : ''}`), { result });
+    }
+    const totals = countsLine(parsed);
+    ctx.reporter.output(totals);
+    ctx.reporter.title(`${stepTitle(ctx) ?? 'Run the tests'}: ${totals}`);
+    if (outcome.kind === 'failed') {
+      const why = parsed.errors.length
+        ? `; failed to load: ${parsed.errors.slice(0, 2).map((e) => errorText(e, parsed.framework)).join('; ')}`
+        : '';
+      const names = parsed.failures.length ? `: ${someNames(parsed.failures, 5)}` : '';
+      const what = parsed.framework === 'unknown' ? `exited ${r.exitCode}` : `${totals}${names}${why}`;
       if (!w.allowFail) throw Object.assign(new Error(`tests failed (${displayCommand(command)}): ${what}`), { result });
       ctx.reporter.warn(`tests failed (allowed): ${what}`);
     }

@@ -22,7 +22,8 @@
  *
  * Importing this module makes git hermetic for the test process: the user's global and system
  * git config are not read (GIT_CONFIG_GLOBAL=/dev/null, GIT_CONFIG_NOSYSTEM=1),
- * so a developer's core.autocrlf or hooks path cannot change test outcomes. Set RB_KEEP_TMP=1 to
+ * so a developer's core.autocrlf or hooks path cannot change test outcomes, and XDG_CACHE_HOME
+ * is a temp dir of its own (rb check's kept worktree lives there). Set RB_KEEP_TMP=1 to
  * keep the directories for inspection.
  */
 import { spawnSync } from 'node:child_process';
@@ -34,9 +35,11 @@ import { findRepo, type Repo } from '../../src/repo.js';
 
 process.env.GIT_CONFIG_GLOBAL = '/dev/null';
 process.env.GIT_CONFIG_NOSYSTEM = '1';
+// rb check keeps its worktree in the user's cache dir: never the developer's own ~/.cache in tests
+process.env.XDG_CACHE_HOME = realpathSync(mkdtempSync(join(tmpdir(), 'rb-test-cache-')));
 for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_COMMON_DIR', 'GIT_PREFIX']) delete process.env[k];
 
-const created = new Set<string>();
+const created = new Set<string>([process.env.XDG_CACHE_HOME]);
 process.on('exit', () => cleanupRepos());
 
 /** Environment for git and shell commands run by the helpers (scrubbed, C locale, no prompts). */
