@@ -215,6 +215,7 @@ export function cleanupRepos(): void {
  * and returns `make` (= makeRepo) plus the list of directories created so far.
  */
 export function tmpRepos(): { make: (opts?: MakeRepoOptions) => TestRepo; dirs: () => string[]; cleanup: () => void } {
-  afterAll(() => cleanupRepos());
+  // many copies (the crash sweep makes hundreds) take a while to remove on a busy machine
+  afterAll(() => cleanupRepos(), 300_000);
   return { make: makeRepo, dirs: () => [...created], cleanup: cleanupRepos };
 }
