@@ -174,9 +174,9 @@ async function pointsOf(s: Subject): Promise<string[]> {
   const steps = ref.steps.map((id) => `before:${id}`);
   if (MODE === 'full') return ['lock', ...steps, ...git];
   if (MODE === 'ci') return ['lock', ...steps, ...git.filter((_, i) => i % 3 === 0)];
-  // sampled: one step boundary and three git commands spread over the run
+  // sampled: one step boundary and two git commands spread over the run
   const pick = (xs: string[], n: number) => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor(((i + 0.5) * xs.length) / n)]!));
-  return [...pick(steps, 1), ...pick(git, 3)];
+  return [...pick(steps, 1), ...pick(git, 2)];
 }
 
 async function statusJson(r: TestRepo, what: string): Promise<{ nextCommand: string[] | null; text: string }> {
