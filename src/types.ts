@@ -42,7 +42,7 @@ export interface Config {
   undo: { windowHours: number };
   snapshots: { keepDays: number; maxIgnoredBytes: number; skipIgnored: string[] };
   check: { maxDiskPercent: number; baselineTests: boolean; tag: boolean };
-  metrics: { healthyRate: number; reviewRate: number };
+  metrics: { healthyRate: number; reviewRate: number; countNamedCheckpoints: boolean };
   notify: { webhook: string | null };
 }
 

@@ -102,6 +102,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
     branch: wt.head.branch,
     baseline: b.baseline?.oid ? { name: b.baseline.name, oid: b.baseline.oid } : null,
     testsLine: typeof passed === 'number' ? `${passed} baseline tests passed` : undefined,
+    testsPassed: typeof passed === 'number' ? passed : undefined,
     durationMs: Date.now() - started,
     now: opts.now?.(),
   });

@@ -108,7 +108,7 @@ export const ConfigFileSchema = z.strictObject({
     baselineTests: z.boolean().optional(),
     tag: z.boolean().optional(),
   }).optional(),
-  metrics: z.strictObject({ healthyRate: rate.optional(), reviewRate: rate.optional() }).optional(),
+  metrics: z.strictObject({ healthyRate: rate.optional(), reviewRate: rate.optional(), countNamedCheckpoints: z.boolean().optional() }).optional(),
   notify: z.strictObject({
     webhook: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL or null' }).nullable().optional(),
   }).optional(),
