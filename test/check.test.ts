@@ -433,20 +433,20 @@ describe('npm: dependencies match package-lock.json by content', () => {
     expect(compareNpmLockfiles({ lockfileVersion: 1 }, same)).toBeNull();
   });
 
-  it('decides per install: no packages locked, missing dir, hidden lockfile, mismatch', () => {
+  it('decides per install: no packages locked, missing dir, hidden lockfile, mismatch', async () => {
     const root = tmpDir();
     const npm = { command: 'npm ci', cwd: '.', lockfiles: ['package-lock.json'], dir: 'node_modules' };
     writeFileSync(join(root, 'package-lock.json'), JSON.stringify(lock({})));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'pass', text: expect.stringMatching(/locks no packages/) });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'pass', text: expect.stringMatching(/locks no packages/) });
     writeFileSync(join(root, 'package-lock.json'), JSON.stringify(lock({ 'node_modules/a': { version: '1.0.0' } })));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'fail', text: 'node_modules is missing', next: 'run npm ci' });
-    expect(checkInstall(root, { ...npm, cwd: 'web' })).toMatchObject({ status: 'warn' }); // web/package-lock.json does not exist
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'fail', text: 'node_modules is missing', next: 'run npm ci' });
+    expect(await checkInstall(root, { ...npm, cwd: 'web' })).toMatchObject({ status: 'warn' }); // web/package-lock.json does not exist
     mkdirSync(join(root, 'node_modules/a'), { recursive: true });
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'warn', text: expect.stringMatching(/\.package-lock\.json not found/) });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'warn', text: expect.stringMatching(/\.package-lock\.json not found/) });
     writeFileSync(join(root, 'node_modules/.package-lock.json'), JSON.stringify({ packages: { 'node_modules/a': { version: '1.0.0' } } }));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'pass', text: 'node_modules matches package-lock.json (1 package, compared by content)' });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'pass', text: 'node_modules matches package-lock.json (1 package, compared by content)' });
     writeFileSync(join(root, 'node_modules/.package-lock.json'), JSON.stringify({ packages: { 'node_modules/a': { version: '0.9.0' } } }));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'fail', text: expect.stringMatching(/1 differ: a \(installed 0\.9\.0, locked 1\.0\.0\)/), next: 'run npm ci' });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'fail', text: expect.stringMatching(/1 differ: a \(installed 0\.9\.0, locked 1\.0\.0\)/), next: 'run npm ci' });
   });
 
   it('parses porcelain -z records, renames included', () => {
