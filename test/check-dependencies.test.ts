@@ -8,7 +8,7 @@
  * is variant B's, node_modules is still variant A's install, and the install's marker file is
  * newer than the lockfile, so modification times alone would call it up to date.
  */
-import { cpSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,18 @@ describe.concurrent('dependencies compared by content, with real installs', { ti
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(await checkInstall(root, install(m))).toMatchObject({ status: 'pass' });
     }
+  });
+
+  it('npm: `npm install --package-lock-only` rewrites the hidden lockfile without installing; the installed package.json decides', async () => {
+    const root = copyProject(installedProject('npm', 'A'), join(tmpDir(), 'app'));
+    const r = spawnSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', 'is-odd@3.0.0'], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const hidden = JSON.parse(readFileSync(join(root, 'node_modules/.package-lock.json'), 'utf8'));
+    const installed = JSON.parse(readFileSync(join(root, 'node_modules/is-odd/package.json'), 'utf8'));
+    expect([hidden.packages['node_modules/is-odd'].version, installed.version]).toEqual(['3.0.0', '3.0.1']); // npm's belief, and the files
+    const v = await checkInstall(root, install('npm'));
+    expect(v.status).toBe('fail');
+    expect(v.text).toContain('is-odd (installed 3.0.1, locked 3.0.0)');
   });
 
   it('pnpm with no current lockfile recorded: modification times only, and it says why', async () => {

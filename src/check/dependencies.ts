@@ -12,7 +12,9 @@
  *     `node_modules/.package-lock.json` (the "hidden lockfile") describing what it installed.
  *     Every package under node_modules/ in the lockfile must be there with the same version (or,
  *     for links and non-registry packages, the same `resolved`); optional packages may be absent
- *     (other platforms); a package installed but not in the lockfile is a mismatch too. No
+ *     (other platforms); a package installed but not in the lockfile is a mismatch too. The
+ *     version each installed package's own package.json gives is checked as well: npm rewrites
+ *     the hidden lockfile on `npm install --package-lock-only` without installing anything. No
  *     hidden lockfile (npm 6, or installed by another tool): warn;
  *   - pnpm, yarn 1, yarn 2+ (node-modules linker) and pip in a virtual environment against
  *     requirements*.txt: installed.ts, each with what that manager records;
@@ -87,6 +89,22 @@ export function compareNpmLockfiles(lock: NpmLock, hidden: NpmLock, dir = 'node_
   return out;
 }
 
+/**
+ * Packages of an npm lockfile whose installed package.json has another version (links and
+ * packages without a locked version are left out; an absent package is the hidden lockfile
+ * comparison's to report).
+ */
+export function installedVersionsDiffer(lock: NpmLock, cwdAbs: string, dir = 'node_modules'): { name: string; installed: string; locked: string }[] {
+  const prefix = `${posix.normalize(dir).replace(/\/+$/, '')}/`;
+  const out: { name: string; installed: string; locked: string }[] = [];
+  for (const [key, lp] of Object.entries(lock.packages ?? {})) {
+    if (!key.startsWith(prefix) || lp.link || !lp.version) continue;
+    const installed = (readJson(join(cwdAbs, key, 'package.json')) as { version?: unknown } | null)?.version;
+    if (typeof installed === 'string' && installed !== lp.version) out.push({ name: nameOf(key), installed, locked: lp.version });
+  }
+  return out;
+}
+
 function readJson(path: string): NpmLock | null {
   try {
     const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
@@ -143,6 +161,11 @@ export async function checkInstall(root: string, install: InstallConfig): Promis
     }
     const cmp = compareNpmLockfiles(lock, hidden, install.dir);
     if (cmp) {
+      // the hidden lockfile is npm's belief, not the files: `npm install --package-lock-only`
+      // rewrites it without installing anything, so each package's own package.json decides
+      for (const d of installedVersionsDiffer(lock, join(root, cwd), install.dir)) {
+        if (!cmp.differ.some((x) => x.startsWith(`${d.name} (`))) cmp.differ.push(`${d.name} (installed ${d.installed}, locked ${d.locked})`);
+      }
       const d = { ...data, method: 'npm-content', ...cmp };
       const parts = differences(cmp);
       if (parts.length) return { status: 'fail', text: `${dirRel} does not match ${at(npmLock)}: ${parts.join('; ')}`, next: `run ${hint}`, data: d };
