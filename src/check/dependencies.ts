@@ -13,8 +13,9 @@
  *     Every package under node_modules/ in the lockfile must be there with the same version (or,
  *     for links and non-registry packages, the same `resolved`); optional packages may be absent
  *     (other platforms); a package installed but not in the lockfile is a mismatch too. The
- *     version each installed package's own package.json gives is checked as well: npm rewrites
- *     the hidden lockfile on `npm install --package-lock-only` without installing anything. No
+ *     installed version is read from each package's own package.json (the hidden lockfile only
+ *     for links and folders without one): npm rewrites the hidden lockfile on
+ *     `npm install --package-lock-only` without installing anything (compareNpmInstalled). No
  *     hidden lockfile (npm 6, or installed by another tool): warn;
  *   - pnpm, yarn 1, yarn 2+ (node-modules linker) and pip in a virtual environment against
  *     requirements*.txt: installed.ts, each with what that manager records;
@@ -90,17 +91,31 @@ export function compareNpmLockfiles(lock: NpmLock, hidden: NpmLock, dir = 'node_
 }
 
 /**
- * Packages of an npm lockfile whose installed package.json has another version (links and
- * packages without a locked version are left out; an absent package is the hidden lockfile
- * comparison's to report).
+ * Compare an npm lockfile with what is installed: the files decide, the hidden lockfile fills in
+ * what they cannot say. For each locked package: the version its installed package.json gives
+ * (absent folder: missing, unless optional); a link, or a folder without a readable version, is
+ * compared as the hidden lockfile records it. Installed but not locked: the hidden lockfile's
+ * other entries whose folder exists. null for a lockfile without a `packages` map.
  */
-export function installedVersionsDiffer(lock: NpmLock, cwdAbs: string, dir = 'node_modules'): { name: string; installed: string; locked: string }[] {
+export function compareNpmInstalled(lock: NpmLock, hidden: NpmLock, cwdAbs: string, dir = 'node_modules'): NpmComparison | null {
+  const byHidden = compareNpmLockfiles(lock, hidden, dir);
+  if (!byHidden) return null;
   const prefix = `${posix.normalize(dir).replace(/\/+$/, '')}/`;
-  const out: { name: string; installed: string; locked: string }[] = [];
+  const installed = hidden.packages ?? {};
+  const out: NpmComparison = { locked: byHidden.locked, differ: [], missing: [], extra: [] };
   for (const [key, lp] of Object.entries(lock.packages ?? {})) {
-    if (!key.startsWith(prefix) || lp.link || !lp.version) continue;
-    const installed = (readJson(join(cwdAbs, key, 'package.json')) as { version?: unknown } | null)?.version;
-    if (typeof installed === 'string' && installed !== lp.version) out.push({ name: nameOf(key), installed, locked: lp.version });
+    if (!key.startsWith(prefix)) continue;
+    const optional = lp.optional || lp.devOptional || lp.inBundle;
+    if (!existsSync(join(cwdAbs, key))) {
+      if (!optional) out.missing.push(nameOf(key));
+      continue;
+    }
+    const own = lp.link ? undefined : (readJson(join(cwdAbs, key, 'package.json')) as { version?: unknown } | null)?.version;
+    const have = typeof own === 'string' ? own : versionOf(installed[key]);
+    if (have !== versionOf(lp)) out.differ.push(`${nameOf(key)} (installed ${have || '?'}, locked ${versionOf(lp) || '?'})`);
+  }
+  for (const key of Object.keys(installed)) {
+    if (key.startsWith(prefix) && !(key in (lock.packages ?? {})) && existsSync(join(cwdAbs, key))) out.extra.push(nameOf(key));
   }
   return out;
 }
@@ -159,13 +174,10 @@ export async function checkInstall(root: string, install: InstallConfig): Promis
     if (!hidden) {
       return { status: 'warn', text: `${dirRel}/.package-lock.json not found (installed by npm 6 or another tool): cannot compare with ${at(npmLock)}`, next: `run ${hint} to be sure`, data };
     }
-    const cmp = compareNpmLockfiles(lock, hidden, install.dir);
+    // the hidden lockfile is npm's belief, not the files: `npm install --package-lock-only`
+    // rewrites it without installing anything, so each package's own package.json decides
+    const cmp = compareNpmInstalled(lock, hidden, join(root, cwd), install.dir);
     if (cmp) {
-      // the hidden lockfile is npm's belief, not the files: `npm install --package-lock-only`
-      // rewrites it without installing anything, so each package's own package.json decides
-      for (const d of installedVersionsDiffer(lock, join(root, cwd), install.dir)) {
-        if (!cmp.differ.some((x) => x.startsWith(`${d.name} (`))) cmp.differ.push(`${d.name} (installed ${d.installed}, locked ${d.locked})`);
-      }
       const d = { ...data, method: 'npm-content', ...cmp };
       const parts = differences(cmp);
       if (parts.length) return { status: 'fail', text: `${dirRel} does not match ${at(npmLock)}: ${parts.join('; ')}`, next: `run ${hint}`, data: d };
