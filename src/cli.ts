@@ -148,6 +148,15 @@ Examples:
     .action(lazy(async () => (await import('./commands/check.js')).checkCommand));
 
   program
+    .command('checkpoint [name]')
+    .description('tag HEAD as a named good state (an annotated tag quoting the baseline\'s last known test result) and take a snapshot of the same name; --to <name> of every level rolls back to it')
+    .option('-l, --list', 'list the named checkpoints')
+    .option('-m, --message <text>', 'a note kept in the tag and the snapshot')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExamples:\n  rb checkpoint day_2_complete -m "login works end to end"\n  rb checkpoint --list\n  rb emergency --to day_2_complete --yes')
+    .action(lazy(async () => (await import('./commands/checkpoint.js')).checkpointCommand));
+
+  program
     .command('analyze')
     .description('write an analysis bundle of a failure (git history, test/coverage/performance output, dependencies, disk, memory, versions, likely causes) to rollbacks/analysis-<stamp>/ and archive it')
     .option('--run <id>', 'the run to explain (default: the latest level run)')

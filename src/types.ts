@@ -46,7 +46,7 @@ export interface Config {
     /** where `rb check` keeps its worktree of the baseline (absolute or ~/…); null: a per-repository folder of the cache dir */
     worktree: string | null;
   };
-  metrics: { healthyRate: number; reviewRate: number };
+  metrics: { healthyRate: number; reviewRate: number; countNamedCheckpoints: boolean };
   notify: { webhook: string | null };
 }
 

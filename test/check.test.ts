@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { copyRepo, gitIn, gitRun, testEnv, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
-import { waitFor } from './helpers/cli.js';
+import { rb, waitFor } from './helpers/cli.js';
 import { checkCommand, emitReport, githubAnnotations, githubSummary, parseMaxDisk, runCheck, type CheckReport } from '../src/commands/check.js';
 import { checkNothingInProgress } from '../src/check/in-progress.js';
 import { checkBaseline } from '../src/check/baseline.js';
@@ -179,9 +179,27 @@ describe('rb check fails with exit 3 and a reason', () => {
     expect(res.stdout).toContain(' M src/app.js');
     expect(res.stdout).not.toContain('old-report');
     expect(res.stdout).toContain('no checkpoint: a check failed');
-    expect(res.stderr).toMatch(/^next: commit them, or put them aside with `git stash push --include-untracked`/m);
+    expect(res.stderr).toMatch(/^next: commit them \(`git add -A && git commit`\), or set them aside with `git stash push --include-untracked`/m);
     expect(tags(r)).toEqual([]);
     expect(snap(r)).toBe(before);
+  });
+
+  it('on a dirty tree, advises what makes the check pass; a snapshot is named for what it is (it leaves the tree dirty)', async () => {
+    const r = fresh();
+    r.write('src/app.js', 'module.exports = 2;\n');
+    r.write('notes.txt', 'todo\n');
+    const res = await command(r.root, { tests: false, tag: false });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain('either makes this check pass');
+    expect(res.stderr).toContain('`rb snapshots create` does not: it keeps a restorable copy of everything (ignored files too) and leaves the tree as it is');
+    expect(res.stderr).not.toMatch(/\(or `rb snapshots create`\)/);
+    // what the advice says is true: a snapshot leaves the check failing, the stash makes it pass
+    expect(rb(r.root, ['snapshots', 'create', '-m', 'kept']).code).toBe(0);
+    expect((await command(r.root, { tests: false, tag: false })).code).toBe(3);
+    r.sh('git stash push -q --include-untracked');
+    expect((await command(r.root, { tests: false, tag: false })).code).toBe(0);
+    r.sh('git stash pop -q');
+    expect(readFileSync(join(r.root, 'notes.txt'), 'utf8')).toBe('todo\n');
   });
 
   it('when the baseline is missing (local and remote), and does not run the tests', async () => {
@@ -416,20 +434,20 @@ describe('npm: dependencies match package-lock.json by content', () => {
     expect(compareNpmLockfiles({ lockfileVersion: 1 }, same)).toBeNull();
   });
 
-  it('decides per install: no packages locked, missing dir, hidden lockfile, mismatch', () => {
+  it('decides per install: no packages locked, missing dir, hidden lockfile, mismatch', async () => {
     const root = tmpDir();
     const npm = { command: 'npm ci', cwd: '.', lockfiles: ['package-lock.json'], dir: 'node_modules' };
     writeFileSync(join(root, 'package-lock.json'), JSON.stringify(lock({})));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'pass', text: expect.stringMatching(/locks no packages/) });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'pass', text: expect.stringMatching(/locks no packages/) });
     writeFileSync(join(root, 'package-lock.json'), JSON.stringify(lock({ 'node_modules/a': { version: '1.0.0' } })));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'fail', text: 'node_modules is missing', next: 'run npm ci' });
-    expect(checkInstall(root, { ...npm, cwd: 'web' })).toMatchObject({ status: 'warn' }); // web/package-lock.json does not exist
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'fail', text: 'node_modules is missing', next: 'run npm ci' });
+    expect(await checkInstall(root, { ...npm, cwd: 'web' })).toMatchObject({ status: 'warn' }); // web/package-lock.json does not exist
     mkdirSync(join(root, 'node_modules/a'), { recursive: true });
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'warn', text: expect.stringMatching(/\.package-lock\.json not found/) });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'warn', text: expect.stringMatching(/\.package-lock\.json not found/) });
     writeFileSync(join(root, 'node_modules/.package-lock.json'), JSON.stringify({ packages: { 'node_modules/a': { version: '1.0.0' } } }));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'pass', text: 'node_modules matches package-lock.json (1 package, compared by content)' });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'pass', text: 'node_modules matches package-lock.json (1 package, compared by content)' });
     writeFileSync(join(root, 'node_modules/.package-lock.json'), JSON.stringify({ packages: { 'node_modules/a': { version: '0.9.0' } } }));
-    expect(checkInstall(root, npm)).toMatchObject({ status: 'fail', text: expect.stringMatching(/1 differ: a \(installed 0\.9\.0, locked 1\.0\.0\)/), next: 'run npm ci' });
+    expect(await checkInstall(root, npm)).toMatchObject({ status: 'fail', text: expect.stringMatching(/1 differ: a \(installed 0\.9\.0, locked 1\.0\.0\)/), next: 'run npm ci' });
   });
 
   it('parses porcelain -z records, renames included', () => {

@@ -56,7 +56,7 @@ describe('loadConfig: defaults', () => {
       undo: { windowHours: 24 },
       snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },
       check: { maxDiskPercent: 90, baselineTests: true, tag: true, worktree: null },
-      metrics: { healthyRate: 0.05, reviewRate: 0.1 },
+      metrics: { healthyRate: 0.05, reviewRate: 0.1, countNamedCheckpoints: false },
       notify: { webhook: null },
     });
     expect(Object.keys(loaded.sources)).toEqual(configLeafKeys());

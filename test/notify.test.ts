@@ -20,7 +20,7 @@ function config(over: Partial<Config> = {}): Config {
     baseline: 'baseline', remote: '', rollbacksDir: 'rollbacks', test: null, coverage: null, performance: null, build: null,
     verify: null, install: [], services: [], keep: [], testMap: [], undo: { windowHours: 24 },
     snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: [] }, check: { maxDiskPercent: 90, baselineTests: true, tag: true },
-    metrics: { healthyRate: 0.05, reviewRate: 0.1 }, notify: { webhook: null }, ...over,
+    metrics: { healthyRate: 0.05, reviewRate: 0.1, countNamedCheckpoints: false }, notify: { webhook: null }, ...over,
   };
 }
 

@@ -371,6 +371,78 @@ describe.concurrent('rb recover', { timeout: 120_000 }, () => {
     expect(runsOf(r)[0]!.status).toBe('succeeded');
   });
 
+  it('a signing failure (commit.gpgSign=true, a broken gpg) is called a signing failure, not a conflict; fixing signing and continuing finishes', async () => {
+    const { r, A, C } = recoverRepo();
+    r.git('config', 'commit.gpgSign', 'true');
+    r.git('config', 'gpg.program', '/bin/false');
+    const res = await rbAsync(r.root, ['recover', 'feature', '--pick', A, '--pick', C, '--yes', '--no-tests']);
+    expectCode(res, 1);
+    expect(res.stderr).toContain(`cherry-pick of ${A.slice(0, 12)} "good: add g1" applied cleanly, but the commit could not be signed (commit.gpgSign is on): error: gpg failed to sign the data`);
+    expect(res.stderr).not.toMatch(/Resolve them|conflict/i);
+    expect(res.stderr).toContain('`git -c commit.gpgSign=false cherry-pick --continue`, then `rb recover --continue`');
+    expect(existsSync(join(gitDirOf(r), 'CHERRY_PICK_HEAD'))).toBe(true);
+    expect(r.git('diff', '--cached', '--name-only').trim()).toBe('src/g1.ts');
+    expect(runsOf(r)[0]!.steps.find((s) => s.id === 'pick')!.result).toMatchObject({ failureKind: 'signing', conflict: A });
+
+    // --continue before anything is fixed: still stopped, with the same advice
+    const early = await rbAsync(r.root, ['recover', '--continue']);
+    expectCode(early, 1);
+    expect(early.stderr).toMatch(/still in progress\. Fix commit signing/);
+
+    // the user fixes signing (here: a "gpg" that signs) and continues
+    r.write('.git/fake-gpg', '#!/bin/sh\ncat >/dev/null\nprintf \'\\n[GNUPG:] SIG_CREATED D 1 8 00 1 X\\n\' >&2\nprintf \'%s\\n\' "-----BEGIN PGP SIGNATURE-----" fake "-----END PGP SIGNATURE-----"\n', 0o755);
+    r.git('config', 'gpg.program', join(gitDirOf(r), 'fake-gpg'));
+    r.git('cherry-pick', '--continue');
+    const cont = await rbAsync(r.root, ['recover', '--continue']);
+    expectCode(cont, 0);
+    const got = picks(r, 'HEAD');
+    expect(got.map((p) => p.subject)).toEqual(['good: add g1', 'good: tweak c']);
+    expect(r.git('cat-file', 'commit', got[0]!.oid)).toContain('-----BEGIN PGP SIGNATURE-----');
+  });
+
+  it('a hook that refuses the commit (prepare-commit-msg) is named with its output; fixing it and continuing finishes', async () => {
+    const { r, A } = recoverRepo();
+    r.write('.git/hooks/prepare-commit-msg', '#!/bin/sh\necho "commit messages need a ticket number" >&2\nexit 1\n', 0o755);
+    const res = await rbAsync(r.root, ['recover', 'feature', '--pick', A, '--yes', '--no-tests']);
+    expectCode(res, 1);
+    expect(res.stderr).toContain(`cherry-pick of ${A.slice(0, 12)} "good: add g1" applied cleanly, but your prepare-commit-msg hook refused the commit`);
+    expect(res.stderr).toContain('commit messages need a ticket number');
+    expect(res.stderr).toContain('Fix what the hook reports (the changes are staged)');
+    expect(res.stderr).not.toMatch(/Resolve them|conflict|sign/i);
+    r.write('.git/hooks/prepare-commit-msg', '#!/bin/sh\nexit 0\n', 0o755);
+    r.git('cherry-pick', '--continue');
+    expectCode(await rbAsync(r.root, ['recover', '--continue']), 0);
+    expect(picks(r, 'HEAD').map((p) => p.subject)).toEqual(['good: add g1']);
+  });
+
+  it('a reference-transaction hook that refuses to move the branch: the pick is left staged, named as such; committing it by hand and continuing records it', async () => {
+    const { r, A, C } = recoverRepo();
+    // refuses only updates of the recovery branch made while a marker file exists
+    const marker = join(gitDirOf(r), 'refuse');
+    r.write('.git/hooks/reference-transaction', `#!/bin/sh\n[ "$1" = prepared ] && [ -e "${marker}" ] && grep -q refs/heads/recovery/ && { echo "branch is frozen" >&2; exit 1; }\nexit 0\n`, 0o755);
+    r.write('.git/refuse', '');
+    const res = await rbAsync(r.root, ['recover', 'feature', '--pick', A, '--pick', C, '--yes', '--no-tests']);
+    expectCode(res, 1);
+    expect(res.stderr).toContain('branch is frozen');
+    expect(res.stderr).not.toMatch(/Resolve them|conflict|sign/i);
+    expect(oid(r, 'HEAD')).toBe(oid(r, 'baseline'));
+    expect(r.git('diff', '--cached', '--name-only').trim()).toBe('src/g1.ts');
+    // git leaves the pick in progress or (older versions) only its changes staged: rb names the case it finds
+    const inProgress = existsSync(join(gitDirOf(r), 'CHERRY_PICK_HEAD'));
+    expect(res.stderr).toContain(inProgress
+      ? `cherry-pick of ${A.slice(0, 12)} "good: add g1" applied cleanly, but your reference-transaction hook refused the commit`
+      : `cherry-pick of ${A.slice(0, 12)} "good: add g1" was committed, but your reference-transaction hook refused to move the branch`);
+    // --continue while the changes are still staged: still stopped
+    const early = await rbAsync(r.root, ['recover', '--continue']);
+    expectCode(early, 1);
+    expect(early.stderr).toMatch(/still in progress/);
+    r.sh(`rm ${JSON.stringify(marker)}`);
+    if (inProgress) r.git('cherry-pick', '--continue');
+    else r.git('commit', '-q', '-C', A);
+    expectCode(await rbAsync(r.root, ['recover', '--continue']), 0);
+    expect(picks(r, 'HEAD').map((p) => p.subject)).toEqual(['good: add g1', 'good: tweak c']);
+  });
+
   it('a pick git refuses to start (an untracked file in the way) is tried again by rb recover --continue, not counted as picked', async () => {
     const { r, A, C } = recoverRepo();
     // on main (without the feature commits), an untracked file where A adds one
@@ -378,8 +450,8 @@ describe.concurrent('rb recover', { timeout: 120_000 }, () => {
     r.write('src/g1.ts', 'my own untracked g1\n');
     const res = await rbAsync(r.root, ['recover', 'feature', '--pick', A, '--pick', C, '--yes', '--no-tests']);
     expectCode(res, 1);
-    expect(res.stderr).toContain(`cherry-pick of ${A.slice(0, 12)} "good: add g1" failed`);
-    expect(res.stderr).toMatch(/untracked working tree files would be overwritten/);
+    expect(res.stderr).toContain(`cherry-pick of ${A.slice(0, 12)} "good: add g1" did not start: error: The following untracked working tree files would be overwritten`);
+    expect(res.stderr).toContain('then `rb recover --continue` tries this commit again');
     expect(existsSync(join(gitDirOf(r), 'CHERRY_PICK_HEAD'))).toBe(false);
     expect(oid(r, 'HEAD')).toBe(oid(r, 'baseline'));
 

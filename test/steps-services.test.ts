@@ -4,7 +4,7 @@
  * stop commands, stale records. Every wait is bounded; nothing asserts on speed.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -261,6 +261,71 @@ describe('start failures', () => {
     expect(r.started).toEqual([]);
     expect(warnings).toEqual([expect.stringMatching(new RegExp(`^w: already running \\(pid ${pid}, started by rb`))]);
     expect(readServicesState(repo()).services.w!.pid).toBe(pid);
+  });
+});
+
+describe('"ready" is said of the process rb started (issue 23)', () => {
+  /** A real node http server on 127.0.0.1:port that rb did not start; it listens after `delayMs`. */
+  function foreignServer(port: number, delayMs = 0): ChildProcess {
+    const code = `setTimeout(() => require('http').createServer((q, s) => s.end('old server')).listen(${port}, '127.0.0.1', () => console.log('up')), ${delayMs})`;
+    const child = spawn(node, ['-e', code, 'foreign-server'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    foreign.push(child);
+    return child;
+  }
+  const foreign: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of foreign.splice(0)) c.kill('SIGKILL');
+  });
+  const listening = (c: ChildProcess) => new Promise<void>((res) => c.stdout!.once('data', () => res()));
+
+  it('a port of the ready URL held by a process rb did not start: not started, that process named by pid and command', async () => {
+    const port = await freePort();
+    const old = foreignServer(port);
+    await listening(old);
+    const web = service({ name: 'web', start: httpServer(port), ready: `http://127.0.0.1:${port}/health` });
+    const { ctx } = fakeCtx([web]);
+    const err = await failure(servicesStart.run({}, ctx));
+    expect(err.message).toContain(`web was not started: port ${port} of its ready URL http://127.0.0.1:${port}/health is already in use by pid ${old.pid} (${node} -e setTimeout(`);
+    expect(err.message).toContain(`foreign-server), which rb did not start as web`);
+    expect(err.message).toContain(`Stop that process (\`kill ${old.pid}\`) or free the port, then resume this run`);
+    expect(err.result.services).toEqual([expect.objectContaining({ name: 'web', started: false, ready: null })]);
+    expect(err.result.commands).toEqual([]); // nothing was started
+    expect(readServicesState(repo()).services).toEqual({});
+    expect(alive(old.pid!)).toBe(true);
+    // services.stop names it too, and leaves it alone
+    const { ctx: stopCtx, warnings } = fakeCtx([web]);
+    await servicesStop.run({}, stopCtx);
+    expect(warnings).toEqual([expect.stringContaining(`web: not started by rb; nothing to stop; port ${port} of its ready URL is in use by pid ${old.pid} (`)]);
+    expect(alive(old.pid!)).toBe(true);
+  });
+
+  it('a ready URL answered by an older process that took the port after rb looked: not ready, the answering process named', async () => {
+    const port = await freePort();
+    const old = foreignServer(port, 1_500); // started before rb's service, listening 1.5 s later
+    const svc = service({ name: 'web', start: [node, '-e', 'setInterval(() => {}, 1000)'], ready: `http://127.0.0.1:${port}/` });
+    const { ctx } = fakeCtx([svc], 20_000);
+    const err = await failure(servicesStart.run({}, ctx));
+    expect(err.message).toMatch(new RegExp(`^web did not become ready: port ${port} answers from pid ${old.pid} \\(.*foreign-server\\), not from the process rb started \\(pid \\d+\\) \\(still running as pid \\d+; services\\.stop stops it\\)`));
+    expect(err.result.services).toEqual([expect.objectContaining({ name: 'web', started: true, ready: false })]);
+  });
+
+  it('a service that exits just after its ready check passed is not ready', async () => {
+    const svc = service({ name: 'flaky', start: [node, '-e', 'setTimeout(() => process.exit(1), 300)'], ready: 'true' });
+    const { ctx, lines } = fakeCtx([svc]);
+    const err = await failure(servicesStart.run({}, ctx));
+    expect(err.message).toMatch(/^flaky did not become ready: the process rb started exited within 1 s after its ready check passed\./);
+    expect(lines).not.toContain('flaky: ready');
+    expect(readServicesState(repo()).services).toEqual({});
+  });
+
+  it('the server rb started holds its port: ready (its children count too)', async () => {
+    const port = await freePort();
+    // sh -c: the listening process is a child of the one rb started
+    const svc = service({ name: 'web', start: `"${node}" -e "require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')" & wait`, ready: `http://localhost:${port}/` });
+    const { ctx, lines } = fakeCtx([svc]);
+    const r = (await servicesStart.run({}, ctx)) as StepResult & { services: { ready: boolean; detail: string }[] };
+    expect(r.services[0]).toMatchObject({ ready: true, detail: expect.stringMatching(/^started \(pid \d+\) and ready$/) });
+    expect(lines).toContain('web: ready');
   });
 });
 

@@ -15,7 +15,9 @@
  * - Weeks are ISO 8601 weeks in UTC (`2026-W47`), from the first to the last week of the
  *   period (or of the entries, when the period is open), empty weeks included.
  * - Rate = counted rollbacks / sprints started (checkpoints recorded by `rb check`) in the
- *   period. Status: rate < healthyRate → "healthy"; rate ≤ reviewRate → "review recent
+ *   period. Named checkpoints (`rb checkpoint <name>`, kind "named") count as sprints started
+ *   only with `countNamedCheckpoints` (config metrics.countNamedCheckpoints); they are reported
+ *   either way (namedCheckpoints). Status: rate < healthyRate → "healthy"; rate ≤ reviewRate → "review recent
  *   rollbacks"; above → "investigate validation gaps"; no checkpoint in the period → rate null,
  *   status "unknown".
  * - Periods: `since` is inclusive; `until` is inclusive (a date without a time means the end of
@@ -61,6 +63,8 @@ export interface MetricsReport {
   recovery: { median: number | null; average: number | null; measured: number };
   weeks: WeekCount[];
   sprints: number;
+  /** named checkpoints (`rb checkpoint <name>`) in the period, and whether they are in `sprints` */
+  namedCheckpoints: { count: number; counted: boolean };
   rate: number | null;
   status: RateStatus;
   thresholds: MetricsThresholds;
@@ -133,7 +137,7 @@ function label(v: unknown, fallback: string): string {
 }
 
 /** Compute the report of a metrics file over a period. */
-export function computeMetrics(file: Pick<MetricsFile, 'rollbacks' | 'checkpoints'>, period: MetricsPeriod, thresholds: MetricsThresholds): MetricsReport {
+export function computeMetrics(file: Pick<MetricsFile, 'rollbacks' | 'checkpoints'>, period: MetricsPeriod, thresholds: MetricsThresholds, opts: { countNamedCheckpoints?: boolean } = {}): MetricsReport {
   const counted: { e: MetricsEntry; t: number | null }[] = [];
   let undone = 0;
   let undated = 0;
@@ -179,7 +183,10 @@ export function computeMetrics(file: Pick<MetricsFile, 'rollbacks' | 'checkpoint
     }
   }
 
-  const sprints = (file.checkpoints ?? []).filter((c: Checkpoint) => c && typeof c === 'object' && inPeriod(entryTime(c.timestamp), period)).length;
+  const checkpoints = (file.checkpoints ?? []).filter((c: Checkpoint) => c && typeof c === 'object' && inPeriod(entryTime(c.timestamp), period));
+  const named = checkpoints.filter((c) => c.kind === 'named').length;
+  const countNamed = opts.countNamedCheckpoints === true;
+  const sprints = checkpoints.length - (countNamed ? 0 : named);
   const rate = sprints > 0 ? counted.length / sprints : null;
   const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
   return {
@@ -194,6 +201,7 @@ export function computeMetrics(file: Pick<MetricsFile, 'rollbacks' | 'checkpoint
     recovery: { median: median(times), average: average(times), measured: times.length },
     weeks,
     sprints,
+    namedCheckpoints: { count: named, counted: countNamed },
     rate: rate === null ? null : Math.round(rate * 10_000) / 10_000,
     status: rateStatus(rate, thresholds),
     thresholds,

@@ -10,6 +10,13 @@ import type { CheckResult } from './types.js';
 import { showPath } from '../ui/format.js';
 
 const TITLE = 'Working tree clean';
+/**
+ * What makes this check pass. A snapshot does not: it keeps a copy and leaves the tree as it is,
+ * so it is named only for what it is for.
+ */
+export const CLEAN_NEXT = 'commit them (`git add -A && git commit`), or set them aside with `git stash push --include-untracked` ' +
+  '(`git stash pop` brings them back after the check); either makes this check pass. ' +
+  '`rb snapshots create` does not: it keeps a restorable copy of everything (ignored files too) and leaves the tree as it is';
 /** how many dirty paths are listed */
 export const DIRTY_LISTED = 10;
 
@@ -49,7 +56,7 @@ export async function checkClean(repo: Repo, rollbacksDir: string): Promise<Chec
   return {
     id: 'clean', title: TITLE, status: 'fail',
     reason: `${dirty.length} uncommitted path${dirty.length === 1 ? '' : 's'}: ${first}${dirty.length > 3 ? ', …' : ''}`,
-    next: 'commit them, or put them aside with `git stash push --include-untracked` (or `rb snapshots create`)',
+    next: CLEAN_NEXT,
     details: listed,
     data: { dirty: dirty.length, paths: dirty.slice(0, DIRTY_LISTED) },
   };

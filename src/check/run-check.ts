@@ -87,7 +87,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
   const clean = await checkClean(repo, config.rollbacksDir);
   checks.push(clean);
   checks.push(maxDisk !== undefined ? checkDisk(repo, maxDisk, '--max-disk') : checkDisk(repo, config.check.maxDiskPercent));
-  checks.push(checkDependencies(repo, config.install));
+  checks.push(await checkDependencies(repo, config.install));
   const skip = opts.tests === false ? '--no-tests' : !config.check.baselineTests ? 'check.baselineTests: false in rb.config.yaml' : undefined;
   checks.push(await checkBaselineTests(repo, config, b.baseline, {
     skip, onProgress: opts.onProgress, testTimeoutMs: opts.testTimeoutMs, installTimeoutMs: opts.installTimeoutMs,
@@ -105,6 +105,7 @@ export async function runCheck(opts: CheckOptions = {}): Promise<CheckReport> {
     branch: wt.head.branch,
     baseline: b.baseline?.oid ? { name: b.baseline.name, oid: b.baseline.oid } : null,
     testsLine: typeof passed === 'number' ? `${passed} baseline tests passed` : undefined,
+    testsPassed: typeof passed === 'number' ? passed : undefined,
     durationMs: Date.now() - started,
     now: opts.now?.(),
   });

@@ -306,6 +306,7 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('# metrics:');
   L.push('#   healthyRate: 0.05');
   L.push('#   reviewRate: 0.1');
+  L.push('#   countNamedCheckpoints: false  # true: rb checkpoint <name> counts as a sprint started, like rb check');
   L.push('# notify:');
   L.push('#   webhook: null                 # or set RB_WEBHOOK_URL (keeps the secret out of the repository)');
   return L.join('\n') + '\n';

@@ -82,12 +82,18 @@ export function formatMetrics(r: MetricsReport, file: string): string {
 
   out.push('');
   const t = r.thresholds;
+  const named = r.namedCheckpoints;
   if (r.rate === null) {
     out.push('Rollback rate:  unknown — no sprint start (checkpoint) is recorded in this period.');
     out.push('                Run `rb check` at the start of each sprint: it tags a checkpoint and records it in metrics.json.');
   } else {
     out.push(`Rollback rate:  ${r.total} ${r.total === 1 ? 'rollback' : 'rollbacks'} / ${r.sprints} ${r.sprints === 1 ? 'sprint' : 'sprints'} started = ${pct(r.rate)} — ${r.status}`);
     out.push(`                (healthy under ${pct(t.healthyRate)}, review up to ${pct(t.reviewRate)}; metrics.healthyRate / metrics.reviewRate in rb.config.yaml)`);
+  }
+  if (named.count) {
+    out.push(named.counted
+      ? `                ${named.count} of the sprint starts ${named.count === 1 ? 'is a named checkpoint' : 'are named checkpoints'} (rb checkpoint; metrics.countNamedCheckpoints: true)`
+      : `                ${named.count} named ${named.count === 1 ? 'checkpoint' : 'checkpoints'} (rb checkpoint) not counted as sprint starts; set metrics.countNamedCheckpoints: true to count them`);
   }
   return out.join('\n');
 }
@@ -99,9 +105,10 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
   const rel = `${config.rollbacksDir}/metrics.json`;
   const path = join(repo.root, config.rollbacksDir, 'metrics.json');
   const thresholds = { healthyRate: config.metrics.healthyRate, reviewRate: config.metrics.reviewRate };
+  const counting = { countNamedCheckpoints: config.metrics.countNamedCheckpoints };
 
   if (!existsSync(path)) {
-    const empty = computeMetrics({ rollbacks: [], checkpoints: [] }, period, thresholds);
+    const empty = computeMetrics({ rollbacks: [], checkpoints: [] }, period, thresholds, counting);
     if (opts.json) printJson({ file: rel, exists: false, ...empty });
     else {
       print([
@@ -122,7 +129,7 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
     }
     throw e;
   }
-  const report = computeMetrics(file, period, thresholds);
+  const report = computeMetrics(file, period, thresholds, counting);
   if (opts.json) printJson({ file: rel, exists: true, ...report });
   else print(formatMetrics(report, rel));
   return 0;

@@ -71,7 +71,7 @@ export function staticDefaults(): Config {
     undo: { windowHours: 24 },
     snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },
     check: { maxDiskPercent: 90, baselineTests: true, tag: true, worktree: null },
-    metrics: { healthyRate: 0.05, reviewRate: 0.1 },
+    metrics: { healthyRate: 0.05, reviewRate: 0.1, countNamedCheckpoints: false },
     notify: { webhook: null },
   };
 }

@@ -119,6 +119,7 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
     metrics: {
       healthyRate: pick('metrics.healthyRate', file.metrics?.healthyRate, defaults.metrics.healthyRate),
       reviewRate: pick('metrics.reviewRate', file.metrics?.reviewRate, defaults.metrics.reviewRate),
+      countNamedCheckpoints: pick('metrics.countNamedCheckpoints', file.metrics?.countNamedCheckpoints, defaults.metrics.countNamedCheckpoints),
     },
     notify: { webhook: pick('notify.webhook', file.notify?.webhook, defaults.notify.webhook) },
   };

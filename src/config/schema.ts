@@ -111,7 +111,7 @@ export const ConfigFileSchema = z.strictObject({
       if (!v.startsWith('/') && !v.startsWith('~/')) ctx.addIssue({ code: 'custom', message: 'expected an absolute path or one starting with ~/ (outside the repository), or null for the default in the cache dir' });
     }).nullable().optional(),
   }).optional(),
-  metrics: z.strictObject({ healthyRate: rate.optional(), reviewRate: rate.optional() }).optional(),
+  metrics: z.strictObject({ healthyRate: rate.optional(), reviewRate: rate.optional(), countNamedCheckpoints: z.boolean().optional() }).optional(),
   notify: z.strictObject({
     webhook: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL or null' }).nullable().optional(),
   }).optional(),

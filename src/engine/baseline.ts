@@ -62,6 +62,12 @@ export async function resolveBaseline(repo: Repo, name: string, remote: string):
       next: `name it fully: --to refs/heads/${name} or --to refs/tags/${name} (or set baseline: refs/heads/${name} in rb.config.yaml)`,
     });
   }
+  if (!headOid && remoteOid && tagOid && remoteOid !== tagOid) {
+    // a tag (a named checkpoint) and a remote's branch of the same name
+    throw new UsageError(`"${name}" is both a tag (${tagOid.slice(0, 12)}) and the remote branch ${remoteRef!.slice('refs/remotes/'.length)} (${remoteOid.slice(0, 12)}): rb will not guess which one is the baseline.`, {
+      next: `name it fully: --to refs/tags/${name} or --to ${remoteRef}`,
+    });
+  }
   if (headOid) return { name, ref: head, oid: headOid, remoteRef: remoteOid ? remoteRef : null, type: 'branch', looked };
   if (remoteOid) return { name, ref: remoteRef!, oid: remoteOid, remoteRef, type: 'remote-branch', looked };
   if (tagOid) return { name, ref: tag, oid: tagOid, remoteRef: null, type: 'tag', looked };

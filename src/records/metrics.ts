@@ -3,7 +3,7 @@
  *   { "rollbacks": [ { timestamp, sprint, severity, cause, recovery_time_minutes, ... } ],
  *     "statistics": { total_rollbacks, by_cause, average_recovery_time } }
  * rb adds fields to each entry (run_id, level, playbook, duration_ms, baseline, branch,
- * files_changed, tests_failed, undone) and a `checkpoints` list (rb check). An existing file is
+ * files_changed, tests_failed, undone) and a `checkpoints` list (rb check, rb checkpoint). An existing file is
  * read and extended: every entry and every key rb does not know is kept as it was.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,6 +33,10 @@ export interface Checkpoint {
   tag: string | null;
   commit: string;
   branch: string | null;
+  /** named: `rb checkpoint <name>` (counted as a sprint start only with metrics.countNamedCheckpoints); absent: `rb check` */
+  kind?: 'named';
+  /** the name of a named checkpoint (its tag and its snapshot) */
+  name?: string;
   [key: string]: unknown;
 }
 

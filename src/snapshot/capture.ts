@@ -62,6 +62,12 @@ export interface CaptureOptions {
    * are left out (a tracked records folder stays the team's business).
    */
   exclude?: string[];
+  /**
+   * the snapshot's id, instead of one made from the time and worktree (`rb checkpoint <name>`).
+   * Must be a valid snapshot id; when a snapshot of that id exists, the capture fails (GitError)
+   * and creates nothing.
+   */
+  id?: string;
   /** clock, for tests that need two snapshots in the same second */
   now?: () => Date;
   /**
@@ -507,7 +513,7 @@ async function capture(
     };
     return Buffer.from(JSON.stringify(f, null, 2) + '\n');
   };
-  const newId = () => `${stamp}-${worktreeName}-${randomBytes(3).toString('hex')}`;
+  const newId = () => opts.id ?? `${stamp}-${worktreeName}-${randomBytes(3).toString('hex')}`;
   let id = newId();
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   // the small meta blobs in one hash-object
@@ -557,7 +563,7 @@ async function capture(
     }
     // only a collision (the id was taken meanwhile) is retried with a new id
     const exists = await run(['rev-parse', '-q', '--verify', ref], { allowFail: true, readOnly: true });
-    if (exists.code !== 0 || attempt >= 8) {
+    if (exists.code !== 0 || attempt >= 8 || opts.id !== undefined) {
       throw new GitError(['update-ref', '--create-reflog', ref, commit, ''], u.code, u.stdout, u.stderr);
     }
   }

@@ -1,4 +1,8 @@
-/** `git.fetch`: bring the baseline from the remote, with a timeout and no credential prompt; offline is a warning. */
+/**
+ * `git.fetch`: bring the baseline from the remote, with a timeout and no credential prompt; offline
+ * is a warning. Only a branch is fetched: a baseline that is a tag (a named checkpoint) or a commit
+ * is used as it is here, so a remote branch of the same name can never take its place.
+ */
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
@@ -14,6 +18,8 @@ export const gitFetch: StepKind<With> = {
   destructive: false,
   describe: (w, ctx) => {
     const remote = w.remote ?? ctx.config.remote;
+    const fixed = notABranch(w, ctx);
+    if (fixed) return [`(${fixed}: nothing to fetch)`];
     const name = w.ref ?? ctx.baseline.name;
     return remote ? [`git fetch --no-tags ${remote} +refs/heads/${name}:refs/remotes/${remote}/${name}`] : ['(no remote configured: nothing to fetch)'];
   },
@@ -21,6 +27,8 @@ export const gitFetch: StepKind<With> = {
     const remote = w.remote ?? ctx.config.remote;
     const name = (w.ref ?? ctx.baseline.name).replace(/^refs\/heads\//, '');
     if (!remote) return { skipped: 'no remote configured', remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
+    const fixed = notABranch(w, ctx);
+    if (fixed) return { skipped: `${fixed}: nothing to fetch`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     const remoteRef = `refs/remotes/${remote}/${name}`;
     const [url, before] = await Promise.all([
       git(['remote', 'get-url', '--', remote], { cwd: ctx.repo.root, allowFail: true, readOnly: true }),
@@ -43,3 +51,12 @@ export const gitFetch: StepKind<With> = {
     return { commands, fetched: true, remoteRef, remoteOid: after ?? '', target: remoteRef };
   },
 };
+
+/** Why the baseline is not fetched: it is a tag or a commit (only when no `ref` is given), else null. */
+function notABranch(w: With, ctx: { baseline: { name: string; ref: string } }): string | null {
+  if (w.ref) return null;
+  const ref = ctx.baseline.ref;
+  if (ref.startsWith('refs/tags/')) return `the baseline ${ctx.baseline.name} is a tag (${ref})`;
+  if (/^[0-9a-f]{40,64}$/.test(ref)) return `the baseline ${ctx.baseline.name} is a commit`;
+  return null;
+}

@@ -10,7 +10,11 @@
  * start spawns each service detached in its own process group (so stopping it reaches its
  * children too, and an interrupted rb does not take it down), appends its output to
  * rollbacks/logs/<name>.log, and waits for `ready` (an http(s) URL answering < 500, or a command
- * exiting 0).
+ * exiting 0). "ready" is said only of the process rb started: before starting, a local port named
+ * by a `ready` URL that another process already holds stops the step (with that process's pid
+ * and command: the new service could not listen there, and the old one would answer for it);
+ * after the check passes, the process rb started must still be alive and, where the system tells
+ * (Linux /proc), the port must belong to it or its children (io/ports.ts).
  */
 import { z } from 'zod';
 import { spawn } from 'node:child_process';
@@ -22,6 +26,7 @@ import type { Repo } from '../repo.js';
 import type { ServiceConfig } from '../types.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from './types.js';
 import { displayCommand, recordPath, repoPath, repoRelative } from './common.js';
+import { belongsTo, localPortOf, portState, startTicks, type PortState } from '../io/ports.js';
 
 const schema = z
   .object({
@@ -37,6 +42,8 @@ export const STOP_GRACE_MS = 5_000;
 const KILL_WAIT_MS = 2_000;
 const POLL_MS = 100;
 const READY_POLL_MS = 500;
+/** where the port's owner cannot be checked: how long the service must stay alive after its ready check passed */
+export const READY_SETTLE_MS = 1_000;
 
 /** One service rb started. bootId / procStart (Linux) let a later run tell a reused pid from ours. */
 export interface ServiceRecord {
@@ -241,8 +248,15 @@ export const servicesStop: StepKind<With> = {
         continue;
       }
       if (!rec) {
-        outcomes.push({ name: s.name, action: 'none', stopped: false, detail: 'not started by rb; nothing to stop' });
-        ctx.reporter.output(`${s.name}: not started by rb, nothing to stop`);
+        let detail = 'not started by rb; nothing to stop';
+        const port = readyPort(s);
+        const held = port ? await portState(port.host, port.port) : null;
+        if (port && held?.held) {
+          // rb never stops what it did not start; services.start will stop the run on this port
+          detail += `; port ${port.port} of its ready URL is in use by ${holdersText(held, state)}, which rb does not stop (services.start will not start ${s.name} while it is)`;
+          ctx.reporter.warn(`${s.name}: ${detail}`);
+        } else ctx.reporter.output(`${s.name}: not started by rb, nothing to stop`);
+        outcomes.push({ name: s.name, action: 'none', stopped: false, detail });
         continue;
       }
       const alive = groupAlive(rec.pgid);
@@ -363,6 +377,51 @@ async function waitReady(s: ServiceConfig, ctx: StepContext, pgid: number, deadl
   }
 }
 
+/** The local port a `ready` URL names, or null (a ready command, or a URL on another machine). */
+function readyPort(s: ServiceConfig): { host: string; port: number } | null {
+  return isUrl(s.ready) ? localPortOf(s.ready) : null;
+}
+
+/** "pid 123 (node server.js)", naming a service rb started when the pid is one of them. */
+function holdersText(held: PortState, state: ServicesState): string {
+  const rbName = (pid: number) => Object.entries(state.services).find(([, r]) => r.pid === pid || r.pgid === pid)?.[0];
+  const named = held.holders.map((h) => `pid ${h.pid} (${h.command}${rbName(h.pid) ? `; rb's service ${rbName(h.pid)}` : ''})`);
+  if (!named.length) return held.method === 'connect' ? 'another process (this system does not tell rb which)' : 'a process rb may not inspect (another user\'s?)';
+  return named.join(', ') + (held.complete ? '' : ' and a process rb may not inspect');
+}
+
+/**
+ * After the ready check passed: is it the process rb started that is ready? It must be alive
+ * and, for a URL on a local port where /proc tells, hold that port itself (or through a child;
+ * a listener that started after the service, such as a container's port proxy, is taken as its
+ * own). Where the owner cannot be seen, the service must stay alive for READY_SETTLE_MS.
+ */
+async function confirmReady(s: ServiceConfig, ctx: StepContext, pid: number, port: { host: string; port: number } | null): Promise<{ ok: true; note?: string } | { ok: false; why: string }> {
+  const gone = { ok: false as const, why: 'its ready check passed, but the process rb started had exited (something else answered the check)' };
+  if (groupAlive(pid) === false) return gone;
+  let note: string | undefined;
+  if (port) {
+    const held = await portState(port.host, port.port);
+    if (held.method === 'proc' && held.held) {
+      if (held.holders.some((h) => belongsTo(h.pid, pid, pid))) return groupAlive(pid) === false ? gone : { ok: true };
+      const since = startTicks(pid);
+      const older = held.holders.filter((h) => since === undefined || (startTicks(h.pid) ?? 0) < since);
+      if (older.length) {
+        return { ok: false, why: `port ${port.port} answers from ${older.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}, not from the process rb started (pid ${pid})` };
+      }
+      if (held.holders.length) note = `port ${port.port} is held by ${held.holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}, which started after it`;
+      else note = `the process holding port ${port.port} is not visible to rb`;
+      if (held.holders.length) return { ok: true, note };
+    } else {
+      note = held.method === 'proc' ? undefined : `who holds port ${port.port} cannot be checked here (${held.method})`;
+    }
+  }
+  // the owner could not be confirmed: it must at least stay alive a moment
+  await sleep(READY_SETTLE_MS, ctx.signal);
+  if (groupAlive(pid) === false) return { ok: false, why: `the process rb started exited within ${READY_SETTLE_MS / 1000} s after its ready check passed` };
+  return { ok: true, ...(note ? { note } : {}) };
+}
+
 export const servicesStart: StepKind<With> = {
   kind: 'services.start',
   summary: 'start services detached (own process group, output in rollbacks/logs/<name>.log) and wait until ready',
@@ -400,6 +459,16 @@ export const servicesStart: StepKind<With> = {
       const log = repoRelative(ctx, logAbs);
       if (!existsSync(cwd)) fail(`${s.name}: working directory ${s.cwd} does not exist`);
       const cmd = displayCommand(s.start);
+      const port = readyPort(s);
+      if (port) {
+        // restarting into an occupied port cannot succeed, and the old process would answer the ready check
+        const held = await portState(port.host, port.port);
+        if (held.held) {
+          const detail = `port ${port.port} of its ready URL ${s.ready} is already in use by ${holdersText(held, state)}, which rb did not start as ${s.name}: \`${cmd}\` could not listen there`;
+          outcomes.push({ name: s.name, started: false, log, ready: null, detail });
+          fail(`${s.name} was not started: ${detail}. Stop that process${held.holders.length ? ` (\`kill ${held.holders.map((h) => h.pid).join(' ')}\`)` : ''} or free the port, then resume this run`);
+        }
+      }
       commands.push(cmd);
       ctx.reporter.output(`${s.name}: ${cdPrefix(s)}${cmd}  (log: ${log})`);
       const spawned = await spawnService(s, cwd, logAbs);
@@ -419,11 +488,12 @@ export const servicesStart: StepKind<With> = {
       }
       ctx.reporter.output(`${s.name}: ${readyDescription(s)}`);
       const deadline = Date.now() + (ctx.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-      const r = await waitReady(s, ctx, pid, deadline);
+      let r: { ok: true; note?: string } | { ok: false; why: string } = await waitReady(s, ctx, pid, deadline);
+      if (r.ok) r = await confirmReady(s, ctx, pid, port);
       if (r.ok) {
         outcome.ready = true;
-        outcome.detail = `started (pid ${pid}) and ready`;
-        ctx.reporter.output(`${s.name}: ready`);
+        outcome.detail = `started (pid ${pid}) and ready${r.note ? `; ${r.note}` : ''}`;
+        ctx.reporter.output(`${s.name}: ready${r.note ? ` (${r.note})` : ''}`);
         continue;
       }
       outcome.ready = false;
