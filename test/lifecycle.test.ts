@@ -73,6 +73,18 @@ describe.concurrent('after a kill, the refs the run moved itself are where it le
   });
 });
 
+describe('resume of an emergency killed as its stash entry was stored', { timeout: 120_000 }, () => {
+  it('keeps the one entry (found by the crash sweep: a second entry outlived the undo)', async () => {
+    const r = copyRepo(emergencyRepo());
+    const before = state(r);
+    await killed(r, ['emergency', '--yes'], 'git:stash@stash');
+    expectCode(await rbAsync(r.root, ['resume', '--yes']), 0, 'resume');
+    expect(r.git('stash', 'list').trim().split('\n')).toHaveLength(1);
+    expectCode(await rbAsync(r.root, ['undo', '--yes']), 0, 'undo');
+    expect(state(r)).toBe(before);
+  });
+});
+
 describe.concurrent('a restore is a run like any other', { timeout: 120_000 }, () => {
   /** A snapshot, then new work: the restore must bring back the snapshot, its abort the new work. */
   function restoreRepo(): { r: TestRepo; id: string } {

@@ -44,6 +44,13 @@ export const stash: StepKind<With> = {
   describe: (w) => [`git stash store -m ${JSON.stringify(w.message)} <commit>  # index, worktree and untracked-files commits as git stash push -u makes them (from the snapshot's trees); the worktree is not touched`],
   async run(w, ctx) {
     const repo = ctx.repo;
+    // resumed after a kill right after `git stash store`: the entry is there already (journaled
+    // before it was stored); a second one would outlive the run's undo
+    const prev = ctx.previous as { stash?: string; stashMessage?: string } | undefined;
+    if (prev?.stash && (await stashCommits(repo)).includes(prev.stash)) {
+      ctx.reporter.output(`stash entry ${prev.stash.slice(0, 12)} was stored before the interruption`);
+      return { ...ctx.previous, commands: [] };
+    }
     const head = await headState(repo);
     if (!head.oid) return { skipped: 'no commits yet: git stash needs one' };
     const trees = snapshotTrees(ctx, head.oid);
@@ -134,4 +141,10 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
     }
   }
   return { commit: stashCommit, untracked: files.length, commands: ['git stash create'] };
+}
+
+/** The commits of the stash list, newest first. */
+async function stashCommits(repo: Repo): Promise<string[]> {
+  const r = await git(['reflog', 'show', '--format=%H', 'refs/stash', '--'], { cwd: repo.root, allowFail: true, readOnly: true });
+  return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
 }
