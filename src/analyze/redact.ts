@@ -13,7 +13,9 @@
  *   - extra values the caller names (rb adds the notification webhook URL, whose path is a
  *     token) are replaced the same way;
  *   - credentials written into URLs (`https://user:password@host`) become
- *     `https://[REDACTED]@host`.
+ *     `https://[REDACTED]@host`;
+ *   - PEM private key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END … PRIVATE KEY-----`)
+ *     become `[REDACTED:private key]`.
  * Values shorter than four characters are left alone: replacing "1" or "yes" everywhere would
  * destroy the bundle without protecting anything.
  */
@@ -50,14 +52,42 @@ export function secretsOf(env: NodeJS.ProcessEnv = process.env, extra: Secret[] 
 /** `scheme://user:password@` in URLs. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi;
 
-/** Replace every occurrence of every secret (and URL credentials) in `text`. */
+/** A PEM private key block, whole (RSA, EC, OPENSSH, ENCRYPTED, plain PKCS#8 …). */
+const PRIVATE_KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
+
+/** The first line of one (a key cut short is still a key). */
+const PRIVATE_KEY_HEADER = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** Replace every occurrence of every secret (and URL credentials, private key blocks) in `text`. */
 export function redact(text: string, secrets: readonly Secret[]): string {
   let out = text;
   for (const s of secrets) {
     if (!out.includes(s.value)) continue;
     out = out.split(s.value).join(`[REDACTED:${s.name}]`);
   }
-  return out.replace(URL_CREDENTIALS, '$1[REDACTED]@');
+  return out.replace(PRIVATE_KEY_BLOCK, '[REDACTED:private key]').replace(URL_CREDENTIALS, '$1[REDACTED]@');
+}
+
+/**
+ * Shortest value of a secret-named variable that {@link secretsIn} looks for in a file: a file
+ * holding "user" (XDG_SESSION_CLASS) or "1" is not a leak; a token or password is longer.
+ */
+export const MIN_SECRET_IN_FILE_LENGTH = 8;
+
+/**
+ * What {@link redact} would hide in `text`, named (not the values): "the value of GITHUB_TOKEN",
+ * "a URL with a password", "a private key". Used to keep a file that holds a secret out of a
+ * commit (`rb sprint`'s WIP commit). Values of secret-named variables count from
+ * {@link MIN_SECRET_IN_FILE_LENGTH} characters. Empty when nothing was found.
+ */
+export function secretsIn(text: string, secrets: readonly Secret[]): string[] {
+  const found: string[] = [];
+  if (PRIVATE_KEY_HEADER.test(text)) found.push('a private key');
+  if (new RegExp(URL_CREDENTIALS.source, 'i').test(text)) found.push('a URL with a password');
+  for (const s of secrets) {
+    if (s.value.length >= MIN_SECRET_IN_FILE_LENGTH && text.includes(s.value)) found.push(`the value of ${s.name}`);
+  }
+  return found;
 }
 
 /** A redactor bound to a set of secrets. */

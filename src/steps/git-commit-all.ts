@@ -2,16 +2,20 @@
  * `git.commit-all`: commit every change (tracked and untracked, not ignored) on the current
  * branch, made with plumbing — a temporary index, write-tree, commit-tree and a compare-and-swap
  * update-ref — so the user's hooks (pre-commit, prepare-commit-msg) and broken gpg signing
- * cannot block it (safety.md §2). rollbacks/ and nested repositories are never part of it.
+ * cannot block it (safety.md §2). rollbacks/ and nested repositories are never part of it, nor
+ * are keep paths (.env), rb's own uncommitted files and untracked files that look like secrets
+ * (wip-left-out.ts): those are named in the output and in the result (`leftOut`), and stay on
+ * disk.
  */
 import { z } from 'zod';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, identityEnv } from '../io/git.js';
+import { git, identityEnv, splitZ } from '../io/git.js';
 import type { StepKind } from './types.js';
 import type { Repo } from '../repo.js';
 import { headState } from './git-common.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
+import { describeLeftOut, leftOutOfWipCommit } from './wip-left-out.js';
 
 const schema = z.object({ message: z.string().min(1), exclude: z.array(z.string()).optional() }).strict();
 type With = z.infer<typeof schema>;
@@ -23,7 +27,7 @@ export const gitCommitAll: StepKind<With> = {
   destructive: false,
   mutates: true,
   describe: (w, ctx) => [
-    `GIT_INDEX_FILE=<temp copy of the index> git add -A -- . ':(exclude)${ctx.config.rollbacksDir}'`,
+    `GIT_INDEX_FILE=<temp copy of the index> git add -A -- . ':(exclude)${ctx.config.rollbacksDir}' <excludes: keep paths (${ctx.config.keep.join(', ') || 'none'}), rb's own files, untracked files that look like secrets>`,
     'git write-tree && git commit-tree <tree> -p HEAD -m ' + JSON.stringify(w.message),
     'git update-ref HEAD <commit> <old HEAD>  # compare-and-swap',
   ],
@@ -43,20 +47,32 @@ export const gitCommitAll: StepKind<With> = {
       const real = join(repo.gitDir, 'index');
       if (existsSync(real)) copyFileSync(real, idx);
       // nested repositories (untracked dirs with their own .git) are left alone
-      const others = await git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: repo.root, readOnly: true });
+      const [others, untracked] = await Promise.all([
+        git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: repo.root, readOnly: true }),
+        git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true }),
+      ]);
       const nested = others.stdout.split('\0').filter((d) => d.endsWith('/') && existsSync(join(repo.root, d, '.git')));
+      const leftOut = await leftOutOfWipCommit(repo, { headOid: before.oid, keep: ctx.config.keep, untracked: splitZ(untracked.stdout) });
       // naming an ignored path in a pathspec makes `git add` fail: exclude only what is not ignored anyway
       const candidates = [ctx.config.rollbacksDir, ...(w.exclude ?? []), ...nested.map((d) => d.replace(/\/$/, ''))];
       const ignored = candidates.length
         ? new Set((await git(['check-ignore', '-z', '--stdin'], { cwd: repo.root, allowFail: true, readOnly: true, input: candidates.map((c) => `${c}/`).join('\0') + '\0' })).stdout.split('\0').filter(Boolean).map((p) => p.replace(/\/$/, '')))
         : new Set<string>();
       const excl = candidates.filter((p) => !ignored.has(p)).map((p) => `:(exclude,literal)${p}`);
-      await git(['add', '-A', '--', '.', ...excl], { cwd: repo.root, indexFile: idx });
+      await git(['add', '-A', '--', '.', ...excl, ...leftOut.map((l) => `:(exclude,literal)${l.path}`)], { cwd: repo.root, indexFile: idx });
+      // a tracked path left out keeps HEAD's version in the commit (a staged change to it too)
+      const trackedOut = leftOut.filter((l) => l.tracked).map((l) => `:(literal)${l.path}`);
+      if (trackedOut.length) {
+        if (before.oid) await git(['reset', '-q', before.oid, '--', ...trackedOut], { cwd: repo.root, indexFile: idx });
+        else await git(['rm', '-q', '--cached', '--ignore-unmatch', '--', ...trackedOut], { cwd: repo.root, indexFile: idx });
+      }
+      const leftOutResult = { leftOut, leftOutPaths: leftOut.map((l) => l.path), leftOutList: leftOut.length ? describeLeftOut(leftOut) : 'none' };
+      if (leftOut.length) ctx.reporter.warn(`left out of the WIP commit (still on disk, and in the snapshot): ${describeLeftOut(leftOut)}`);
       const tree = (await git(['write-tree'], { cwd: repo.root, indexFile: idx })).stdout.trim();
       const headTree = before.oid ? (await git(['rev-parse', `${before.oid}^{tree}`], { cwd: repo.root, readOnly: true })).stdout.trim() : null;
       if (tree === headTree) {
         ctx.reporter.output('nothing to commit: the working tree matches HEAD');
-        return { skipped: 'nothing to commit', commit: before.oid, created: false };
+        return { skipped: 'nothing to commit', commit: before.oid, created: false, summary: 'none (nothing to commit)', ...leftOutResult };
       }
       const env = await identityEnv(repo.root);
       const commit = (
@@ -86,6 +102,8 @@ export const gitCommitAll: StepKind<With> = {
         commit,
         created: true,
         files,
+        summary: `${commit.slice(0, 12)} (${files} file${files === 1 ? '' : 's'})`,
+        ...leftOutResult,
         movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [],
       };
     } finally {

@@ -2,7 +2,9 @@
  * Git helpers shared by the git.* step kinds: the state checks every mutating command is
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
-import { git, identityEnv, isValidBranchName, revParse } from '../io/git.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, identityEnv, isValidBranchName, revParse, shellQuote, splitZ } from '../io/git.js';
 import { gitVersion, type Repo } from '../repo.js';
 import { hasRawBytes, nulPaths, splitNulPaths } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
@@ -55,6 +57,27 @@ export async function branchesInOtherWorktrees(repo: Repo): Promise<Map<string, 
   return out;
 }
 
+/**
+ * git pathspecs matching what a gitignore-style `keep` pattern matches: a pattern without a
+ * slash matches a name at any depth (`.env` -> `**\/.env`), one with a slash is anchored at the
+ * root; both also match everything below a directory of that name.
+ */
+export function keepPathspecs(patterns: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of patterns) {
+    let p = raw.trim().replace(/^\.\//, '');
+    if (!p || p.startsWith('#') || p.startsWith('!')) continue;
+    const dirOnly = p.endsWith('/');
+    p = p.replace(/\/+$/, '');
+    const anchored = p.startsWith('/') || p.includes('/');
+    p = p.replace(/^\/+/, '');
+    const base = anchored ? p : `**/${p}`;
+    if (!dirOnly) out.push(`:(glob)${base}`);
+    out.push(`:(glob)${base}/**`);
+  }
+  return out;
+}
+
 export { identityEnv };
 
 /**
@@ -93,4 +116,54 @@ export function pathspecArgs(paths: readonly string[]): { args: string[]; input?
   if (!paths.some(hasRawBytes)) return { args: ['--', ...paths] };
   if (!hasPathspecFromFile()) throw new Error(`restoring a path whose name is not UTF-8 (${paths.filter(hasRawBytes).map(showPath).join(', ')}) needs git 2.26 or newer`);
   return { args: ['--pathspec-from-file=-', '--pathspec-file-nul'], input: nulPaths(paths) };
+}
+
+/** A kept file (a `keep` path) whose content a rollback changed, and how to get the user's version back. */
+export interface KeptPathChanged {
+  path: string;
+  /** the file is gone from disk (the commit rolled back to does not have it) */
+  removed: boolean;
+  /** shows the version the snapshot holds */
+  show: string;
+  /** writes that version back over the file (only that file) */
+  restore: string;
+}
+
+/**
+ * The `keep` paths (.env, .env.*) whose content on disk is no longer what the snapshot
+ * `snapshotId` holds — changed or removed by a reset or switch to a commit that tracks them
+ * differently — each with the git commands that show and restore just that file from the
+ * snapshot. A keep path the snapshot did not have (the baseline brought it) is no loss and is
+ * not listed.
+ */
+export async function keptPathsChanged(repo: Repo, snapshotId: string, keep: readonly string[]): Promise<KeptPathChanged[]> {
+  const specs = keepPathspecs(keep);
+  if (!specs.length) return [];
+  const ref = `refs/rb/snapshots/${snapshotId}`;
+  // candidates: paths whose working copy differs from the snapshot's worktree/ tree (untracked
+  // files show as deleted there, so each candidate is checked against the bytes below)
+  const diff = await git(['diff', '--name-only', '-z', '--no-renames', `${ref}:worktree`, '--', ...specs], { cwd: repo.root, readOnly: true, allowFail: true });
+  const candidates = splitZ(diff.stdout).filter((p) => !/[\n\r]/.test(p));
+  if (!candidates.length) return [];
+  const names = candidates.flatMap((p) => [`${ref}:worktree/${p}`, `${ref}:ignored/${p}`]);
+  const batch = await git(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { cwd: repo.root, readOnly: true, input: names.map((n) => n + '\n').join('') });
+  const answers = batch.stdout.split('\n');
+  const present = candidates.filter((p) => existsSync(join(repo.root, p)));
+  const hashed = present.length ? (await git(['hash-object', '--stdin-paths'], { cwd: repo.root, readOnly: true, input: present.map((p) => p + '\n').join('') })).stdout.split('\n') : [];
+  const onDisk = new Map(present.map((p, i) => [p, hashed[i] ?? '']));
+  const out: KeptPathChanged[] = [];
+  candidates.forEach((p, i) => {
+    const blob = (line: string | undefined) => (line && / blob$/.test(line) ? line.split(' ')[0]! : null);
+    const inWorktree = blob(answers[2 * i]);
+    const inIgnored = blob(answers[2 * i + 1]);
+    const was = inWorktree ?? inIgnored;
+    if (!was || onDisk.get(p) === was) return;
+    const q = shellQuote(p);
+    out.push(
+      inWorktree
+        ? { path: p, removed: !onDisk.has(p), show: `git show ${ref}:worktree/${q}`, restore: `git restore --source=${ref}:worktree --worktree -- ${q}` }
+        : { path: p, removed: !onDisk.has(p), show: `git show ${ref}:ignored/${q}`, restore: `git cat-file blob ${ref}:ignored/${q} > ${q}` },
+    );
+  });
+  return out;
 }

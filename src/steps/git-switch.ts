@@ -4,12 +4,17 @@
  * out in another worktree cannot be switched to: HEAD is detached at it instead, with a warning.
  * A merge, rebase, cherry-pick, revert or am in progress (a run given --force) is set aside
  * first: the snapshot holds it, and undo puts it back (git-operation.ts).
+ * With `carryLeftOutOf: <step id>`, the files that step (a `git.commit-all`) left out of its
+ * commit — .env, rb's own files, secrets — stay on disk as they were across the switch.
  */
 import { z } from 'zod';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { git } from '../io/git.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { describeSetAside, setAsideOperations } from './git-operation.js';
 import { assertBranchName, branchesInOtherWorktrees, freeBranchName, headState, oidOf, refOid } from './git-common.js';
+import { repoPath } from './common.js';
 
 const schema = z
   .object({
@@ -18,6 +23,8 @@ const schema = z
     from: z.string().min(1).optional(),
     /** with create: when the name exists, use name-2, name-3, … */
     unique: z.boolean().optional(),
+    /** the id of a git.commit-all step: the files it left out of its commit stay on disk across the switch */
+    carryLeftOutOf: z.string().min(1).optional(),
   })
   .strict()
   .refine((w) => Boolean(w.to) !== Boolean(w.create), { message: 'give exactly one of to or create' });
@@ -31,12 +38,69 @@ export const gitSwitch: StepKind<With> = {
   describe: (w, ctx) => [
     ...describeSetAside(ctx),
     w.create ? `git switch --discard-changes --no-track -c ${w.create}${w.unique ? '[-N]' : ''} ${w.from ?? 'HEAD'}` : `git switch --discard-changes ${w.to}`,
+    ...(w.carryLeftOutOf ? [`# the files step ${w.carryLeftOutOf} left out of its commit (.env, rb's own files, secrets) are kept on disk as they are`] : []),
   ],
   async run(w, ctx) {
     const { commands = [], ...aside } = await setAsideOperations(ctx);
-    return { ...(await switchTo(w, ctx, commands)), ...aside };
+    const carry = w.carryLeftOutOf ? holdFiles(ctx, leftOutPathsOf(ctx, w.carryLeftOutOf)) : null;
+    const res = { ...(await switchTo(w, ctx, commands)), ...aside };
+    if (!carry) return res;
+    const carried = carry.putBack();
+    if (carried.length) ctx.reporter.output(`kept on disk across the switch: ${carried.join(', ')}`);
+    return { ...res, carried, kept: carry.paths };
   },
 };
+
+/** The paths a git.commit-all step left out of its commit (this process's result, or the journal's on resume). */
+function leftOutPathsOf(ctx: StepContext, stepId: string): string[] {
+  const fromJournal = ctx.journal?.().steps.find((s) => s.id === stepId)?.result as { leftOutPaths?: unknown } | undefined;
+  const v = (ctx.results[stepId] as { leftOutPaths?: unknown } | undefined)?.leftOutPaths ?? fromJournal?.leftOutPaths;
+  return Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : [];
+}
+
+type Held = { path: string; abs: string; mode: number } & ({ link: string } | { bytes: Buffer });
+
+/** Read the files now; putBack() writes back those the switch changed or removed, and names them. */
+function holdFiles(ctx: StepContext, paths: string[]): { paths: string[]; putBack(): string[] } {
+  const held: Held[] = [];
+  for (const path of paths) {
+    const abs = repoPath(ctx, path);
+    try {
+      const st = lstatSync(abs);
+      if (st.isSymbolicLink()) held.push({ path, abs, mode: st.mode, link: readlinkSync(abs) });
+      else if (st.isFile()) held.push({ path, abs, mode: st.mode, bytes: readFileSync(abs) });
+    } catch {
+      /* not on disk: nothing to keep */
+    }
+  }
+  const same = (h: Held): boolean => {
+    try {
+      const st = lstatSync(h.abs);
+      if ('link' in h) return st.isSymbolicLink() && readlinkSync(h.abs) === h.link;
+      return st.isFile() && (st.mode & 0o7777) === (h.mode & 0o7777) && readFileSync(h.abs).equals(h.bytes);
+    } catch {
+      return false;
+    }
+  };
+  return {
+    paths: held.map((h) => h.path),
+    putBack() {
+      const changed: string[] = [];
+      for (const h of held) {
+        if (same(h)) continue;
+        rmSync(h.abs, { recursive: true, force: true });
+        mkdirSync(dirname(h.abs), { recursive: true });
+        if ('link' in h) symlinkSync(h.link, h.abs);
+        else {
+          writeFileSync(h.abs, h.bytes, { mode: h.mode & 0o7777 });
+          chmodSync(h.abs, h.mode & 0o7777);
+        }
+        changed.push(h.path);
+      }
+      return changed;
+    },
+  };
+}
 
 async function switchTo(w: With, ctx: StepContext, commands: string[]): Promise<StepResult> {
   const repo = ctx.repo;

@@ -3,20 +3,31 @@
  * rollbacks/. Besides the run's values, a template reads `report.*`: date, elapsed, snapshot,
  * steps, warnings, and `report.tests` — the Tests lines of the playbook's tests.run steps,
  * whatever became of them (testsReportLines: ran, could not run, not run), naming an output file
- * only when it was written.
+ * only when it was written; and `report.undo`, what `rb undo` gives back and what to run after
+ * it. With `append`, the text is added to the end of the file (a section written once later
+ * steps ran, e.g. what the sprint's WIP commit left out).
  */
 import { z } from 'zod';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/fs.js';
 import type { StepKind } from './types.js';
 import { recordPath, renderTemplate, repoPath, repoRelative, scopeOf, stepsOfKind } from './common.js';
 import { testsReportLines } from './tests-run.js';
+import { undoFollowUps } from './undo-follow-ups.js';
+
+/** `{{report.undo}}`: what `rb undo` gives back, and what is left to do after it. */
+function undoText(runId: string, followUps: string[]): string {
+  if (!followUps.length) return `\`rb undo ${runId}\` restores everything`;
+  return `\`rb undo ${runId}\` restores every file, but not the installed dependencies; after it, ${followUps.join('; ')}`;
+}
 
 const schema = z
   .object({
     template: z.string().min(1).optional(),
     templateFile: z.string().min(1).optional(),
     to: z.string().min(1),
+    /** add to the end of the file instead of replacing it */
+    append: z.boolean().optional(),
   })
   .strict()
   .refine((w) => Boolean(w.template) !== Boolean(w.templateFile), { message: 'give exactly one of template or templateFile' });
@@ -29,7 +40,7 @@ export const report: StepKind<With> = {
   destructive: false,
   rawWith: ['template'],
   templateRoots: ['report'],
-  describe: (w, ctx) => [`write ${ctx.config.rollbacksDir}/${w.to}${w.templateFile ? ` from ${w.templateFile}` : ''}`],
+  describe: (w, ctx) => [`${w.append ? 'append to' : 'write'} ${ctx.config.rollbacksDir}/${w.to}${w.templateFile ? ` from ${w.templateFile}` : ''}`],
   async run(w, ctx) {
     const template = w.template ?? readFileSync(repoPath(ctx, w.templateFile), 'utf8');
     const scope = scopeOf(ctx);
@@ -47,11 +58,14 @@ export const report: StepKind<With> = {
         const why = status === 'skipped' && t.when ? `turned off for this run: ${t.when} is false` : status === 'pending' ? 'not run yet when this report was written' : undefined;
         return testsReportLines(ctx.results[t.id] as Parameters<typeof testsReportLines>[0], status, why);
       }).join('\n') || '- Tests: none in this playbook',
+      undo: undoText(ctx.run.id, j ? undoFollowUps(j) : []),
     };
-    const text = renderTemplate(template, scope);
+    const rendered = renderTemplate(template, scope);
     const out = recordPath(ctx, w.to);
+    const before = w.append && existsSync(out) ? readFileSync(out, 'utf8') : '';
+    const text = before + (before && !before.endsWith('\n') ? '\n' : '') + rendered;
     writeFileAtomic(out, text.endsWith('\n') ? text : text + '\n');
-    ctx.reporter.output(`wrote ${repoRelative(ctx, out)}`);
+    ctx.reporter.output(`${w.append ? 'added to' : 'wrote'} ${repoRelative(ctx, out)}`);
     return { file: repoRelative(ctx, out), report: repoRelative(ctx, out) };
   },
 };

@@ -60,7 +60,7 @@ export interface StepContext extends PlanContext {
   stepId?: string;
   /** the run's journal record as it stands (for reports) */
   journal?: () => {
-    steps: { id: string; title: string; status: string; durationMs?: number; error?: string; warnings?: string[] }[];
+    steps: { id: string; title: string; kind?: string; status: string; destructive?: boolean; durationMs?: number; error?: string; warnings?: string[]; result?: unknown }[];
     warnings: string[];
     snapshot: string | null;
     startedAt: string;
@@ -87,6 +87,8 @@ export interface StepResult {
   warnings?: string[];
   /** the step had nothing to do */
   skipped?: string;
+  /** a destructive step that checked it changed nothing (e.g. restored files that already matched): the run is not counted as a rollback */
+  unchanged?: boolean;
   /**
    * values for later steps of this same process only, never journaled: they describe the
    * working copy of this moment, which a resumed run cannot rely on
