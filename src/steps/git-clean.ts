@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
+import type { InstallConfig } from '../types.js';
+import { displayCommand } from './common.js';
 import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
@@ -39,6 +41,20 @@ function anchor(p: string): string {
 function baseExcludes(ctx: PlanContext, w: With): string[] {
   // rb's own configuration is never cleaned either (an untracked .rb/ or rb.config.yaml)
   return [`/${ctx.config.rollbacksDir.replace(/^\/+|\/+$/g, '')}/`, ...RB_OWN_PATHS.map((p) => `/${p}`), ...ctx.config.keep.map(anchor), ...(w.keep ?? []).map(anchor)];
+}
+
+/** An install's dependency dir relative to the repository root ("frontend/node_modules"). */
+export function depDirOf(inst: InstallConfig): string | null {
+  return inst.dir ? [inst.cwd, inst.dir].filter((x) => x && x !== '.').join('/').replace(/\/+$/, '') : null;
+}
+
+/** The removed paths for a report: each one, up to {@link REMOVED_LISTED}, then how many more. */
+export const REMOVED_LISTED = 20;
+export function removedList(removed: readonly string[], runId: string): string {
+  if (!removed.length) return 'none';
+  const shown = removed.slice(0, REMOVED_LISTED).map((p) => `- ${p}`);
+  const more = removed.length - shown.length;
+  return [...shown, ...(more > 0 ? [`- … and ${more} more (listed in \`rb show ${runId} --json\`; the snapshot holds them all)`] : [])].join('\n');
 }
 
 /** Paths the run's snapshot reported as not captured, with the reason. */
@@ -76,7 +92,15 @@ export const gitClean: StepKind<With> = {
   destructive: true,
   describe: (w, ctx) => {
     const ex = baseExcludes(ctx, w);
-    const deps = w.keepDepsSince ? ctx.config.install.filter((i) => i.dir).map((i) => `-e /${i.dir}/ (if ${i.lockfiles.join(', ')} unchanged)`) : [];
+    const seen = new Set<string>();
+    const deps = w.keepDepsSince
+      ? ctx.config.install.flatMap((i) => {
+          const dir = depDirOf(i);
+          if (!dir || seen.has(dir)) return [];
+          seen.add(dir);
+          return [`-e /${dir}/ (if ${i.lockfiles.map((l) => (i.cwd && i.cwd !== '.' ? `${i.cwd}/${l}` : l)).join(', ') || 'its lockfiles are'} unchanged)`];
+        })
+      : [];
     return [`git clean -fd${w.ignored === false ? '' : 'x'} ${ex.map((e) => `-e ${e}`).join(' ')} -e <paths the snapshot did not capture>${deps.length ? ' ' + deps.join(' ') : ''}`];
   },
   async run(w, ctx) {
@@ -85,23 +109,30 @@ export const gitClean: StepKind<With> = {
     const kept: string[] = [];
     const notes: string[] = [];
     // dependency dirs: kept when their lockfiles are unchanged; otherwise stale, and the install recreates them
-    const staleDeps = new Map<string, string>();
+    const staleDeps = new Map<string, InstallConfig>();
+    const keptDirs = new Set<string>();
     if (w.keepDepsSince) {
       for (const inst of ctx.config.install) {
-        if (!inst.dir) continue;
-        const dir = [inst.cwd, inst.dir].filter((x) => x && x !== '.').join('/');
+        const dir = depDirOf(inst);
+        if (!dir || keptDirs.has(dir)) continue;
         if (await lockfilesUnchanged(repo.root, inst, w.keepDepsSince, 'HEAD')) {
           excludes.push(`/${dir}/`);
+          keptDirs.add(dir);
           kept.push(`${dir} (${inst.lockfiles.join(', ') || 'no lockfile'} unchanged)`);
-        } else if (inst.lockfiles.length) staleDeps.set(dir, inst.lockfiles.join(', '));
+        } else if (inst.lockfiles.length) staleDeps.set(dir, inst);
       }
     }
+    // dependency dirs removed without a copy in the snapshot: after `rb undo`, their install must run again
+    const removedDeps: { dir: string; cwd: string; command: string; lockfiles: string[] }[] = [];
     for (const { path: p, reason } of snapshotSkipped(ctx)) {
+      if (keptDirs.has(p)) continue; // kept above already (and named once)
       // A dependency dir left out of the snapshot because it is listed as regenerable
       // (snapshots.skipIgnored, default node_modules) whose lockfiles changed is removed: the
       // install recreates it from the baseline's lockfiles. Anything else not captured is kept.
-      if (reason === 'listed' && staleDeps.has(p)) {
-        notes.push(`${showPath(p)} removed (${staleDeps.get(p)} changed; the install recreates it)`);
+      const stale = staleDeps.get(p);
+      if (reason === 'listed' && stale) {
+        notes.push(`${showPath(p)} removed (${stale.lockfiles.join(', ')} changed; the install recreates it)`);
+        removedDeps.push({ dir: p, cwd: stale.cwd || '.', command: displayCommand(stale.command), lockfiles: stale.lockfiles });
         continue;
       }
       // a literal path: escape gitignore's special characters, anchor at the root
@@ -123,6 +154,6 @@ export const gitClean: StepKind<With> = {
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
     }
     ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, kept, nested };
+    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps };
   },
 };

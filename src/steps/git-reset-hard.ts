@@ -1,12 +1,15 @@
 /**
  * `git.reset-hard`: move the current branch (or detached HEAD) to a commit and make index and
  * worktree match it. Lists the commits the reset drops from the branch — they stay reachable
- * from the run's snapshot, and `rb undo` brings them back.
+ * from the run's snapshot, and `rb undo` brings them back — and every `keep` path (.env) whose
+ * content is no longer what the snapshot holds (a tracked .env the reset, or the switch before
+ * it, put back to the baseline's version), with the commands that show and restore just that
+ * file from the snapshot.
  */
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
-import { headState, oidOf, unmergedPaths } from './git-common.js';
+import { headState, keptPathsChanged, oidOf, unmergedPaths } from './git-common.js';
 
 const schema = z.object({ ref: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
@@ -45,6 +48,10 @@ export const gitResetHard: StepKind<With> = {
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
     if ('error' in unmerged) throw unmerged.error;
     if (unmerged.paths.length) throw new Error('after reset, the index still has unmerged entries');
-    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs };
+    const keptChanged = ctx.snapshotId ? await keptPathsChanged(repo, ctx.snapshotId, ctx.config.keep) : [];
+    const what = (k: (typeof keptChanged)[number]) => `${k.path} (a keep path) ${k.removed ? 'is gone: the commit rolled back to does not have it' : "now holds the version of the commit rolled back to"}`;
+    for (const k of keptChanged) ctx.reporter.warn(`${what(k)}; yours is in the snapshot: see it with \`${k.show}\`, put it back with \`${k.restore}\``);
+    const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';
+    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs, keptChanged, keptChangedList };
   },
 };
