@@ -8,9 +8,10 @@ export async function historyCommand(opts: { limit?: string; json?: boolean }, c
   const repo = findRepo(cmd.parent?.opts().cwd);
   const limit = Number(opts.limit ?? 20);
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError(`--limit takes a positive whole number, got "${opts.limit}"`, { next: 'rb history --limit 20' });
-  const runs = listRuns(repo).slice(0, limit);
+  const all = listRuns(repo);
+  const runs = all.slice(0, limit);
   if (opts.json) {
-    printJson({ runs: runs.map((r) => ({ ...summary(r) })) });
+    printJson({ runs: runs.map((r) => ({ ...summary(r) })), total: all.length, limit });
     return 0;
   }
   if (!runs.length) {
@@ -23,6 +24,7 @@ export async function historyCommand(opts: { limit?: string; json?: boolean }, c
       ['RUN', 'STATUS', 'PLAYBOOK', 'TOOK', 'STARTED', 'SNAPSHOT'],
     ),
   );
+  if (all.length > runs.length) print(`Showing the ${runs.length} most recent of ${all.length} runs: \`rb history --limit ${all.length}\` lists them all.`);
   return 0;
 }
 

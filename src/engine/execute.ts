@@ -14,7 +14,7 @@ import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import { findRepo, type Repo } from '../repo.js';
 import { loadConfig } from '../config/load.js';
 import { loadPlaybook, loadPlaybookFile } from '../playbook/load.js';
-import { buildPlan, flatten, formatPlan, interpolateWith, kindsUsed, planScope, resolveParams, type Plan, type PlanStep } from '../playbook/plan.js';
+import { buildPlan, flatten, formatPlan, interpolateWith, kindsUsed, planScope, resolveParams, whenText, type Plan, type PlanStep } from '../playbook/plan.js';
 import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
 import { kindsFor } from '../steps/index.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
@@ -460,7 +460,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         rec.status = 'skipped';
         rec.endedAt = new Date().toISOString();
         journal();
-        task.skip(`${ps.title} (skipped: when ${ps.when})`);
+        task.skip(`${ps.title} (skipped: ${whenText(ps.when, scope, false)})`);
         return;
       }
     }
@@ -600,7 +600,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
                 r.endedAt = new Date().toISOString();
               }
               journal();
-              return task.skip(`${ps.title} (skipped: when ${ps.when})`);
+              return task.skip(`${ps.title} (skipped: ${whenText(ps.when, planScope(ctx, results), false)})`);
             }
           }
           rec.status = 'running';
@@ -704,7 +704,10 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   }
   if (!req.json && !req.quiet) {
     const lines = [`\n✔ ${playbook.title}: run ${run.id} succeeded in ${((run.durationMs ?? 0) / 1000).toFixed(1)}s.`];
-    if (run.snapshot) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
+    const { undoFollowUps } = await import('../steps/undo-follow-ups.js');
+    const followUps = undoFollowUps(run);
+    if (run.snapshot && !followUps.length) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
+    else if (run.snapshot) lines.push(`  snapshot: ${run.snapshot} — \`rb undo ${run.id}\` puts back every file, but not the installed dependencies; after it:`, ...followUps.map((f) => `    ${f}`));
     if (run.report) lines.push(`  report: ${run.report}`);
     for (const w of run.warnings) lines.push(`  warning: ${w}`);
     printOut(lines.join('\n'));

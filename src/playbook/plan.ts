@@ -7,7 +7,7 @@
 import { UsageError } from '../errors.js';
 import type { Playbook, StepSpec } from '../types.js';
 import type { PlanContext, StepKind } from '../steps/types.js';
-import { hasDeferred, interpolate, interpolateArgv, interpolateShell, parseTemplate, resolvePath } from './interpolate.js';
+import { evaluateWhen, hasDeferred, interpolate, interpolateArgv, interpolateShell, parseTemplate, resolvePath } from './interpolate.js';
 
 export interface PlanStep {
   id: string;
@@ -19,6 +19,8 @@ export interface PlanStep {
   continueOnError: boolean;
   timeoutMs?: number;
   when?: string;
+  /** the `when` in words, as the plan saw it (see whenText) */
+  whenText?: string;
   confirm?: string;
   /** display form of the commands it would run */
   commands: string[];
@@ -214,6 +216,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
         continueOnError: step.continueOnError ?? false,
         timeoutMs: parseDuration(step.timeout),
         when: step.when,
+        whenText: step.when !== undefined ? whenText(step.when, scope, true) : undefined,
         confirm: confirmText(step, scope),
         commands: [],
         concurrent: step.concurrent ?? false,
@@ -256,6 +259,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
       continueOnError: step.continueOnError ?? false,
       timeoutMs: parseDuration(step.timeout),
       when: step.when,
+      whenText: step.when !== undefined ? whenText(step.when, scope, true) : undefined,
       confirm: confirmText(step, scope),
       commands,
       deferred,
@@ -300,6 +304,31 @@ export function flatten(steps: PlanStep[]): PlanStep[] {
   return out;
 }
 
+/**
+ * A step's `when` in words, never as a template: "parameter tests is false" (why a step was
+ * skipped), or for a plan "runs: parameter tests is true" / "skipped: parameter tests is false".
+ * A value only known while running (steps.*) reads "(decided when it runs)".
+ */
+export function whenText(when: string, scope: Record<string, unknown>, plan: boolean): string {
+  const parts = parseTemplate(when);
+  const single = parts.length === 1 && parts[0]!.kind === 'expr' ? parts[0]!.expr : null;
+  const name = single ? (single.startsWith('params.') ? `parameter ${single.slice(7)}` : single) : `"${when.replace(/\{\{\s*|\s*\}\}/g, '')}"`;
+  let value: string | null = null;
+  let go: boolean | null = null;
+  if (!hasDeferred(when)) {
+    try {
+      value = interpolate(when, scope).trim();
+      go = evaluateWhen(when, scope);
+    } catch {
+      /* unknown here */
+    }
+  }
+  const shown = value === null ? null : value === '' ? 'empty' : value;
+  if (!plan) return `${name} is ${shown ?? 'false'}`;
+  if (go === null) return `runs if ${name} is true (decided when it runs)`;
+  return go ? `runs: ${name} is ${shown}` : `skipped: ${name} is ${shown}`;
+}
+
 /** The numbered, human-readable form printed by `rb plan` and `--dry-run`. */
 export function formatPlan(plan: Plan): string {
   const lines: string[] = [];
@@ -313,7 +342,7 @@ export function formatPlan(plan: Plan): string {
   const walk = (steps: PlanStep[], prefix: string, indent: string) => {
     steps.forEach((s, i) => {
       const n = `${prefix}${i + 1}`;
-      const flags = [s.destructive ? 'destructive' : '', s.continueOnError ? 'continue on error' : '', s.concurrent ? 'concurrent' : '', s.when ? `when ${s.when}` : '', s.timeoutMs ? `timeout ${s.timeoutMs / 1000}s` : '']
+      const flags = [s.destructive ? 'destructive' : '', s.continueOnError ? 'continue on error' : '', s.concurrent ? 'concurrent' : '', s.when ? (s.whenText ?? `when ${s.when}`) : '', s.timeoutMs ? `timeout ${s.timeoutMs / 1000}s` : '']
         .filter(Boolean)
         .join(', ');
       lines.push(`${indent}${n}. ${s.title} [${s.kind === 'group' ? 'group' : s.kind}${flags ? '; ' + flags : ''}]`);

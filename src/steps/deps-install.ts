@@ -3,23 +3,36 @@
  * after a rollback, skipping the ones whose lockfiles did not change.
  *
  * A reinstall is the slowest part of a rollback (minutes for `npm ci`), and after a rollback
- * that did not touch the lockfiles it is also useless. With `since` (the commit HEAD was on
- * before the rollback, "{{run.head}}"), an install is skipped when its dependency directory
- * still exists and every lockfile is the same blob in `since` and in HEAD, and the working copy
- * agrees with HEAD. In every other case — no `since`, no dependency dir configured, no
- * lockfiles configured, a ref that does not resolve — it runs: installing is only slow,
- * skipping wrongly leaves a broken tree.
+ * that did not touch the lockfiles it is also useless. An install is skipped
+ *   - with a dependency dir (node_modules, .venv): when `since` is given (the commit HEAD was on
+ *     before the rollback, "{{run.head}}"), the dir still exists, every lockfile is the same
+ *     blob in `since` and in HEAD, and the working copy agrees with HEAD;
+ *   - without one (pip into a system Python, go): when every lockfile on disk is byte for byte
+ *     what it was at the last successful run of the same install in this working copy (rb
+ *     remembers their blob ids in <git-common-dir>/rb/installs.json, keyed by working copy,
+ *     folder and command);
+ *   - with a note (a warning): when its folder or one of its lockfiles is not there at all —
+ *     the baseline does not have it, so the command could only fail.
+ * In every other case — no `since`, no lockfiles configured, a ref that does not resolve,
+ * nothing remembered — it runs: installing is only slow, skipping wrongly leaves a broken tree.
+ *
+ * What `rb undo` cannot give back: an install that ran against other lockfiles than the ones
+ * the snapshot holds leaves dependencies that fit the baseline, not the restored files. Each
+ * such install carries `afterUndo` (the command to run again) in the step's result, and
+ * undoFollowUps() (undo-follow-ups.ts) turns a run's journal into those next steps.
  *
  * lockfilesUnchanged() is also used by the emergency playbook's clean step to decide whether
  * the dependency directory may be kept through `git clean`.
  */
 import { z } from 'zod';
-import { existsSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
 import { runCommand, tail } from '../io/exec.js';
-import { git, revParse } from '../io/git.js';
+import { git, revParse, shellQuote } from '../io/git.js';
+import { writeJsonAtomic } from '../io/fs.js';
 import type { InstallConfig } from '../types.js';
-import type { StepKind, StepResult } from './types.js';
+import type { Repo } from '../repo.js';
+import type { StepContext, StepKind, StepResult } from './types.js';
 import { displayCommand, repoPath } from './common.js';
 
 const schema = z
@@ -43,6 +56,14 @@ export interface InstallOutcome {
   reason: string;
   exitCode?: number;
   durationMs?: number;
+  /** skipped because its folder or a lockfile is missing (said as a warning) */
+  missing?: string[];
+  /**
+   * the install ran against other lockfiles than the run's snapshot holds: after `rb undo`, the
+   * dependencies fit the baseline, not the restored files. The command line to run again, e.g.
+   * `(cd frontend && npm ci)`.
+   */
+  afterUndo?: string;
 }
 
 /** "web/package-lock.json" for a lockfile of the install in web/; "." is the root. */
@@ -112,6 +133,48 @@ async function lockfilesDirty(root: string, install: InstallConfig): Promise<str
   return dirty;
 }
 
+/** The blob id of each lockfile on disk (null where absent), as `git hash-object` gives it. */
+async function lockfileHashesOnDisk(root: string, install: InstallConfig): Promise<Record<string, string | null>> {
+  const out: Record<string, string | null> = {};
+  for (const lf of install.lockfiles) {
+    const path = repoFile(install, lf);
+    out[lf] = existsSync(resolve(root, path)) ? (await git(['hash-object', '--', path], { cwd: root, readOnly: true, allowFail: true })).stdout.trim() || null : null;
+  }
+  return out;
+}
+
+// ---- what rb remembers of successful installs in this working copy ------------------------------
+
+/** <git-common-dir>/rb/installs.json: the lockfiles of each install's last successful run, per working copy. */
+interface InstallMemory {
+  version: 1;
+  installs: Record<string, { lockfiles: Record<string, string | null>; at: string }>;
+}
+
+const memoryFile = (repo: Repo) => join(repo.commonDir, 'rb', 'installs.json');
+const memoryKey = (repo: Repo, install: InstallConfig) => JSON.stringify([repo.root, install.cwd || '.', displayCommand(install.command)]);
+
+function readMemory(repo: Repo): InstallMemory {
+  try {
+    const m = JSON.parse(readFileSync(memoryFile(repo), 'utf8')) as InstallMemory;
+    if (m && m.version === 1 && m.installs && typeof m.installs === 'object') return m;
+  } catch {
+    /* none yet, or unreadable: nothing remembered */
+  }
+  return { version: 1, installs: {} };
+}
+
+/** Remember the lockfiles of a successful install (best effort: forgetting only costs a reinstall). */
+function remember(repo: Repo, install: InstallConfig, lockfiles: Record<string, string | null>): void {
+  try {
+    const m = readMemory(repo);
+    m.installs[memoryKey(repo, install)] = { lockfiles, at: new Date().toISOString() };
+    writeJsonAtomic(memoryFile(repo), m);
+  } catch {
+    /* not fatal */
+  }
+}
+
 function label(install: InstallConfig): string {
   return install.cwd && install.cwd !== '.' ? install.cwd : '.';
 }
@@ -128,13 +191,18 @@ function selectInstalls(installs: InstallConfig[], names: string[] | undefined):
   }).filter((v, i, a) => a.indexOf(v) === i);
 }
 
-/** Why this install must run, or null when it can be skipped; and the line saying so. */
-async function decide(root: string, install: InstallConfig, w: With): Promise<{ run: boolean; reason: string }> {
+type Decision = { run: true; reason: string } | { run: false; reason: string; missing?: string[] };
+
+/** Whether this install runs, and the line saying why. */
+async function decide(ctx: StepContext, install: InstallConfig, w: With): Promise<Decision> {
+  const root = ctx.repo.root;
+  const missing = await missingHere(root, install);
+  if (missing) return missing;
   if (w.force) return { run: true, reason: 'forced' };
+  if (!install.lockfiles.length) return { run: true, reason: 'no lockfiles configured' };
+  if (!install.dir) return decideByMemory(ctx.repo, install);
   const since = w.since?.trim();
   if (!since) return { run: true, reason: 'no earlier commit to compare lockfiles with' };
-  if (!install.lockfiles.length) return { run: true, reason: 'no lockfiles configured' };
-  if (!install.dir) return { run: true, reason: 'no dependency dir configured' };
   const dirRel = repoFile(install, install.dir);
   if (!existsSync(resolve(root, dirRel))) return { run: true, reason: `${dirRel} is missing` };
   const sinceOid = await revParse(root, `${since}^{commit}`);
@@ -144,6 +212,48 @@ async function decide(root: string, install: InstallConfig, w: With): Promise<{ 
   const dirty = await lockfilesDirty(root, install);
   if (dirty.length) return { run: true, reason: `${dirty.join(', ')} in the working copy differ${dirty.length === 1 ? 's' : ''} from HEAD` };
   return { run: false, reason: `${dirRel} kept: ${files} unchanged since ${sinceOid.slice(0, 12)}` };
+}
+
+/** Skipped with a note when the install's folder or a lockfile is not in the working copy (the baseline lacks it). */
+async function missingHere(root: string, install: InstallConfig): Promise<Decision | null> {
+  const cwd = install.cwd && install.cwd !== '.' ? install.cwd : null;
+  const absent = cwd && !existsSync(resolve(root, cwd)) ? [`${cwd}/`] : install.lockfiles.map((lf) => repoFile(install, lf)).filter((p) => !existsSync(resolve(root, p)));
+  if (!absent.length) return null;
+  const inHead = await Promise.all(absent.map((p) => blobAt(root, 'HEAD', p.replace(/\/$/, ''))));
+  const where = inHead.every((b) => b === null) ? 'not in this commit' : 'missing from the working copy';
+  return { run: false, missing: absent, reason: `skipped ${label(install) !== '.' ? `(cd ${install.cwd}) ` : ''}${displayCommand(install.command)}: ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} ${where}` };
+}
+
+/** An install without a dependency dir: skipped when its lockfiles are those of its last successful run here. */
+async function decideByMemory(repo: Repo, install: InstallConfig): Promise<Decision> {
+  const files = install.lockfiles.join(', ');
+  const last = readMemory(repo).installs[memoryKey(repo, install)];
+  if (!last) return { run: true, reason: `no successful run of it recorded in this working copy` };
+  const now = await lockfileHashesOnDisk(repo.root, install);
+  const changed = install.lockfiles.filter((lf) => (now[lf] ?? null) !== (last.lockfiles[lf] ?? null));
+  if (changed.length) return { run: true, reason: `${changed.join(', ')} changed since its last successful run here (${last.at})` };
+  return { run: false, reason: `skipped: ${files} unchanged since its last successful run here (${last.at})` };
+}
+
+/**
+ * Do the install's lockfiles on disk differ from the ones the run's snapshot holds (what `rb
+ * undo` puts back)? Without a snapshot, compared with `since` instead; unknown counts as yes.
+ */
+async function differsFromSnapshot(ctx: StepContext, install: InstallConfig, since: string | undefined): Promise<boolean> {
+  if (!install.lockfiles.length) return true;
+  const now = await lockfileHashesOnDisk(ctx.repo.root, install);
+  const base = ctx.snapshotId ? `refs/rb/snapshots/${ctx.snapshotId}:worktree/` : since ? `${since}:` : null;
+  if (!base) return true;
+  for (const lf of install.lockfiles) {
+    if ((await revParse(ctx.repo.root, `${base}${repoFile(install, lf)}`)) !== (now[lf] ?? null)) return true;
+  }
+  return false;
+}
+
+/** `(cd frontend && npm ci)`, or `npm ci` at the root. */
+function commandLine(install: InstallConfig): string {
+  const c = displayCommand(install.command);
+  return label(install) === '.' ? c : `(cd ${shellQuote(install.cwd)} && ${c})`;
 }
 
 export const depsInstall: StepKind<With> = {
@@ -156,7 +266,7 @@ export const depsInstall: StepKind<With> = {
     if (!installs.length) return ['(no installs configured)'];
     return installs.map((i) => {
       const cd = label(i) !== '.' ? `(cd ${i.cwd}) ` : '';
-      const cond = !w.force && w.since && i.lockfiles.length && i.dir ? `  (skipped when ${i.lockfiles.join(', ')} unchanged)` : '';
+      const cond = w.force || !i.lockfiles.length ? '' : i.dir ? (w.since ? `  (skipped when ${i.lockfiles.join(', ')} unchanged)` : '') : `  (skipped when ${i.lockfiles.join(', ')} unchanged since its last successful run here)`;
       return `${cd}${displayCommand(i.command)}${cond}`;
     });
   },
@@ -175,10 +285,11 @@ export const depsInstall: StepKind<With> = {
     });
     for (const install of installs) {
       const command = displayCommand(install.command);
-      const d = await decide(root, install, w);
+      const d = await decide(ctx, install, w);
       if (!d.run) {
-        ctx.reporter.output(d.reason);
-        outcomes.push({ cwd: install.cwd, command, ran: false, reason: d.reason });
+        if (d.missing) ctx.reporter.warn(d.reason);
+        else ctx.reporter.output(d.reason);
+        outcomes.push({ cwd: install.cwd, command, ran: false, reason: d.reason, ...(d.missing ? { missing: d.missing } : {}) });
         continue;
       }
       ctx.reporter.output(`${label(install) !== '.' ? `(cd ${install.cwd}) ` : ''}${command}  (${d.reason})`);
@@ -190,7 +301,9 @@ export const depsInstall: StepKind<With> = {
       });
       commands.push(command);
       last = r;
-      outcomes.push({ cwd: install.cwd, command, ran: true, reason: d.reason, exitCode: r.exitCode, durationMs: r.durationMs });
+      const afterUndo = (await differsFromSnapshot(ctx, install, w.since?.trim())) ? commandLine(install) : undefined;
+      outcomes.push({ cwd: install.cwd, command, ran: true, reason: d.reason, exitCode: r.exitCode, durationMs: r.durationMs, ...(afterUndo ? { afterUndo } : {}) });
+      if (r.exitCode === 0) remember(ctx.repo, install, await lockfileHashesOnDisk(root, install));
       if (r.exitCode !== 0) {
         const why = r.failedToStart ?? (r.timedOut ? `timed out after ${timeoutMs} ms` : r.cancelled ? 'cancelled' : `exited ${r.exitCode}`);
         throw Object.assign(new Error(`install in ${label(install)} failed: ${command}: ${why}`), { result: result() });

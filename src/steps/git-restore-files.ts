@@ -2,15 +2,18 @@
  * `git.restore-files`: restore only the given paths from a commit (index and worktree), taken
  * literally — every other change stays exactly where it is. A path absent from the source is
  * reported and skipped, or removed with deleteMissing. A name that is not UTF-8 (held as in
- * io/path-bytes.ts) reaches git as bytes on stdin (--pathspec-from-file, git 2.26+).
+ * io/path-bytes.ts) reaches git as bytes on stdin (--pathspec-from-file, git 2.26+). Which paths
+ * really change is read before (index and working copy against the source): when none does,
+ * the result says `unchanged`, the run says it changed nothing, and metrics.record does not
+ * count it as a rollback.
  */
 import { z } from 'zod';
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { git } from '../io/git.js';
+import { git, splitZ } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
-import { fsPath } from '../io/path-bytes.js';
+import { fsPath, hasRawBytes } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
 
 const schema = z.object({ paths: z.array(z.string().min(1)).min(1), from: z.string().min(1), deleteMissing: z.boolean().optional() }).strict();
@@ -30,6 +33,17 @@ export const gitRestoreFiles: StepKind<With> = {
     const present = w.paths.filter((p) => inSource.has(p));
     const missing = w.paths.filter((p) => !inSource.has(p));
     const commands: string[] = [];
+    // what the restore will change: index or working copy differing from the source, per path
+    // (a name that is not UTF-8 cannot be asked about as an argument: it counts as changing)
+    const differing = new Set<string>(present.filter(hasRawBytes));
+    const asked = present.filter((p) => !hasRawBytes(p));
+    if (asked.length) {
+      const [wt, idx] = await Promise.all([
+        git(['--literal-pathspecs', 'diff', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: repo.root, readOnly: true }),
+        git(['--literal-pathspecs', 'diff', '--cached', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: repo.root, readOnly: true }),
+      ]);
+      for (const p of [...splitZ(wt.stdout), ...splitZ(idx.stdout)]) differing.add(p);
+    }
     const gitPaths = async (cmd: string[], paths: string[]) => {
       const spec = pathspecArgs(paths);
       const args = ['--literal-pathspecs', ...cmd, ...spec.args];
@@ -38,6 +52,7 @@ export const gitRestoreFiles: StepKind<With> = {
     };
     if (present.length) await gitPaths(['restore', `--source=${source}`, '--staged', '--worktree'], present);
     const deleted: string[] = [];
+    let leftAsIs: string | null = null;
     if (missing.length) {
       if (w.deleteMissing) {
         await gitPaths(['rm', '-r', '-q', '--cached', '--ignore-unmatch'], missing);
@@ -50,13 +65,21 @@ export const gitRestoreFiles: StepKind<With> = {
         }
         ctx.reporter.output(`deleted ${deleted.length} path(s) absent from ${w.from}`);
       } else {
-        ctx.reporter.warn(`not in ${w.from}, left as is: ${missing.map(showPath).join(', ')} (pass --delete-missing to remove them)`);
+        leftAsIs = `not in ${w.from}, left as is: ${missing.map(showPath).join(', ')} (pass --delete-missing to remove them)`;
       }
     }
-    ctx.reporter.output(`restored ${present.length} path(s) from ${w.from}`);
+    const changed = [...differing].sort();
+    const unchanged = changed.length === 0 && deleted.length === 0;
+    const already = present.length ? `${present.map(showPath).join(', ')} already match${present.length === 1 ? 'es' : ''} ${w.from}` : null;
+    if (unchanged) ctx.reporter.warn(`nothing changed: ${[already, leftAsIs].filter(Boolean).join('; ')}`);
+    else {
+      if (leftAsIs) ctx.reporter.warn(leftAsIs);
+      ctx.reporter.output(`restored ${present.length} path(s) from ${w.from} (${changed.length} file(s) changed)`);
+    }
     // (the lists are for the report: printable, as showPath writes them)
     return {
       commands, restored: present.map(showPath), missing: w.deleteMissing ? [] : missing.map(showPath), deleted: deleted.map(showPath), restoredCount: present.length,
+      changed: changed.map(showPath), changedCount: changed.length, unchanged,
       existsAfter: present.filter((p) => existsSync(fsPath(join(repo.root, p)))).length,
     };
   },

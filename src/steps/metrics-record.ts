@@ -1,9 +1,14 @@
-/** `metrics.record`: append this run to rollbacks/metrics.json (the established format plus rb's fields). */
+/**
+ * `metrics.record`: append this run to rollbacks/metrics.json (the established format plus rb's
+ * fields) — unless the run changed nothing (every destructive step that ran checked that it
+ * changed nothing, and no step created or moved a ref): such a run is not a rollback, and
+ * counting it would inflate the rollback rate. It says so instead.
+ */
 import { z } from 'zod';
 import { join } from 'node:path';
 import { appendRollback } from '../records/metrics.js';
 import { git } from '../io/git.js';
-import type { StepKind } from './types.js';
+import type { StepContext, StepKind, StepResult } from './types.js';
 import { renderTemplate, scopeOf } from './common.js';
 
 const schema = z
@@ -24,6 +29,22 @@ function num(v: unknown): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/** What the run changed so far, from the journal: null when something changed, or the reason it counts as unchanged. */
+function changedNothing(ctx: StepContext): string | null {
+  const j = ctx.journal?.();
+  if (!j) return null;
+  const reasons: string[] = [];
+  for (const s of j.steps) {
+    if (s.id === ctx.stepId || (s.status !== 'succeeded' && s.status !== 'failed' && s.status !== 'skipped')) continue;
+    const r = (ctx.results[s.id] ?? s.result ?? {}) as StepResult;
+    if (r.createdRefs?.length || r.movedRefs?.length) return null;
+    if (!s.destructive || s.status === 'skipped') continue;
+    if (r.unchanged !== true) return null;
+    reasons.push(`${s.id} changed nothing`);
+  }
+  return reasons.length ? reasons.join('; ') : 'no step changed the repository';
+}
+
 export const metricsRecord: StepKind<With> = {
   kind: 'metrics.record',
   summary: 'append the run to rollbacks/metrics.json with its measured recovery time',
@@ -35,6 +56,11 @@ export const metricsRecord: StepKind<With> = {
   rawWith: ['filesChanged', 'testsFailed'],
   describe: (w, ctx) => [`append to ${ctx.config.rollbacksDir}/metrics.json (severity ${w.severity ?? ctx.playbook.severity ?? 'unspecified'}, cause ${w.cause ?? ctx.run.cause ?? 'unspecified'})`],
   async run(w, ctx) {
+    const nothing = changedNothing(ctx);
+    if (nothing) {
+      ctx.reporter.warn(`the run changed nothing (${nothing}): not counted as a rollback in ${ctx.config.rollbacksDir}/metrics.json`);
+      return { skipped: 'the run changed nothing: not a rollback', counted: false };
+    }
     const figure = (v: unknown) => (typeof v === 'string' && v.includes('{{') ? renderTemplate(v, scopeOf(ctx)) : v);
     w = { ...w, filesChanged: figure(w.filesChanged) as With['filesChanged'], testsFailed: figure(w.testsFailed) as With['testsFailed'] };
     const now = Date.now();
