@@ -146,7 +146,7 @@ describe('rb init in a repository with several projects', () => {
     r.write('docs/index.md', '# docs\n');
     r.git('add', '-A');
     r.git('commit', '-q', '-m', 'two projects');
-    r.mkdir('backend/.venv/bin'); // an existing virtualenv (ignored in real life; untracked here)
+    r.write('backend/.venv/pyvenv.cfg', 'home = /usr/bin\n'); // an existing virtualenv (ignored in real life; untracked here)
     const { outcome } = await init(r);
     expect(outcome.detection!.projects.map((p) => `${p.manager}@${p.dir}`)).toEqual(['pip@backend', 'npm@frontend']);
     const { config } = await loadConfig(r.root);

@@ -12,6 +12,7 @@ import type { Config, InstallConfig } from '../src/types.js';
 import type { StepResult } from '../src/steps/types.js';
 import { fakeStepContext } from './helpers/step-context.js';
 import { depsInstall, lockfilesUnchanged } from '../src/steps/deps-install.js';
+import { undoFollowUps } from '../src/steps/undo-follow-ups.js';
 
 // real processes: generous bounds so a loaded machine does not fail them (no assertion is on speed)
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
@@ -140,7 +141,8 @@ describe('deps.install', () => {
     const { ctx } = fakeCtx([npmInstall()]);
     const r = (await depsInstall.run({ since: a }, ctx)) as StepResult;
     expect(r.installs).toEqual([
-      { cwd: '.', command: expect.any(String), ran: true, reason: `package-lock.json changed since ${a.slice(0, 12)}`, exitCode: 0, durationMs: expect.any(Number) },
+      // it ran against another package-lock.json than `since` had: after an undo, run it again
+      { cwd: '.', command: expect.any(String), ran: true, reason: `package-lock.json changed since ${a.slice(0, 12)}`, exitCode: 0, durationMs: expect.any(Number), afterUndo: expect.stringContaining('writeFileSync') },
     ]);
     expect(r.exitCode).toBe(0);
     expect(readFileSync(join(root, 'installed'), 'utf8')).toBe('1');
@@ -184,7 +186,7 @@ describe('deps.install', () => {
   it('a failing install fails the step with what ran so far', async () => {
     setup();
     const failing = npmInstall({ cwd: 'web', command: [process.execPath, '-e', 'console.log("E404 not found"); process.exit(1)'] });
-    mkdirSync(join(root, 'web'));
+    write('web/package-lock.json', '{}\n');
     const { ctx } = fakeCtx([npmInstall(), failing, npmInstall()]);
     const err = await depsInstall.run({}, ctx).then(() => null, (e: Error & { result: StepResult }) => e);
     expect(err?.message).toMatch(/^install in web failed: .*: exited 1$/);
@@ -206,7 +208,7 @@ describe('deps.install', () => {
     const { ctx } = fakeCtx([npmInstall({ command: 'npm ci' }), npmInstall({ command: ['pip', 'install', '-r', 'requirements.txt'], cwd: 'api', lockfiles: ['requirements.txt'], dir: null })]);
     expect(depsInstall.describe({ since: '{{run.head}}' }, ctx)).toEqual([
       'npm ci  (skipped when package-lock.json unchanged)',
-      '(cd api) pip install -r requirements.txt',
+      '(cd api) pip install -r requirements.txt  (skipped when requirements.txt unchanged since its last successful run here)',
     ]);
     expect(depsInstall.describe({}, fakeCtx([]).ctx)).toEqual(['(no installs configured)']);
   });
@@ -218,5 +220,74 @@ describe('deps.install', () => {
     const r = (await depsInstall.run({ since: 'HEAD' }, ctx)) as { installs: { ran: boolean }[] };
     expect(r.installs[0]!.ran).toBe(true);
     unlinkSync(join(root, 'installed'));
+  });
+});
+
+describe('deps.install (issue 17): missing lockfiles, remembered installs, what undo cannot give back', () => {
+  const installsOf = (r: unknown) => (r as { installs: { cwd: string; ran: boolean; reason: string; missing?: string[]; afterUndo?: string }[] }).installs;
+
+  it('a folder or lockfile that is not there: skipped with a note, the command never runs', async () => {
+    setup();
+    const { ctx, warnings } = fakeCtx([
+      npmInstall({ cwd: 'api', lockfiles: ['requirements.txt'], dir: null }),
+      npmInstall({ lockfiles: ['package-lock.json', 'requirements-dev.txt'] }),
+    ]);
+    const r = await depsInstall.run({ since: 'HEAD' }, ctx);
+    expect(installsOf(r).map((i) => [i.ran, i.missing])).toEqual([[false, ['api/']], [false, ['requirements-dev.txt']]]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^skipped \(cd api\) .*: api\/ is not in this commit$/),
+      expect.stringMatching(/: requirements-dev\.txt is not in this commit$/),
+    ]);
+    expect(existsSync(join(root, 'installed'))).toBe(false);
+    // in HEAD but deleted from the working copy: said so
+    rmSync(join(root, 'package-lock.json'));
+    const again = fakeCtx([npmInstall()]);
+    await depsInstall.run({ since: 'HEAD' }, again.ctx);
+    expect(again.warnings).toEqual([expect.stringMatching(/package-lock\.json is missing from the working copy$/)]);
+  });
+
+  it('no dependency dir: runs until it succeeded once, then is skipped while the lockfiles on disk are the same; a change runs it again', async () => {
+    setup();
+    const pip = npmInstall({ lockfiles: ['package-lock.json'], dir: null });
+    const first = await depsInstall.run({ since: 'HEAD' }, fakeCtx([pip]).ctx);
+    expect(installsOf(first)[0]).toMatchObject({ ran: true, reason: 'no successful run of it recorded in this working copy' });
+    const memory = JSON.parse(readFileSync(join(root, '.git', 'rb', 'installs.json'), 'utf8'));
+    expect(Object.values(memory.installs)).toEqual([{ lockfiles: { 'package-lock.json': git('hash-object', 'package-lock.json') }, at: expect.any(String) }]);
+    const second = await depsInstall.run({ since: 'HEAD' }, fakeCtx([pip]).ctx);
+    expect(installsOf(second)[0]).toMatchObject({ ran: false, reason: expect.stringMatching(/^skipped: package-lock\.json unchanged since its last successful run here/) });
+    expect(readFileSync(join(root, 'installed'), 'utf8')).toBe('1');
+    write('package-lock.json', '{"lockfileVersion":3,"packages":{"left-pad":"1.3.1"}}\n'); // not committed: what is on disk counts
+    const third = await depsInstall.run({}, fakeCtx([pip]).ctx);
+    expect(installsOf(third)[0]).toMatchObject({ ran: true, reason: expect.stringMatching(/^package-lock\.json changed since its last successful run here/) });
+    expect(readFileSync(join(root, 'installed'), 'utf8')).toBe('2');
+    // a failed run is not remembered
+    const failing = npmInstall({ dir: null, command: [process.execPath, '-e', 'process.exit(3)'] });
+    await expect(depsInstall.run({}, fakeCtx([failing]).ctx)).rejects.toThrow(/exited 3/);
+    await expect(depsInstall.run({}, fakeCtx([failing]).ctx)).rejects.toThrow(/exited 3/);
+  });
+
+  it('an install that ran against other lockfiles than `since` carries afterUndo; undoFollowUps turns the journal into next steps', async () => {
+    setup();
+    write('web/package-lock.json', '{"web":1}\n');
+    mkdirSync(join(root, 'web/node_modules'), { recursive: true });
+    mkdirSync(join(root, 'node_modules'), { recursive: true });
+    const b = commit('web');
+    write('web/package-lock.json', '{"web":2}\n');
+    commit('web 2');
+    const { ctx } = fakeCtx([npmInstall(), npmInstall({ cwd: 'web', command: ['node', '-e', '1'] })]);
+    const r = await depsInstall.run({ since: b }, ctx);
+    expect(installsOf(r).map((i) => [i.cwd, i.ran, i.afterUndo])).toEqual([['.', false, undefined], ['web', true, '(cd web && node -e 1)']]);
+    const journal = {
+      steps: [
+        { kind: 'git.clean', result: { removedDeps: [{ dir: 'web/node_modules', cwd: 'web', command: 'npm ci', lockfiles: ['package-lock.json'] }] } },
+        { kind: 'deps.install', result: { installs: [{ cwd: 'web', command: 'npm ci', ran: true, reason: 'x', afterUndo: '(cd web && npm ci)' }, { cwd: 'api', command: 'pip install -r requirements.txt', ran: true, reason: 'x', afterUndo: '(cd api && pip install -r requirements.txt)' }] } },
+        { kind: 'report', result: { report: 'x' } },
+      ],
+    };
+    expect(undoFollowUps(journal)).toEqual([
+      'run `(cd web && npm ci)`: web/node_modules was removed (its lockfiles changed) and is not in the snapshot',
+      "run `(cd api && pip install -r requirements.txt)`: that install ran against the baseline's lockfiles, and what it installed is not in the snapshot",
+    ]);
+    expect(undoFollowUps({ steps: [{ kind: 'deps.install', result: { installs: [{ cwd: '.', command: 'npm ci', ran: false, reason: 'kept' }] } }] })).toEqual([]);
   });
 });

@@ -2,7 +2,10 @@
  * `rb init [--baseline <ref>] [--yes]`: set a repository up for rb.
  *
  * 1. detects the package managers and scripts at the root and in first-level subdirectories
- *    (package.json + lockfile; requirements.txt / poetry.lock / Pipfile.lock; go.mod);
+ *    (frontend/, backend/): npm, pnpm, yarn (classic and berry), bun; uv, poetry, pipenv, pip
+ *    with requirements*.txt, a pyproject.toml alone; go. Each tool is looked up on PATH: an
+ *    entry whose tool is missing is written commented out, saying why. pip installs into the
+ *    project's virtualenv (.venv/ or venv/) when there is one; rb init says so when there is none;
  * 2. writes a commented rb.config.yaml (baseline, remote, test, install, keep; every other key
  *    commented out with its default) — never over an existing one;
  * 3. adds rollbacks/ to .git/info/exclude;
@@ -13,8 +16,8 @@
  * Every step is idempotent: run twice, the second run changes nothing and says so. Questions
  * come first, then the changes (style.md 9).
  */
-import { existsSync, fsyncSync, linkSync, lstatSync, openSync, closeSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants as fsConstants, existsSync, fsyncSync, linkSync, lstatSync, openSync, closeSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { findRepo, type Repo } from '../repo.js';
 import { InterruptedError, PreconditionError, UsageError } from '../errors.js';
 import { git, isValidBranchName, shellQuote } from '../io/git.js';
@@ -29,8 +32,14 @@ export interface DetectedProject {
   /** '.' for the root, or a first-level subdirectory such as 'frontend' */
   dir: string;
   kind: 'node' | 'python' | 'go';
-  /** npm, pnpm, yarn, bun, pip, poetry, pipenv, go */
+  /** npm, pnpm, yarn, bun, pip, uv, poetry, pipenv, go */
   manager: string;
+  /** the program the install runs, looked up on PATH */
+  tool: string;
+  /** set when `tool` is not on PATH: the entry is written commented out, with this reason */
+  missingTool?: string;
+  /** something the user should know about this entry (written as a comment and printed) */
+  note?: string;
   /** the install entry for rb.config.yaml */
   install: InstallConfig;
   /** the project's test command, run in `dir`, or null */
@@ -116,6 +125,7 @@ function detectNode(root: string, dir: string, warnings: string[], rootHasPackag
     dir,
     kind: 'node',
     manager,
+    tool: manager,
     install: { command, cwd: dir, lockfiles, dir: 'node_modules' },
     test,
     build: has('build') ? run('build') : undefined,
@@ -125,9 +135,10 @@ function detectNode(root: string, dir: string, warnings: string[], rootHasPackag
 }
 
 /** Does this Python project use pytest? (a config file, a tests/ folder, or pytest in the requirements) */
-function usesPytest(abs: string): boolean {
+function usesPytest(abs: string, requirements: string[]): boolean {
   if (['pytest.ini', 'conftest.py'].some((f) => isFile(join(abs, f))) || isDir(join(abs, 'tests'))) return true;
-  for (const [f, marker] of [['pyproject.toml', '[tool.pytest'], ['setup.cfg', '[tool:pytest]'], ['tox.ini', '[pytest]'], ['requirements.txt', 'pytest'], ['requirements-dev.txt', 'pytest']] as const) {
+  const markers: [string, string][] = [['pyproject.toml', '[tool.pytest'], ['pyproject.toml', 'pytest'], ['setup.cfg', '[tool:pytest]'], ['tox.ini', '[pytest]'], ...requirements.map((f): [string, string] => [f, 'pytest'])];
+  for (const [f, marker] of markers) {
     try {
       if (readFileSync(join(abs, f), 'utf8').includes(marker)) return true;
     } catch {
@@ -137,37 +148,72 @@ function usesPytest(abs: string): boolean {
   return false;
 }
 
-/** Python: poetry.lock, Pipfile.lock or requirements.txt (in that order); .venv when present. */
-function detectPython(root: string, dir: string): DetectedProject | null {
-  const abs = join(root, dir);
-  const venv = isDir(join(abs, '.venv'));
-  const pytest = usesPytest(abs);
-  if (isFile(join(abs, 'poetry.lock'))) {
-    return {
-      dir, kind: 'python', manager: 'poetry',
-      install: { command: venv ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', cwd: dir, lockfiles: ['poetry.lock'], dir: venv ? '.venv' : null },
-      test: pytest ? 'poetry run pytest' : null,
-    };
-  }
-  if (isFile(join(abs, 'Pipfile.lock'))) {
-    return {
-      dir, kind: 'python', manager: 'pipenv',
-      install: { command: venv ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', cwd: dir, lockfiles: ['Pipfile.lock'], dir: venv ? '.venv' : null },
-      test: pytest ? 'pipenv run pytest' : null,
-    };
-  }
-  if (isFile(join(abs, 'requirements.txt'))) {
-    return {
-      dir, kind: 'python', manager: 'pip',
-      // the venv is created again when a rollback's clean removed it (its requirements changed)
-      install: {
-        command: venv ? 'python3 -m venv .venv && .venv/bin/python -m pip install -r requirements.txt' : 'python3 -m pip install -r requirements.txt',
-        cwd: dir, lockfiles: ['requirements.txt'], dir: venv ? '.venv' : null,
-      },
-      test: pytest ? (venv ? '.venv/bin/python -m pytest' : 'python3 -m pytest') : null,
-    };
+/** The project's virtualenv folder: .venv/ or venv/ (a folder with pyvenv.cfg or bin/python), or null. */
+function venvOf(abs: string): string | null {
+  for (const v of ['.venv', 'venv']) {
+    if (isDir(join(abs, v)) && (isFile(join(abs, v, 'pyvenv.cfg')) || existsSync(join(abs, v, 'bin', 'python')))) return v;
   }
   return null;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** requirements*.txt in a folder, requirements.txt first. */
+function requirementFiles(abs: string): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(abs).filter((f) => /^requirements[\w.-]*\.txt$/.test(f) && isFile(join(abs, f)));
+  } catch {
+    /* unreadable */
+  }
+  return names.sort((a, b) => (a === 'requirements.txt' ? -1 : b === 'requirements.txt' ? 1 : a.localeCompare(b)));
+}
+
+/**
+ * Python, by the first of: uv.lock (uv), poetry.lock (poetry), Pipfile.lock (pipenv),
+ * requirements*.txt (pip), pyproject.toml alone (poetry when it says [tool.poetry], else pip
+ * installing the project itself). pip installs into the project's .venv/ or venv/ when there is
+ * one, and otherwise into the python3 on PATH, with a note saying so. A sub-folder whose
+ * pyproject.toml has no lockfile of its own while the root has uv.lock is a uv workspace member:
+ * the root's install covers it.
+ */
+function detectPython(root: string, dir: string): DetectedProject | null {
+  const abs = join(root, dir);
+  const venv = venvOf(abs);
+  const requirements = requirementFiles(abs);
+  const pytest = usesPytest(abs, requirements);
+  const py = (tool: string, manager: string, install: InstallConfig, test: string | null, note?: string): DetectedProject => ({ dir, kind: 'python', manager, tool, install, test, ...(note ? { note } : {}) });
+  const where = dir === '.' ? 'at the root' : `in ${dir}/`;
+  const noVenv = `no virtualenv (.venv/ or venv/) ${where}: pip installs into the python3 on PATH; to install into one, create it (\`python3 -m venv .venv\`${dir === '.' ? '' : ` in ${dir}/`}), delete rb.config.yaml and run \`rb init\` again`;
+  if (isFile(join(abs, 'uv.lock'))) {
+    return py('uv', 'uv', { command: 'uv sync --frozen', cwd: dir, lockfiles: ['uv.lock'], dir: '.venv' }, pytest ? 'uv run pytest' : null);
+  }
+  if (isFile(join(abs, 'poetry.lock'))) {
+    return py('poetry', 'poetry', { command: venv === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', cwd: dir, lockfiles: ['poetry.lock'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'poetry run pytest' : null);
+  }
+  if (isFile(join(abs, 'Pipfile.lock'))) {
+    return py('pipenv', 'pipenv', { command: venv === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', cwd: dir, lockfiles: ['Pipfile.lock'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'pipenv run pytest' : null);
+  }
+  const pyproject = isFile(join(abs, 'pyproject.toml'));
+  if (!requirements.length && !pyproject) return null;
+  if (!requirements.length && dir !== '.' && isFile(join(root, 'uv.lock'))) return null; // a uv workspace member
+  if (!requirements.length && /^\[tool\.poetry\]/m.test(readText(join(abs, 'pyproject.toml')))) {
+    return py('poetry', 'poetry', { command: 'poetry install', cwd: dir, lockfiles: ['pyproject.toml'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'poetry run pytest' : null);
+  }
+  // pip: the requirements files, or the project itself (pyproject.toml alone)
+  const what = requirements.length ? requirements.map((f) => `-r ${f}`).join(' ') : '-e .';
+  const lockfiles = requirements.length ? requirements : ['pyproject.toml'];
+  if (venv) {
+    // the virtualenv is made again when a rollback's clean removed it (its requirements changed)
+    return py('python3', 'pip', { command: `python3 -m venv ${venv} && ${venv}/bin/python -m pip install ${what}`, cwd: dir, lockfiles, dir: venv }, pytest ? `${venv}/bin/python -m pytest` : null);
+  }
+  return py('python3', 'pip', { command: `python3 -m pip install ${what}`, cwd: dir, lockfiles, dir: null }, pytest ? 'python3 -m pytest' : null, noVenv);
 }
 
 /** Go: go.mod; the module cache lives outside the repository, so no dependency dir. */
@@ -175,7 +221,7 @@ function detectGo(root: string, dir: string): DetectedProject | null {
   const abs = join(root, dir);
   if (!isFile(join(abs, 'go.mod'))) return null;
   return {
-    dir, kind: 'go', manager: 'go',
+    dir, kind: 'go', manager: 'go', tool: 'go',
     install: { command: 'go mod download', cwd: dir, lockfiles: isFile(join(abs, 'go.sum')) ? ['go.sum'] : [], dir: null },
     test: 'go test ./...',
   };
@@ -194,17 +240,49 @@ async function candidateDirs(root: string, rollbacksDir: string): Promise<string
   return dirs.filter((d) => !out.has(d));
 }
 
+/** Is `name` an executable on this PATH? (no process started) */
+export function onPath(name: string, path: string | undefined = process.env.PATH): boolean {
+  for (const d of (path ?? '').split(delimiter)) {
+    if (!d || !isAbsolute(d)) continue;
+    const f = join(d, name);
+    try {
+      if (!statSync(f).isFile()) continue;
+      accessSync(f, fsConstants.X_OK);
+      return true;
+    } catch {
+      /* not here */
+    }
+  }
+  return false;
+}
+
+/** How to get a missing tool, for the comment on its entry. */
+const HOW_TO_GET: Record<string, string> = {
+  pnpm: '`npm install -g pnpm` or `corepack enable`',
+  yarn: '`npm install -g yarn` or `corepack enable`',
+  bun: '`npm install -g bun`',
+  uv: 'see https://docs.astral.sh/uv/',
+  poetry: '`pipx install poetry`',
+  pipenv: '`pipx install pipenv`',
+  python3: 'your system\'s python3 package',
+  npm: 'Node.js',
+  go: 'https://go.dev/dl/',
+};
+
 /**
- * Find the projects of a repository: the root and its first-level subdirectories.
- * Read-only.
+ * Find the projects of a repository: the root and its first-level subdirectories, and whether
+ * each one's tool is on PATH (`opts.path`, default the process's). Read-only.
  */
-export async function detectProject(root: string, opts: { rollbacksDir?: string } = {}): Promise<Detection> {
+export async function detectProject(root: string, opts: { rollbacksDir?: string; path?: string } = {}): Promise<Detection> {
   const warnings: string[] = [];
   const rootHasPackage = isFile(join(root, 'package.json'));
   const dirs = ['.', ...(await candidateDirs(root, opts.rollbacksDir ?? 'rollbacks'))];
   const projects: DetectedProject[] = [];
   for (const d of dirs) {
     for (const p of [detectNode(root, d, warnings, rootHasPackage), detectPython(root, d), detectGo(root, d)]) if (p) projects.push(p);
+  }
+  for (const p of projects) {
+    if (!onPath(p.tool, opts.path ?? process.env.PATH)) p.missingTool = `${p.tool} is not on PATH: install it (${HOW_TO_GET[p.tool] ?? p.tool}), then uncomment this entry`;
   }
   const rootTests = projects.filter((p) => p.dir === '.' && p.test);
   const subTests = projects.filter((p) => p.dir !== '.' && p.test);
@@ -250,12 +328,16 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('# Dependency installs, one per package or language, run after a rollback whose lockfiles');
   L.push('# changed. `dir` (relative to cwd) is kept through `git clean` while its lockfiles are unchanged.');
   if (d.projects.length) {
-    L.push('install:');
+    const active = d.projects.filter((p) => !p.missingTool);
+    L.push(active.length ? 'install:' : 'install: []                        # the entries below need a tool that is not on PATH');
     for (const p of d.projects) {
-      L.push(`  - command: ${v(p.install.command)}`);
-      L.push(`    cwd: ${v(p.install.cwd)}`);
-      L.push(`    lockfiles: ${v(p.install.lockfiles)}${p.install.lockfiles.length ? '' : '    # no lockfile: every rollback reinstalls'}`);
-      L.push(`    dir: ${v(p.install.dir)}`);
+      const c = p.missingTool ? '# ' : '';
+      if (p.missingTool) L.push(`  # ${p.missingTool}:`);
+      if (p.note) L.push(`  # ${p.note}`);
+      L.push(`  ${c}- command: ${v(p.install.command)}`);
+      L.push(`  ${c}  cwd: ${v(p.install.cwd)}`);
+      L.push(`  ${c}  lockfiles: ${v(p.install.lockfiles)}${p.install.lockfiles.length ? '' : '    # no lockfile: every rollback reinstalls'}`);
+      L.push(`  ${c}  dir: ${v(p.install.dir)}${p.install.dir ? '' : '    # none: skipped while its lockfiles are those of its last successful run here'}`);
     }
   } else {
     L.push('install: []                        # e.g. - { command: npm ci, cwd: ., lockfiles: [package-lock.json], dir: node_modules }');
@@ -287,7 +369,7 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('#   - { match: "src/**/*.ts", tests: ["test/{name}.test.ts"] }');
   L.push('# undo:');
   L.push('#   windowHours: 24');
-  const skip = [...new Set(['node_modules', ...d.projects.map((p) => p.install.dir).filter((x): x is string => Boolean(x))])];
+  const skip = [...new Set(['node_modules', ...d.projects.filter((p) => !p.missingTool).map((p) => p.install.dir).filter((x): x is string => Boolean(x))])];
   if (skip.length > 1) {
     L.push('snapshots:');
     L.push('  # keepDays: 30');
@@ -444,8 +526,12 @@ export async function runInit(opts: InitOptions = {}): Promise<InitOutcome> {
   }
   if (configWritten && detection) {
     print(`  ✔ wrote ${CONFIG_FILE}: baseline ${baselineName}, remote ${detection.remote ? detection.remote : '"" (never fetch)'}, test ${detection.test === null ? 'none detected' : typeof detection.test === 'string' ? detection.test : 'every project\'s tests'}`);
-    for (const p of detection.projects) print(`      install: ${p.install.command}${p.dir === '.' ? '' : ` (in ${p.dir}/)`}${p.install.lockfiles.length ? ` — lockfiles ${p.install.lockfiles.join(', ')}` : ' — no lockfile'}${p.install.dir ? `, keeps ${p.install.dir}` : ''}`);
-    if (!detection.projects.length) print('      install: nothing detected (no package.json, requirements.txt, poetry.lock, Pipfile.lock or go.mod)');
+    for (const p of detection.projects) {
+      const line = `${p.install.command}${p.dir === '.' ? '' : ` (in ${p.dir}/)`}${p.install.lockfiles.length ? ` — lockfiles ${p.install.lockfiles.join(', ')}` : ' — no lockfile'}${p.install.dir ? `, keeps ${p.install.dir}` : ''}`;
+      print(p.missingTool ? `      install (commented out): ${line} — ${p.tool} is not on PATH` : `      install: ${line}`);
+      if (p.note) print(`        note: ${p.note}`);
+    }
+    if (!detection.projects.length) print('      install: nothing detected (no package.json, requirements*.txt, pyproject.toml, uv.lock, poetry.lock, Pipfile.lock or go.mod)');
     for (const w of detection.warnings) print(`      warning: ${w}`);
   } else {
     print(`  · ${CONFIG_FILE} already exists; nothing changed (rb never overwrites it: edit it, or see the effective values with \`rb config\`)`);

@@ -2,7 +2,8 @@
  * Git helpers shared by the git.* step kinds: the state checks every mutating command is
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { RB_OWN_PATHS } from '../config/defaults.js';
 import { join } from 'node:path';
 import { git, identityEnv, isValidBranchName, revParse, shellQuote, splitZ } from '../io/git.js';
 import { gitVersion, type Repo } from '../repo.js';
@@ -137,7 +138,28 @@ export interface KeptPathChanged {
  * not listed.
  */
 export async function keptPathsChanged(repo: Repo, snapshotId: string, keep: readonly string[]): Promise<KeptPathChanged[]> {
-  const specs = keepPathspecs(keep);
+  return changedSinceSnapshot(repo, snapshotId, keepPathspecs(keep));
+}
+
+/**
+ * rb's own files (.rb/, rb.config.yaml) that a reset or switch changed: put back as the
+ * snapshot holds them (they go with the user, committed or not), and named. Files the snapshot
+ * did not have are left as the commit brought them.
+ */
+export async function restoreOwnFiles(repo: Repo, snapshotId: string): Promise<string[]> {
+  const changed = await changedSinceSnapshot(repo, snapshotId, RB_OWN_PATHS.map((p) => `:(literal)${p}`));
+  if (!changed.length) return [];
+  const ref = `refs/rb/snapshots/${snapshotId}`;
+  const fromWorktree = changed.filter((c) => c.restore.startsWith('git restore')).map((c) => c.path);
+  if (fromWorktree.length) await git(['--literal-pathspecs', 'restore', `--source=${ref}:worktree`, '--worktree', '--', ...fromWorktree], { cwd: repo.root });
+  for (const c of changed.filter((c) => !c.restore.startsWith('git restore'))) {
+    const blob = await git(['cat-file', 'blob', `${ref}:ignored/${c.path}`], { cwd: repo.root, readOnly: true, binary: true });
+    writeFileSync(join(repo.root, c.path), blob.stdoutBuf);
+  }
+  return changed.map((c) => c.path);
+}
+
+async function changedSinceSnapshot(repo: Repo, snapshotId: string, specs: string[]): Promise<KeptPathChanged[]> {
   if (!specs.length) return [];
   const ref = `refs/rb/snapshots/${snapshotId}`;
   // candidates: paths whose working copy differs from the snapshot's worktree/ tree (untracked

@@ -4,12 +4,13 @@
  * from the run's snapshot, and `rb undo` brings them back — and every `keep` path (.env) whose
  * content is no longer what the snapshot holds (a tracked .env the reset, or the switch before
  * it, put back to the baseline's version), with the commands that show and restore just that
- * file from the snapshot.
+ * file from the snapshot. rb's own files (.rb/, rb.config.yaml) changed that way are put back
+ * as the snapshot holds them: they go with the user.
  */
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
-import { headState, keptPathsChanged, oidOf, unmergedPaths } from './git-common.js';
+import { headState, keptPathsChanged, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
 
 const schema = z.object({ ref: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
@@ -48,10 +49,13 @@ export const gitResetHard: StepKind<With> = {
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
     if ('error' in unmerged) throw unmerged.error;
     if (unmerged.paths.length) throw new Error('after reset, the index still has unmerged entries');
+    // rb's own files go with the user: put back what the reset (or the switch before it) changed
+    const ownRestored = ctx.snapshotId ? await restoreOwnFiles(repo, ctx.snapshotId) : [];
+    if (ownRestored.length) ctx.reporter.output(`kept rb's own files as they were: ${ownRestored.join(', ')}`);
     const keptChanged = ctx.snapshotId ? await keptPathsChanged(repo, ctx.snapshotId, ctx.config.keep) : [];
     const what = (k: (typeof keptChanged)[number]) => `${k.path} (a keep path) ${k.removed ? 'is gone: the commit rolled back to does not have it' : "now holds the version of the commit rolled back to"}`;
     for (const k of keptChanged) ctx.reporter.warn(`${what(k)}; yours is in the snapshot: see it with \`${k.show}\`, put it back with \`${k.restore}\``);
     const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';
-    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs, keptChanged, keptChangedList };
+    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs, keptChanged, keptChangedList, ownRestored };
   },
 };
