@@ -1,8 +1,7 @@
 /**
  * `metrics.record`: append this run to rollbacks/metrics.json (the established format plus rb's
- * fields) — unless the run changed nothing (every destructive step that ran checked that it
- * changed nothing, and no step created or moved a ref): such a run is not a rollback, and
- * counting it would inflate the rollback rate. It says so instead.
+ * fields) — unless the run provably changed nothing (see changedNothing): such a run is not a
+ * rollback, and counting it would inflate the rollback rate. It says so instead.
  */
 import { z } from 'zod';
 import { join } from 'node:path';
@@ -29,20 +28,28 @@ function num(v: unknown): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** What the run changed so far, from the journal: null when something changed, or the reason it counts as unchanged. */
+/** Kinds whose effects rb cannot see (a database rollback in an exec step): a run with one that ran always counts. */
+const OPAQUE_KINDS = new Set(['exec', 'deps.install', 'services.stop', 'services.start']);
+
+/**
+ * Did the run provably change nothing? Only on positive evidence: some step checked it changed
+ * nothing (`unchanged`, e.g. rb files restoring files that already matched), every other
+ * destructive step that ran did the same, no step created or moved a ref, and no step whose
+ * effects rb cannot see ran. Returns why, or null when the run counts.
+ */
 function changedNothing(ctx: StepContext): string | null {
   const j = ctx.journal?.();
   if (!j) return null;
-  const reasons: string[] = [];
+  const unchanged: string[] = [];
   for (const s of j.steps) {
-    if (s.id === ctx.stepId || (s.status !== 'succeeded' && s.status !== 'failed' && s.status !== 'skipped')) continue;
+    if (s.id === ctx.stepId || s.status !== 'succeeded') continue;
     const r = (ctx.results[s.id] ?? s.result ?? {}) as StepResult;
     if (r.createdRefs?.length || r.movedRefs?.length) return null;
-    if (!s.destructive || s.status === 'skipped') continue;
-    if (r.unchanged !== true) return null;
-    reasons.push(`${s.id} changed nothing`);
+    if (s.kind && OPAQUE_KINDS.has(s.kind)) return null;
+    if (r.unchanged === true) unchanged.push(`${s.id} changed nothing`);
+    else if (s.destructive) return null;
   }
-  return reasons.length ? reasons.join('; ') : 'no step changed the repository';
+  return unchanged.length ? unchanged.join('; ') : null;
 }
 
 export const metricsRecord: StepKind<With> = {
