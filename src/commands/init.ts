@@ -322,6 +322,8 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('');
   L.push('# The test command: a string runs in the shell, a list is an argv. `rb sprint` records its');
   L.push('# failures; `rb files` appends the test files of the restored files to it.');
+  const testTools = [...new Set(d.projects.filter((p) => p.test && p.missingTool && (typeof d.test === 'string' ? d.test === p.test : JSON.stringify(d.test ?? '').includes(p.test))).map((p) => p.tool))];
+  if (testTools.length) L.push(`# (${testTools.join(', ')} ${testTools.length === 1 ? 'is' : 'are'} not on PATH: these tests cannot run until ${testTools.length === 1 ? 'it is' : 'they are'} installed)`);
   if (d.test !== null) L.push(`test: ${v(d.test)}`);
   else L.push('# test: null                      # nothing detected, e.g. npm test, python3 -m pytest, go test ./...');
   L.push('');
@@ -369,7 +371,9 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('#   - { match: "src/**/*.ts", tests: ["test/{name}.test.ts"] }');
   L.push('# undo:');
   L.push('#   windowHours: 24');
-  const skip = [...new Set(['node_modules', ...d.projects.filter((p) => !p.missingTool).map((p) => p.install.dir).filter((x): x is string => Boolean(x))])];
+  // dependency folders are regenerable: not copied into snapshots, and so never cleaned (also
+  // those of an entry commented out because its tool is missing: a .venv made by hand stays)
+  const skip = [...new Set(['node_modules', ...d.projects.map((p) => p.install.dir).filter((x): x is string => Boolean(x))])];
   if (skip.length > 1) {
     L.push('snapshots:');
     L.push('  # keepDays: 30');
