@@ -80,7 +80,8 @@ export const gitCommitAll: StepKind<With> = {
       ).stdout.trim();
       const target = before.ref ?? 'HEAD';
       // journaled before HEAD moves: a resumed attempt knows the commit is its own
-      await ctx.checkpoint({ commit, movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [] });
+      // (with what it leaves out: a resumed run still keeps those files on disk across the switch)
+      await ctx.checkpoint({ commit, movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [], ...leftOutResult });
       const args = ['update-ref', '-m', `rb: ${w.message.split('\n')[0]}`, ...(before.ref ? [] : ['--no-deref']), target, commit, before.oid ?? ''];
       await git(args, { cwd: repo.root });
       // the real index now matches the new commit: install the temporary one with git's lock protocol
