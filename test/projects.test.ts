@@ -18,15 +18,14 @@ import { copyRepo, sh, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
 import { baseRepo, gitDirOf, oid, outOf, rbAsync, runsOf, sprintRepo } from './helpers/scenarios.js';
-import { fullStackRepo, installEnv, pmRepo, workspacesRepo } from './helpers/projects.js';
-import { packageManagers, python3 } from './helpers/fixture-cache.js';
+import { fullStackRepo, hasPython, installEnv, pmRepo, workspacesRepo } from './helpers/projects.js';
+import { toolsBin } from './helpers/pm-fixtures.js';
 import { undoFollowUps } from '../src/steps/undo-follow-ups.js';
 import { detectProject, renderConfig } from '../src/commands/init.js';
 import { loadConfig } from '../src/config/load.js';
 
 tmpRepos();
 
-const hasPython = python3() !== null;
 
 function expectCode(res: RbResult, code: number): void {
   if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
@@ -260,8 +259,8 @@ describe.concurrent('issue 17: the levels on real project shapes', { timeout: 24
     r.git('add', '-A');
     r.git('commit', '-q', '-m', 'every manager');
     const byDir = async (path: string) => Object.fromEntries((await detectProject(r.root, { path })).projects.map((p) => [p.dir, [p.install.command, p.install.lockfiles.join(' '), p.install.dir, p.missingTool ? 'missing' : 'ok']]));
-    const pm = packageManagers();
-    const withTools = await byDir(`${pm.bin}:${process.env.PATH}`);
+    const bin = toolsBin();
+    const withTools = await byDir(`${bin}:${process.env.PATH}`);
     expect(withTools['.']).toEqual(['npm ci', 'package-lock.json', 'node_modules', 'ok']);
     expect(withTools['packages']).toBeUndefined();
     expect(withTools['web-pnpm']).toEqual(['pnpm install --frozen-lockfile', 'pnpm-lock.yaml', 'node_modules', 'ok']);
@@ -285,7 +284,7 @@ describe.concurrent('issue 17: the levels on real project shapes', { timeout: 24
     writeFileSync(join(r.root, 'rb.config.yaml'), text);
     expect((await loadConfig(r.root)).config.install).toEqual([]);
     // with pnpm and yarn on PATH but not bun: only bun's entry is commented out (and so on)
-    const only = await detectProject(r.root, { path: pm.bin });
+    const only = await detectProject(r.root, { path: bin });
     const rendered = await renderConfig(only, { baseline: 'baseline' });
     writeFileSync(join(r.root, 'rb.config.yaml'), rendered);
     expect((await loadConfig(r.root)).config.install.map((i) => i.cwd)).toEqual(['web-berry', 'web-pnpm', 'web-yarn']);

@@ -11,7 +11,7 @@
  * without installing is what a checkout of a branch with a changed lockfile does.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,6 +69,18 @@ export function tools(): { pnpm: string; yarn1: string; yarn4: string } {
   return { pnpm: join(nm, 'pnpm', 'bin', 'pnpm.cjs'), yarn1: join(nm, 'yarn', 'bin', 'yarn.js'), yarn4: join(nm, '@yarnpkg', 'cli-dist', 'bin', 'yarn.js') };
 }
 
+/**
+ * A folder to put first on PATH holding `pnpm` and `yarn` (yarn 1, classic): what a project's
+ * `pnpm install` / `yarn install` runs when rb runs its install command through the shell.
+ */
+export function toolsBin(): string {
+  const t = tools();
+  return cached('tools-bin', (d) => {
+    symlinkSync(t.pnpm, join(d, 'pnpm'));
+    symlinkSync(t.yarn1, join(d, 'yarn'));
+  });
+}
+
 function packageJson(variant: Variant): string {
   return JSON.stringify({
     name: 'app', version: '1.0.0', private: true,
@@ -119,7 +131,7 @@ export function copyProject(src: string, dest: string): string {
 }
 
 /** A hand-built wheel of a one-module package: what `pip install` really installs, without an index. */
-function writeWheel(dir: string, name: string, version: string): string {
+export function writeWheel(dir: string, name: string, version: string): string {
   const file = join(dir, `${name}-${version}-py3-none-any.whl`);
   const py = [
     'import sys, zipfile',

@@ -1,7 +1,8 @@
 /**
  * Repositories shaped like the real projects rb is used on (issue 17), built once per worker and
  * copied per test (copyRepo). Every install in them is real and runs offline: npm, pnpm and yarn
- * install `file:` dependencies, pip installs a local wheel into a real virtualenv.
+ * 1 (pm-fixtures.ts, from the npm registry) install `file:` dependencies, pip installs a local
+ * wheel into a copy of pm-fixtures' virtualenv.
  *
  *   fullStackRepo()   python backend (requirements.txt, .venv) + npm frontend, a tracked .env
  *                     (the FastAPI template's shape), rb.config.yaml written by `rb init`
@@ -15,7 +16,15 @@ import { join } from 'node:path';
 import { copyRepo, sh, type TestRepo } from './repo.js';
 import { rb } from './cli.js';
 import { baseRepo, moveBaselineHere } from './scenarios.js';
-import { copyVenv, localWheel, packageManagers, PIP_ENV } from './fixture-cache.js';
+import { spawnSync } from 'node:child_process';
+import { cpSync } from 'node:fs';
+import { storeOf, toolsBin, venv, writeWheel } from './pm-fixtures.js';
+
+/** Is there a python3 that can make virtualenvs (the python shapes need one)? */
+export const hasPython = spawnSync('python3', ['-c', 'import venv, ensurepip'], { stdio: 'ignore' }).status === 0;
+
+/** Environment for pip runs in tests: no version check, no index (everything is local). */
+const PIP_ENV = { PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INDEX: '1', PIP_NO_INPUT: '1' };
 
 const cache = new Map<string, TestRepo>();
 function once(key: string, build: () => TestRepo): TestRepo {
@@ -29,8 +38,12 @@ function once(key: string, build: () => TestRepo): TestRepo {
 
 /** PATH and caches for runs of rb that install with npm, pnpm, yarn or pip. */
 export function installEnv(): Record<string, string> {
-  const pm = packageManagers();
-  return { ...pm.env, ...PIP_ENV, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', PATH: `${pm.bin}:${process.env.PATH}` };
+  return {
+    ...PIP_ENV,
+    npm_config_store_dir: storeOf('pnpm'), YARN_CACHE_FOLDER: storeOf('yarn1'),
+    npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false',
+    PATH: `${toolsBin()}:${process.env.PATH}`,
+  };
 }
 
 /** A local package `dir` (package.json only) a project depends on with `file:`. */
@@ -54,10 +67,11 @@ export function fullStackRepo(): TestRepo {
     const r = copyRepo(baseRepo());
     r.write('.gitignore', 'node_modules/\n.venv/\n__pycache__/\n');
     r.write('.env', 'SECRET_KEY=changethis\n');
-    const wheel = localWheel(join(r.root, 'backend', 'wheels'));
+    r.mkdir('backend/wheels');
+    const wheel = writeWheel(join(r.root, 'backend', 'wheels'), 'hello_rb', '1.0').split('/').pop();
     r.write('backend/requirements.txt', `./wheels/${wheel}\n`);
-    r.write('backend/app.py', 'import hello_rb\nprint(hello_rb.VERSION)\n');
-    copyVenv(join(r.root, 'backend', '.venv'));
+    r.write('backend/app.py', 'import hello_rb\n');
+    cpSync(join(venv(), 'venv'), join(r.root, 'backend', '.venv'), { recursive: true, verbatimSymlinks: true });
     run(r, 'cd backend && .venv/bin/python -m pip install -q -r requirements.txt');
     localPackage(r, 'frontend/dep-a', '1.0.0');
     r.write('frontend/package.json', JSON.stringify({ name: 'frontend', version: '1.0.0', private: true, dependencies: { 'dep-a': 'file:./dep-a' } }, null, 2) + '\n');
@@ -70,7 +84,7 @@ export function fullStackRepo(): TestRepo {
     r.git('switch', '-q', '-c', 'feature');
     localPackage(r, 'frontend/dep-a', '1.1.0');
     run(r, 'cd frontend && npm install -q');
-    r.write('backend/app.py', 'import hello_rb\nprint("v", hello_rb.VERSION)\n');
+    r.write('backend/app.py', 'import hello_rb\nprint(hello_rb)\n');
     r.git('commit', '-q', '-am', 'feature: dep-a 1.1.0, backend tweak');
     writeFileSync(join(r.root, '.env'), 'SECRET_KEY=changethis\nSTRIPE_KEY=sk_live_only_on_my_machine\n');
     return r;
