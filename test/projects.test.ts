@@ -170,7 +170,10 @@ describe.concurrent('issue 17: the levels on real project shapes', { timeout: 24
     expect(report).toContain('Kept besides rollbacks/ and the keep paths: backend/.venv (requirements.txt unchanged)\n');
 
     // undo: every file back; then the command it named brings node_modules back too
-    expectCode(await rbAsync(r.root, ['undo', '--yes'], env), 0);
+    const undone = await rbAsync(r.root, ['undo', '--yes'], env);
+    expectCode(undone, 0);
+    // rb undo prints the step it cannot do itself
+    expect(undone.stdout).toContain('next: run `(cd frontend && npm ci)`');
     expect(manifest(r.root, exclude)).toBe(before);
     sh(r.root, '(cd frontend && npm ci -q)', env);
     expect(readFileSync(join(r.root, 'frontend/node_modules/.package-lock.json'), 'utf8')).toBe(modulesBefore);

@@ -188,7 +188,13 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     allowUnresolved: run.id,
     runId: undefined,
   });
-  if (outcome.run && outcome.run.status === 'succeeded') await finishUndo(repo, outcome.run, config.rollbacksDir);
+  if (outcome.run && outcome.run.status === 'succeeded') {
+    await finishUndo(repo, outcome.run, config.rollbacksDir);
+    // what the snapshot does not hold (dependencies an install put in place): the next step
+    const { undoFollowUps } = await import('../steps/undo-follow-ups.js');
+    const followUps = undoFollowUps(run);
+    if (followUps.length && !opts.json && !opts.quiet) process.stdout.write(followUps.map((l) => `next: ${l}\n`).join(''));
+  }
   return outcome.code;
 }
 
