@@ -34,7 +34,8 @@
  * commands run concurrently.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, copyFile, link, lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { git, identityFromConfig, parseConfigZ, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
@@ -127,6 +128,47 @@ export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Pr
     await Promise.allSettled(pending); // no git command may still be using the temp dir
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a snapshot taken now would leave out (its `skipped` list: nested repositories, listed
+ * names, over-cap entries, special files, unreadable entries), found with the same listings and
+ * walks as captureSnapshot but without hashing or writing anything: the permission preflight of
+ * a clean must know what the clean will keep. (Ignored files that cannot be read are found only
+ * when hashed, so they are not in it; that never changes what a clean may remove.)
+ */
+export async function previewSkipped(repo: Repo, opts: Pick<CaptureOptions, 'maxIgnoredBytes' | 'skipIgnored' | 'exclude'> = {}): Promise<SkippedEntry[]> {
+  const root = repo.root;
+  const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
+  const skipNames = new Set(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
+  const [untrackedR, ignoredR] = await Promise.all([
+    git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: root, readOnly: true, binary: true }),
+    git(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { cwd: root, readOnly: true, binary: true }),
+  ]);
+  const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
+  const skipped: SkippedEntry[] = ignoredList.bad.map((bad) => ({ reason: 'non-utf8-name', path: bad.replace(/\/$/, '') }));
+  const excluded = (opts.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
+  const allIgnored = dedupeEntries(ignoredList.good);
+  const ignoredSet = new Set(allIgnored.map((e) => e.path));
+  const nested: string[] = [];
+  const unreadable: string[] = [];
+  const files: string[] = [];
+  await Promise.all(splitNulBuf(untrackedR.stdoutBuf).good.map((p) => {
+    if (!p.endsWith('/')) {
+      if (!ignoredSet.has(p)) files.push(p);
+      return undefined;
+    }
+    if (ignoredSet.has(p.slice(0, -1))) return undefined;
+    return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, [], files, [], unreadable);
+  }));
+  await dropUnreadable(root, files, unreadable);
+  skipped.push(...nested.map((path) => ({ reason: 'nested-repo', path })), ...unreadable.map((path) => ({ reason: 'unreadable', path })));
+  await Promise.all(allIgnored.filter((e) => !excluded.some((x) => e.path === x || e.path.startsWith(x + '/'))).map(async (e) => {
+    const r = await walkIgnoredEntry(root, e.path, cap, skipNames);
+    if ('skip' in r) skipped.push(r.skip);
+    else skipped.push(...r.skipped);
+  }));
+  return skipped.sort((a, b) => cmp(a.path, b.path));
 }
 
 async function capture(
@@ -270,6 +312,7 @@ async function capture(
     const emptyDirs: string[] = [];
     const untrackedDirs: string[] = [];
     const untrackedFiles: string[] = [];
+    const unreadable: string[] = [];
     // (git may list a directory holding only ignored files both as untracked and as ignored:
     // the ignored walk takes it)
     await Promise.all(untrackedList.good.map((p) => {
@@ -278,9 +321,12 @@ async function capture(
         return undefined;
       }
       if (ignoredSet.has(p.slice(0, -1))) return undefined;
-      return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs, untrackedFiles, untrackedDirs);
+      return walkUntrackedDir(root, p.slice(0, -1), ignoredSet, nested, emptyDirs, untrackedFiles, untrackedDirs, unreadable);
     }));
     nested.sort();
+    // untracked files this user cannot read (another user's, or mode 000) are left out and named
+    // (git add would stop at them); they are never cleaned or overwritten
+    await dropUnreadable(root, untrackedFiles, unreadable);
 
     const indexTree = await indexTreeP;
     const diffs = parseRawDiff(diffFilesR.stdoutBuf);
@@ -340,7 +386,7 @@ async function capture(
         if (paths.length === 0) continue;
         await run(['update-index', flag, '-z', '--stdin'], { indexFile: idx, input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])) });
       }
-      const pathspecs = ['.', ...nested.map((d) => `:(exclude,literal)${d}`)];
+      const pathspecs = ['.', ...[...nested, ...unreadable].map((d) => `:(exclude,literal)${d}`)];
       // magic pathspecs (exclude,literal) need GIT_LITERAL_PATHSPECS off; each path is marked literal
       const pathspecFile = join(tmp, 'add.pathspec');
       await writeFile(pathspecFile, pathspecs.map((p) => p + '\0').join(''));
@@ -407,7 +453,7 @@ async function capture(
       const d = await emptyExistingAncestor(root, p, seen);
       if (d) emptyDirs.push(d);
     }));
-    return { worktreeTree, rawList, perms, nested, emptyDirs, untrackedDirs, stash, method: edit ? 'edit' as const : 'add' as const };
+    return { worktreeTree, rawList, perms, nested, unreadable, emptyDirs, untrackedDirs, stash, method: edit ? 'edit' as const : 'add' as const };
   })();
 
   // --- 4. ignored/ tree --------------------------------------------------------------------------
@@ -478,6 +524,7 @@ async function capture(
 
   // --- 6. assemble ----------------------------------------------------------------------------
   for (const n of wt.nested) skipped.push({ reason: 'nested-repo', path: n });
+  for (const u of wt.unreadable) skipped.push({ reason: 'unreadable', path: u });
   skipped.push(...ign.ignSkipped);
   skipped.sort((a, b) => cmp(a.path, b.path));
   const emptyDirs = [...new Set([...wt.emptyDirs, ...ign.emptyDirs])].sort(cmp);
@@ -1050,13 +1097,15 @@ async function hashBuffers(run: Run, tmp: string, bufs: readonly Buffer[]): Prom
  * empty leaf directories. Ignored entries (listed separately by git) are left to the ignored walk.
  */
 async function walkUntrackedDir(
-  root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[], files: string[], dirs: string[],
+  root: string, rel: string, ignoredSet: Set<string>, nested: string[], empty: string[], files: string[], dirs: string[], unreadable: string[],
 ): Promise<void> {
   let ents;
   try {
     ents = await readdir(join(root, rel), { withFileTypes: true });
-  } catch {
-    return; // vanished or not a directory any more
+  } catch (e) {
+    // another user's directory this user cannot list: left out, named; else vanished or not a directory any more
+    if (isAccessError(e)) unreadable.push(rel);
+    return;
   }
   if (ents.some((e) => e.name === '.git')) {
     nested.push(rel);
@@ -1071,7 +1120,7 @@ async function walkUntrackedDir(
     const child = `${rel}/${e.name}`;
     if (ignoredSet.has(child)) return undefined;
     if (e.isFile() || e.isSymbolicLink()) files.push(child);
-    return e.isDirectory() ? walkUntrackedDir(root, child, ignoredSet, nested, empty, files, dirs) : undefined;
+    return e.isDirectory() ? walkUntrackedDir(root, child, ignoredSet, nested, empty, files, dirs, unreadable) : undefined;
   }));
 }
 
@@ -1108,7 +1157,11 @@ async function walkIgnoredEntry(
     let ents;
     try {
       ents = await readdir(join(root, rel), { withFileTypes: true });
-    } catch {
+    } catch (e) {
+      if (isAccessError(e)) {
+        if (isEntry) throw new Unreadable();
+        skipped.push({ reason: 'unreadable', path: rel });
+      }
       return;
     }
     if (ents.some((e) => e.name === '.git')) {
@@ -1155,6 +1208,7 @@ async function walkIgnoredEntry(
     await walk(entry, true);
   } catch (e) {
     if (e instanceof NestedRepo) return { skip: { reason: 'nested-repo', path: entry } };
+    if (e instanceof Unreadable) return { skip: { reason: 'unreadable', path: entry } };
     throw e;
   }
   if (over) return { skip: { reason: 'too-big', path: entry } };
@@ -1163,6 +1217,27 @@ async function walkIgnoredEntry(
 }
 
 class NestedRepo extends Error {}
+class Unreadable extends Error {}
+
+/** EACCES / EPERM: the entry is there, this user may not read it. */
+function isAccessError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/**
+ * Move the files of `files` this user cannot read into `unreadable` (in place). One access()
+ * per untracked file; as root (who reads everything) none.
+ */
+async function dropUnreadable(root: string, files: string[], unreadable: string[]): Promise<void> {
+  if (files.length === 0 || process.geteuid?.() === 0) return;
+  const readable = await Promise.all(files.map((f) => access(join(root, f), constants.R_OK).then(() => true, (e) => !isAccessError(e))));
+  const kept = files.filter((f, i) => {
+    if (!readable[i]) unreadable.push(f);
+    return readable[i];
+  });
+  files.splice(0, files.length, ...kept);
+}
 
 /**
  * For a deleted tracked path, the nearest existing ancestor directory if it is empty (a

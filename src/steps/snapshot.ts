@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
+import { restoreAccess } from '../snapshot/restore.js';
 import type { Repo } from '../repo.js';
 import { showPath } from '../ui/format.js';
 import type { StepSpec } from '../types.js';
@@ -52,7 +53,11 @@ export const snapshot: StepKind<With> = {
       stashTrees: usesStash(ctx.playbook.steps),
     });
     await ctx.checkpoint({ snapshotId: info.id });
-    if (info.skipped.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${info.skipped.map((s) => `${showPath(s.path)} (${s.reason})`).join(', ')}`);
+    // files this user cannot read (another user's, mode 000) are named on their own: the user may want them
+    const unreadable = info.skipped.filter((s) => s.reason === 'unreadable');
+    const others = info.skipped.filter((s) => s.reason !== 'unreadable');
+    if (unreadable.length) ctx.reporter.warn(`not captured (unreadable): ${unreadable.map((s) => showPath(s.path)).join(', ')} — rb cannot read them, so the snapshot does not hold them; they are left where they are, never cleaned or overwritten`);
+    if (others.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${others.map((s) => `${showPath(s.path)} (${s.reason})`).join(', ')}`);
     ctx.reporter.output(`snapshot ${info.id}`);
     return {
       commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
@@ -74,6 +79,7 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     `rb snapshot  # safety snapshot of the current state`,
     `rb restore ${w.id}${w.resetBranch ? ' --reset-branch' : ''}  # HEAD; git read-tree --reset -u <worktree>; git clean -fd (never -x); ignored files; raw index; git state; empty dirs; modes`,
   ],
+  access: (w, ctx) => restoreAccess(ctx.repo, w.id, { skipUnwritable: ctx.run.skipUnwritable, skipIgnored: ctx.config.snapshots.skipIgnored }),
   async run(w, ctx) {
     const repo = ctx.repo;
     const snap = await resolveSnapshot(repo, w.id);
@@ -89,6 +95,7 @@ export const snapshotRestore: StepKind<RestoreWith> = {
         safetySnapshot: firstSafety === null,
         onSafety: (safety) => ctx.checkpoint({ snapshotId: safety.id, safetySnapshot: safety.id }),
         capture: { maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes, skipIgnored: ctx.config.snapshots.skipIgnored, runId: ctx.run.id, exclude: [ctx.config.rollbacksDir] },
+        unwritable: { skipUnwritable: ctx.run.skipUnwritable, retry: `rb resume ${ctx.run.id}` },
       });
     } catch (e) {
       // the restore may have changed files before it failed: name its safety snapshot (from the

@@ -115,7 +115,10 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
   const listed = (await git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: repo.root, readOnly: true, binary: true })).stdoutBuf;
   const untracked = splitNulPaths(listed).filter((p) => !p.startsWith(`${ctx.config.rollbacksDir}/`));
   const nested = untracked.filter((p) => p.endsWith('/'));
-  const files = untracked.filter((p) => !p.endsWith('/') && !nested.some((n) => p.startsWith(n)));
+  // what the run's snapshot could not read (another user's files, mode 000) cannot be stashed either
+  const unreadable = Object.values(ctx.results).flatMap((r) => (r.snapshotId && Array.isArray(r.notCaptured) ? (r.notCaptured as { reason: string; path: string }[]) : []))
+    .filter((s) => s.reason === 'unreadable').map((s) => s.path);
+  const files = untracked.filter((p) => !p.endsWith('/') && !nested.some((n) => p.startsWith(n)) && !unreadable.some((u) => p === u || p.startsWith(u + '/')));
   if (!created && files.length === 0) return null;
   let w0 = created;
   let iCommit: string;
