@@ -57,7 +57,8 @@ Examples:
       .option('--json', 'print one JSON document on stdout')
       .option('--reason <text>', 'why this run happens (goes into the report and audit)')
       .option('--cause <tag>', 'cause tag for metrics (e.g. tests, deps, perf)')
-      .option('--force', 'run even with a merge/rebase in progress (the snapshot captures it)');
+      .option('--force', 'run even with a merge/rebase in progress (the snapshot captures it)')
+      .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping');
 
   program
     .command('playbooks')
@@ -183,6 +184,7 @@ Examples:
     .option('-y, --yes', 'do not prompt for confirmation')
     .option('--json', 'print one JSON document on stdout')
     .option('--reason <text>', 'why (goes into the audit)')
+    .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping')
     .addHelpText('after', '\nExamples:\n  rb undo                 undo the latest run\n  rb undo 20261122-101502-sprint-4 --yes')
     .action(lazy(async () => (await import('./commands/undo.js')).undoCommand));
 
@@ -203,6 +205,7 @@ Examples:
     .option('--dry-run', 'print what would run, change nothing')
     .option('-y, --yes', 'do not prompt for confirmation')
     .option('--json', 'print one JSON document on stdout')
+    .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping')
     .addHelpText('after', '\nExample:\n  rb abort 20261122-101502-emergency --yes')
     .action(lazy(async () => (await import('./commands/undo.js')).abortCommand));
 
@@ -214,6 +217,7 @@ Examples:
     .option('--dry-run', 'for restore and prune: change nothing')
     .option('-y, --yes', 'for restore: do not prompt')
     .option('--json', 'print JSON')
+    .option('--skip-unwritable', 'for restore: leave untracked and ignored entries you cannot change where they are, named, instead of stopping')
     .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots prune --older-than 30d')
     .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
 

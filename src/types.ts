@@ -38,6 +38,8 @@ export interface Config {
   install: InstallConfig[];
   services: ServiceConfig[];
   keep: string[];
+  /** leave entries this user cannot change (another user's build/) where they are instead of stopping the run */
+  skipUnwritable: boolean;
   testMap: TestMapEntry[];
   undo: { windowHours: number };
   snapshots: { keepDays: number; maxIgnoredBytes: number; skipIgnored: string[] };

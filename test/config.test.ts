@@ -52,6 +52,7 @@ describe('loadConfig: defaults', () => {
       install: [],
       services: [],
       keep: ['.env', '.env.*'],
+      skipUnwritable: false,
       testMap: [],
       undo: { windowHours: 24 },
       snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },
@@ -172,7 +173,7 @@ describe('loadConfig: problems', () => {
       [
         "rb.config.yaml:2:1: unknown key "baselin" (did you mean "baseline"?)",
         "rb.config.yaml:4:3: undo: unknown key "windowHour" (did you mean "windowHours"?)",
-        "rb.config.yaml:5:1: unknown key "foo" (valid keys: baseline, build, check, coverage, install, keep, metrics, notify, performance, remote, rollbacksDir, services, snapshots, test, testMap, undo, verify)",
+        "rb.config.yaml:5:1: unknown key "foo" (valid keys: baseline, build, check, coverage, install, keep, metrics, notify, performance, remote, rollbacksDir, services, skipUnwritable, snapshots, test, testMap, undo, verify)",
       ]
     `);
     expect(e.next).toBe('fix the lines above in rb.config.yaml and run the command again (nothing was changed)');

@@ -22,6 +22,7 @@ interface Common {
   dryRun?: boolean;
   yes?: boolean;
   json?: boolean;
+  skipUnwritable?: boolean;
 }
 
 const cwdOf = (cmd: any): string | undefined => cmd.parent?.opts().cwd;
@@ -38,6 +39,7 @@ export async function emergencyCommand(opts: Common & { install?: boolean; servi
     dryRun: opts.dryRun,
     yes: opts.yes,
     json: opts.json,
+    skipUnwritable: opts.skipUnwritable,
     command: 'rb emergency',
   });
   return r.code;
@@ -65,6 +67,7 @@ export async function sprintCommand(n: string, opts: Common & { tests?: boolean 
     dryRun: opts.dryRun,
     yes: opts.yes,
     json: opts.json,
+    skipUnwritable: opts.skipUnwritable,
     command: `rb sprint ${Number(n)}`,
     prepared: { repo },
   });
@@ -223,6 +226,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
     dryRun: opts.dryRun,
     yes: opts.yes,
     json: opts.json,
+    skipUnwritable: opts.skipUnwritable,
     command: `rb files ${paths.join(' ')}`,
     prepared: { repo, config, baseline, playbook },
   });

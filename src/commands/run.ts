@@ -10,6 +10,7 @@ export interface RunOptions {
   cause?: string;
   force?: boolean;
   to?: string;
+  skipUnwritable?: boolean;
 }
 
 function globalCwd(cmd: { parent?: { opts(): { cwd?: string } } | null }): string | undefined {
@@ -28,6 +29,7 @@ export async function runCommand(name: string, opts: RunOptions, cmd: any): Prom
     cause: opts.cause,
     force: opts.force,
     to: opts.to,
+    skipUnwritable: opts.skipUnwritable,
     command: `rb run ${name}`,
   });
   return r.code;

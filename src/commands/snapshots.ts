@@ -10,7 +10,7 @@ function parseAge(s: string): number {
   return Number(m[1]) * { d: 86400_000, h: 3600_000, m: 60_000 }[(m[2] ?? 'd') as 'd' | 'h' | 'm'];
 }
 
-export async function snapshotsCommand(action: string | undefined, id: string | undefined, opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean }, cmd: any): Promise<number> {
+export async function snapshotsCommand(action: string | undefined, id: string | undefined, opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean }, cmd: any): Promise<number> {
   const cwd = cmd.parent?.opts().cwd;
   const repo = findRepo(cwd);
   const store = await import('../snapshot/index.js');
@@ -67,6 +67,7 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
         yes: opts.yes,
         json: opts.json,
         force: true,
+        skipUnwritable: opts.skipUnwritable,
         command: `rb snapshots restore ${s.id}`,
       });
       return out.code;

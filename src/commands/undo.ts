@@ -21,6 +21,8 @@ export interface UndoOptions {
   yes?: boolean;
   json?: boolean;
   reason?: string;
+  /** leave untracked and ignored entries this user cannot change where they are (--skip-unwritable) */
+  skipUnwritable?: boolean;
 }
 
 function hoursSince(iso: string): number {
@@ -183,6 +185,7 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     quiet: opts.quiet,
     reason: opts.reason,
     force: true,
+    skipUnwritable: opts.skipUnwritable,
     command: `rb ${mode} ${run.id}`,
     record: { undoOf: run.id },
     allowUnresolved: run.id,

@@ -67,6 +67,7 @@ export function staticDefaults(): Config {
     install: [],
     services: [],
     keep: ['.env', '.env.*'],
+    skipUnwritable: false,
     testMap: [],
     undo: { windowHours: 24 },
     snapshots: { keepDays: 30, maxIgnoredBytes: 52428800, skipIgnored: ['node_modules'] },

@@ -103,6 +103,7 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
       name: s.name, start: s.start, stop: s.stop ?? null, ready: s.ready ?? null, cwd: s.cwd ?? '.',
     })), defaults.services),
     keep: pick('keep', file.keep, defaults.keep),
+    skipUnwritable: pick('skipUnwritable', file.skipUnwritable, defaults.skipUnwritable),
     testMap: pick('testMap', file.testMap, defaults.testMap),
     undo: { windowHours: pick('undo.windowHours', file.undo?.windowHours, defaults.undo.windowHours) },
     snapshots: {

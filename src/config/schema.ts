@@ -96,6 +96,7 @@ export const ConfigFileSchema = z.strictObject({
   // (unique service names are checked by loadConfig, so they are reported along with other problems)
   services: z.array(ServiceSchema, { error: 'expected a list of services ({ name, start, stop, ready, cwd })' }).optional(),
   keep: stringList('paths or patterns').optional(),
+  skipUnwritable: z.boolean().optional(),
   testMap: z.array(TestMapSchema, { error: 'expected a list of { match, tests } entries' }).optional(),
   undo: z.strictObject({ windowHours: z.number().positive().optional() }).optional(),
   snapshots: z.strictObject({

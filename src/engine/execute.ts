@@ -35,7 +35,7 @@ import { faultPoint, setCurrentStep } from './fault.js';
 import { dieBySignal } from './signals.js';
 import { headState } from '../steps/git-common.js';
 import { stampOf } from '../ui/format.js';
-import { assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
+import { assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
 
 export interface RunRequest {
   /** playbook name (built-in or repository) */
@@ -53,6 +53,8 @@ export interface RunRequest {
   force?: boolean;
   /** baseline override (--to / --from) */
   to?: string;
+  /** leave entries this user cannot change where they are, instead of stopping (--skip-unwritable; default config skipUnwritable) */
+  skipUnwritable?: boolean;
   /** the command line, for the journal and messages */
   command: string;
   /** extra fields for the run record (e.g. undoOf) */
@@ -196,6 +198,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
       cause: req.resume?.cause ?? req.cause,
       branch: head.ref ? head.ref.replace(/^refs\/heads\//, '') : null,
       head: head.oid,
+      skipUnwritable: req.resume ? Boolean(req.resume.skipUnwritable) : Boolean(req.skipUnwritable ?? config.skipUnwritable),
       ...(req.runExtra ?? {}),
     },
     baseline: { name: baseline.name, ref: baseline.ref, oid: baseline.oid, remoteRef: baseline.remoteRef },
@@ -330,6 +333,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     assertNoIndexLock(repo);
   }
   if (all.some((s) => s.kind === 'snapshot') && !req.resume) await assertDiskForSnapshot(repo, config.snapshots.maxIgnoredBytes);
+  if (plan.destructive && !req.resume) await assertCanChange(ctx, plan, kinds, req.command);
   if (req.preflight && !req.resume) await req.preflight(ctx, plan);
   if (req.resume) assertResumable(req.resume, plan, kinds, req);
   if (!req.resume) await confirmRun(req, plan);
@@ -381,6 +385,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       warnings,
       argv: process.argv.slice(2),
       changed: false,
+      ...(ctx.run.skipUnwritable ? { skipUnwritable: true } : {}),
       // internal playbooks have no file; a repository's may be removed or changed by the run
       // itself (a reset to a baseline without it): resume re-plans from the playbook it started with
       ...(req.playbookObject ? { inline: req.playbookObject } : playbook.source === 'repository' ? { inline: playbook } : {}),

@@ -7,6 +7,11 @@ import { dirname, join, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { PreconditionError } from '../errors.js';
 import type { Repo } from '../repo.js';
+import { isSuperuser } from '../io/access.js';
+import { mergeReports, unwritableError } from './access.js';
+import { flatten, planScope, type Plan } from '../playbook/plan.js';
+import { evaluateWhen } from '../playbook/interpolate.js';
+import type { PlanContext, StepKind } from '../steps/types.js';
 
 export interface GitOperation {
   name: 'merge' | 'rebase' | 'cherry-pick' | 'revert' | 'bisect' | 'am';
@@ -92,4 +97,38 @@ export async function assertDiskForSnapshot(repo: Repo, maxIgnoredBytes: number)
     });
   }
   return { needed, free };
+}
+
+/**
+ * Entries this user cannot change (engine/access.ts): every destructive step of the plan says
+ * what it would remove, replace or create that this user may not, from the working copy as it is
+ * now (a later step's input known only at run time — the commit a fetch brings — is taken to be
+ * the baseline). Any of them stops the run here, exit 3 with nothing changed, naming the paths and
+ * the fix; except, when the run skips unwritable entries, those that may be left where they are
+ * (the steps then leave and name them). Steps a `when` already rules out are not asked. As root,
+ * nothing is asked.
+ */
+export async function assertCanChange(ctx: PlanContext, plan: Plan, kinds: Record<string, StepKind<any>>, command: string): Promise<void> {
+  if (isSuperuser()) return;
+  const reports = [];
+  const earlier: string[] = [];
+  const memo = new Map();
+  for (const ps of flatten(plan.steps)) {
+    if (ps.children) continue;
+    const kind = kinds[ps.kind];
+    if (kind?.access && ps.destructive && mayRun(ps.when, ctx)) reports.push(await kind.access(ps.with, { ...ctx, earlier: [...earlier], memo }));
+    earlier.push(ps.kind);
+  }
+  const blocked = mergeReports(...reports).blocked.filter((b) => !(ctx.run.skipUnwritable && b.skippable));
+  if (blocked.length) throw unwritableError(blocked, { retry: command, skipFlag: true, nothingChanged: true });
+}
+
+/** Can a step with this `when` run? (One that reads what earlier steps produce: maybe.) */
+function mayRun(when: string | undefined, ctx: PlanContext): boolean {
+  if (when === undefined) return true;
+  try {
+    return evaluateWhen(when, planScope(ctx, {}));
+  } catch {
+    return true;
+  }
 }

@@ -88,6 +88,8 @@ export interface RunRecord {
   kept?: boolean;
   /** true once a step that changes the repository has started */
   changed: boolean;
+  /** the run goes around entries this user cannot change (--skip-unwritable): a resume does too */
+  skipUnwritable?: boolean;
   /** the playbook itself, for internal runs (undo, abort) that have no file: resume re-plans from it */
   inline?: unknown;
   /** report written by the run (relative to the repo root) */

@@ -4,7 +4,13 @@
  *
  * Preflight, before anything changes: git's index.lock must not exist; a journal of another
  * restore must not exist; nothing the safety snapshot had to skip (a nested repository,
- * node_modules, an over-cap ignored file) may sit where the snapshot has a file.
+ * node_modules, an over-cap ignored file) may sit where the snapshot has a file; and this user
+ * must be able to change every entry the restore changes (restore-access.ts): this user's
+ * read-only directories are opened for the restore and get their mode back at the end (the
+ * snapshot's recorded mode, or the one they had), entries in someone else's directories that
+ * already are what the snapshot holds are left alone, and anything else there stops the
+ * restore before it starts (PreconditionError) — or, with skipUnwritable, is left as it is
+ * and named in a warning.
  *
  * Order, each step idempotent so that re-running after a crash finishes the job:
  *   safety   snapshot of the current state first (so the restore itself can be undone)
@@ -49,6 +55,11 @@ import {
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { pidAlive } from '../journal/journal.js';
 import { showPath } from '../ui/format.js';
+import { closeDirs, isSuperuser, openDirs, readOnlyModes, type OpenedDir } from '../io/access.js';
+import { unwritableError } from '../engine/access.js';
+import { allClear, analyzeRestore, type RestoreAccess, type RestoreTarget } from './restore-access.js';
+import { DEFAULT_SKIP_IGNORED } from './capture.js';
+import { TreeEditor } from './tree-edit.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -70,6 +81,12 @@ export interface RestoreOptions {
    * journals it, so a kill at any later point leaves a run that knows the state to return to.
    */
   onSafety?: (safety: SnapshotInfo) => Promise<void>;
+  /**
+   * Entries this user cannot change (restore-access.ts): with skipUnwritable, those that may stay
+   * as they are (untracked or ignored) are left and named in a warning; otherwise the restore
+   * stops before it starts, naming them and the fix, then `retry` (default `rb snapshots restore <id>`).
+   */
+  unwritable?: { skipUnwritable?: boolean; retry?: string };
   /** @internal tests only: throw right after this step, as a crash would stop the restore there */
   _faultAfter?: RestoreStep;
 }
@@ -97,6 +114,8 @@ interface RestoreJournal {
   startedAt: string;
   pid: number;
   host: string;
+  /** this user's read-only directories opened for the restore, with the mode each had (put back at the end) */
+  opened?: OpenedDir[];
 }
 
 export function restoreJournalPath(repo: Repo): string {
@@ -157,11 +176,23 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     });
   }
 
+  // --- preflight: entries this user cannot change ------------------------------------------------
+  const perms = parsePerms(meta.perms);
+  const access = await analyzeRestore(repo, restoreTarget(worktreeTree, ignoredTree, meta, perms, opts.capture?.skipIgnored), opts.unwritable?.skipUnwritable ?? false);
+  if (access.blocked.length > 0) throw unwritableError(access.blocked, { retry: opts.unwritable?.retry ?? `rb snapshots restore ${label}`, skipFlag: !opts.unwritable?.retry, nothingChanged: true });
+  warnings.push(...access.leftNotes.map((n) => `not restored: ${n}`));
+  const leave = (p: string) => {
+    if (access.leave.size === 0) return false;
+    for (let q = p; q !== '.' && q !== ''; q = posix.dirname(q)) if (access.leave.has(q)) return true;
+    return false;
+  };
+
   // --- safety snapshot + journal -------------------------------------------------------------
   const journalPath = restoreJournalPath(repo);
   const journal = await readJournal(journalPath);
   let safety: SnapshotInfo | null = null;
   let resumed = false;
+  let opened: OpenedDir[] = [];
   // restoring the state from before an interrupted restore (its safety snapshot), after the
   // process that ran it died, is how that restore is aborted or undone: it supersedes it
   const supersedes = journal !== null && journal.safetySnapshot !== null && journal.safetySnapshot === target.id && journal.target !== c && !(journal.host === hostname() && pidAlive(journal.pid));
@@ -177,6 +208,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
       );
     }
     resumed = true;
+    opened = journal.opened ?? [];
     if (journal.safetySnapshot) {
       safety = await readSnapshot(repo, journal.safetySnapshot);
       if (!safety) warnings.push(`the safety snapshot ${journal.safetySnapshot} of the interrupted restore no longer exists`);
@@ -192,10 +224,17 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     const j: RestoreJournal = {
       version: 1, target: c, id: target.id, root, safetySnapshot: safety?.id ?? null, safetyCommit: safety?.commit ?? null,
       startedAt: new Date().toISOString(), pid: process.pid, host: hostname(),
+      // journaled before they are opened: a resumed restore still puts their modes back
+      opened: await readOnlyModes(root, access.openUp),
     };
     writeFileAtomic(journalPath, JSON.stringify(j, null, 2) + '\n');
+    opened = j.opened!;
   }
   fault('journal');
+  // this user's read-only directories (Go's module cache), writable until the perms step
+  const more = (await readOnlyModes(root, access.openUp)).filter((o) => !opened.some((x) => x.path === o.path));
+  opened = [...opened, ...more];
+  await openDirs(root, opened.map((o) => o.path));
 
   // --- HEAD ---------------------------------------------------------------------------------------
   const head = parseHeadMeta(meta.HEAD);
@@ -223,17 +262,20 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // with --reset: clear those flags in the current index first (its original is in the safety
   // snapshot; the snapshot's own flags come back with the raw index below)
   await clearIndexFlags(run);
-  await run(['read-tree', '--reset', '-u', worktreeTree]);
+  // (untracked entries left where they are, in someone else's directory, are taken out of the
+  // tree read-tree writes; clean then leaves them too)
+  await run(['read-tree', '--reset', '-u', await treeWithout(run, worktreeTree, access.leaveInTree)]);
   fault('worktree');
   const targetSkipped = decodeSkipped(meta.skipped);
-  const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? [])];
+  const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? []), ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))];
   await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
   // the target's ignored entries (written back below), listed now: ignored entries it does not
   // have are removed too, when the safety snapshot holds them (so an undo of an undo is exact)
   const ignored = await listIgnored(run, ignoredTree);
   if (safety) {
     await removeIgnoredNotInTarget(repo, run, safety.commit, {
-      ignored: new Set(ignored.map((e) => e.path)), skipped: targetSkipped, emptyDirs: new Set(splitNul(meta.emptydirs.toString('utf8'))),
+      ignored: new Set(ignored.map((e) => e.path)), skipped: [...targetSkipped, ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))],
+      emptyDirs: new Set(splitNul(meta.emptydirs.toString('utf8'))),
     }, warnings);
   }
   fault('clean');
@@ -242,7 +284,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const rawList = splitNul(meta['raw.list'].toString('utf8')).map((rec) => {
     const tab = rec.indexOf('\t');
     return { oid: rec.slice(0, tab), path: rec.slice(tab + 1), size: 0 };
-  });
+  }).filter((r) => !leave(r.path));
   await forEachBlob(repo, rawList, async (item, data) => {
     const abs = join(root, item.path);
     let mode = 0o644;
@@ -263,8 +305,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('raw');
 
   // --- ignored files, raw, with their modes -----------------------------------------------------
-  const perms = parsePerms(meta.perms);
-  const ignoredBlobs = ignored.filter((e) => {
+  const ignoredBlobs = ignored.filter((e) => !leave(e.path)).filter((e) => {
     if (e.type === 'blob' && (e.mode === '100644' || e.mode === '100755' || e.mode === '120000')) return true;
     warnings.push(`ignored entry not restored (${e.mode} ${e.type}): ${showPath(e.path)}`);
     return false;
@@ -342,6 +383,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     if (!(await ensureParentDirs(root, d + '/x'))) warnings.push(`empty directory not restored (a parent is not a directory): ${showPath(d)}`);
   }
   fault('emptydirs');
+  // the opened directories get their mode back: the snapshot's where it recorded one (below), else the one they had
+  await closeDirs(root, opened, new Set(perms.keys()));
   // deepest first: a directory made read-only (0555) or closed (0700 for someone else) after
   // everything inside it has its mode
   const byDepth = new Map<number, [string, number][]>();
@@ -351,7 +394,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   }
   for (const depth of [...byDepth.keys()].sort((a, b) => b - a)) {
     await Promise.all(byDepth.get(depth)!.map(async ([p, mode]) => {
-      if (!(await parentsAreDirs(root, p))) return;
+      if (leave(p) || !(await parentsAreDirs(root, p))) return;
       try {
         const st = await lstat(join(root, p));
         if (st.isSymbolicLink()) return;
@@ -370,6 +413,40 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 }
 
 // ------------------------------------------------------------------------------------------------
+
+/** What the access analysis reads of a snapshot. */
+function restoreTarget(worktreeTree: string, ignoredTree: string, meta: Record<MetaName, Buffer>, perms: Map<string, number>, skipIgnored?: readonly string[]): RestoreTarget {
+  return {
+    worktreeTree, ignoredTree, perms,
+    rawPaths: splitNul(meta['raw.list'].toString('utf8')).map((rec) => rec.slice(rec.indexOf('\t') + 1)),
+    emptyDirs: splitNul(meta.emptydirs.toString('utf8')),
+    skipped: decodeSkipped(meta.skipped),
+    skipNames: skipIgnored ?? DEFAULT_SKIP_IGNORED,
+  };
+}
+
+/**
+ * The preflight of a restore, for `rb undo`, `rb abort` and `rb snapshots restore` before their
+ * run starts: what restoring `idOrCommit` now would have to change that this user cannot
+ * (restore-access.ts). Reads only.
+ */
+export async function restoreAccess(repo: Repo, idOrCommit: string, o: { skipUnwritable?: boolean; skipIgnored?: readonly string[] } = {}): Promise<RestoreAccess> {
+  if (isSuperuser()) return allClear();
+  const target = await resolveSnapshot(repo, idOrCommit);
+  const c = target.commit;
+  const bufs = await catFileBatch(repo, META_FILES.map((n) => `${c}:meta/${n}`));
+  const meta = {} as Record<MetaName, Buffer>;
+  META_FILES.forEach((n, i) => { meta[n] = bufs[i] ?? Buffer.alloc(0); });
+  const [worktreeTree, ignoredTree] = (await git(['rev-parse', `${c}:worktree`, `${c}:ignored`], { cwd: repo.root, readOnly: true })).stdout.trim().split('\n') as [string, string];
+  return analyzeRestore(repo, restoreTarget(worktreeTree, ignoredTree, meta, parsePerms(meta.perms), o.skipIgnored), o.skipUnwritable ?? false);
+}
+
+/** `tree` without `paths` (entries left where they are), for read-tree. */
+async function treeWithout(run: Run, tree: string, paths: readonly string[]): Promise<string> {
+  if (paths.length === 0) return tree;
+  const edited = await TreeEditor.forOid(run, tree).apply(tree, paths.map((path) => ({ path, remove: true as const })));
+  return edited ?? (await run(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' })).stdout.trim();
+}
 
 async function exists(p: string): Promise<boolean> {
   try {

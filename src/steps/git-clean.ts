@@ -21,6 +21,8 @@ import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
+import { withOpenDirs } from '../engine/access.js';
+import { cleanAccess, cleanPreflight, leaveUnwritable } from './clean-access.js';
 
 const schema = z
   .object({
@@ -103,6 +105,7 @@ export const gitClean: StepKind<With> = {
       : [];
     return [`git clean -fd${w.ignored === false ? '' : 'x'} ${ex.map((e) => `-e ${e}`).join(' ')} -e <paths the snapshot did not capture>${deps.length ? ' ' + deps.join(' ') : ''}`];
   },
+  access: (w, ctx) => cleanPreflight(ctx, w, baseExcludes(ctx, w)),
   async run(w, ctx) {
     const repo = ctx.repo;
     const excludes = baseExcludes(ctx, w);
@@ -137,10 +140,16 @@ export const gitClean: StepKind<With> = {
       }
       // a literal path: escape gitignore's special characters, anchor at the root
       excludes.push('/' + p.replace(/[*?[\]\\!#]/g, '\\$&').replace(/ $/, '\\ '));
-      kept.push(`${showPath(p)} (not in the snapshot)`);
+      kept.push(`${showPath(p)} (${reason === 'unreadable' ? 'not captured: unreadable' : 'not in the snapshot'})`);
     }
+    // entries this user cannot remove (issue 22) stop the step, or are left in place and named;
+    // this user's read-only directories are opened for the clean, their modes put back after
+    const access = await cleanAccess(repo.root, excludes, w.ignored !== false);
+    const left = leaveUnwritable(access, ctx);
+    excludes.push(...left.excludes);
+    kept.push(...left.kept);
     const args = ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
-    const r = await git(args, { cwd: repo.root, binary: true });
+    const r = await withOpenDirs(repo.root, access.openUp, () => git(args, { cwd: repo.root, binary: true }));
     const lines = r.stdoutBuf.toString('latin1').split('\n').map((l) => decodePathBytes(Buffer.from(l, 'latin1')));
     const removed = lines.filter((l) => l.startsWith('Removing ')).map((l) => unquoteGitPath(l.slice(9)));
     // nested repositories git left (single -f): never deleted, named. git names those it met
@@ -154,6 +163,6 @@ export const gitClean: StepKind<With> = {
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
     }
     ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps };
+    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps, leftInPlace: left.paths };
   },
 };

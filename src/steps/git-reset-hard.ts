@@ -11,11 +11,12 @@ import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { headState, keptPathsChanged, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
+import { checkingTrackedChanges, known } from './step-access.js';
 
 const schema = z.object({ ref: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
 
-export const gitResetHard: StepKind<With> = {
+export const gitResetHard: StepKind<With> = checkingTrackedChanges({
   kind: 'git.reset-hard',
   summary: 'reset the current branch, index and worktree to a commit (lists the commits it drops)',
   with: schema,
@@ -58,4 +59,4 @@ export const gitResetHard: StepKind<With> = {
     const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';
     return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs, keptChanged, keptChangedList, ownRestored };
   },
-};
+}, (w, ctx) => ({ targets: [known(w.ref) ?? ctx.baseline.oid] }));

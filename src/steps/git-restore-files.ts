@@ -14,12 +14,13 @@ import { git, splitZ } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
 import { fsPath, hasRawBytes } from '../io/path-bytes.js';
+import { checkingTrackedChanges, known } from './step-access.js';
 import { showPath } from '../ui/format.js';
 
 const schema = z.object({ paths: z.array(z.string().min(1)).min(1), from: z.string().min(1), deleteMissing: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
 
-export const gitRestoreFiles: StepKind<With> = {
+export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
   kind: 'git.restore-files',
   summary: 'restore the given paths (literally) from a commit into index and worktree; nothing else is touched',
   with: schema,
@@ -83,4 +84,12 @@ export const gitRestoreFiles: StepKind<With> = {
       existsAfter: present.filter((p) => existsSync(fsPath(join(repo.root, p)))).length,
     };
   },
-};
+}, (w, ctx) => {
+  const paths = Array.isArray(w.paths) ? w.paths.map((p) => known(p) ?? '').filter(Boolean) : [];
+  return {
+    targets: paths.length ? [known(w.from) ?? ctx.baseline.oid] : [], // (paths known only at run time: checked then)
+    paths,
+    // with deleteMissing, the paths the source does not have go with everything in them (the others are written over anyway)
+    removes: w.deleteMissing === true ? paths : [],
+  };
+});

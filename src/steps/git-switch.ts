@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import { git } from '../io/git.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { describeSetAside, setAsideOperations } from './git-operation.js';
+import { checkingTrackedChanges, known } from './step-access.js';
 import { assertBranchName, branchesInOtherWorktrees, freeBranchName, headState, oidOf, refOid } from './git-common.js';
 import { repoPath } from './common.js';
 
@@ -30,7 +31,7 @@ const schema = z
   .refine((w) => Boolean(w.to) !== Boolean(w.create), { message: 'give exactly one of to or create' });
 type With = z.infer<typeof schema>;
 
-export const gitSwitch: StepKind<With> = {
+export const gitSwitch: StepKind<With> = checkingTrackedChanges({
   kind: 'git.switch',
   summary: 'switch to a branch (to) or create one (create + from), discarding local changes (the snapshot has them)',
   with: schema,
@@ -49,7 +50,11 @@ export const gitSwitch: StepKind<With> = {
     if (carried.length) ctx.reporter.output(`kept on disk across the switch: ${carried.join(', ')}`);
     return { ...res, carried, kept: carry.paths };
   },
-};
+}, (w, ctx, earlier) => {
+  // (a branch known only on the remote is created from it; a WIP commit before the switch made the untracked files tracked)
+  const to = w.create ? known(w.from ?? 'HEAD') : known(w.to);
+  return { targets: to ? [to, ctx.config.remote ? `refs/remotes/${ctx.config.remote}/${to}` : null] : [ctx.baseline.oid], untracked: earlier.includes('git.commit-all') };
+});
 
 /** The paths a git.commit-all step left out of its commit (this process's result, or the journal's on resume). */
 function leftOutPathsOf(ctx: StepContext, stepId: string): string[] {

@@ -5,6 +5,7 @@
 import type { ZodType } from 'zod';
 import type { Config, Playbook } from '../types.js';
 import type { Repo } from '../repo.js';
+import type { AccessReport } from '../engine/access.js';
 
 export interface RunInfo {
   id: string;
@@ -20,6 +21,11 @@ export interface RunInfo {
   /** the branch (or null when detached) and commit HEAD was on when the run started */
   branch?: string | null;
   head?: string | null;
+  /**
+   * go around entries this user cannot change (`--skip-unwritable`, config skipUnwritable):
+   * untracked and ignored ones are left where they are and named, instead of stopping the run
+   */
+  skipUnwritable?: boolean;
 }
 
 /** What describe() and run() may read. */
@@ -32,6 +38,13 @@ export interface PlanContext {
   baseline: { name: string; ref: string; oid: string | null; remoteRef: string | null };
   params: Record<string, unknown>;
   dryRun: boolean;
+}
+
+/** What an access() hook may read: the plan's context and the kinds of the steps before it. */
+export interface AccessContext extends PlanContext {
+  earlier: readonly string[];
+  /** answers already worked out in this preflight, by question (the emergency's switch and reset ask the same) */
+  memo: Map<string, Promise<AccessReport>>;
 }
 
 /** Output channel of a running step (backed by the listr task and the journal). */
@@ -118,5 +131,11 @@ export interface StepKind<W = Record<string, unknown>> {
   templateRoots?: readonly string[];
   /** the exact commands it would run, for `rb plan` and --dry-run */
   describe(w: W, ctx: PlanContext): string[];
+  /**
+   * What running it now would have to change that this user cannot (engine/access.ts), for the
+   * preflight; reads only. `w` may still hold `{{ steps.… }}` templates (known at run time only);
+   * `ctx.earlier` lists the kinds of the steps that run before it.
+   */
+  access?(w: W, ctx: AccessContext): Promise<AccessReport>;
   run(w: W, ctx: StepContext): Promise<StepResult | void>;
 }

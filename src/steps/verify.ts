@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
-import type { StepKind } from './types.js';
+import type { StepContext, StepKind } from './types.js';
 import { commandSchema, displayCommand, repoPath } from './common.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { showPath } from '../ui/format.js';
@@ -29,6 +29,20 @@ type With = z.infer<typeof schema>;
 function globToRegExp(g: string): RegExp {
   const s = g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*');
   return new RegExp(`^${s}(/.*)?$`);
+}
+
+/**
+ * Paths the run's steps could not touch, so they are no sign of an unclean tree (issue 22): what
+ * its snapshot did not capture (a file this user cannot read; git.clean keeps them all) and what
+ * its clean left in place with --skip-unwritable.
+ */
+function untouchable(ctx: StepContext): string[] {
+  const out: string[] = [];
+  for (const r of Object.values(ctx.results)) {
+    if (r.snapshotId && Array.isArray(r.notCaptured)) for (const s of r.notCaptured as { path: string }[]) out.push(s.path.replace(/\/$/, ''));
+    if (Array.isArray(r.leftInPlace)) for (const p of r.leftInPlace as string[]) out.push(p);
+  }
+  return out;
 }
 
 export const verify: StepKind<With> = {
@@ -72,17 +86,24 @@ export const verify: StepKind<With> = {
       const entries = splitZ(r.stdout);
       const dirty: string[] = [];
       const nested: string[] = [];
+      const untouched = untouchable(ctx);
+      const leftAlone: string[] = [];
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         const path = e.slice(3);
         if (e[0] === 'R' || e[0] === 'C') i++;
         const base = path.split('/').pop()!;
         if (allowed.some((re) => re.test(path) || re.test(base))) continue;
+        if (untouched.some((u) => path === u || path.startsWith(u + '/') || path === u + '/')) {
+          leftAlone.push(path);
+          continue;
+        }
         // (with --untracked-files=all, a directory is listed only when it is a repository of its own)
         if (e.startsWith('?? ') && path.endsWith('/') && existsSync(join(ctx.repo.root, path, '.git'))) nested.push(path);
         else dirty.push(path);
       }
-      const left = nested.length ? `; nested repositories left in place: ${nested.map(showPath).join(', ')}` : '';
+      const left = (nested.length ? `; nested repositories left in place: ${nested.map(showPath).join(', ')}` : '')
+        + (leftAlone.length ? `; left in place (not captured, or not yours to change): ${leftAlone.map(showPath).join(', ')}` : '');
       if (dirty.length) problems.push(`the tree is not clean: ${dirty.slice(0, 10).map(showPath).join(', ')}${dirty.length > 10 ? ` and ${dirty.length - 10} more` : ''}`);
       else ctx.reporter.output(`the tree is clean (kept paths aside${left})`);
     }
