@@ -73,7 +73,9 @@ export const STAGE_DIR_PREFIX = '.rb-stage-';
  *  - 'listed'         an ignored entry whose name is in skipIgnored (node_modules by default);
  *  - 'too-big'        an ignored entry larger than maxIgnoredBytes;
  *  - 'special-file'   a FIFO, socket or device inside an ignored directory;
- *  - 'non-utf8-name'  an ignored entry holding a file name that is not valid UTF-8.
+ *  - 'non-utf8-name'  an ignored entry holding a file name that is not valid UTF-8;
+ *  - 'unreadable'     a file this user cannot read, or a directory it cannot list (another
+ *                     user's, mode 000).
  * path is relative to the worktree root, '/'-separated, without a trailing slash.
  * Every such path must be protected from any clean (see cleanExcludes) and named in reports.
  */
