@@ -138,7 +138,8 @@ export function pmRepo(pm: 'pnpm' | 'yarn'): TestRepo {
     r.git('switch', '-q', '-c', 'feature');
     localPackage(r, 'dep-b', '1.0.0');
     r.write('package.json', JSON.stringify({ name: `${pm}-app`, version: '1.0.0', private: true, dependencies: { 'dep-a': 'file:./dep-a', 'dep-b': 'file:./dep-b' } }, null, 2) + '\n');
-    run(r, `${pm} install`);
+    // the feature changes the lockfile: pnpm freezes it when CI is set unless told not to
+    run(r, pm === 'pnpm' ? 'pnpm install --no-frozen-lockfile' : 'yarn install');
     r.git('add', '-A');
     r.git('commit', '-q', '-m', 'feature: dep-b');
     return r;
