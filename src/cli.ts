@@ -170,8 +170,8 @@ Examples:
   program
     .command('metrics')
     .description('rollback statistics from rollbacks/metrics.json: totals by cause, level and severity, recovery times, rollbacks per week, and the rollback rate per sprint')
-    .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 6m)')
-    .option('--until <date>', 'up to this date, inclusive')
+    .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 36h; m is minutes)')
+    .option('--until <date>', 'up to this date, inclusive (same forms)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
     .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
@@ -213,7 +213,7 @@ Examples:
     .command('snapshots [action] [id]')
     .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id>, prune [--older-than 30d]')
     .option('-m, --message <text>', 'message for create')
-    .option('--older-than <age>', 'for prune: e.g. 30d, 12h (default snapshots.keepDays)')
+    .option('--older-than <age>', 'for prune: a duration, e.g. 30d, 12h, 90m (default snapshots.keepDays days)')
     .option('--dry-run', 'for restore and prune: change nothing')
     .option('-y, --yes', 'for restore: do not prompt')
     .option('--json', 'print JSON')

@@ -24,6 +24,7 @@
  *   that UTC day — see parseDateOption).
  */
 import type { Checkpoint, MetricsEntry, MetricsFile } from '../records/metrics.js';
+import { parseDuration } from '../duration.js';
 
 export type RateStatus = 'healthy' | 'review recent rollbacks' | 'investigate validation gaps' | 'unknown';
 
@@ -217,16 +218,14 @@ function sortCounts(m: Record<string, number>): Record<string, number> {
 
 /**
  * Read a --since / --until value: `YYYY-MM-DD` (a UTC day: its start for since, its end for
- * until), an ISO date-time (`2026-11-01T09:00:00Z`; without a zone, UTC), or an age (`30d`,
- * `12w`, `6m` for months of 30 days) counted back from `now`. Returns null when unreadable.
+ * until), an ISO date-time (`2026-11-01T09:00:00Z`; without a zone, UTC), or an age counted
+ * back from `now`: a duration as src/duration.ts reads it (`30d`, `12w`; `m` is minutes). Returns
+ * null when unreadable.
  */
 export function parseDateOption(value: string, bound: 'since' | 'until', now = Date.now()): number | null {
   const s = value.trim();
-  const age = /^(\d+)\s*([dwm])$/i.exec(s);
-  if (age) {
-    const days = Number(age[1]) * ({ d: 1, w: 7, m: 30 } as const)[age[2]!.toLowerCase() as 'd' | 'w' | 'm'];
-    return now - days * 86_400_000;
-  }
+  const age = parseDuration(s);
+  if (age !== null) return now - age;
   const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   if (day) {
     const [y, m, d] = [Number(day[1]), Number(day[2]), Number(day[3])];

@@ -26,7 +26,7 @@ export interface MetricsCommandOptions {
 /** Weeks shown in the terminal chart (--json has them all). */
 export const CHART_WEEKS = 26;
 
-const DATE_FORMS = 'a date (2026-11-01), a date-time (2026-11-01T09:00:00Z) or an age (30d, 12w, 6m)';
+const DATE_FORMS = 'a date (2026-11-01), a date-time (2026-11-01T09:00:00Z) or an age (30d, 12w, 36h; m is minutes, there is no month unit)';
 
 /** --since / --until → a period; UsageError (exit 2) for a value that is not a date. */
 export function periodFromOptions(opts: Pick<MetricsCommandOptions, 'since' | 'until'>, now = Date.now()): MetricsPeriod {

@@ -2,12 +2,13 @@
 import { findRepo } from '../repo.js';
 import { listRuns } from '../journal/journal.js';
 import { UsageError } from '../errors.js';
+import { DURATION_HELP, parseDuration } from '../duration.js';
 import { ago, print, printJson, showPath, table } from '../ui/format.js';
 
 function parseAge(s: string): number {
-  const m = /^(\d+)\s*(d|h|m)?$/.exec(s.trim());
-  if (!m) throw new UsageError(`--older-than takes a duration like 30d, 12h or 90m, got "${s}"`, { next: 'rb snapshots prune --older-than 30d' });
-  return Number(m[1]) * { d: 86400_000, h: 3600_000, m: 60_000 }[(m[2] ?? 'd') as 'd' | 'h' | 'm'];
+  const ms = parseDuration(s);
+  if (ms === null) throw new UsageError(`--older-than takes a duration (${DURATION_HELP}), got "${s}"`, { next: 'rb snapshots prune --older-than 30d' });
+  return ms;
 }
 
 export async function snapshotsCommand(action: string | undefined, id: string | undefined, opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean }, cmd: any): Promise<number> {

@@ -5,6 +5,7 @@
  * step runs (they do not exist before), everything else is resolved here.
  */
 import { UsageError } from '../errors.js';
+import { parseDuration } from '../duration.js';
 import type { Playbook, StepSpec } from '../types.js';
 import type { PlanContext, StepKind } from '../steps/types.js';
 import { evaluateWhen, hasDeferred, interpolate, interpolateArgv, interpolateShell, parseTemplate, resolvePath } from './interpolate.js';
@@ -108,12 +109,9 @@ export function resolveParams(playbook: Playbook, sets: string[], extra: Record<
   return out;
 }
 
-export function parseDuration(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(s.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
+/** A step's `timeout:` in ms (validated against DURATION_PATTERN before a plan is built). */
+function timeoutOf(s: string | undefined): number | undefined {
+  return s ? (parseDuration(s) ?? undefined) : undefined;
 }
 
 /** The interpolation scope at plan time (steps.* resolves only while running). */
@@ -214,7 +212,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
         with: {},
         destructive: children.some((c) => c.destructive),
         continueOnError: step.continueOnError ?? false,
-        timeoutMs: parseDuration(step.timeout),
+        timeoutMs: timeoutOf(step.timeout),
         when: step.when,
         whenText: step.when !== undefined ? whenText(step.when, scope, true) : undefined,
         confirm: confirmText(step, scope),
@@ -257,7 +255,7 @@ export function buildPlan(playbook: Playbook, ctx: PlanContext, kinds: KindMap):
       with: parsed,
       destructive,
       continueOnError: step.continueOnError ?? false,
-      timeoutMs: parseDuration(step.timeout),
+      timeoutMs: timeoutOf(step.timeout),
       when: step.when,
       whenText: step.when !== undefined ? whenText(step.when, scope, true) : undefined,
       confirm: confirmText(step, scope),

@@ -21,6 +21,7 @@
 import { basename, resolve } from 'node:path';
 import { z, type ZodType } from 'zod';
 import { UsageError } from '../errors.js';
+import { DURATION_HELP, DURATION_PATTERN } from '../duration.js';
 import type { ParamSpec, Playbook, StepSpec, ValidationIssue } from '../types.js';
 import { CONFIG_KEYS } from '../config/schema.js';
 import {
@@ -50,14 +51,9 @@ const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const PARAM_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 /** Playbook names are file names. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/**
- * A duration: a number and one unit, e.g. "30s", "15m", "2h", "1.5h", "500ms". The same grammar
- * as parseDuration in ./plan.ts, so everything accepted here has a meaning there.
- */
-export const DURATION_PATTERN = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h)$/;
-
-const duration = z.string({ error: 'expected a duration like "30s", "15m" or "2h"' }).regex(DURATION_PATTERN, {
-  error: 'expected a duration like "30s", "15m" or "2h" (a number and one of ms, s, m, h)',
+/** A duration (src/duration.ts: one grammar for every duration rb reads; `m` is minutes). */
+const duration = z.string({ error: `expected a duration: ${DURATION_HELP}` }).regex(DURATION_PATTERN, {
+  error: `expected a duration: ${DURATION_HELP}`,
 });
 
 const command = z.union([z.string().min(1), z.array(z.string()).min(1)], {

@@ -6,9 +6,11 @@
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
+import { DURATION_HELP, DURATION_PATTERN, parseDuration } from '../duration.js';
 import { refOid } from './git-common.js';
 
-const schema = z.object({ ref: z.string().min(1).optional(), remote: z.string().optional(), timeout: z.number().int().positive().optional() }).strict();
+const duration = z.string({ error: `expected a duration: ${DURATION_HELP}` }).regex(DURATION_PATTERN, { error: `expected a duration: ${DURATION_HELP}` });
+const schema = z.object({ ref: z.string().min(1).optional(), remote: z.string().optional(), timeout: duration.optional() }).strict();
 type With = z.infer<typeof schema>;
 
 export const gitFetch: StepKind<With> = {
@@ -39,7 +41,7 @@ export const gitFetch: StepKind<With> = {
       return { skipped: `no remote ${remote}`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     }
     const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', remote, `+refs/heads/${name}:${remoteRef}`];
-    const r = await git(args, { cwd: ctx.repo.root, allowFail: true, timeoutMs: (w.timeout ?? 30) * 1000 });
+    const r = await git(args, { cwd: ctx.repo.root, allowFail: true, timeoutMs: parseDuration(w.timeout ?? '30s')! });
     const commands = [`git ${args.join(' ')}`];
     const after = await refOid(ctx.repo, remoteRef);
     if (r.code !== 0) {
