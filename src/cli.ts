@@ -275,7 +275,8 @@ Examples:
     .description('set rb up here: write a commented rb.config.yaml (detected installs and tests), keep rollbacks/ out of git, create the baseline branch')
     .option('--baseline <ref>', 'the baseline branch name to configure (default: baseline)')
     .option('-y, --yes', 'create the baseline branch at HEAD without asking')
-    .addHelpText('after', '\nExamples:\n  rb init\n  rb init --baseline last-good --yes')
+    .option('--json', 'print one JSON document on stdout (never asks: the baseline branch is created only with --yes)')
+    .addHelpText('after', '\nExamples:\n  rb init\n  rb init --baseline last-good --yes\n  rb init --yes --json')
     .action(lazy(async () => (await import('./commands/init.js')).initCommand));
 
   // `rb` with no command: the triage on a terminal; the decision matrix and exit 2 otherwise.
@@ -296,36 +297,114 @@ async function main(): Promise<void> {
   // `rb emergency --yes | head -1`: a closed pipe drops the output, never the run
   tolerateClosedOutput();
   const program = buildProgram();
+  // --json: stdout is held until the end, so that it carries exactly one JSON document, an error
+  // included. The command's own flag decides (preAction); before that (a usage error commander
+  // found) the command line does.
+  let json = jsonRequested(process.argv.slice(2));
+  program.hook('preAction', (_root, action) => {
+    json = Boolean(action.opts().json);
+  });
+  const stdout = holdStdout();
+  let failure: ReturnType<typeof report> | null = null;
   try {
     // an argument naming a file whose name is not UTF-8 keeps its bytes (io/path-bytes.ts)
     await program.parseAsync(losslessArgv());
   } catch (e) {
-    process.exitCode = report(e);
+    failure = report(e, { json, command: commandName(program, process.argv.slice(2)) });
+    process.exitCode = failure.exit;
   }
+  stdout.release(json ? (text) => oneJsonDocument(text, failure?.error) : (text) => text);
 }
 
-/** Print an error the way every rb error reads, and return its exit code. */
-function report(e: unknown): number {
+/** Is --json on the command line (before a `--`)? */
+function jsonRequested(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
+/** The subcommand named on the command line, if any (for a usage error's next line). */
+function commandName(program: Command, args: string[]): string | null {
+  const names = new Set(program.commands.map((c) => c.name()));
+  return args.find((a) => names.has(a)) ?? null;
+}
+
+/**
+ * Hold what is written to stdout until release(), which writes it through `finish` (so an error
+ * can still become part of the one JSON document). Child processes never write to rb's stdout
+ * (their output is piped), so everything passes through process.stdout.write.
+ */
+function holdStdout(): { release(finish: (text: string) => string): void } {
+  const write = process.stdout.write.bind(process.stdout);
+  const chunks: string[] = [];
+  process.stdout.write = ((chunk: string | Uint8Array, enc?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void) => {
+    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const done = typeof enc === 'function' ? enc : cb;
+    if (done) queueMicrotask(() => done(null));
+    return true;
+  }) as typeof process.stdout.write;
+  return {
+    release(finish) {
+      process.stdout.write = write;
+      const text = finish(chunks.join(''));
+      if (text) write(text);
+    },
+  };
+}
+
+/**
+ * stdout under --json: the command's document, with `error` added when the command failed; just
+ * `{ "error": … }` when it failed before printing one. Anything else a command wrote there (a bug)
+ * goes to stderr, so stdout still parses.
+ */
+function oneJsonDocument(text: string, error: JsonError | undefined): string {
+  if (!error) return text;
+  let doc: unknown;
+  try {
+    doc = text.trim() ? JSON.parse(text) : undefined;
+  } catch {
+    doc = undefined;
+  }
+  if (doc && typeof doc === 'object' && !Array.isArray(doc)) return JSON.stringify({ ...(doc as object), error }, null, 2) + '\n';
+  if (text.trim()) process.stderr.write(text);
+  return JSON.stringify({ error }, null, 2) + '\n';
+}
+
+/** An error as --json prints it: the message, the exit code (architecture §2) and the next command. */
+interface JsonError {
+  message: string;
+  exit: number;
+  next: string | null;
+  details?: string[];
+}
+
+/**
+ * Map an error to its exit code and print it the way every rb error reads: on stderr always
+ * (a human reads it in a terminal or a CI log); under --json also as `error` in stdout's document.
+ */
+function report(e: unknown, ctx: { json: boolean; command: string | null }): { exit: number; error?: JsonError } {
   const err = e as { code?: string; exitCode?: number; message?: string };
   if (typeof err?.code === 'string' && err.code.startsWith('commander.')) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-    // commander already printed its message
-    return 2;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return { exit: 0 };
+    // commander already printed its message on stderr
+    const help = ctx.command ? `rb ${ctx.command} --help` : 'rb --help';
+    return { exit: 2, error: { message: String(err.message ?? '').replace(/^error: /, ''), exit: 2, next: `see \`${help}\`` } };
   }
   if ((e as Error)?.name === 'ExitPromptError') {
     // Ctrl-C at a prompt: prompts come before anything changes (architecture §1)
-    process.stderr.write('\nrb: cancelled at the prompt; nothing was changed.\n');
-    return 130;
+    const message = 'cancelled at the prompt; nothing was changed.';
+    process.stderr.write(`\nrb: ${message}\n`);
+    return { exit: 130, error: { message, exit: 130, next: null } };
   }
   if (e instanceof RbError) {
     process.stderr.write(`rb: ${e.message}\n`);
     for (const d of e.details ?? []) process.stderr.write(`  ${d}\n`);
     if (e.next) process.stderr.write(`next: ${e.next}\n`);
-    return e.exitCode;
+    return { exit: e.exitCode, error: { message: e.message, exit: e.exitCode, next: e.next ?? null, ...(e.details?.length ? { details: e.details } : {}) } };
   }
   const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  process.stderr.write(`rb: unexpected error: ${msg}\nnext: run \`rb status\` to see what state the repository is in; please report this\n`);
-  return 1;
+  const next = 'run `rb status` to see what state the repository is in; please report this';
+  process.stderr.write(`rb: unexpected error: ${msg}\nnext: ${next}\n`);
+  return { exit: 1, error: { message: `unexpected error: ${e instanceof Error ? e.message : String(e)}`, exit: 1, next } };
 }
 
 await main();

@@ -239,14 +239,17 @@ describe.concurrent('rb guard', { timeout: 120_000 }, () => {
     const res = await rbAsync(r.root, ['guard', '--json', '--', ...editsThenExits(6)]);
     expectCode(res, 6);
     const doc = JSON.parse(res.stdout); // throws on anything but exactly one document
-    expect(doc.run).toMatchObject({ playbook: 'guard', status: 'failed', cause: 'guard' });
+    // the guarded run as it ended: aborted by the restore, which it names; the error carries the command's code
+    expect(doc.run).toMatchObject({ playbook: 'guard', status: 'aborted', cause: 'guard' });
+    expect(doc.run.undoneBy).toMatch(/-abort$/);
+    expect(doc).toMatchObject({ restored: true, report: expect.stringMatching(/^rollbacks\/guard-.*\/report\.md$/), error: { exit: 6, message: expect.stringContaining('the guarded command failed (exit 6)') } });
     expect(res.stdout.trim().startsWith('{')).toBe(true);
     expect(res.stderr).toContain('the guarded command failed (exit 6)');
     expect(manifest(r.root, EXCL)).toBe(before);
 
     const ok = await rbAsync(r.root, ['guard', '--json', '--', NODE, '-e', 'process.exit(0)']);
     expectCode(ok, 0);
-    expect(JSON.parse(ok.stdout).run).toMatchObject({ playbook: 'guard', status: 'succeeded' });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ run: { playbook: 'guard', status: 'succeeded' }, restored: false, report: null });
   });
 
   it('without a command: exit 2, nothing changed', async () => {

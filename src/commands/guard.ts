@@ -48,8 +48,10 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
   let failure: RbError | null = null;
   let runId: string | undefined;
   try {
-    const out = await execute({ playbook: 'guard', playbookObject: playbook, cwd, yes: true, json: opts.json, reason: opts.reason, cause: 'guard', force: opts.force, command: `rb guard -- ${displayArgv(command)}` });
+    // quiet under --json: guard prints the one document itself, once it knows how the run ended
+    const out = await execute({ playbook: 'guard', playbookObject: playbook, cwd, yes: true, json: opts.json, quiet: opts.json, reason: opts.reason, cause: 'guard', force: opts.force, command: `rb guard -- ${displayArgv(command)}` });
     runId = out.run?.id;
+    if (opts.json) printGuardJson({ run: out.run ?? null, restored: false, report: null });
   } catch (e) {
     if (!(e instanceof RbError) || e.exitCode !== 1) throw e; // usage, precondition, lock: nothing ran
     failure = e;
@@ -110,9 +112,21 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
     tests_failed: null,
     undone: restored,
   });
-  process.stderr.write(
-    `rb: ${failed?.id === 'verify' ? 'verification' : 'the guarded command'} failed (exit ${exitCode}); ${restored ? `the snapshot was restored — the working copy is as it was before the command (${IGNORED_NOTE})` : `the result is kept: undo it with \`rb undo ${run.id}\``}.\n` +
-      `report: ${join(config.rollbacksDir, `guard-${stamp}`, 'report.md')}\n`,
+  const reportPath = join(config.rollbacksDir, `guard-${stamp}`, 'report.md');
+  const final = readRun(repo, run.id) ?? run; // aborted, with the abort's run id, when restored
+  if (opts.json) printGuardJson({ run: final, restored, report: reportPath });
+  // the failed command's exit code is rb's (docs/commands.md, rb guard); src/cli.ts prints it
+  throw new RbError(
+    `${failed?.id === 'verify' ? 'verification' : 'the guarded command'} failed (exit ${exitCode}); ${restored ? `the snapshot was restored — the working copy is as it was before the command (${IGNORED_NOTE})` : `the result is kept: undo it with \`rb undo ${run.id}\``}.`,
+    exitCode,
+    {
+      details: [`report: ${reportPath}`],
+      next: !restored ? `inspect the result, then \`rb undo ${run.id}\`` : final.undoneBy ? `read ${reportPath}; \`rb undo ${final.undoneBy}\` brings the failed result back to look at it` : `read ${reportPath}`,
+    },
   );
-  return exitCode;
+}
+
+/** `rb guard --json`: the guarded run's record as it ends (aborted when restored), and what guard did. */
+function printGuardJson(doc: { run: unknown; restored: boolean; report: string | null }): void {
+  process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
 }

@@ -455,6 +455,10 @@ export interface InitOutcome {
   /** true when nothing at all changed */
   unchanged: boolean;
   detection: Detection | null;
+  /** the configured baseline after init: its name, and the ref and commit it resolves to (null when it does not exist) */
+  baseline: { name: string; ref: string | null; oid: string | null };
+  /** the commands to run next, each with what it is for */
+  next: string[];
 }
 
 /** See the module comment. */
@@ -551,6 +555,7 @@ export async function runInit(opts: InitOptions = {}): Promise<InitOutcome> {
   else print(`  · /${rollbacksDir}/ is already in .git/info/exclude`);
 
   let baselineCreated: string | null = null;
+  let baselineNow: InitOutcome['baseline'] = { name: baselineName, ref: baseline.oid ? baseline.ref : null, oid: baseline.oid };
   if (baseline.oid) {
     print(`  · baseline: ${baseline.type === 'remote-branch' ? 'remote branch' : baseline.type} ${baseline.ref} at ${baseline.oid.slice(0, 12)}`);
   } else if (!creatable) {
@@ -560,23 +565,31 @@ export async function runInit(opts: InitOptions = {}): Promise<InitOutcome> {
   } else if (createBaseline) {
     await git(['branch', '--no-track', baselineName, headOid], { cwd: repo.root });
     baselineCreated = baselineName;
+    baselineNow = { name: baselineName, ref: `refs/heads/${baselineName}`, oid: headOid };
     print(`  ✔ created the branch ${baselineName} at HEAD (${headOid.slice(0, 12)}): the last known good state`);
   } else {
     print(`  ! no baseline "${baselineName}" yet: mark the last good commit with \`${branchCmd}\` (or run \`rb init --yes\`)`);
   }
 
   const unchanged = !configWritten && !excludeAdded && !baselineCreated;
+  const next: string[] = [];
+  if (configWritten) next.push(`git add ${CONFIG_FILE} && git commit -m "Add rb configuration"   share it with the team`);
+  next.push('rb check            is the repository ready for a sprint?');
+  next.push('rb plan emergency   every command a level-1 rollback would run, without running it');
   print('');
   if (unchanged) print(`Nothing changed: rb is already set up here.`);
   print('Next:');
-  if (configWritten) print(`  git add ${CONFIG_FILE} && git commit -m "Add rb configuration"   share it with the team`);
-  print('  rb check            is the repository ready for a sprint?');
-  print('  rb plan emergency   every command a level-1 rollback would run, without running it');
-  return { root: repo.root, configWritten, excludeAdded, baselineCreated, unchanged, detection };
+  for (const n of next) print(`  ${n}`);
+  return { root: repo.root, configWritten, excludeAdded, baselineCreated, unchanged, detection, baseline: baselineNow, next };
 }
 
-/** commander adapter: `rb init [--baseline <ref>] [--yes]`. */
-export async function initCommand(opts: { baseline?: string; yes?: boolean }, cmd: any): Promise<number> {
-  await runInit({ cwd: cmd?.parent?.opts().cwd, baseline: opts.baseline, yes: opts.yes });
+/**
+ * commander adapter: `rb init [--baseline <ref>] [--yes] [--json]`. With --json it never asks
+ * (like any command without a terminal: the baseline is created only with --yes) and prints the
+ * outcome as one JSON document instead of the lines.
+ */
+export async function initCommand(opts: { baseline?: string; yes?: boolean; json?: boolean }, cmd: any): Promise<number> {
+  const outcome = await runInit({ cwd: cmd?.parent?.opts().cwd, baseline: opts.baseline, yes: opts.yes, ...(opts.json ? { interactive: false, print: () => undefined } : {}) });
+  if (opts.json) process.stdout.write(JSON.stringify({ ...outcome, config: CONFIG_FILE }, null, 2) + '\n');
   return 0;
 }
