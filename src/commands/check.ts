@@ -10,6 +10,7 @@
 import { ExitCode, LockedError } from '../errors.js';
 import { emitReport } from '../check/output.js';
 import { runCheck } from '../check/run-check.js';
+import { isInteractive } from '../ui/terminal.js';
 
 export { runCheck, parseMaxDisk, type CheckOptions } from '../check/run-check.js';
 export { emitReport, formatJson, formatPlain, formatTable, githubAnnotations, githubSummary } from '../check/output.js';
@@ -44,7 +45,8 @@ async function pruneCommand(cwd: string | undefined, json: boolean): Promise<num
 export async function checkCommand(opts: CheckCommandOptions, cmd: any): Promise<number> {
   const global = (cmd?.parent?.opts?.() ?? {}) as { cwd?: string; color?: boolean };
   if (opts.pruneWorktree) return pruneCommand(global.cwd, Boolean(opts.json));
-  const tty = Boolean(process.stdout.isTTY);
+  // the table on an interactive terminal; one line per check in CI logs, pipes and 0-column terminals
+  const tty = isInteractive();
   const human = !opts.json;
   const report = await runCheck({
     cwd: global.cwd,

@@ -35,6 +35,7 @@ import { faultPoint, setCurrentStep } from './fault.js';
 import { dieBySignal } from './signals.js';
 import { headState } from '../steps/git-common.js';
 import { stampOf } from '../ui/format.js';
+import { listrRendererOptions } from '../ui/terminal.js';
 import { assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
 
 export interface RunRequest {
@@ -621,11 +622,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     concurrent: false,
     exitOnError: true,
     registerSignalListeners: false,
-    renderer: 'default',
-    fallbackRenderer: 'simple',
-    silentRendererCondition: Boolean(req.json || req.quiet),
-    rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
-    fallbackRendererOptions: { timestamp: undefined },
+    // the task tree on an interactive terminal; plain lines in CI, logs and 0-column terminals
+    ...listrRendererOptions(Boolean(req.json || req.quiet)),
   } as any);
 
   let failure: unknown = null;

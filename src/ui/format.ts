@@ -25,12 +25,57 @@ export function duration(ms: number | undefined): string {
   return `${Math.floor(ms / 60000)}m${Math.round((ms % 60000) / 1000)}s`;
 }
 
-/** A plain left-aligned table. */
-export function table(rows: string[][], header?: string[]): string {
+/**
+ * The width tables are fitted to: the terminal's columns when stdout is a terminal that reports
+ * them; null (never cut) for pipes, files and CI logs, where a reader wants whole rows, and for a
+ * terminal that reports 0 columns.
+ */
+export function terminalWidth(stream: NodeJS.WriteStream = process.stdout): number | null {
+  return stream.isTTY && (stream.columns ?? 0) > 0 ? stream.columns : null;
+}
+
+const GAP = 2;
+/** A cut cell keeps at least this many characters (and its column's title). */
+const MIN_CELL = 6;
+
+/**
+ * Column widths that fit `width`: the widest shrinkable column is narrowed first, down to its
+ * title and MIN_CELL; `keep` columns (ids people copy) are never narrowed. Returns the natural
+ * widths when they fit, or when nothing more can be taken (the rows then wrap).
+ */
+export function fitWidths(natural: number[], titles: number[], width: number, keep: readonly number[]): number[] {
+  const w = [...natural];
+  const floor = (i: number) => (keep.includes(i) ? w[i]! : Math.min(natural[i]!, Math.max(MIN_CELL, titles[i] ?? 0)));
+  let excess = w.reduce((a, b) => a + b, 0) + GAP * (w.length - 1) - width;
+  while (excess > 0) {
+    const shrinkable = w.map((x, i) => i).filter((i) => w[i]! > floor(i));
+    if (!shrinkable.length) break;
+    const widest = shrinkable.reduce((a, b) => (w[b]! > w[a]! ? b : a));
+    const next = Math.max(floor(widest), ...shrinkable.filter((i) => i !== widest).map((i) => w[i]!));
+    const take = Math.min(excess, w[widest]! - next || 1);
+    w[widest] = w[widest]! - take;
+    excess -= take;
+  }
+  return w;
+}
+
+const cut = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`);
+
+/**
+ * A plain left-aligned table. On a terminal (`width`, default terminalWidth()) rows wider than
+ * the terminal are cut to fit, with "…" in each cut cell and a last line saying so; `keep`
+ * names columns never cut (default the first: run ids, names).
+ */
+export function table(rows: string[][], header?: string[], opts: { width?: number | null; keep?: readonly number[]; full?: string } = {}): string {
   const all = header ? [header, ...rows] : rows;
-  const widths: number[] = [];
-  for (const r of all) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  const natural: number[] = [];
+  for (const r of all) r.forEach((c, i) => (natural[i] = Math.max(natural[i] ?? 0, c.length)));
+  const width = opts.width === undefined ? terminalWidth() : opts.width;
+  const widths = width === null ? natural : fitWidths(natural, (header ?? []).map((h) => h.length), width, opts.keep ?? [0]);
+  const wasCut = all.some((r) => r.some((c, i) => c.length > widths[i]!));
+  const lines = all.map((r) => r.map((c, i) => (i === r.length - 1 ? cut(c, widths[i]!) : cut(c, widths[i]!).padEnd(widths[i]!))).join(' '.repeat(GAP)).trimEnd());
+  if (wasCut) lines.push(`(rows cut at ${width} columns, marked …; ${opts.full ?? '--json'} shows them in full)`);
+  return lines.join('\n');
 }
 
 export function print(s: string): void {
