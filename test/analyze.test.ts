@@ -119,7 +119,7 @@ describe('rb analyze: the bundle', () => {
     expect(res.run).toBe(runId);
     const files = walk(res.dir).sort();
     expect(files).toEqual([
-      'analysis.md', 'coverage.txt', 'dependencies.txt', 'disk_space.txt', 'environment.txt', 'git_graph.txt', 'git_reflog.txt',
+      'analysis.md', 'coverage.txt', 'dependencies.txt', 'disk_space.txt', 'environment.txt', 'git_graph.txt', 'git_reflog.txt', 'git_refs.txt',
       'memory.txt', 'performance.txt', 'report.md', 'run.json', 'run_test_output.txt', 'test_results.txt',
     ]);
     expect(files).toEqual([...res.files].sort());
@@ -129,6 +129,11 @@ describe('rb analyze: the bundle', () => {
     expect(read('git_graph.txt')).toContain('auth refactor');
     expect(read('git_graph.txt')).not.toContain('rb snapshot bookkeeping');
     expect(read('git_reflog.txt')).toMatch(/HEAD@\{/);
+    // branches and tags through simple-git: each branch with its commit and subject, the current one marked
+    const refsTxt = read('git_refs.txt');
+    expect(refsTxt).toMatch(new RegExp(`^\\* feature/auth +${failed.slice(0, 12)} {2}auth refactor$`, 'm'));
+    expect(refsTxt).toMatch(new RegExp(`^ {2}baseline +${baseline.slice(0, 12)} {2}baseline: app 1\\.0\\.0$`, 'm'));
+    expect(refsTxt).toContain('Tags (0, newest first):');
     expect(read('test_results.txt')).toContain('token=[REDACTED:MY_API_TOKEN]');
     expect(read('dependencies.txt')).toContain('npm ls --all');
     expect(read('disk_space.txt')).toMatch(/statfs .*available/);
@@ -143,7 +148,7 @@ describe('rb analyze: the bundle', () => {
     expect(read('coverage.txt')).toContain('# result: failed: exit 7');
     const coverage = res.collectors.find((c) => c.name === 'coverage')!;
     expect(coverage).toMatchObject({ status: 'failed', exitCode: 7, reason: 'exit 7' });
-    expect(res.collectors.filter((c) => c.status === 'ok').map((c) => c.name).sort()).toEqual(['dependencies', 'disk', 'environment', 'graph', 'memory', 'reflog']);
+    expect(res.collectors.filter((c) => c.status === 'ok').map((c) => c.name).sort()).toEqual(['dependencies', 'disk', 'environment', 'graph', 'memory', 'reflog', 'refs']);
 
     // analysis.md
     const md = read('analysis.md');

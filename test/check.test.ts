@@ -23,7 +23,7 @@ import { checkCommand, emitReport, githubAnnotations, githubSummary, parseMaxDis
 import { checkNothingInProgress } from '../src/check/in-progress.js';
 import { checkBaseline } from '../src/check/baseline.js';
 import { checkInstall, compareNpmLockfiles } from '../src/check/dependencies.js';
-import { parsePorcelainZ } from '../src/check/clean.js';
+import { dirtyPaths } from '../src/check/clean.js';
 import { escapeData, escapeProperty, formatTable } from '../src/check/output.js';
 import { UsageError } from '../src/errors.js';
 import { keptWorktreePath } from '../src/check/kept-worktree.js';
@@ -450,9 +450,20 @@ describe('npm: dependencies match package-lock.json by content', () => {
     expect(await checkInstall(root, npm)).toMatchObject({ status: 'fail', text: expect.stringMatching(/1 differ: a \(installed 0\.9\.0, locked 1\.0\.0\)/), next: 'run npm ci' });
   });
 
-  it('parses porcelain -z records, renames included', () => {
-    expect(parsePorcelainZ('R  new.txt\0old.txt\0?? a b.txt\0 M src/x.ts\0')).toEqual([
-      { xy: 'R ', path: 'new.txt' }, { xy: '??', path: 'a b.txt' }, { xy: ' M', path: 'src/x.ts' },
+  it('lists dirty paths from git status (simple-git): renames, staged and unstaged, odd names whole, rollbacks/ left out', async () => {
+    const r = repos.make();
+    r.write('old.txt', 'a\n');
+    r.write('keep.txt', 'b\n');
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'two files');
+    r.git('mv', 'old.txt', 'new name.txt');
+    r.write('keep.txt', 'b\nc\n');
+    r.write('line\nbreak.txt', 'x');
+    r.write('é ü.txt', 'y');
+    r.write('rollbacks/report.md', 'rb writes here');
+    const paths = await dirtyPaths(r.repo(), 'rollbacks');
+    expect(paths.sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual([
+      { xy: ' M', path: 'keep.txt' }, { xy: '??', path: 'line\nbreak.txt' }, { xy: 'R ', path: 'new name.txt' }, { xy: '??', path: 'é ü.txt' },
     ]);
   });
 });

@@ -183,6 +183,32 @@ function gitCollector(name: string, file: string, title: string, args: string[])
 }
 
 /**
+ * Branches (local and remote-tracking, with the commit and subject each points at) and tags,
+ * newest first: which backup, retry, recovery branches and checkpoint tags exist now. simple-git
+ * parses the listings (src/io/porcelain.ts).
+ */
+const refs: Collector = {
+  name: 'refs',
+  file: 'git_refs.txt',
+  title: 'branches and tags, and the commit each branch points at',
+  async collect(ctx) {
+    const { porcelain } = await import('../io/porcelain.js');
+    const g = porcelain(ctx.root, { timeoutMs: COLLECTOR_TIMEOUT_MS });
+    const [branches, tags] = await Promise.all([g.branch(['--all', '-v', '--no-abbrev']), g.tags(['--sort=-creatordate'])]);
+    const list = Object.values(branches.branches);
+    const width = Math.max(0, ...list.map((b) => b.name.length));
+    const lines = [`Branches (${list.length}; * = current):`];
+    for (const b of list) lines.push(`${b.current ? '*' : ' '} ${b.name.padEnd(width)}  ${b.commit.slice(0, 12)}  ${b.label}`);
+    lines.push('', `Tags (${tags.all.length}, newest first):`, ...tags.all.map((t) => `  ${t}`));
+    return {
+      text: lines.join('\n') + '\n',
+      command: 'git branch --all -v --no-abbrev; git tag --list --sort=-creatordate',
+      data: { branches: list.map((b) => ({ name: b.name, commit: b.commit, current: b.current })), tags: tags.all },
+    };
+  },
+};
+
+/**
  * A collector running a configured command (config.test, coverage, performance, build) in the
  * checkout of the analysed state (ctx.commandsRoot), never in the working copy. A command that
  * could not run (not found, not executable, killed: command-outcome.ts) is said as such.
@@ -404,6 +430,7 @@ export function defaultCollectors(config: Config): Collector[] {
     gitCollector('reflog', 'git_reflog.txt', 'where HEAD has been (git reflog)', ['reflog', 'show', '--date=iso', `-n${GIT_HISTORY_LIMIT}`, 'HEAD', '--']),
     // refs/rb/* (rb's snapshots) are left out: they are rb's bookkeeping, not the team's history
     gitCollector('graph', 'git_graph.txt', 'the branch graph (git log --graph --oneline --decorate --all)', ['log', '--graph', '--oneline', '--decorate', '--color=never', '--exclude=refs/rb/*', '--all', `-n${GIT_HISTORY_LIMIT}`]),
+    refs,
     configuredCommand('tests', 'test_results.txt', 'output of the configured test command, run now', 'test'),
     configuredCommand('coverage', 'coverage.txt', 'output of the configured coverage command', 'coverage'),
     configuredCommand('performance', 'performance.txt', 'output of the configured performance command', 'performance'),

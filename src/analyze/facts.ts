@@ -45,12 +45,17 @@ export interface GitFacts {
 
 const opts = (root: string) => ({ cwd: root, readOnly: true, allowFail: true, timeoutMs: COLLECTOR_TIMEOUT_MS });
 
+/** The commit `rev` names, as "abc1234 subject (2026-11-22)": simple-git's log (./io/porcelain.ts). */
 async function commitLine(root: string, rev: string | null): Promise<CommitLine | null> {
-  if (!rev) return null;
-  const r = await git(['log', '-1', '--no-color', '--format=%H%x00%h %s (%cs)', rev, '--'], opts(root));
-  if (r.code !== 0) return null;
-  const [oid, line] = r.stdout.replace(/\n$/, '').split('\0');
-  return oid && line ? { oid, line } : null;
+  if (!rev || rev.startsWith('-')) return null;
+  const { porcelain } = await import('../io/porcelain.js');
+  try {
+    const log = await porcelain(root, { timeoutMs: COLLECTOR_TIMEOUT_MS }).log({ format: { oid: '%H', short: '%h', subject: '%s', day: '%cs' }, maxCount: 1, [rev]: null, '--': null });
+    const c = log.latest;
+    return c ? { oid: c.oid, line: `${c.short} ${c.subject} (${c.day})` } : null;
+  } catch {
+    return null; // a revision that does not resolve (a baseline that is gone): "unknown"
+  }
 }
 
 /** "3 files changed, 10 insertions(+), 2 deletions(-)" → numbers. */

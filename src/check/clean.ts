@@ -4,7 +4,6 @@
  * there itself. The first dirty paths are listed.
  */
 import { posix } from 'node:path';
-import { git, splitZ } from '../io/git.js';
 import type { Repo } from '../repo.js';
 import type { CheckResult } from './types.js';
 import { showPath } from '../ui/format.js';
@@ -26,25 +25,18 @@ export interface DirtyPath {
   path: string;
 }
 
-/** Parse `git status --porcelain=v1 -z`: a rename or copy is followed by a record holding its source path. */
-export function parsePorcelainZ(out: string): DirtyPath[] {
-  const recs = splitZ(out);
-  const paths: DirtyPath[] = [];
-  for (let i = 0; i < recs.length; i++) {
-    const rec = recs[i]!;
-    if (rec.length < 4) continue;
-    const xy = rec.slice(0, 2);
-    paths.push({ xy, path: rec.slice(3) });
-    if (xy[0] === 'R' || xy[0] === 'C') i++;
-  }
-  return paths;
-}
-
-/** The uncommitted paths of the work tree, rollbacksDir left out. */
+/**
+ * The uncommitted paths of the work tree, rollbacksDir left out: simple-git's parse of
+ * `git status --porcelain --null -u` (renames carry their source in `from`; names with newlines
+ * or any bytes come through whole).
+ */
 export async function dirtyPaths(repo: Repo, rollbacksDir: string): Promise<DirtyPath[]> {
-  const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], { cwd: repo.root, readOnly: true });
+  const { porcelain } = await import('../io/porcelain.js');
+  const status = await porcelain(repo.root).status();
   const records = posix.normalize(rollbacksDir.replace(/\\/g, '/')).replace(/^\.\/|\/+$/g, '');
-  return parsePorcelainZ(r.stdout).filter((p) => p.path !== records && !p.path.startsWith(`${records}/`));
+  return status.files
+    .map((f) => ({ xy: `${f.index}${f.working_dir}`, path: f.path }))
+    .filter((p) => p.path !== records && !p.path.startsWith(`${records}/`));
 }
 
 export async function checkClean(repo: Repo, rollbacksDir: string): Promise<CheckResult> {

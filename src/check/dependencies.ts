@@ -26,7 +26,8 @@
  *   itself) must be at least as new as each lockfile. Timestamps are never used where content
  *   can be compared: a checkout sets them arbitrarily.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import fse from 'fs-extra';
 import { join, posix } from 'node:path';
 import { displayArgv } from '../io/git.js';
 import type { Repo } from '../repo.js';
@@ -120,13 +121,10 @@ export function compareNpmInstalled(lock: NpmLock, hidden: NpmLock, cwdAbs: stri
   return out;
 }
 
+/** A JSON file (a lockfile, a package.json); null when it is missing, unreadable or not an object. */
 function readJson(path: string): NpmLock | null {
-  try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as NpmLock) : null;
-  } catch {
-    return null;
-  }
+  const v = fse.readJsonSync(path, { throws: false }) as unknown;
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as NpmLock) : null;
 }
 
 const list = (xs: string[], n = 5) => `${xs.slice(0, n).join(', ')}${xs.length > n ? ` and ${xs.length - n} more` : ''}`;

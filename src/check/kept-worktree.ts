@@ -31,6 +31,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import fse from 'fs-extra';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { git } from '../io/git.js';
@@ -113,11 +114,9 @@ export interface KeptState {
 }
 
 export function readKeptState(repo: Pick<Repo, 'commonDir'>, path: string): KeptState {
-  try {
-    const s = JSON.parse(readFileSync(statePathOf(repo), 'utf8')) as KeptState;
-    if (s && s.version === 1 && s.path === path && s.installs && typeof s.installs === 'object') return s;
-  } catch { /* none yet, or unreadable: nothing is reused */ }
-  return { version: 1, path, installs: {} };
+  // none yet, or unreadable: nothing is reused
+  const s = fse.readJsonSync(statePathOf(repo), { throws: false }) as KeptState | null;
+  return s && s.version === 1 && s.path === path && s.installs && typeof s.installs === 'object' ? s : { version: 1, path, installs: {} };
 }
 
 export function writeKeptState(repo: Pick<Repo, 'commonDir'>, state: KeptState): void {

@@ -18,6 +18,7 @@
  */
 import { accessSync, constants as fsConstants, existsSync, fsyncSync, linkSync, lstatSync, openSync, closeSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import fse from 'fs-extra';
 import { findRepo, type Repo } from '../repo.js';
 import { InterruptedError, PreconditionError, UsageError } from '../errors.js';
 import { git, isValidBranchName, shellQuote } from '../io/git.js';
@@ -86,10 +87,10 @@ interface PackageJson {
 
 function readPackageJson(file: string, warnings: string[], rel: string): PackageJson | null {
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const v = fse.readJsonSync(file) as unknown;
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as PackageJson) : null;
   } catch (e) {
-    warnings.push(`${rel}: could not be read as JSON (${(e as Error).message.split('\n')[0]}); its project was skipped`);
+    warnings.push(`${rel}: could not be read as JSON (${(e as Error).message.replace(`${file}: `, '').split('\n')[0]}); its project was skipped`);
     return null;
   }
 }

@@ -31,7 +31,7 @@ import { appendAudit } from '../records/audit.js';
 import { ensureExcluded } from '../records/exclude.js';
 import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
 import { resolveBaseline, missingBaselineError, type Baseline } from './baseline.js';
-import { faultPoint, setCurrentStep } from './fault.js';
+import { FAULTS, faultPoint, setCurrentStep } from './fault.js';
 import { dieBySignal } from './signals.js';
 import { headState } from '../steps/git-common.js';
 import { stampOf } from '../ui/format.js';
@@ -341,7 +341,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
 
   // ---- lock + journal ---------------------------------------------------------------------
   const lock: HeldLock = acquireLock(repo, ctx.run.id, req.command);
-  faultPoint('lock');
+  if (FAULTS) faultPoint('lock');
   const warnings = cleanUpAfterDeadRuns(repo, lock, ctx.run.id);
   // a dead run's commands (an npm ci it started) die before anything of this run starts
   warnings.push(...(await stopProcessesOfDeadRuns(repo, [lock.tookOver?.runId, req.resume?.id, req.record?.undoOf])));
@@ -506,7 +506,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     journal();
     setCurrentStep(ps.id);
     activeStep = ps.id;
-    faultPoint(`before:${ps.id}`);
+    if (FAULTS) faultPoint(`before:${ps.id}`);
     const started = Date.now();
     const stepWarnings: string[] = [];
     const sctx: StepContext = {
@@ -579,7 +579,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     rec.durationMs = Date.now() - started;
     rec.warnings = stepWarnings.length ? stepWarnings : undefined;
     journal();
-    faultPoint(`after:${ps.id}`);
+    if (FAULTS) faultPoint(`after:${ps.id}`);
     if (interrupted) throw new InterruptedError('interrupted');
   };
 

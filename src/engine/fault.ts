@@ -10,12 +10,18 @@
  *                      is (preflight, lock, snapshot, any step): walks a whole run, start to end
  *   lock               right after the run took the lock, before its journal exists
  * Not a user feature: documented in docs/safety.md for contributors.
+ *
+ * Free when RB_FAULT is unset: every call site reads `if (FAULTS) faultPoint(...)`, so not even
+ * the point's name is built (a git command's subcommand is looked up only under test).
  */
 let currentStep = '';
 const target = process.env.RB_FAULT ?? '';
 
+/** RB_FAULT names a point: guard every faultPoint call with it. */
+export const FAULTS: boolean = target !== '';
+
 export function setCurrentStep(id: string): void {
-  currentStep = id;
+  if (FAULTS) currentStep = id;
 }
 
 let gitCount = 0;
@@ -30,4 +36,3 @@ export function faultPoint(point: string): void {
   process.kill(process.pid, sig);
 }
 
-export const faultsEnabled = (): boolean => target !== '';

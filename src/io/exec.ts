@@ -1,8 +1,18 @@
 /**
- * Every process that is not git (tests, installs, services, user commands) runs through here,
- * via execa. A string command is run by `sh -c` (the user's config wrote it as a shell line); an
- * array is an argv and never touches a shell. execa is imported lazily: it costs ~100 ms.
+ * Every process that is not git (tests, installs, services, user commands) starts here; git has
+ * its own layer (./git.ts). A string command is run by `sh -c` (the user's config wrote it as a
+ * shell line); an array is an argv and never touches a shell.
+ *
+ * - runCommand: a command run to completion (tests, installs, `run:` steps, ready checks) —
+ *   execa, for what it does well: interleaved output, lines as they come, timeouts and
+ *   cancellation of the whole process group, a result instead of an exception. Imported lazily:
+ *   it costs ~100 ms.
+ * - startDetached: a service that must outlive rb — node's spawn, detached and unref'd, output
+ *   to a log file. execa's job is to see a process through (it buffers output and, by default,
+ *   kills its children when rb exits), which is the opposite of what a service needs.
+ * docs/dependencies.md says the same for contributors.
  */
+import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { currentRunTag } from './git.js';
 import type { Command } from '../types.js';
@@ -134,6 +144,22 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
     failedToStart,
     signal,
   };
+}
+
+/**
+ * Start a long-lived command detached in its own process group (its pid is the group id), output
+ * appended to `logFd`; resolves once it started, or with why it could not.
+ */
+export function startDetached(command: Command, opts: { cwd: string; logFd: number; env?: NodeJS.ProcessEnv }): Promise<{ pid: number } | { error: string }> {
+  const argv = toArgv(command);
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio: ['ignore', opts.logFd, opts.logFd], env: opts.env ?? process.env });
+  return new Promise((res) => {
+    child.once('error', (e) => res({ error: e.message }));
+    child.once('spawn', () => {
+      child.unref();
+      res({ pid: child.pid! });
+    });
+  });
 }
 
 /** The last n lines of a text, for journals and reports. */

@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { GitError } from '../errors.js';
-import { faultPoint } from '../engine/fault.js';
+import { FAULTS, faultPoint } from '../engine/fault.js';
 
 export const HARDENING: readonly string[] = [
   '-c', 'core.hooksPath=/dev/null',
@@ -142,7 +142,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
       // command finish before it journals `interrupted` (safety.md §3)
       detached: true,
     });
-    faultPoint(`git:${subcommandOf(args)}`);
+    if (FAULTS) faultPoint(`git:${subcommandOf(args)}`);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;

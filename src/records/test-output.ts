@@ -12,6 +12,7 @@
  * found the answer is framework 'unknown' with null counts: a report must never show a guessed
  * number. Pure: no I/O.
  */
+import { stripVTControlCharacters } from 'node:util';
 
 export type TestFramework = 'vitest' | 'jest' | 'mocha' | 'node:test' | 'pytest' | 'go' | 'unknown';
 
@@ -42,12 +43,9 @@ export interface LoadError {
 
 export const MAX_FAILURES = 50;
 
-// The pattern of the ansi-regex package (CSI and OSC sequences), inlined to avoid a dependency.
-const ANSI = /[\u001B\u009B][[\]()#;?]*(?:(?:(?:(?:;[-a-zA-Z\d/#&.:=?%@~_]+)*|[a-zA-Z\d]+(?:;[-a-zA-Z\d/#&.:=?%@~_]*)*)?\u0007)|(?:(?:\d{1,4}(?:;\d{0,4})*)?[\dA-PR-TZcf-nq-uy=><~]))/g;
-
-/** Remove colour and cursor escape sequences. */
+/** Remove colour and cursor escape sequences (CSI and OSC): node's own util.stripVTControlCharacters. */
 export function stripAnsi(text: string): string {
-  return text.replace(ANSI, '');
+  return stripVTControlCharacters(text);
 }
 
 /**

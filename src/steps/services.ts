@@ -17,11 +17,10 @@
  * (Linux /proc), the port must belong to it or its children (io/ports.ts).
  */
 import { z } from 'zod';
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../io/fs.js';
-import { runCommand, tail, toArgv } from '../io/exec.js';
+import { runCommand, startDetached, tail } from '../io/exec.js';
 import type { Repo } from '../repo.js';
 import type { ServiceConfig } from '../types.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from './types.js';
@@ -335,15 +334,7 @@ function spawnService(s: ServiceConfig, cwd: string, logAbs: string): Promise<{ 
   const fd = openSync(logAbs, 'a', 0o644);
   try {
     writeSync(fd, `\n--- rb: starting ${displayCommand(s.start)} in ${cwd} at ${new Date().toISOString()} ---\n`);
-    const argv = toArgv(s.start);
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, detached: true, stdio: ['ignore', fd, fd], env: process.env });
-    return new Promise((res) => {
-      child.once('error', (e) => res({ error: e.message }));
-      child.once('spawn', () => {
-        child.unref();
-        res({ pid: child.pid! });
-      });
-    });
+    return startDetached(s.start, { cwd, logFd: fd });
   } finally {
     // the child holds its own copy of the descriptor
     closeSync(fd);

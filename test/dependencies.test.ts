@@ -1,0 +1,89 @@
+/**
+ * Declared dependencies are used, each where it belongs (issue 19, point 7; docs/dependencies.md):
+ * every runtime dependency is imported by src/; processes start in two layers (src/io/git.ts for
+ * git, src/io/exec.ts for everything else, execa inside it); simple-git lives in
+ * src/io/porcelain.ts and never loads on the start-up, snapshot or rollback paths, nor does
+ * fs-extra (measured there: ~100 ms each to import). Module loads are observed with a real
+ * node module hook on the built rb. Before, simple-git and fs-extra were declared and never
+ * imported, and services spawned processes outside the exec layer.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RB } from './helpers/cli.js';
+import { testEnv, tmpDir, tmpRepos } from './helpers/repo.js';
+
+const repos = tmpRepos();
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+
+function sources(dir = join(ROOT, 'src')): { file: string; text: string }[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sources(p) : n.endsWith('.ts') ? [{ file: relative(ROOT, p), text: readFileSync(p, 'utf8') }] : [];
+  });
+}
+const importers = (name: string) =>
+  sources().filter((s) => new RegExp(`(from|import\\()\\s*'${name.replace(/[/.]/g, '\\$&')}'`).test(s.text)).map((s) => s.file).sort();
+
+/** The node_modules packages the built rb loads for `args` (a module resolve hook logs every URL). */
+function packagesLoaded(cwd: string, args: string[]): string[] {
+  const dir = tmpDir('rb-modules-');
+  const log = join(dir, 'loaded.txt');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function resolve(spec, ctx, next) {\n  const r = await next(spec, ctx);\n  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}\n`);
+  writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${join(dir, 'hooks.mjs')}`)});\n`);
+  const r = spawnSync(process.execPath, ['--import', `file://${join(dir, 'register.mjs')}`, RB, ...args], { cwd, env: testEnv({ NO_COLOR: '1' }), encoding: 'utf8', timeout: 120_000 });
+  expect(r.status, `rb ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  const pkgs = new Set<string>();
+  for (const url of readFileSync(log, 'utf8').split('\n')) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m) pkgs.add(m[1]!);
+  }
+  return [...pkgs].sort();
+}
+
+describe('declared dependencies', () => {
+  it('every runtime dependency is imported by src/', () => {
+    for (const dep of Object.keys(pkg.dependencies)) expect(importers(dep), dep).not.toEqual([]);
+  });
+
+  it('one home each: simple-git in io/porcelain.ts, execa in io/exec.ts, child_process only in the two process layers (and the demo, which plays a user at a shell)', () => {
+    expect(importers('simple-git')).toEqual(['src/io/porcelain.ts']);
+    expect(importers('execa')).toEqual(['src/io/exec.ts']);
+    expect(importers('node:child_process')).toEqual(['src/commands/demo.ts', 'src/io/exec.ts', 'src/io/git.ts']);
+    expect(importers('fs-extra')).toEqual(['src/check/dependencies.ts', 'src/check/kept-worktree.ts', 'src/commands/init.ts']);
+  });
+
+  it('ANSI is stripped by node itself (util.stripVTControlCharacters), not an inlined pattern', () => {
+    const inlined = sources().filter((s) => /\[\\u001B\\u009B\]|\\x1b\[\[\\\]\(\)#;\?\]/i.test(s.text)).map((s) => s.file);
+    expect(inlined).toEqual([]);
+    expect(importers('node:util').length).toBeGreaterThan(0);
+  });
+
+  it('fault injection costs nothing without RB_FAULT: every point is behind `if (FAULTS)`', async () => {
+    const calls = sources().flatMap((s) => s.text.split('\n').filter((l) => /\bfaultPoint\(/.test(l) && !/export function faultPoint/.test(l) && !/^\s*(\*|\/\/)/.test(l)).map((l) => `${s.file}: ${l.trim()}`));
+    expect(calls.length).toBeGreaterThanOrEqual(4);
+    for (const c of calls) expect(c).toMatch(/: if \(FAULTS\) faultPoint\(/);
+    const fault = await import('../src/engine/fault.js');
+    expect(process.env.RB_FAULT ?? '').toBe('');
+    expect(fault.FAULTS).toBe(false);
+  });
+
+  it('start-up, snapshot and rollback paths load neither simple-git nor fs-extra; analyze and check do', () => {
+    const r = repos.make({ withOrigin: true });
+    const quiet = ['commander'];
+    expect(packagesLoaded(r.root, ['--help'])).toEqual(quiet);
+    expect(packagesLoaded(r.root, ['status'])).toEqual(quiet);
+    expect(packagesLoaded(r.root, ['history'])).toEqual(quiet);
+    for (const args of [['snapshots', 'create', '-m', 'x'], ['emergency', '--yes', '--no-install']]) {
+      const loaded = packagesLoaded(r.root, args);
+      expect(loaded, args.join(' ')).not.toContain('simple-git');
+      expect(loaded, args.join(' ')).not.toContain('fs-extra');
+    }
+    expect(packagesLoaded(r.root, ['analyze', '--no-archive', '--json'])).toContain('simple-git');
+    expect(packagesLoaded(r.root, ['check', '--no-tests', '--no-tag', '--json'])).toEqual(expect.arrayContaining(['simple-git', 'fs-extra']));
+  });
+});
