@@ -105,6 +105,8 @@ export interface Playbook {
   severity?: Severity;
   /** recovery-time objective, e.g. "15m" */
   target?: string;
+  /** the cause tag runs record in metrics.json unless --cause gives another */
+  cause?: string;
   params: Record<string, ParamSpec>;
   /** folder of the run's records under rollbacksDir, a template (default "<name>-<stamp>"), e.g. "sprint-{{params.sprint}}" */
   records?: string;

@@ -115,7 +115,7 @@ steps:
         "playbooks/sprint.yaml:2:8: level: expected one of 1, 2 or 3, got the number 777 — YAML 1.2 reads 0777 as the decimal number 777 (octal is written 0o…)",
         "playbooks/sprint.yaml:4:11: severity: expected one of "critical", "high", "medium" or "low", got the string "urgent"",
         "playbooks/sprint.yaml:5:9: target: expected a duration: a number and a unit: ms, s, m (minutes), h, d or w — e.g. 30s, 15m, 12h, 30d, 4w, got the string "15 minutes"",
-        "playbooks/sprint.yaml:6:1: unknown key "colour" (valid keys: description, level, name, params, records, severity, steps, target, title)",
+        "playbooks/sprint.yaml:6:1: unknown key "colour" (valid keys: cause, description, level, name, params, records, severity, steps, target, title)",
         "playbooks/sprint.yaml:11:22: step "a": continueOnError: expected a boolean (true/false), got the string "no" — YAML 1.2 reads it as text",
         "playbooks/sprint.yaml:14:5: step "b": unknown key "concurent" (did you mean "concurrent"?)",
       ]

@@ -207,8 +207,8 @@ describe('deps.install', () => {
     expect(await depsInstall.run({}, fakeCtx([]).ctx)).toEqual({ skipped: 'no installs configured' });
     const { ctx } = fakeCtx([npmInstall({ command: 'npm ci' }), npmInstall({ command: ['pip', 'install', '-r', 'requirements.txt'], cwd: 'api', lockfiles: ['requirements.txt'], dir: null })]);
     expect(depsInstall.describe({ since: '{{run.head}}' }, ctx)).toEqual([
-      'npm ci  (skipped when package-lock.json unchanged)',
-      '(cd api) pip install -r requirements.txt  (skipped when requirements.txt unchanged since its last successful run here)',
+      'npm ci  # skipped when package-lock.json unchanged',
+      '(cd api) pip install -r requirements.txt  # skipped when requirements.txt unchanged since its last successful run here',
     ]);
     expect(depsInstall.describe({}, fakeCtx([]).ctx)).toEqual(['(no installs configured)']);
   });

@@ -152,7 +152,7 @@ describe('services.start / services.stop', () => {
 
     const r = (await servicesStop.run({}, ctx)) as StepResult & { services: { detail: string; stopped: boolean }[] };
     expect(r.services[0]).toMatchObject({ stopped: true, detail: `SIGTERM process group ${rec.pgid}; SIGKILL after 5 s` });
-    expect(r.commands).toEqual([`kill -TERM -${rec.pgid}`, `kill -KILL -${rec.pgid}`]);
+    expect(r.commands).toEqual([`kill -TERM -${rec.pgid}  # stubborn, started by rb (then -KILL after 5 s)`, `kill -KILL -${rec.pgid}`]);
     expect(lines.some((l) => l.includes('SIGKILL process group'))).toBe(true);
     expect(warnings).toEqual([]);
     expect(alive(rec.pid)).toBe(false);
@@ -349,7 +349,7 @@ describe('selection and plans', () => {
     ]);
     mkdirSync(join(root, '.git/rb'), { recursive: true });
     writeFileSync(servicesStatePath(repo()), JSON.stringify({ services: { web: { pid: 4242, pgid: 4242, startedAt: '', command: 'npm run dev', log: '' } } }));
-    expect(servicesStop.describe({}, ctx)).toEqual(['SIGTERM process group 4242 (started by rb)  # web', 'node worker.js --stop']);
+    expect(servicesStop.describe({}, ctx)).toEqual(['kill -TERM -4242  # web, started by rb (then -KILL after 5 s)', 'node worker.js --stop']);
     // not a real group: keep afterEach from signalling it
     writeFileSync(servicesStatePath(repo()), JSON.stringify({ services: {} }));
   });

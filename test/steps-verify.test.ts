@@ -25,7 +25,12 @@ describe('verify', () => {
     r.write('.rb/playbooks/mine.yaml', 'name: mine\n');
     const { ctx, lines } = fakeStepContext(r.root, { keep: ['.env'] });
     const res = await verify.run({ headIs: 'HEAD', clean: true }, ctx);
-    expect(res).toMatchObject({ problems: [], commands: ['git rev-parse HEAD', 'git status --porcelain -z'] });
+    // the journal's words are the plan's (describe)
+    expect(res).toMatchObject({ problems: [], commands: verify.describe({ headIs: 'HEAD', clean: true }, ctx) });
+    expect((res as { commands: string[] }).commands).toEqual([
+      'git rev-parse HEAD  # must equal HEAD',
+      "git status --porcelain=v1 -z --untracked-files=all --ignored=no  # must list nothing but rb's records, its configuration and the keep paths",
+    ]);
     expect(lines).toEqual([expect.stringMatching(/^HEAD is HEAD \([0-9a-f]{12}\)$/), 'the tree is clean (kept paths aside)']);
   });
 
@@ -54,7 +59,7 @@ describe('verify', () => {
     const r = repo();
     r.write('dirty.txt', 'd\n');
     const { ctx } = fakeStepContext(r.root);
-    expect(await verify.run({ headIs: 'HEAD' }, ctx)).toMatchObject({ problems: [], commands: ['git rev-parse HEAD'] });
+    expect(await verify.run({ headIs: 'HEAD' }, ctx)).toMatchObject({ problems: [], commands: ['git rev-parse HEAD  # must equal HEAD'] });
     await expect(verify.run({ clean: true }, ctx)).rejects.toThrow(/the tree is not clean: dirty\.txt$/);
   });
 });

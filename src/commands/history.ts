@@ -1,7 +1,7 @@
 /** `rb history` and `rb show <run>`: read the journal. Light: no listr2, execa or zod. */
 import { findRepo } from '../repo.js';
 import { effectiveStatus, findRun, listRuns, type RunRecord } from '../journal/journal.js';
-import { ago, duration, print, printJson, table } from '../ui/format.js';
+import { ago, duration, print, printJson, stepLine, table } from '../ui/format.js';
 import { UsageError } from '../errors.js';
 
 export async function historyCommand(opts: { limit?: string; json?: boolean }, cmd: any): Promise<number> {
@@ -70,7 +70,7 @@ export async function showCommand(id: string, opts: { json?: boolean }, cmd: any
   for (const s of run.steps) {
     const ind = s.group ? '    ' : '  ';
     out.push(`${ind}${mark(s.status)} ${s.id} — ${s.title} [${s.kind}] ${s.status}${s.durationMs !== undefined ? ` in ${duration(s.durationMs)}` : ''}`);
-    for (const c of s.commands ?? s.planned) out.push(`${ind}    $ ${c}`);
+    for (const c of s.commands ?? s.planned) out.push(`${ind}    ${stepLine(c)}`);
     if (s.error) out.push(`${ind}    error: ${s.error}`);
     for (const w of s.warnings ?? []) out.push(`${ind}    warning: ${w}`);
   }

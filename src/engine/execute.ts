@@ -36,6 +36,7 @@ import { dieBySignal } from './signals.js';
 import { headState } from '../steps/git-common.js';
 import { stampOf } from '../ui/format.js';
 import { listrRendererOptions } from '../ui/terminal.js';
+import { STAMP_MARK } from '../steps/common.js';
 import { assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
 
 export interface RunRequest {
@@ -173,7 +174,8 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
     req.resume ? req.resume.head.before : headState(repo),
   ]);
   const started = req.resume ? new Date(req.resume.startedAt) : new Date();
-  const stamp = req.resume?.stamp ?? stampOf(started);
+  // a plan is not a run: its stamp (and so its run id and records folder) is known when one starts
+  const stamp = req.resume?.stamp ?? (req.planOnly ? STAMP_MARK : stampOf(started));
   const id = req.resume?.id ?? req.runId ?? makeRunId(repo, stamp, playbook, params);
   let dir = req.resume?.runDir ?? `${playbook.name}-${stamp}`;
   if (!req.resume && playbook.records) {
@@ -196,7 +198,7 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
       dir,
       startedAt: started.toISOString(),
       reason: req.resume?.reason ?? req.reason,
-      cause: req.resume?.cause ?? req.cause,
+      cause: req.resume?.cause ?? req.cause ?? playbook.cause,
       branch: head.ref ? head.ref.replace(/^refs\/heads\//, '') : null,
       head: head.oid,
       skipUnwritable: req.resume ? Boolean(req.resume.skipUnwritable) : Boolean(req.skipUnwritable ?? config.skipUnwritable),
@@ -367,7 +369,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       target: playbook.target,
       params: ctx.params,
       reason: req.reason,
-      cause: req.cause,
+      cause: ctx.run.cause,
       status: 'running',
       dryRun: false,
       pid: process.pid,

@@ -6,6 +6,7 @@
  */
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
+import { stepLine } from '../ui/format.js';
 import type { Playbook, StepSpec } from '../types.js';
 import type { PlanContext, StepKind } from '../steps/types.js';
 import { evaluateWhen, hasDeferred, interpolate, interpolateArgv, interpolateShell, parseTemplate, resolvePath } from './interpolate.js';
@@ -345,10 +346,14 @@ export function formatPlan(plan: Plan): string {
         .join(', ');
       lines.push(`${indent}${n}. ${s.title} [${s.kind === 'group' ? 'group' : s.kind}${flags ? '; ' + flags : ''}]`);
       if (s.confirm) lines.push(`${indent}   approval: ${s.confirm}`);
-      for (const c of s.commands) lines.push(`${indent}   $ ${c}`);
+      for (const c of s.commands) lines.push(`${indent}   ${stepLine(c)}`);
       if (s.children) walk(s.children, `${n}.`, indent + '   ');
     });
   };
   walk(plan.steps, '', '  ');
+  // the marks of values a plan cannot know yet (steps/common.ts): say what they mean, once
+  if (lines.some((l) => /<[^<>\n]+>|\{\{|\[-N\]/.test(l))) {
+    lines.push('', '  <…>, {{ … }}, [-N] and […]…: values known only when the run gets there (<stamp> is when it starts, YYYYMMDD-HHMMSS)');
+  }
   return lines.join('\n');
 }

@@ -99,6 +99,7 @@ export const PlaybookSchema = z.strictObject({
   description: z.string().optional(),
   severity: z.enum(['critical', 'high', 'medium', 'low']).optional(),
   target: duration.optional().meta({ description: 'recovery-time objective, e.g. 15m' }),
+  cause: z.string().min(1).optional().meta({ description: 'the cause tag its runs record in metrics.json unless --cause gives another, e.g. emergency' }),
   records: z.string().min(1).optional()
     .meta({ description: 'folder of the run\'s records under rollbacksDir, a template, e.g. sprint-{{params.sprint}}' }),
   params: z.record(z.string().regex(PARAM_PATTERN, {
@@ -551,6 +552,7 @@ function toPlaybook(data: Obj, parsed: ParsedYaml, file: string, source: 'built-
   if (data.description !== undefined) pb.description = data.description as string;
   if (data.severity !== undefined) pb.severity = data.severity as Playbook['severity'];
   if (data.target !== undefined) pb.target = data.target as string;
+  if (data.cause !== undefined) pb.cause = data.cause as string;
   if (data.records !== undefined) pb.records = data.records as string;
   return pb;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../io/fs.js';
 import { runCommand, tail } from '../io/exec.js';
 import { git } from '../io/git.js';
-import type { StepKind } from './types.js';
+import type { PlanContext, StepKind } from './types.js';
 import { commandSchema, displayCommand, recordPath, repoPath, repoRelative } from './common.js';
 
 const schema = z
@@ -17,12 +17,17 @@ const schema = z
   .strict();
 type With = z.infer<typeof schema>;
 
+/** The command and where its output goes, in the plan and the journal alike. */
+function captureLine(w: With, ctx: PlanContext): string {
+  return `${w.cwd && w.cwd !== '.' ? `(cd ${w.cwd}) ` : ''}${displayCommand(w.command)}  > ${ctx.config.rollbacksDir}/${w.to}`;
+}
+
 export const capture: StepKind<With> = {
   kind: 'capture',
   summary: 'run a command and save its output to a file under rollbacks/',
   with: schema,
   destructive: false,
-  describe: (w, ctx) => [`${displayCommand(w.command)}  > ${ctx.config.rollbacksDir}/${w.to}`],
+  describe: (w, ctx) => [captureLine(w, ctx)],
   async run(w, ctx) {
     const out = recordPath(ctx, w.to);
     let text: string;
@@ -39,7 +44,7 @@ export const capture: StepKind<With> = {
     }
     writeFileAtomic(out, text);
     ctx.reporter.output(`saved ${repoRelative(ctx, out)} (${text.split('\n').filter(Boolean).length} lines)`);
-    const result = { commands: [displayCommand(w.command)], exitCode: code, outputTail: tail(text, 5), file: repoRelative(ctx, out), lines: text.split('\n').filter(Boolean).length, lastLine: text.trim().split('\n').pop() ?? '' };
+    const result = { commands: [captureLine(w, ctx)], exitCode: code, outputTail: tail(text, 5), file: repoRelative(ctx, out), lines: text.split('\n').filter(Boolean).length, lastLine: text.trim().split('\n').pop() ?? '' };
     if (code !== 0 && w.strict) throw Object.assign(new Error(`${displayCommand(w.command)} exited ${code}`), { result });
     return result;
   },

@@ -8,14 +8,48 @@ import { isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import type { PlanContext, StepReporter } from './types.js';
 import { interpolate, resolvePath } from '../playbook/interpolate.js';
 import { planScope } from '../playbook/plan.js';
-import { displayArgv } from '../io/git.js';
+import { shellQuote } from '../io/git.js';
 import { stripAnsi } from '../records/test-output.js';
 import type { Command, StepSpec } from '../types.js';
 
 export const commandSchema = z.union([z.string().min(1), z.array(z.string()).min(1)]);
 
+/** The stamp of a run that has not started (`rb plan`, `--dry-run`): run ids and records folders read `<stamp>-emergency`. */
+export const STAMP_MARK = '<stamp>';
+
+/**
+ * How a plan marks what it can only know when the run happens (docs/commands.md, --dry-run):
+ *   <name>        one value: `<commit>`, `<stamp>`, `<oid of HEAD>`;
+ *   {{steps.x.y}} a value an earlier step of the run produces;
+ *   [-N]          "-2", "-3" … appended when the name is taken (unique: true);
+ *   [-e <path>]…  zero or more of these arguments.
+ * A step kind builds its command lines with one function for its plan (describe) and its
+ * journal (run), so that `rb plan`, `--dry-run` and `rb show` use the same words and only these
+ * marks differ.
+ */
+const MARK = /<[^<>\n]+>|\{\{[^}]*\}\}|\[-N\]/;
+const MARKS = new RegExp(MARK.source, 'g');
+
+/** One argument as a shell would read it: quoted when its (real) value needs quoting, marks kept as written. */
+export function shownArg(a: string): string {
+  if (!MARK.test(a)) return shellQuote(a);
+  // quote a value with marks only when its real value would need it
+  const plain = a.replace(MARKS, 'x');
+  return shellQuote(plain) === plain ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** An argv for plans and journals. */
+export function commandLine(argv: readonly string[]): string {
+  return argv.map(shownArg).join(' ');
+}
+
+/** A git command for plans and journals: `git <args>`. */
+export function gitLine(args: readonly string[]): string {
+  return `git ${commandLine(args)}`;
+}
+
 export function displayCommand(c: Command): string {
-  return typeof c === 'string' ? c : displayArgv(c);
+  return typeof c === 'string' ? c : commandLine(c);
 }
 
 /** Absolute path of a file under the rollbacks folder; refuses anything that escapes it. */

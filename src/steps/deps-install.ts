@@ -256,6 +256,13 @@ function commandLine(install: InstallConfig): string {
   return label(install) === '.' ? c : `(cd ${shellQuote(install.cwd)} && ${c})`;
 }
 
+/** An install, in the plan and (when it runs) the journal alike. */
+function installLine(i: InstallConfig, w: With): string {
+  const cd = label(i) !== '.' ? `(cd ${i.cwd}) ` : '';
+  const cond = w.force || !i.lockfiles.length ? '' : i.dir ? (w.since ? `  # skipped when ${i.lockfiles.join(', ')} unchanged` : '') : `  # skipped when ${i.lockfiles.join(', ')} unchanged since its last successful run here`;
+  return `${cd}${displayCommand(i.command)}${cond}`;
+}
+
 export const depsInstall: StepKind<With> = {
   kind: 'deps.install',
   summary: 'run the configured installs (config install[]), skipping those whose lockfiles are unchanged since `since`',
@@ -264,11 +271,7 @@ export const depsInstall: StepKind<With> = {
   describe(w, ctx) {
     const installs = selectInstalls(ctx.config.install, w.names);
     if (!installs.length) return ['(no installs configured)'];
-    return installs.map((i) => {
-      const cd = label(i) !== '.' ? `(cd ${i.cwd}) ` : '';
-      const cond = w.force || !i.lockfiles.length ? '' : i.dir ? (w.since ? `  (skipped when ${i.lockfiles.join(', ')} unchanged)` : '') : `  (skipped when ${i.lockfiles.join(', ')} unchanged since its last successful run here)`;
-      return `${cd}${displayCommand(i.command)}${cond}`;
-    });
+    return installs.map((i) => installLine(i, w));
   },
   async run(w, ctx) {
     const installs = selectInstalls(ctx.config.install, w.names);
@@ -299,7 +302,7 @@ export const depsInstall: StepKind<With> = {
         signal: ctx.signal,
         onLine: (l) => ctx.reporter.output(l),
       });
-      commands.push(command);
+      commands.push(installLine(install, w));
       last = r;
       const afterUndo = (await differsFromSnapshot(ctx, install, w.since?.trim())) ? commandLine(install) : undefined;
       outcomes.push({ cwd: install.cwd, command, ran: true, reason: d.reason, exitCode: r.exitCode, durationMs: r.durationMs, ...(afterUndo ? { afterUndo } : {}) });

@@ -3,6 +3,11 @@ import { z } from 'zod';
 import { git, identityEnv } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { assertBranchName, freeBranchName, oidOf, refOid } from './git-common.js';
+import { gitLine } from './common.js';
+
+/** Create, never move: compare-and-swap against '' (no such ref yet). */
+const branchArgs = (name: string, oid: string) => ['update-ref', '-m', `rb: branch ${name}`, `refs/heads/${name}`, oid, ''];
+const tagArgs = (w: { name: string; message?: string }, oid: string) => ['tag', ...(w.message ? ['-a', '-m', w.message] : []), '--', w.name, oid];
 
 const branchSchema = z.object({ name: z.string().min(1), at: z.string().min(1).optional(), unique: z.boolean().optional() }).strict();
 type BranchWith = z.infer<typeof branchSchema>;
@@ -13,7 +18,7 @@ export const gitBranch: StepKind<BranchWith> = {
   with: branchSchema,
   destructive: false,
   mutates: true,
-  describe: (w) => [`git update-ref refs/heads/${w.name}${w.unique ? '[-N]' : ''} ${w.at ?? 'HEAD'} ''  # create, never move`],
+  describe: (w) => [gitLine(branchArgs(`${w.name}${w.unique ? '[-N]' : ''}`, `<oid of ${w.at ?? 'HEAD'}>`))],
   async run(w, ctx) {
     const repo = ctx.repo;
     await assertBranchName(repo, w.name);
@@ -27,11 +32,11 @@ export const gitBranch: StepKind<BranchWith> = {
       name = await freeBranchName(repo, name);
       ctx.reporter.warn(`branch ${w.name} already exists: created ${name}`);
     }
-    const args = ['update-ref', '-m', `rb: branch ${name}`, `refs/heads/${name}`, oid, ''];
+    const args = branchArgs(name, oid);
     await git(args, { cwd: repo.root });
     if ((await refOid(repo, `refs/heads/${name}`)) !== oid) throw new Error(`branch ${name} was not created at ${oid}`);
     ctx.reporter.output(`${name} at ${oid.slice(0, 12)}`);
-    return { commands: [`git ${args.join(' ')}`], branch: name, oid, createdRefs: [{ ref: `refs/heads/${name}`, oid }] };
+    return { commands: [gitLine(args)], branch: name, oid, createdRefs: [{ ref: `refs/heads/${name}`, oid }] };
   },
 };
 
@@ -44,7 +49,7 @@ export const gitTag: StepKind<TagWith> = {
   with: tagSchema,
   destructive: false,
   mutates: true,
-  describe: (w) => [`git tag${w.message ? ` -a -m ${JSON.stringify(w.message)}` : ''} ${w.name} ${w.at ?? 'HEAD'}`],
+  describe: (w) => [gitLine(tagArgs(w, `<oid of ${w.at ?? 'HEAD'}>`))],
   async run(w, ctx) {
     const repo = ctx.repo;
     const check = await git(['check-ref-format', `refs/tags/${w.name}`], { cwd: repo.root, allowFail: true, readOnly: true });
@@ -52,10 +57,10 @@ export const gitTag: StepKind<TagWith> = {
     const oid = await oidOf(repo, w.at ?? 'HEAD');
     if (!oid) throw new Error(`${w.at ?? 'HEAD'} does not resolve to a commit`);
     if (await refOid(repo, `refs/tags/${w.name}`)) throw new Error(`tag ${w.name} already exists`);
-    const args = ['tag', ...(w.message ? ['-a', '-m', w.message] : []), '--', w.name, oid];
+    const args = tagArgs(w, oid);
     await git(args, { cwd: repo.root, env: await identityEnv(repo.root) });
     const tagOid = await refOid(repo, `refs/tags/${w.name}`);
     if (!tagOid) throw new Error(`tag ${w.name} was not created`);
-    return { commands: [`git ${args.join(' ')}`], tag: w.name, oid, createdRefs: [{ ref: `refs/tags/${w.name}`, oid: tagOid }] };
+    return { commands: [gitLine(args)], tag: w.name, oid, createdRefs: [{ ref: `refs/tags/${w.name}`, oid: tagOid }] };
   },
 };

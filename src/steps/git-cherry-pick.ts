@@ -16,16 +16,21 @@ import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { headState, unmergedPaths } from './git-common.js';
 import { explainPickFailure } from './cherry-pick-failure.js';
+import { gitLine } from './common.js';
 
 const schema = z.object({ commits: z.array(z.string().regex(/^[0-9a-f]{7,64}$/i, 'a commit id (hex)')).min(1), recordOrigin: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
+
+const pickArgs = (w: { recordOrigin?: boolean }, c: string) => ['cherry-pick', ...(w.recordOrigin === false ? [] : ['-x']), c];
+/** As the plan and the journal show a pick: the user's own hooks and signing run for it. */
+const pickLine = (w: { recordOrigin?: boolean }, c: string) => `${gitLine(pickArgs(w, c))}  # your hooks and signing apply`;
 
 export const gitCherryPick: StepKind<With> = {
   kind: 'git.cherry-pick',
   summary: 'cherry-pick commits in order with the user\'s hooks and signing; stops on a conflict with the cherry-pick in progress',
   with: schema,
   destructive: true,
-  describe: (w) => w.commits.map((c) => `git cherry-pick${w.recordOrigin === false ? '' : ' -x'} ${c}  # your hooks and signing apply`),
+  describe: (w) => w.commits.map((c) => pickLine(w, c)),
   async run(w, ctx) {
     const repo = ctx.repo;
     const prev = (ctx.previous ?? {}) as { picked?: string[]; conflict?: string; conflictBase?: string | null; failure?: { kind: string; next: string }; created?: string[]; dropped?: string[]; start?: { ref: string | null; oid: string | null } };
@@ -65,9 +70,9 @@ export const gitCherryPick: StepKind<With> = {
     for (const c of w.commits) {
       if (picked.includes(c) || dropped.includes(c)) continue;
       const base = (await headState(repo)).oid;
-      const args = ['cherry-pick', ...(w.recordOrigin === false ? [] : ['-x']), c];
+      const args = pickArgs(w, c);
       const r = await git(args, { cwd: repo.root, hardened: false, allowFail: true });
-      commands.push(`git ${args.join(' ')}`);
+      commands.push(pickLine(w, c));
       if (r.code !== 0) {
         const subject = (await git(['log', '-1', '--format=%s', c], { cwd: repo.root, readOnly: true })).stdout.trim();
         let failure = await explainPickFailure(repo, c, r.stdout + r.stderr);
@@ -76,7 +81,7 @@ export const gitCherryPick: StepKind<With> = {
           // leave it out, as `git rebase` does
           const skip = ['cherry-pick', '--skip'];
           const sk = await git(skip, { cwd: repo.root, allowFail: true });
-          commands.push(`git ${skip.join(' ')}`);
+          commands.push(gitLine(skip));
           if (sk.code === 0 && !existsSync(join(repo.gitDir, 'CHERRY_PICK_HEAD')) && (await headState(repo)).oid === base) {
             dropped.push(c);
             await ctx.checkpoint({ picked, created, dropped, conflict: undefined, start, movedRefs: await moved() });

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind, StepContext, PlanContext } from './types.js';
 import type { InstallConfig } from '../types.js';
-import { displayCommand } from './common.js';
+import { displayCommand, gitLine } from './common.js';
 import { lockfilesUnchanged } from './deps-install.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
@@ -87,23 +87,17 @@ async function submoduleCheckoutsLeft(ctx: StepContext): Promise<string[]> {
   return out;
 }
 
+/** Single -f: nested repositories are never deleted; -x unless ignored: false. */
+const cleanArgs = (w: With, excludes: string[]) => ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
+
 export const gitClean: StepKind<With> = {
   kind: 'git.clean',
   summary: 'remove untracked and ignored files, keeping rollbacks/, keep paths, uncaptured paths and unchanged dependency dirs',
   with: schema,
   destructive: true,
   describe: (w, ctx) => {
-    const ex = baseExcludes(ctx, w);
-    const seen = new Set<string>();
-    const deps = w.keepDepsSince
-      ? ctx.config.install.flatMap((i) => {
-          const dir = depDirOf(i);
-          if (!dir || seen.has(dir)) return [];
-          seen.add(dir);
-          return [`-e /${dir}/ (if ${i.lockfiles.map((l) => (i.cwd && i.cwd !== '.' ? `${i.cwd}/${l}` : l)).join(', ') || 'its lockfiles are'} unchanged)`];
-        })
-      : [];
-    return [`git clean -fd${w.ignored === false ? '' : 'x'} ${ex.map((e) => `-e ${e}`).join(' ')} -e <paths the snapshot did not capture>${deps.length ? ' ' + deps.join(' ') : ''}`];
+    const deps = w.keepDepsSince && ctx.config.install.some((i) => depDirOf(i)) ? ' [-e <dependency dir whose lockfiles are unchanged>]…' : '';
+    return [`${gitLine(cleanArgs(w, baseExcludes(ctx, w)))}${deps} [-e <path the snapshot did not capture>]…`];
   },
   access: (w, ctx) => cleanPreflight(ctx, w, baseExcludes(ctx, w)),
   async run(w, ctx) {
@@ -148,7 +142,7 @@ export const gitClean: StepKind<With> = {
     const left = leaveUnwritable(access, ctx);
     excludes.push(...left.excludes);
     kept.push(...left.kept);
-    const args = ['clean', '-fd', ...(w.ignored === false ? [] : ['-x']), ...excludes.flatMap((e) => ['-e', e])];
+    const args = cleanArgs(w, excludes);
     const r = await withOpenDirs(repo.root, access.openUp, () => git(args, { cwd: repo.root, binary: true }));
     const lines = r.stdoutBuf.toString('latin1').split('\n').map((l) => decodePathBytes(Buffer.from(l, 'latin1')));
     const removed = lines.filter((l) => l.startsWith('Removing ')).map((l) => unquoteGitPath(l.slice(9)));
@@ -163,6 +157,6 @@ export const gitClean: StepKind<With> = {
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
     }
     ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    return { commands: [`git ${args.join(' ')}`], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps, leftInPlace: left.paths };
+    return { commands: [gitLine(args)], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps, leftInPlace: left.paths };
   },
 };

@@ -14,11 +14,32 @@ import { git, identityEnv, splitZ } from '../io/git.js';
 import type { StepKind } from './types.js';
 import type { Repo } from '../repo.js';
 import { headState } from './git-common.js';
+import { commandLine, gitLine } from './common.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { describeLeftOut, leftOutOfWipCommit } from './wip-left-out.js';
 
 const schema = z.object({ message: z.string().min(1), exclude: z.array(z.string()).optional() }).strict();
 type With = z.infer<typeof schema>;
+
+const INDEX = 'GIT_INDEX_FILE=<temporary copy of the index>';
+const addArgs = (excludes: string[]) => ['add', '-A', '--', '.', ...excludes];
+/** A tracked path left out of the commit keeps HEAD's version in it. */
+const keepBackArgs = (head: string, paths: string[]) => ['reset', '-q', head, '--', ...paths];
+const commitTreeArgs = (tree: string, parent: string | null, message: string) => ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', message];
+/** Compare-and-swap: the branch moves only if it is still at `old`. */
+const updateRefArgs = (message: string, branch: string | null, commit: string, old: string) =>
+  ['update-ref', '-m', `rb: ${message.split('\n')[0]}`, ...(branch ? [branch] : ['--no-deref', 'HEAD']), commit, old];
+
+/** The commands, in the plan (with marks for what the run computes) and the journal alike. */
+function commitLines(w: With, v: { excludes: string; keptBack: string | null; tree: string; parent: string | null; commit: string; branch: string | null }): string[] {
+  return [
+    `${INDEX} ${gitLine(addArgs([]))}${v.excludes ? ` ${v.excludes}` : ''}`,
+    ...(v.keptBack !== null ? [`${INDEX} ${gitLine(keepBackArgs(v.parent ?? '<oid of HEAD>', []))} ${v.keptBack}  # tracked files left out keep HEAD's version`] : []),
+    `${INDEX} git write-tree`,
+    gitLine(commitTreeArgs(v.tree, v.parent, w.message)),
+    gitLine(updateRefArgs(w.message, v.branch, v.commit, v.parent ?? '')),
+  ];
+}
 
 export const gitCommitAll: StepKind<With> = {
   kind: 'git.commit-all',
@@ -26,11 +47,14 @@ export const gitCommitAll: StepKind<With> = {
   with: schema,
   destructive: false,
   mutates: true,
-  describe: (w, ctx) => [
-    `GIT_INDEX_FILE=<temp copy of the index> git add -A -- . ':(exclude)${ctx.config.rollbacksDir}' <excludes: keep paths (${ctx.config.keep.join(', ') || 'none'}), rb's own files, untracked files that look like secrets>`,
-    'git write-tree && git commit-tree <tree> -p HEAD -m ' + JSON.stringify(w.message),
-    'git update-ref HEAD <commit> <old HEAD>  # compare-and-swap',
-  ],
+  describe: (w, ctx) => commitLines(w, {
+    excludes: `[':(exclude,literal)<path: ${ctx.config.rollbacksDir}, with.exclude, nested repositories, keep paths (${ctx.config.keep.join(', ') || 'none'}), rb's own files, untracked files that look like secrets>']…`,
+    keptBack: '[<tracked path left out>]…',
+    tree: '<tree>',
+    parent: '<oid of HEAD>',
+    commit: '<commit>',
+    branch: ctx.run.branch ? `refs/heads/${ctx.run.branch}` : null,
+  }),
   async run(w, ctx) {
     const repo = ctx.repo;
     const before = await headState(repo);
@@ -58,12 +82,12 @@ export const gitCommitAll: StepKind<With> = {
       const ignored = candidates.length
         ? new Set((await git(['check-ignore', '-z', '--stdin'], { cwd: repo.root, allowFail: true, readOnly: true, input: candidates.map((c) => `${c}/`).join('\0') + '\0' })).stdout.split('\0').filter(Boolean).map((p) => p.replace(/\/$/, '')))
         : new Set<string>();
-      const excl = candidates.filter((p) => !ignored.has(p)).map((p) => `:(exclude,literal)${p}`);
-      await git(['add', '-A', '--', '.', ...excl, ...leftOut.map((l) => `:(exclude,literal)${l.path}`)], { cwd: repo.root, indexFile: idx });
+      const excl = [...candidates.filter((p) => !ignored.has(p)), ...leftOut.map((l) => l.path)].map((p) => `:(exclude,literal)${p}`);
+      await git(addArgs(excl), { cwd: repo.root, indexFile: idx });
       // a tracked path left out keeps HEAD's version in the commit (a staged change to it too)
       const trackedOut = leftOut.filter((l) => l.tracked).map((l) => `:(literal)${l.path}`);
       if (trackedOut.length) {
-        if (before.oid) await git(['reset', '-q', before.oid, '--', ...trackedOut], { cwd: repo.root, indexFile: idx });
+        if (before.oid) await git(keepBackArgs(before.oid, trackedOut), { cwd: repo.root, indexFile: idx });
         else await git(['rm', '-q', '--cached', '--ignore-unmatch', '--', ...trackedOut], { cwd: repo.root, indexFile: idx });
       }
       const leftOutResult = { leftOut, leftOutPaths: leftOut.map((l) => l.path), leftOutList: leftOut.length ? describeLeftOut(leftOut) : 'none' };
@@ -75,15 +99,11 @@ export const gitCommitAll: StepKind<With> = {
         return { skipped: 'nothing to commit', commit: before.oid, created: false, summary: 'none (nothing to commit)', ...leftOutResult };
       }
       const env = await identityEnv(repo.root);
-      const commit = (
-        await git(['commit-tree', tree, ...(before.oid ? ['-p', before.oid] : []), '-m', w.message], { cwd: repo.root, env })
-      ).stdout.trim();
-      const target = before.ref ?? 'HEAD';
+      const commit = (await git(commitTreeArgs(tree, before.oid, w.message), { cwd: repo.root, env })).stdout.trim();
       // journaled before HEAD moves: a resumed attempt knows the commit is its own
       // (with what it leaves out: a resumed run still keeps those files on disk across the switch)
       await ctx.checkpoint({ commit, movedRefs: before.ref ? [{ ref: before.ref, from: before.oid ?? '', to: commit }] : [], ...leftOutResult });
-      const args = ['update-ref', '-m', `rb: ${w.message.split('\n')[0]}`, ...(before.ref ? [] : ['--no-deref']), target, commit, before.oid ?? ''];
-      await git(args, { cwd: repo.root });
+      await git(updateRefArgs(w.message, before.ref, commit, before.oid ?? ''), { cwd: repo.root });
       // the real index now matches the new commit: install the temporary one with git's lock protocol
       const lock = join(repo.gitDir, 'index.lock');
       const fd = openSync(lock, 'wx');
@@ -99,7 +119,7 @@ export const gitCommitAll: StepKind<With> = {
       const files = (await git(['diff-tree', '--no-commit-id', '--name-only', '-r', '-z', ...(before.oid ? [before.oid] : ['--root']), commit], { cwd: repo.root, readOnly: true })).stdout.split('\0').filter(Boolean).length;
       ctx.reporter.output(`committed ${files} file(s) as ${commit.slice(0, 12)}`);
       return {
-        commands: ['git add -A (temporary index)', `git commit-tree ${tree.slice(0, 12)}`, `git ${args.join(' ')}`],
+        commands: commitLines(w, { excludes: commandLine(excl), keptBack: before.oid && trackedOut.length ? commandLine(trackedOut) : null, tree, parent: before.oid, commit, branch: before.ref }),
         commit,
         created: true,
         files,

@@ -5,13 +5,21 @@
  */
 import { z } from 'zod';
 import { git } from '../io/git.js';
-import type { StepKind } from './types.js';
+import type { PlanContext, StepKind } from './types.js';
+import { gitLine } from './common.js';
 import { DURATION_HELP, DURATION_PATTERN, parseDuration } from '../duration.js';
 import { refOid } from './git-common.js';
 
 const duration = z.string({ error: `expected a duration: ${DURATION_HELP}` }).regex(DURATION_PATTERN, { error: `expected a duration: ${DURATION_HELP}` });
 const schema = z.object({ ref: z.string().min(1).optional(), remote: z.string().optional(), timeout: duration.optional() }).strict();
 type With = z.infer<typeof schema>;
+
+const branchOf = (w: With, ctx: PlanContext) => (w.ref ?? ctx.baseline.name).replace(/^refs\/heads\//, '');
+
+/** One branch into its remote-tracking ref: no tags, no submodules, no prompts. */
+function fetchArgs(remote: string, name: string): string[] {
+  return ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', remote, `+refs/heads/${name}:refs/remotes/${remote}/${name}`];
+}
 
 export const gitFetch: StepKind<With> = {
   kind: 'git.fetch',
@@ -22,12 +30,11 @@ export const gitFetch: StepKind<With> = {
     const remote = w.remote ?? ctx.config.remote;
     const fixed = notABranch(w, ctx);
     if (fixed) return [`(${fixed}: nothing to fetch)`];
-    const name = w.ref ?? ctx.baseline.name;
-    return remote ? [`git fetch --no-tags ${remote} +refs/heads/${name}:refs/remotes/${remote}/${name}`] : ['(no remote configured: nothing to fetch)'];
+    return remote ? [gitLine(fetchArgs(remote, branchOf(w, ctx)))] : ['(no remote configured: nothing to fetch)'];
   },
   async run(w, ctx) {
     const remote = w.remote ?? ctx.config.remote;
-    const name = (w.ref ?? ctx.baseline.name).replace(/^refs\/heads\//, '');
+    const name = branchOf(w, ctx);
     if (!remote) return { skipped: 'no remote configured', remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     const fixed = notABranch(w, ctx);
     if (fixed) return { skipped: `${fixed}: nothing to fetch`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
@@ -40,9 +47,9 @@ export const gitFetch: StepKind<With> = {
       ctx.reporter.warn(`no remote "${remote}": continuing from the local baseline`);
       return { skipped: `no remote ${remote}`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     }
-    const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--quiet', '--', remote, `+refs/heads/${name}:${remoteRef}`];
+    const args = fetchArgs(remote, name);
     const r = await git(args, { cwd: ctx.repo.root, allowFail: true, timeoutMs: parseDuration(w.timeout ?? '30s')! });
-    const commands = [`git ${args.join(' ')}`];
+    const commands = [gitLine(args)];
     const after = await refOid(ctx.repo, remoteRef);
     if (r.code !== 0) {
       const why = /couldn't find remote ref/i.test(r.stderr) ? `${remote} has no branch ${name}` : `fetch failed (${r.stderr.trim().split('\n').pop() ?? 'exit ' + r.code})`;

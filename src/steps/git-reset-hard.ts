@@ -10,27 +10,36 @@
 import { z } from 'zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
+import { gitLine } from './common.js';
 import { headState, keptPathsChanged, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
 import { checkingTrackedChanges, known } from './step-access.js';
 
 const schema = z.object({ ref: z.string().min(1) }).strict();
 type With = z.infer<typeof schema>;
 
+/** The commits the reset drops from the branch (they stay in the snapshot): listed in the report. */
+const droppedArgs = (target: string) => ['log', '--format=%h %s', `${target}..HEAD`];
+const resetArgs = (target: string) => ['reset', '--hard', '--no-recurse-submodules', target];
+
 export const gitResetHard: StepKind<With> = checkingTrackedChanges({
   kind: 'git.reset-hard',
   summary: 'reset the current branch, index and worktree to a commit (lists the commits it drops)',
   with: schema,
   destructive: true,
-  describe: (w) => [`git rev-list --oneline ${w.ref}..HEAD  # commits the reset drops (kept in the snapshot)`, `git reset --hard ${w.ref}`],
+  describe: (w) => [gitLine(droppedArgs(w.ref)), gitLine(resetArgs(w.ref))],
   async run(w, ctx) {
     const repo = ctx.repo;
     const [target, before] = await Promise.all([oidOf(repo, w.ref), headState(repo)]);
     if (!target) throw new Error(`${w.ref} does not resolve to a commit`);
     type Moved = { ref: string; from: string; to: string };
     const previous = ctx.previous as { movedRefs?: Moved[]; dropped?: string[] } | undefined;
-    let dropped = before.oid
-      ? (await git(['log', '--format=%h %s', `${target}..${before.oid}`], { cwd: repo.root, readOnly: true })).stdout.split('\n').filter(Boolean)
-      : [];
+    const commands: string[] = [];
+    let dropped: string[] = [];
+    if (before.oid) {
+      // HEAD is before.oid: nothing moves it between these lines
+      dropped = (await git(droppedArgs(target), { cwd: repo.root, readOnly: true })).stdout.split('\n').filter(Boolean);
+      commands.push(gitLine(droppedArgs(target)));
+    }
     if (dropped.length) ctx.reporter.output(`${dropped.length} local commit(s) leave ${before.ref?.replace('refs/heads/', '') ?? 'HEAD'} (kept in the snapshot): ${dropped.slice(0, 3).join('; ')}${dropped.length > 3 ? '; …' : ''}`);
     let movedRefs: Moved[] = [];
     if (before.ref && before.oid && before.oid !== target) {
@@ -43,8 +52,9 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
       movedRefs = previous.movedRefs.filter((m) => m.to === target);
       if (!dropped.length && previous.dropped) dropped = previous.dropped;
     }
-    const args = ['reset', '--hard', '--no-recurse-submodules', target];
+    const args = resetArgs(target);
     await git(args, { cwd: repo.root });
+    commands.push(gitLine(args));
     // both checks read at once; judged in this order (a failing ls-files only after HEAD is right)
     const [after, unmerged] = await Promise.all([headState(repo), unmergedPaths(repo).then((paths) => ({ paths }), (error: unknown) => ({ error }))]);
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
@@ -57,6 +67,6 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
     const what = (k: (typeof keptChanged)[number]) => `${k.path} (a keep path) ${k.removed ? 'is gone: the commit rolled back to does not have it' : "now holds the version of the commit rolled back to"}`;
     for (const k of keptChanged) ctx.reporter.warn(`${what(k)}; yours is in the snapshot: see it with \`${k.show}\`, put it back with \`${k.restore}\``);
     const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';
-    return { commands: [`git ${args.join(' ')}`], oid: target, dropped, movedRefs, keptChanged, keptChangedList, ownRestored };
+    return { commands, oid: target, dropped, movedRefs, keptChanged, keptChangedList, ownRestored };
   },
 }, (w, ctx) => ({ targets: [known(w.ref) ?? ctx.baseline.oid] }));

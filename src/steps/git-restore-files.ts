@@ -16,16 +16,25 @@ import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
 import { fsPath, hasRawBytes } from '../io/path-bytes.js';
 import { checkingTrackedChanges, known } from './step-access.js';
 import { showPath } from '../ui/format.js';
+import { gitLine } from './common.js';
 
 const schema = z.object({ paths: z.array(z.string().min(1)).min(1), from: z.string().min(1), deleteMissing: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
+
+const RESTORE = (source: string) => ['restore', `--source=${source}`, '--staged', '--worktree'];
+const REMOVE = ['rm', '-r', '-q', '--cached', '--ignore-unmatch'];
+const REMOVE_NOTE = '  # and deleted from the working tree';
 
 export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
   kind: 'git.restore-files',
   summary: 'restore the given paths (literally) from a commit into index and worktree; nothing else is touched',
   with: schema,
   destructive: true,
-  describe: (w) => [`git --literal-pathspecs restore --source=${w.from} --staged --worktree -- ${w.paths.map((p) => JSON.stringify(p)).join(' ')}`, ...(w.deleteMissing ? ['git --literal-pathspecs rm -r --cached --ignore-unmatch -- <paths absent from the source>, then remove them'] : [])],
+  // the paths the source has are restored; with deleteMissing, those it lacks are deleted
+  describe: (w) => [
+    gitLine(['--literal-pathspecs', ...RESTORE(`<oid of ${w.from}>`), '--', ...w.paths]),
+    ...(w.deleteMissing ? [`${gitLine(['--literal-pathspecs', ...REMOVE, '--'])} [<path absent from the source>]…${REMOVE_NOTE}`] : []),
+  ],
   async run(w, ctx) {
     const repo = ctx.repo;
     const source = await oidOf(repo, w.from);
@@ -49,14 +58,15 @@ export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
       const spec = pathspecArgs(paths);
       const args = ['--literal-pathspecs', ...cmd, ...spec.args];
       await git(args, { cwd: repo.root, input: spec.input });
-      commands.push(`git ${[...args, ...(spec.input ? ['<', ...paths.map(showPath)] : [])].join(' ')}`);
+      // as the plan says it (a name that is not UTF-8 goes through stdin, shown after <)
+      commands.push(spec.input ? `git ${[...args, '<', ...paths.map(showPath)].join(' ')}` : `${gitLine(args)}${cmd[0] === 'rm' ? REMOVE_NOTE : ''}`);
     };
-    if (present.length) await gitPaths(['restore', `--source=${source}`, '--staged', '--worktree'], present);
+    if (present.length) await gitPaths(RESTORE(source), present);
     const deleted: string[] = [];
     let leftAsIs: string | null = null;
     if (missing.length) {
       if (w.deleteMissing) {
-        await gitPaths(['rm', '-r', '-q', '--cached', '--ignore-unmatch'], missing);
+        await gitPaths(REMOVE, missing);
         for (const p of missing) {
           const abs = fsPath(join(repo.root, p));
           let exists = false;

@@ -14,6 +14,7 @@ import { git } from '../io/git.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { describeSetAside, setAsideOperations } from './git-operation.js';
 import { checkingTrackedChanges, known } from './step-access.js';
+import { gitLine } from './common.js';
 import { assertBranchName, branchesInOtherWorktrees, freeBranchName, headState, oidOf, refOid } from './git-common.js';
 import { repoPath } from './common.js';
 
@@ -31,6 +32,16 @@ const schema = z
   .refine((w) => Boolean(w.to) !== Boolean(w.create), { message: 'give exactly one of to or create' });
 type With = z.infer<typeof schema>;
 
+/** The branch name `to` names (refs/heads/x and refs/remotes/<remote>/x both mean x). */
+function targetOf(to: string): string {
+  const t = to.replace(/^refs\/heads\//, '');
+  return t.startsWith('refs/remotes/') ? t.replace(/^refs\/remotes\/[^/]+\//, '') : t;
+}
+
+const switchArgs = (name: string) => ['switch', '--discard-changes', '--no-guess', name];
+/** Create the branch at `oid`, never moving an existing one (compare-and-swap with ''). */
+const createArgs = (name: string, oid: string) => ['update-ref', '-m', `rb: create ${name}`, `refs/heads/${name}`, oid, ''];
+
 export const gitSwitch: StepKind<With> = checkingTrackedChanges({
   kind: 'git.switch',
   summary: 'switch to a branch (to) or create one (create + from), discarding local changes (the snapshot has them)',
@@ -38,7 +49,11 @@ export const gitSwitch: StepKind<With> = checkingTrackedChanges({
   destructive: true,
   describe: (w, ctx) => [
     ...describeSetAside(ctx),
-    w.create ? `git switch --discard-changes --no-track -c ${w.create}${w.unique ? '[-N]' : ''} ${w.from ?? 'HEAD'}` : `git switch --discard-changes ${w.to}`,
+    // the usual paths; an absent branch made from its remote-tracking one, or a detached HEAD,
+    // journal their own commands
+    ...(w.create
+      ? [gitLine(createArgs(`${w.create}${w.unique ? '[-N]' : ''}`, `<oid of ${w.from ?? 'HEAD'}>`)), gitLine(switchArgs(`${w.create}${w.unique ? '[-N]' : ''}`))]
+      : [gitLine(switchArgs(targetOf(w.to!)))]),
     ...(w.carryLeftOutOf ? [`# the files step ${w.carryLeftOutOf} left out of its commit (.env, rb's own files, secrets) are kept on disk as they are`] : []),
   ],
   async run(w, ctx) {
@@ -125,23 +140,22 @@ async function switchTo(w: With, ctx: StepContext, commands: string[]): Promise<
     }
     const existed = await refOid(repo, `refs/heads/${name}`);
     if (!existed) {
-      const args = ['update-ref', '-m', `rb: create ${name}`, `refs/heads/${name}`, oid, ''];
+      const args = createArgs(name, oid);
       await git(args, { cwd: repo.root });
-      commands.push(`git ${args.join(' ')}`);
+      commands.push(gitLine(args));
       createdRefs.push({ ref: `refs/heads/${name}`, oid });
       await ctx.checkpoint({ branch: name, createdRefs });
     }
-    const args = ['switch', '--discard-changes', '--no-guess', name];
+    const args = switchArgs(name);
     await git(args, { cwd: repo.root });
-    commands.push(`git ${args.join(' ')}`);
+    commands.push(gitLine(args));
     const head = await headState(repo);
     if (head.ref !== `refs/heads/${name}` || head.oid !== oid) throw new Error(`after switching, HEAD is ${head.ref ?? 'detached'} at ${head.oid}, expected ${name} at ${oid}`);
     ctx.reporter.output(`on new branch ${name} at ${oid.slice(0, 12)}`);
     return { commands, branch: name, oid, createdRefs };
   }
   // switch to an existing branch (or create a local one tracking the remote-tracking branch)
-  let target = w.to!.replace(/^refs\/heads\//, '');
-  if (target.startsWith('refs/remotes/')) target = target.replace(/^refs\/remotes\/[^/]+\//, '');
+  const target = targetOf(w.to!);
   const branchRef = `refs/heads/${target}`;
   const [branchOid, others] = await Promise.all([refOid(repo, branchRef), branchesInOtherWorktrees(repo)]);
   let oid = branchOid;
@@ -152,7 +166,7 @@ async function switchTo(w: With, ctx: StepContext, commands: string[]): Promise<
       await assertBranchName(repo, target);
       const args = ['update-ref', '-m', `rb: create ${target} from ${remoteRef}`, branchRef, remoteOid, ''];
       await git(args, { cwd: repo.root });
-      commands.push(`git ${args.join(' ')}`);
+      commands.push(gitLine(args));
       createdRefs.push({ ref: branchRef, oid: remoteOid });
       oid = remoteOid;
     } else {
@@ -160,7 +174,7 @@ async function switchTo(w: With, ctx: StepContext, commands: string[]): Promise<
       if (!c) throw new Error(`${w.to} is neither a branch nor a commit`);
       const args = ['switch', '--discard-changes', '--detach', c];
       await git(args, { cwd: repo.root });
-      commands.push(`git ${args.join(' ')}`);
+      commands.push(gitLine(args));
       return { commands, detached: true, oid: c, createdRefs };
     }
   }
@@ -168,12 +182,12 @@ async function switchTo(w: With, ctx: StepContext, commands: string[]): Promise<
     ctx.reporter.warn(`${target} is checked out in the worktree ${others.get(branchRef)}: detaching HEAD at it here instead`);
     const args = ['switch', '--discard-changes', '--detach', oid];
     await git(args, { cwd: repo.root });
-    commands.push(`git ${args.join(' ')}`);
+    commands.push(gitLine(args));
     return { commands, detached: true, oid, createdRefs };
   }
-  const args = ['switch', '--discard-changes', '--no-guess', target];
+  const args = switchArgs(target);
   await git(args, { cwd: repo.root });
-  commands.push(`git ${args.join(' ')}`);
+  commands.push(gitLine(args));
   const head = await headState(repo);
   if (head.ref !== branchRef) throw new Error(`after switching, HEAD is ${head.ref ?? 'detached'}, expected ${branchRef}`);
   ctx.reporter.output(`on ${target} at ${head.oid?.slice(0, 12)}`);

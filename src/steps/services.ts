@@ -210,7 +210,7 @@ export const servicesStop: StepKind<With> = {
     return services.map((s) => {
       if (s.stop) return `${cdPrefix(s)}${displayCommand(s.stop)}`;
       const rec = state.services[s.name];
-      return rec ? `SIGTERM process group ${rec.pgid} (started by rb)  # ${s.name}` : `# ${s.name}: not started by rb, nothing to stop`;
+      return rec ? `kill -TERM -${rec.pgid}  # ${s.name}, started by rb (then -KILL after ${STOP_GRACE_MS / 1000} s)` : `# ${s.name}: not started by rb, nothing to stop`;
     });
   },
   async run(w, ctx) {
@@ -224,7 +224,7 @@ export const servicesStop: StepKind<With> = {
       const rec = state.services[s.name];
       if (s.stop) {
         const cmd = displayCommand(s.stop);
-        commands.push(cmd);
+        commands.push(`${cdPrefix(s)}${cmd}`);
         ctx.reporter.output(`${s.name}: ${cmd}`);
         const r = await runCommand(s.stop, {
           cwd: repoPath(ctx, s.cwd),
@@ -273,7 +273,7 @@ export const servicesStop: StepKind<With> = {
         outcomes.push({ name: s.name, action: 'none', stopped: false, detail, pgid: rec.pgid });
         continue;
       }
-      commands.push(`kill -TERM -${rec.pgid}`);
+      commands.push(`kill -TERM -${rec.pgid}  # ${s.name}, started by rb (then -KILL after ${STOP_GRACE_MS / 1000} s)`);
       ctx.reporter.output(`${s.name}: SIGTERM process group ${rec.pgid}`);
       let detail = `SIGTERM process group ${rec.pgid}`;
       let gone = false;
@@ -326,6 +326,11 @@ function isUrl(c: ServiceConfig['ready']): c is string {
 function readyDescription(s: ServiceConfig): string | null {
   if (!s.ready) return null;
   return isUrl(s.ready) ? `wait until ${s.ready.trim()} answers with a status < 500` : `wait until \`${displayCommand(s.ready)}\` exits 0`;
+}
+
+/** A service's start, in the plan and the journal alike. */
+function startLine(s: ServiceConfig, ctx: PlanContext): string {
+  return `${cdPrefix(s)}${displayCommand(s.start)}  >> ${ctx.config.rollbacksDir}/${logRel(s.name)}  # detached, own process group`;
 }
 
 /** Spawn the service detached in its own process group, output appended to its log. */
@@ -423,7 +428,7 @@ export const servicesStart: StepKind<With> = {
     if (!services.length) return ['(no services configured)'];
     return services.flatMap((s) => {
       const ready = readyDescription(s);
-      return [`${cdPrefix(s)}${displayCommand(s.start)}  >> ${ctx.config.rollbacksDir}/${logRel(s.name)}  # detached, own process group`, ...(ready ? [`# ${ready}`] : [])];
+      return [startLine(s, ctx), ...(ready ? [`# ${ready}`] : [])];
     });
   },
   async run(w, ctx) {
@@ -460,7 +465,7 @@ export const servicesStart: StepKind<With> = {
           fail(`${s.name} was not started: ${detail}. Stop that process${held.holders.length ? ` (\`kill ${held.holders.map((h) => h.pid).join(' ')}\`)` : ''} or free the port, then resume this run`);
         }
       }
-      commands.push(cmd);
+      commands.push(startLine(s, ctx));
       ctx.reporter.output(`${s.name}: ${cdPrefix(s)}${cmd}  (log: ${log})`);
       const spawned = await spawnService(s, cwd, logAbs);
       if ('error' in spawned) {

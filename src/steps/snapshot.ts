@@ -20,7 +20,7 @@ function readRestoreSafety(repo: Repo, targetCommit: string): string | null {
     return null;
   }
 }
-import type { StepKind } from './types.js';
+import type { PlanContext, StepKind } from './types.js';
 import { headState, refOid } from './git-common.js';
 
 /** Does any step (nested ones included) use the stash kind? */
@@ -29,14 +29,19 @@ const usesStash = (steps: readonly StepSpec[]): boolean => steps.some((s) => s.u
 const schema = z.object({ message: z.string().optional() }).strict();
 type With = z.infer<typeof schema>;
 
+/** What the snapshot step does, in its plan and its journal alike (`ref`: known once it is taken). */
+function snapshotLine(w: With, ctx: PlanContext, ref = 'refs/rb/snapshots/<id>'): string {
+  const message = w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`;
+  const c = ctx.config.snapshots;
+  return `snapshot the working copy -> ${ref} (${JSON.stringify(message)}: index, tracked, untracked and ignored files ≤ ${Math.round(c.maxIgnoredBytes / 1048576)} MB each except ${c.skipIgnored.join(', ') || 'none'}, git state; nothing is changed)`;
+}
+
 export const snapshot: StepKind<With> = {
   kind: 'snapshot',
   summary: 'capture HEAD, index, tracked, untracked and ignored files, git state and refs under refs/rb/snapshots/<id>; changes nothing',
   with: schema,
   destructive: false,
-  describe: (w, ctx) => [
-    `rb snapshot${w.message ? ` -m ${JSON.stringify(w.message)}` : ''}  # commit of {index, worktree, ignored (≤ ${Math.round(ctx.config.snapshots.maxIgnoredBytes / 1048576)} MB each, not ${ctx.config.snapshots.skipIgnored.join(', ')}), meta} -> refs/rb/snapshots/<id>`,
-  ],
+  describe: (w, ctx) => [snapshotLine(w, ctx)],
   async run(w, ctx) {
     const prevId = ctx.previous?.snapshotId as string | undefined;
     if (prevId && (await refOid(ctx.repo, `refs/rb/snapshots/${prevId}`))) {
@@ -44,7 +49,7 @@ export const snapshot: StepKind<With> = {
       return ctx.previous!;
     }
     const info = await captureSnapshot(ctx.repo, {
-      message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`,
+      message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`, // as snapshotLine says
       maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes,
       skipIgnored: ctx.config.snapshots.skipIgnored,
       runId: ctx.run.id,
@@ -60,7 +65,7 @@ export const snapshot: StepKind<With> = {
     if (others.length) ctx.reporter.warn(`not captured (so never cleaned, except a listed dependency dir whose lockfiles changed): ${others.map((s) => `${showPath(s.path)} (${s.reason})`).join(', ')}`);
     ctx.reporter.output(`snapshot ${info.id}`);
     return {
-      commands: [`rb snapshot -> ${info.ref}`], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
+      commands: [snapshotLine(w, ctx, info.ref)], snapshotId: info.id, commit: info.commit, notCaptured: info.skipped, conflicted: info.conflicted,
       // the stash trees describe the working copy of now: for this run's stash step, not a resumed one
       headOid: info.headOid, ...(info.stash ? { transient: { stashTrees: info.stash } } : {}),
     };
@@ -70,15 +75,17 @@ export const snapshot: StepKind<With> = {
 const restoreSchema = z.object({ id: z.string().min(1), resetBranch: z.boolean().optional() }).strict();
 type RestoreWith = z.infer<typeof restoreSchema>;
 
+/** What a restore does, in its plan and its journal alike. */
+function restoreLine(w: RestoreWith): string {
+  return `restore snapshot ${w.id} after a safety snapshot of the current state (HEAD${w.resetBranch ? ' and its branch' : ''}, index, tracked, untracked and ignored files, git state)`;
+}
+
 export const snapshotRestore: StepKind<RestoreWith> = {
   kind: 'snapshot.restore',
   summary: 'restore a snapshot (HEAD, index, files, git state), taking a safety snapshot of the current state first',
   with: restoreSchema,
   destructive: true,
-  describe: (w) => [
-    `rb snapshot  # safety snapshot of the current state`,
-    `rb restore ${w.id}${w.resetBranch ? ' --reset-branch' : ''}  # HEAD; git read-tree --reset -u <worktree>; git clean -fd (never -x); ignored files; raw index; git state; empty dirs; modes`,
-  ],
+  describe: (w) => [restoreLine(w)],
   access: (w, ctx) => restoreAccess(ctx.repo, w.id, { skipUnwritable: ctx.run.skipUnwritable, skipIgnored: ctx.config.snapshots.skipIgnored }),
   async run(w, ctx) {
     const repo = ctx.repo;
@@ -110,7 +117,7 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     const createdRefs = snap.headRef && !branchBefore && branchAfter ? [{ ref: snap.headRef, oid: branchAfter }] : [];
     ctx.reporter.output(`restored snapshot ${snap.id}; HEAD ${head.ref?.replace('refs/heads/', '') ?? 'detached'} at ${head.oid?.slice(0, 12) ?? '(unborn)'}`);
     return {
-      commands: [`rb restore ${snap.id}`],
+      commands: [restoreLine(w)],
       restored: snap.id,
       snapshotId: firstSafety ?? res.safetySnapshot?.id,
       safetySnapshot: firstSafety ?? res.safetySnapshot?.id ?? null,

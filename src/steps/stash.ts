@@ -20,6 +20,7 @@ import type { StashTrees } from '../snapshot/capture.js';
 import type { StepContext, StepResult } from './types.js';
 import type { StepKind } from './types.js';
 import { headState, unmergedPaths } from './git-common.js';
+import { gitLine } from './common.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { nulPaths, splitNulPaths } from '../io/path-bytes.js';
 
@@ -41,7 +42,8 @@ export const stash: StepKind<With> = {
   with: schema,
   destructive: false,
   mutates: true,
-  describe: (w) => [`git stash store -m ${JSON.stringify(w.message)} <commit>  # index, worktree and untracked-files commits as git stash push -u makes them (from the snapshot's trees); the worktree is not touched`],
+  // the usual way: the entry is made from the snapshot's trees (withStashCreate is the fallback)
+  describe: (w) => [FROM_TREES, storeLine(w.message, '<commit>')],
   async run(w, ctx) {
     const repo = ctx.repo;
     // resumed after a kill right after `git stash store`: the entry is there already (journaled
@@ -75,9 +77,16 @@ export const stash: StepKind<With> = {
     const top = (await git(['rev-parse', '-q', '--verify', 'refs/stash'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
     if (top !== made.commit) throw new Error('git stash store did not record the entry');
     ctx.reporter.output(`stash@{0}: ${w.message}`);
-    return { commands: [...made.commands, `git ${args.join(' ')}`], stash: made.commit, stashMessage: w.message, untracked: made.untracked, hasWorktree: existsSync(repo.root) } satisfies StepResult;
+    return { commands: [...made.commands, storeLine(w.message, made.commit)], stash: made.commit, stashMessage: w.message, untracked: made.untracked, hasWorktree: existsSync(repo.root) } satisfies StepResult;
   },
 };
+
+/** The stash entry's commits, made from the snapshot's trees: what the plan says and the journal records. */
+const FROM_TREES = 'git commit-tree <index>, <untracked files>, <worktree> (the commits git stash push -u makes, from the snapshot\'s trees; the working copy is not touched)';
+
+function storeLine(message: string, commit: string): string {
+  return gitLine(['stash', 'store', '-m', message, commit]);
+}
 
 interface Made {
   commit: string;
@@ -103,7 +112,7 @@ async function fromTrees(repo: Repo, t: StashTrees, h: Head & { headTree: string
     t.untracked ? commit(t.untracked, [], `untracked files on ${h.branch}: ${h.subject}`) : null,
   ]);
   const wCommit = await commit(t.tracked, [h.headOid, i, ...(u ? [u] : [])], `On ${h.branch}: ${h.message}`);
-  return { commit: wCommit, untracked: t.untrackedCount, commands: ['git commit-tree <index>, <untracked files>, <worktree> (the snapshot\'s trees)'] };
+  return { commit: wCommit, untracked: t.untrackedCount, commands: [FROM_TREES] };
 }
 
 /** The stash commits the long way: `git stash create` reads the working copy again. */

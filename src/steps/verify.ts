@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepContext, StepKind } from './types.js';
-import { commandSchema, displayCommand, repoPath } from './common.js';
+import { commandSchema, displayCommand, gitLine, repoPath } from './common.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { showPath } from '../ui/format.js';
 
@@ -45,14 +45,19 @@ function untouchable(ctx: StepContext): string[] {
   return out;
 }
 
+const STATUS_ARGS = ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'];
+/** The checks as the plan and the journal show them. */
+const headLine = (headIs: string) => `git rev-parse HEAD  # must equal ${headIs}`;
+const CLEAN_LINE = `${gitLine(STATUS_ARGS)}  # must list nothing but rb's records, its configuration and the keep paths`;
+
 export const verify: StepKind<With> = {
   kind: 'verify',
   summary: 'check HEAD, a clean tree (apart from kept paths) and an optional command',
   with: schema,
   destructive: false,
   describe: (w, ctx) => [
-    ...(w.headIs ? [`git rev-parse HEAD  # must equal ${w.headIs}`] : []),
-    ...(w.clean ? ['git status --porcelain -z --untracked-files=all --ignored=no  # must list nothing but kept paths'] : []),
+    ...(w.headIs ? [headLine(w.headIs)] : []),
+    ...(w.clean ? [CLEAN_LINE] : []),
     ...(w.command ? [displayCommand(w.command)] : []),
     ...(w.configured && ctx.config.verify ? [displayCommand(ctx.config.verify)] : []),
   ].concat(w.headIs || w.clean || w.command || (w.configured && ctx.config.verify) ? [] : ['(nothing to verify)']),
@@ -64,7 +69,7 @@ export const verify: StepKind<With> = {
     const [headR, wantR, statusR] = await Promise.allSettled([
       w.headIs ? read(['rev-parse', '-q', '--verify', 'HEAD'], true) : null,
       w.headIs ? read(['rev-parse', '-q', '--verify', '--end-of-options', `${w.headIs}^{commit}`], true) : null,
-      w.clean ? read(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'], false) : null,
+      w.clean ? read(STATUS_ARGS, false) : null,
     ]);
     const value = <T>(r: PromiseSettledResult<T>): T => {
       if (r.status === 'rejected') throw r.reason;
@@ -73,14 +78,14 @@ export const verify: StepKind<With> = {
     if (w.headIs) {
       const head = value(headR)!.stdout.trim();
       const want = value(wantR)!.stdout.trim();
-      commands.push('git rev-parse HEAD');
+      commands.push(headLine(w.headIs));
       if (!want) problems.push(`${w.headIs} does not resolve`);
       else if (head !== want) problems.push(`HEAD is ${head.slice(0, 12) || '(unborn)'}, expected ${w.headIs} at ${want.slice(0, 12)}`);
       else ctx.reporter.output(`HEAD is ${w.headIs} (${want.slice(0, 12)})`);
     }
     if (w.clean) {
       const r = value(statusR)!;
-      commands.push('git status --porcelain -z');
+      commands.push(CLEAN_LINE);
       // what git.clean never removes is never "dirty": the records, rb's own config, kept paths
       const allowed = [ctx.config.rollbacksDir, ...RB_OWN_PATHS, ...ctx.config.keep, ...(w.except ?? [])].map(globToRegExp);
       const entries = splitZ(r.stdout);

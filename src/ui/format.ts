@@ -78,6 +78,15 @@ export function table(rows: string[][], header?: string[], opts: { width?: numbe
   return lines.join('\n');
 }
 
+/**
+ * A step's command line as plans (`rb plan`, `--dry-run`) and `rb show` print it: `$ ` before a
+ * command you could run yourself, `· ` before what rb does itself (a snapshot, a report it
+ * writes, a metrics entry, a note such as "(no services configured)").
+ */
+export function stepLine(line: string): string {
+  return /^(snapshot the working copy|restore snapshot|write |append to |POST |\(|# )/.test(line) ? `· ${line}` : `$ ${line}`;
+}
+
 export function print(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 }
