@@ -73,10 +73,11 @@ function builtRb(): string {
 }
 
 describe('action.yml', () => {
-  it('is a composite action with an input for every option of rb check (and -C)', () => {
+  it('is a composite action with an input for every option of the gate (and -C)', () => {
     expect(action.runs.using).toBe('composite');
     const help = spawnSync(process.execPath, [RB, 'check', '--help'], { encoding: 'utf8' }).stdout;
-    const options = [...help.matchAll(/^ {2}(--[\w-]+)/gm)].map((m) => m[1]!).filter((o) => o !== '--help');
+    // --prune-worktree is upkeep of the kept worktree, not an option of the gate
+    const options = [...help.matchAll(/^ {2}(--[\w-]+)/gm)].map((m) => m[1]!).filter((o) => o !== '--help' && o !== '--prune-worktree');
     expect(options.sort()).toEqual(['--fetch', '--json', '--max-disk', '--no-tag', '--no-tests']);
     expect(Object.keys(action.inputs).sort()).toEqual(['fetch', 'json', 'max-disk', 'tag', 'tests', 'working-directory']);
     for (const [name, i] of Object.entries(action.inputs)) expect(i.description.length, name).toBeGreaterThan(20);
