@@ -298,13 +298,18 @@ async function main(): Promise<void> {
   tolerateClosedOutput();
   const program = buildProgram();
   // --json: stdout is held until the end, so that it carries exactly one JSON document, an error
-  // included. The command's own flag decides (preAction); before that (a usage error commander
-  // found) the command line does.
+  // included. The command line decides whether to hold it (a usage error commander finds comes
+  // before any action); the command's own option then confirms it (preAction). Without --json
+  // nothing is held: prompts and progress appear as they happen.
   let json = jsonRequested(process.argv.slice(2));
+  let held = json ? holdStdout() : null;
   program.hook('preAction', (_root, action) => {
     json = Boolean(action.opts().json);
+    if (!json && held) {
+      held.release((text) => text);
+      held = null;
+    }
   });
-  const stdout = holdStdout();
   let failure: ReturnType<typeof report> | null = null;
   try {
     // an argument naming a file whose name is not UTF-8 keeps its bytes (io/path-bytes.ts)
@@ -313,7 +318,7 @@ async function main(): Promise<void> {
     failure = report(e, { json, command: commandName(program, process.argv.slice(2)) });
     process.exitCode = failure.exit;
   }
-  stdout.release(json ? (text) => oneJsonDocument(text, failure?.error) : (text) => text);
+  held?.release(json ? (text) => oneJsonDocument(text, failure?.error) : (text) => text);
 }
 
 /** Is --json on the command line (before a `--`)? */

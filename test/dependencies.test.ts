@@ -57,6 +57,16 @@ describe('declared dependencies', () => {
     expect(importers('fs-extra')).toEqual(['src/check/dependencies.ts', 'src/check/kept-worktree.ts', 'src/commands/init.ts']);
   });
 
+  it('simple-git runs without warnings: rb check and rb analyze print no node or simple-git warning on stderr', () => {
+    const r = repos.make({ withOrigin: true });
+    r.write('notes.txt', 'dirty\n'); // the clean check lists it through simple-git's status()
+    for (const args of [['check', '--no-tests', '--no-tag', '--json'], ['analyze', '--no-archive', '--json']]) {
+      const res = spawnSync(process.execPath, [RB, ...args], { cwd: r.root, env: testEnv({ NO_COLOR: '1' }), encoding: 'utf8', timeout: 120_000 });
+      expect(res.stdout.length, args.join(' ')).toBeGreaterThan(0);
+      expect(res.stderr, args.join(' ')).not.toMatch(/Warning|simple-git|SIMPLE_GIT/);
+    }
+  });
+
   it('ANSI is stripped by node itself (util.stripVTControlCharacters), not an inlined pattern', () => {
     const inlined = sources().filter((s) => /\[\\u001B\\u009B\]|\\x1b\[\[\\\]\(\)#;\?\]/i.test(s.text)).map((s) => s.file);
     expect(inlined).toEqual([]);

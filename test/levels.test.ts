@@ -418,7 +418,7 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       for (const [cwd, p] of [[join(r.root, 'src', 'deep'), '../a.ts'], [r.root, join(r.root, 'src/a.ts')], [r.root, join(r.dir, 'repo-link', 'src', 'a.ts')]] as const) {
         const ok = await rbAsync(cwd, ['files', p, '--dry-run']);
         expectCode(ok, 0);
-        expect(ok.stdout, p).toContain('restore --source=refs/heads/baseline --staged --worktree -- "src/a.ts"');
+        expect(ok.stdout, p).toContain('restore --source=<oid of refs/heads/baseline> --staged --worktree -- src/a.ts');
       }
       // ... but not through a symlinked directory inside the repository, however it is reached
       const through = await rbAsync(r.root, ['files', join(r.dir, 'repo-link', 'lnk', 'a.ts'), '--dry-run']);
@@ -530,9 +530,9 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
     }
 
     it.each([
-      ['emergency', [], ['rb snapshot', 'git stash store', 'git fetch --no-tags origin +refs/heads/baseline:refs/remotes/origin/baseline', 'git switch --discard-changes baseline', 'git reset --hard', 'git clean -fdx -e /rollbacks/', '-e .env', 'report.md', 'metrics.json']],
-      ['sprint', ['--set', 'sprint=4'], ['git log --oneline --no-decorate refs/heads/baseline..HEAD', 'git diff --stat=200 refs/heads/baseline', 'npm test', 'rb snapshot', 'git commit-tree', 'git update-ref refs/heads/backup/sprint-4-', 'git switch --discard-changes --no-track -c refactor/sprint-4-retry', 'rollbacks/sprint-4/report.md', 'metrics.json']],
-      ['files', ['--set', 'paths=src/a.ts'], ['rb snapshot', 'git --literal-pathspecs restore --source=refs/heads/baseline --staged --worktree -- "src/a.ts"', 'report.md', 'metrics.json']],
+      ['emergency', [], ['· snapshot the working copy -> refs/rb/snapshots/<id>', 'git stash store', 'git fetch --no-tags --no-recurse-submodules --quiet -- origin +refs/heads/baseline:refs/remotes/origin/baseline', 'git switch --discard-changes --no-guess baseline', 'git reset --hard', 'git clean -fd -x -e /rollbacks/', '-e .env', 'report.md', 'metrics.json']],
+      ['sprint', ['--set', 'sprint=4'], ['git log --oneline --no-decorate refs/heads/baseline..HEAD', 'git diff --stat=200 refs/heads/baseline', 'npm test', '· snapshot the working copy', 'git commit-tree', "git update-ref -m 'rb: branch backup/sprint-4-<stamp>[-N]' refs/heads/backup/sprint-4-<stamp>[-N] <oid of HEAD> ''", "git update-ref -m 'rb: create refactor/sprint-4-retry[-N]' refs/heads/refactor/sprint-4-retry[-N] <oid of refs/heads/baseline> ''", 'git switch --discard-changes --no-guess refactor/sprint-4-retry[-N]', 'rollbacks/sprint-4/report.md', 'metrics.json']],
+      ['files', ['--set', 'paths=src/a.ts'], ['· snapshot the working copy', "git --literal-pathspecs restore --source=<oid of refs/heads/baseline> --staged --worktree -- src/a.ts", 'report.md', 'metrics.json']],
     ] as const)('rb plan %s shows every step and its commands', async (name, extra, commands) => {
       const r = copyRepo(sprintRepo());
       const before = untouched(r);

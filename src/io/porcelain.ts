@@ -19,6 +19,8 @@ import { HARDENING, gitEnv } from './git.js';
 
 /** The values of HARDENING's `-c key=value` pairs, as simple-git's `config` option takes them. */
 const CONFIG = HARDENING.filter((_, i) => i % 2 === 1);
+/** Their keys: simple-git 4.1 warns on stderr about configuration keys not in `allowConfig`. */
+const CONFIG_KEYS = CONFIG.map((kv) => kv.slice(0, kv.indexOf('=')));
 
 /** A simple-git client for read-only porcelain in `root`. */
 export function porcelain(root: string, opts: { timeoutMs?: number } = {}): SimpleGit {
@@ -26,6 +28,7 @@ export function porcelain(root: string, opts: { timeoutMs?: number } = {}): Simp
   return simpleGit({
     baseDir: root,
     config: [...CONFIG],
+    allowConfig: CONFIG_KEYS,
     maxConcurrentProcesses: 4,
     trimmed: false,
     ...(opts.timeoutMs ? { timeout: { block: opts.timeoutMs } } : {}),
