@@ -22,7 +22,7 @@ export function planPattern(line: string): RegExp {
   let i = 0;
   while (i < line.length) {
     const rest = line.slice(i);
-    const list = /^ \[[^\]]*\]…/.exec(rest);
+    const list = /^ \[(?!-N\])[^\]]*\]…?/.exec(rest);
     const mark = /^<[^<>\n]+>|^\{\{[^}]*\}\}/.exec(rest);
     if (list) {
       re += `(?: ${TOKEN})*`;
@@ -74,6 +74,9 @@ describe('the plan is the run', () => {
     expect(clean.test("git clean -fd -x -e /rollbacks/ -e '.env.*'")).toBe(true);
     expect(clean.test("git clean -fd -x -e /rollbacks/ -e '.env.*' -e /node_modules/ -e '/big file.bin'")).toBe(true);
     expect(clean.test('git clean -fd -e /rollbacks/')).toBe(false);
+    const deps = planPattern("git clean -fd -x -e /rollbacks/ [-e /node_modules/ (if package-lock.json unchanged)] [-e <path the snapshot did not capture>]…");
+    expect(deps.test('git clean -fd -x -e /rollbacks/ -e /node_modules/')).toBe(true);
+    expect(deps.test('git clean -fd -x -e /rollbacks/')).toBe(true);
     expect(planPattern('git reset --hard --no-recurse-submodules {{steps.fetch.target}}').test('git reset --hard 7874e06')).toBe(false);
   });
 

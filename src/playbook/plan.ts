@@ -353,7 +353,7 @@ export function formatPlan(plan: Plan): string {
   walk(plan.steps, '', '  ');
   // the marks of values a plan cannot know yet (steps/common.ts): say what they mean, once
   if (lines.some((l) => /<[^<>\n]+>|\{\{|\[-N\]/.test(l))) {
-    lines.push('', '  <…>, {{ … }}, [-N] and […]…: values known only when the run gets there (<stamp> is when it starts, YYYYMMDD-HHMMSS)');
+    lines.push('', '  <…> and {{ … }}: values known only when the run gets there (<stamp> is when it starts, YYYYMMDD-HHMMSS);', '  [-N]: a suffix added when the name is taken; […]: arguments only when they apply; …: as many as there are');
   }
   return lines.join('\n');
 }

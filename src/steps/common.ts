@@ -22,6 +22,7 @@ export const STAMP_MARK = '<stamp>';
  *   <name>        one value: `<commit>`, `<stamp>`, `<oid of HEAD>`;
  *   {{steps.x.y}} a value an earlier step of the run produces;
  *   [-N]          "-2", "-3" … appended when the name is taken (unique: true);
+ *   [-e /dir/ …]  arguments only when they apply (a dependency dir whose lockfiles are unchanged);
  *   [-e <path>]…  zero or more of these arguments.
  * A step kind builds its command lines with one function for its plan (describe) and its
  * journal (run), so that `rb plan`, `--dry-run` and `rb show` use the same words and only these

@@ -96,8 +96,17 @@ export const gitClean: StepKind<With> = {
   with: schema,
   destructive: true,
   describe: (w, ctx) => {
-    const deps = w.keepDepsSince && ctx.config.install.some((i) => depDirOf(i)) ? ' [-e <dependency dir whose lockfiles are unchanged>]…' : '';
-    return [`${gitLine(cleanArgs(w, baseExcludes(ctx, w)))}${deps} [-e <path the snapshot did not capture>]…`];
+    // each dependency dir is kept only if its lockfiles are unchanged: an optional argument
+    const seen = new Set<string>();
+    const deps = w.keepDepsSince
+      ? ctx.config.install.flatMap((i) => {
+          const dir = depDirOf(i);
+          if (!dir || seen.has(dir)) return [];
+          seen.add(dir);
+          return [` [-e /${dir}/ (if ${i.lockfiles.map((l) => (i.cwd && i.cwd !== '.' ? `${i.cwd}/${l}` : l)).join(', ') || 'its lockfiles are'} unchanged)]`];
+        })
+      : [];
+    return [`${gitLine(cleanArgs(w, baseExcludes(ctx, w)))}${deps.join('')} [-e <path the snapshot did not capture>]…`];
   },
   access: (w, ctx) => cleanPreflight(ctx, w, baseExcludes(ctx, w)),
   async run(w, ctx) {

@@ -84,7 +84,7 @@ export function table(rows: string[][], header?: string[], opts: { width?: numbe
  * writes, a metrics entry, a note such as "(no services configured)").
  */
 export function stepLine(line: string): string {
-  return /^(snapshot the working copy|restore snapshot|write |append to |POST |\(|# )/.test(line) ? `· ${line}` : `$ ${line}`;
+  return /^(snapshot the working copy|restore snapshot|write |append to |POST |# )|^\([^)]*\)$/.test(line) ? `· ${line}` : `$ ${line}`;
 }
 
 export function print(s: string): void {
