@@ -2,9 +2,9 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { realpathSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { gitSync } from './io/git.js';
+import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
 
 export interface Repo {
@@ -67,7 +67,30 @@ export function findRepo(cwdOpt?: string): Repo {
       next: 'upgrade git, then run the command again',
     });
   }
+  setFileSystemFlags(fileSystemFlags(commonDir));
   return { root, gitDir: realpathSync(gitDir), commonDir, cwd, linked: realpathSync(gitDir) !== commonDir };
+}
+
+/**
+ * `-c` flags saying what the file system under the git dir is, for every git call rb makes (git
+ * probes the same way when it creates a repository: is `config` also reachable as `CONFIG`?).
+ * On a file system that tells `A` from `a`, core.ignorecase=false, whatever the repository says:
+ * a repository made on macOS or Windows and used on Linux keeps core.ignorecase=true, and git
+ * then hides a case-only rename from rb's snapshot (io/git.ts setFileSystemFlags). On a
+ * case-insensitive file system the repository's own setting stands. core.precomposeunicode
+ * only has an effect on macOS, where git's default (true) is what rb's snapshot expects
+ * (docs/safety.md "File systems").
+ */
+export function fileSystemFlags(commonDir: string): string[] {
+  let upper;
+  try {
+    upper = lstatSync(join(commonDir, 'CONFIG'));
+  } catch {
+    return ['-c', 'core.ignorecase=false'];
+  }
+  const lower = lstatSync(join(commonDir, 'config'), { throwIfNoEntry: false });
+  const sameFile = !!lower && lower.ino === upper.ino && lower.dev === upper.dev;
+  return sameFile ? [] : ['-c', 'core.ignorecase=false'];
 }
 
 export function rbDir(repo: Repo): string {

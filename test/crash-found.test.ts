@@ -18,15 +18,12 @@ import { describe, expect, it } from 'vitest';
 import { RB, type RbResult } from './helpers/cli.js';
 import { manifest } from './helpers/manifest.js';
 import { copyRepo, gitIn, gitRun, testEnv, tmpRepos, type TestRepo } from './helpers/repo.js';
-import { baseRepo, emergencyRepo, gitDirOf, moveBaselineHere, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
+import { baseRepo, gitDirOf, emergencyRepo, moveBaselineHere, outOf, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /**
  * `rb <args> 2>&1 | head -1` as a shell runs it: the real `head` closes the pipe after the first

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { RB, type RbResult } from './helpers/cli.js';
 import { manifest } from './helpers/manifest.js';
-import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, gitDirOf, emergencyRepo, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -18,9 +18,6 @@ function state(r: TestRepo): string {
   return manifest(r.root, { exclude: ['rollbacks'] }) + allRefs(r, 'refs/heads', 'refs/tags') + 'stash:\n' + r.git('stash', 'list', '--format=%H %gs');
 }
 
-function expectCode(res: RbResult, code: number, what = ''): void {
-  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 async function killed(r: TestRepo, args: string[], point: string): Promise<void> {
   const k = await rbAsync(r.root, args, { RB_FAULT: point });

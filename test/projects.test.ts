@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, sh, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { baseRepo, gitDirOf, oid, outOf, rbAsync, runsOf, sprintRepo } from './helpers/scenarios.js';
+import { baseRepo, gitDirOf, oid, outOf, rbAsync, runsOf, sprintRepo, expectCode } from './helpers/scenarios.js';
 import { fullStackRepo, hasPython, installEnv, pmRepo, workspacesRepo } from './helpers/projects.js';
 import { toolsBin } from './helpers/pm-fixtures.js';
 import { undoFollowUps } from '../src/steps/undo-follow-ups.js';
@@ -27,9 +27,6 @@ import { loadConfig } from '../src/config/load.js';
 tmpRepos();
 
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /** The newest run's journal, as rb wrote it. */
 function journal(r: TestRepo): any {

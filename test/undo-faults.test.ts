@@ -17,15 +17,12 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, emergencyRepo, gitDirOf, oid, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, gitDirOf, emergencyRepo, oid, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number, what = ''): void {
-  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 let faultTpl: TestRepo | null = null;
 /**

@@ -88,8 +88,26 @@ export function gitEnv(opts: Pick<GitOptions, 'env' | 'readOnly' | 'indexFile'> 
   return env;
 }
 
+/**
+ * What the repository's file system is, as `-c` flags for every git call, hardened or not (set
+ * by findRepo from a probe: repo.ts `fileSystemFlags`). Today one flag: `core.ignorecase=false`
+ * when the file system tells `A` from `a` — a repository copied or cloned from macOS or Windows
+ * keeps core.ignorecase=true, and git then takes a case-only rename (Readme.md -> README.md)
+ * for the tracked file: it lists README.md as neither untracked nor changed, so a snapshot would
+ * miss it and a restore would delete it.
+ */
+let fileSystemFlags: readonly string[] = [];
+
+export function setFileSystemFlags(flags: readonly string[]): void {
+  fileSystemFlags = flags;
+}
+
+export function currentFileSystemFlags(): readonly string[] {
+  return fileSystemFlags;
+}
+
 export function gitArgv(args: readonly string[], hardened = true): string[] {
-  return hardened ? [...HARDENING, ...args] : [...args];
+  return hardened ? [...HARDENING, ...fileSystemFlags, ...args] : [...fileSystemFlags, ...args];
 }
 
 /**

@@ -15,20 +15,22 @@
  * and ssh prompts): the guards for exactly those are relaxed, here only.
  */
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { HARDENING, gitEnv } from './git.js';
+import { HARDENING, currentFileSystemFlags, gitEnv } from './git.js';
 
-/** The values of HARDENING's `-c key=value` pairs, as simple-git's `config` option takes them. */
-const CONFIG = HARDENING.filter((_, i) => i % 2 === 1);
+/** The values of `-c key=value` pairs, as simple-git's `config` option takes them. */
+const configValues = (flags: readonly string[]): string[] => flags.filter((_, i) => i % 2 === 1);
 /** Their keys: simple-git 4.1 warns on stderr about configuration keys not in `allowConfig`. */
-const CONFIG_KEYS = CONFIG.map((kv) => kv.slice(0, kv.indexOf('=')));
+const configKeys = (values: readonly string[]): string[] => values.map((kv) => kv.slice(0, kv.indexOf('=')));
 
 /** A simple-git client for read-only porcelain in `root`. */
 export function porcelain(root: string, opts: { timeoutMs?: number } = {}): SimpleGit {
   const env = gitEnv({ readOnly: true });
+  // rb's hardening and what the file system is (./git.ts setFileSystemFlags)
+  const config = configValues([...HARDENING, ...currentFileSystemFlags()]);
   return simpleGit({
     baseDir: root,
-    config: [...CONFIG],
-    allowConfig: CONFIG_KEYS,
+    config,
+    allowConfig: configKeys(config),
     maxConcurrentProcesses: 4,
     trimmed: false,
     ...(opts.timeoutMs ? { timeout: { block: opts.timeoutMs } } : {}),

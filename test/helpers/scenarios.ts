@@ -19,6 +19,11 @@ export function rbAsync(cwd: string, args: string[], env: Record<string, string 
 /** Everything rb printed, for messages and "contains" checks. */
 export const outOf = (r: RbResult): string => `${r.stdout}\n${r.stderr}`;
 
+/** Fail with everything rb printed unless it exited with `code` (`what` names the case). */
+export function expectCode(res: RbResult, code: number, what = ''): void {
+  if (res.code !== code) throw new Error(`${what ? `${what}: ` : ''}expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
+}
+
 export const GITIGNORE = '.env\n.env.*\nbuild/\nnode_modules/\ninstalled.txt\n';
 
 const cache = new Map<string, TestRepo>();
