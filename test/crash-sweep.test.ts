@@ -14,7 +14,7 @@
  * A second path resumes instead (`rb resume`): the run completes (then `rb undo` of it gives the
  * state before), or, for a deterministic command, gives exactly what the completed command gives.
  *
- * `npm test` samples a few points of each command; `npm run test:crash` (RB_CRASH_SWEEP=full)
+ * `npx vitest run --project crash` samples a few points of each command; `npm run test:crash` (RB_CRASH_SWEEP=full)
  * walks them all; .ci/run runs RB_CRASH_SWEEP=ci (every step boundary, every third git command).
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
