@@ -32,7 +32,7 @@ import {
   COLLECTOR_TIMEOUT_MS, defaultCollectors, fmtSeconds, runCollectors, runCollectorsSequentially, showCommand,
   type Collector, type CollectorResult,
 } from './collectors.js';
-import { gitFacts, latestLevelRun, lockfilePaths, runBranches, runTests, type GitFacts } from './facts.js';
+import { gitFacts, latestLevelRun, lockfilePaths, runBranches, runTests, undoneLevelRunsAfter, type GitFacts } from './facts.js';
 import { buildErrorLines, likelyCauses, type Cause, type CauseFacts, type TestsSeen } from './causes.js';
 import { redactDeep, redactor, secretsOf, type Redactor } from './redact.js';
 import { renderAnalysis, type AnalysisDoc } from './render.js';
@@ -73,6 +73,8 @@ export interface AnalyzeResult {
   /** files in the bundle (names) */
   files: string[];
   run: string | null;
+  /** newer level runs that were undone, so not the subject (analyse one with --run <id>) */
+  undoneSkipped: string[];
   collectors: CollectorSummary[];
   causes: Cause[];
   tests: TestsSeen[];
@@ -172,11 +174,16 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
   const stamp = analysisStamp(now);
 
   let run: RunRecord | null;
+  /** newer level runs left aside because they were undone */
+  let passedOver: string[];
   if (opts.run) {
     run = findRun(repo, opts.run);
     if (!run) throw new UsageError(`no run "${opts.run}" in this repository.`, { next: 'run `rb history` to list runs, then `rb analyze --run <id>`' });
+    passedOver = [];
   } else {
-    run = latestLevelRun(listRuns(repo));
+    const runs = listRuns(repo);
+    run = latestLevelRun(runs);
+    passedOver = undoneLevelRunsAfter(runs, run).map((r) => r.id);
   }
 
   const extra = config.notify.webhook ? [{ name: 'notify.webhook', value: config.notify.webhook }] : [];
@@ -352,6 +359,7 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
     archive,
     files,
     run: run?.id ?? null,
+    undoneSkipped: passedOver,
     collectors: collected.map(({ text: _t, data: _d, ...rest }) => rest),
     causes: causes.map((c) => ({ ...c, evidence: c.evidence.map(clean), actions: c.actions.map(clean) })),
     tests,

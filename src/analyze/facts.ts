@@ -120,9 +120,30 @@ export async function gitFacts(root: string, baselineRevs: readonly (string | nu
 
 // ---- what a run's journal says ------------------------------------------------------------------
 
-/** The run a bundle is about by default: the latest level run (emergency, sprint, files) that really ran. */
+/**
+ * Is this run's effect still in place? Not when another run undid it — unless that undo was
+ * itself undone (undoing an undo redoes the original), and so on.
+ */
+export function inEffect(run: RunRecord, runs: readonly RunRecord[], depth = 0): boolean {
+  if (!run.undoneBy) return true;
+  const undo = runs.find((r) => r.id === run.undoneBy);
+  // the undo's record is gone: it stands, as far as anyone can tell
+  return undo !== undefined && depth < 100 && !inEffect(undo, runs, depth + 1);
+}
+
+/** The run a bundle is about by default: the latest level run (emergency, sprint, files) that really ran and is still in effect (not undone). */
 export function latestLevelRun(runs: readonly RunRecord[]): RunRecord | null {
-  return runs.find((r) => typeof r.level === 'number' && !r.dryRun && !r.undoOf) ?? null;
+  return runs.find((r) => typeof r.level === 'number' && !r.dryRun && !r.undoOf && inEffect(r, runs)) ?? null;
+}
+
+/** The level runs newer than `run` that were passed over because they were undone (what `rb analyze` says it skipped). */
+export function undoneLevelRunsAfter(runs: readonly RunRecord[], run: RunRecord | null): RunRecord[] {
+  const out: RunRecord[] = [];
+  for (const r of runs) {
+    if (r === run) break;
+    if (typeof r.level === 'number' && !r.dryRun && !r.undoOf && !inEffect(r, runs)) out.push(r);
+  }
+  return out;
 }
 
 function stepResult(run: RunRecord, id: string, kind: string): StepRecord | undefined {

@@ -117,8 +117,9 @@ export async function checkBaselineTests(
   const run = async (): Promise<CheckResult> => {
     if (!inPlace) progress(`checking out ${baseline.name} at ${oid12} in the kept worktree`);
     let failure;
+    let missing: string[] = [];
     try {
-      ({ wt, prepared, failure } = await openCommitCheckout(repo, config, oid, {
+      ({ wt, prepared, failure, missing } = await openCommitCheckout(repo, config, oid, {
         inPlace, label: 'the baseline', signal: abort.signal, installTimeoutMs: installTimeout, progress, onOpen: (w) => { wt = w; },
       }));
     } catch (e) {
@@ -133,6 +134,15 @@ export async function checkBaselineTests(
     const base = { commit: oid, where: wt.kind, path: wt.path, created: wt.created };
     if (failure) return { id: 'baseline-tests', title: TITLE, status: 'fail', ...failure, data: { ...base, installs: prepared } };
     if (abort.signal.aborted) throw new InterruptedError('interrupted');
+    if (missing.length) {
+      // the tests would run without them ("Cannot find module"): not a verdict on the baseline
+      return {
+        id: 'baseline-tests', title: TITLE, status: 'fail',
+        reason: `the baseline's tests were not run: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing in the worktree the tests run in (${where}) after installing or linking its dependencies`,
+        next: `install them in your work tree (${[...new Set(prepared.filter((p) => p.action !== 'absent').map((p) => p.cwd))].join(', ') || '.'}), then \`rb check\` again`,
+        data: { ...base, installs: prepared, missing },
+      };
+    }
 
     const cmd = commandText(config.test!);
     progress(`running the baseline's tests: ${cmd} (in ${wt.path})`);

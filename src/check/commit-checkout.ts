@@ -18,11 +18,12 @@
  * unlinked first (nothing can ever delete through them), a temporary worktree is removed, the
  * kept one is unlocked and left for the next check.
  */
-import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, symlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { runCommand, tail } from '../io/exec.js';
 import { stripAnsi } from '../records/test-output.js';
 import { lockfileBlobs, lockfilesUnchanged } from '../steps/deps-install.js';
+import { comparedFiles, dependencyDirs, lockWords, withComparedFiles } from '../steps/dependency-dirs.js';
 import type { Repo } from '../repo.js';
 import type { Config, InstallConfig } from '../types.js';
 import { commandText, installHint } from './dependencies.js';
@@ -43,6 +44,8 @@ export interface PreparedInstall {
    */
   action: 'linked' | 'installed' | 'reused' | 'committed' | 'absent' | 'present';
   reason: string;
+  /** the worktree-relative dependency dirs this concerns (all of a workspace's node_modules) */
+  dirs?: string[];
 }
 
 /** An install that failed in the worktree: what to say, and its output's tail. */
@@ -61,10 +64,36 @@ export function dependenciesInPlace(repo: Repo, installs: readonly InstallConfig
   return installs.every((i) => !existsSync(join(repo.root, i.cwd || '.')) || (i.dir !== null && i.dir !== undefined && i.dir !== '' && existsSync(join(repo.root, installDirPath(i)))));
 }
 
+/**
+ * One install the worktree may need, with every dependency dir it makes: a configured install
+ * (its dir, plus the workspace packages' node_modules found in the work tree), or one found
+ * without configuration (a .venv of a uv project). `key` names it in the kept worktree's state.
+ */
+export interface CheckoutInstall {
+  install: InstallConfig;
+  /** worktree-relative dependency dirs: the install's own first, then the others it makes */
+  dirs: string[];
+  configured: boolean;
+  key: string;
+}
+
+/** The installs of the work tree with their dependency dirs (steps/dependency-dirs.ts), configured ones first. */
+export async function checkoutInstalls(root: string, installs: readonly InstallConfig[]): Promise<CheckoutInstall[]> {
+  const units: CheckoutInstall[] = installs.map((i) => ({ install: i, dirs: i.dir ? [installDirPath(i)] : [], configured: true, key: posix.normalize(i.cwd || '.') }));
+  const sameInstall = (a: InstallConfig, b: InstallConfig) => posix.normalize(a.cwd || '.') === posix.normalize(b.cwd || '.') && commandText(a.command) === commandText(b.command);
+  for (const dep of await dependencyDirs(root, installs)) {
+    if (units.some((u) => u.dirs.includes(dep.path))) continue;
+    const unit = units.find((u) => sameInstall(u.install, dep.install));
+    if (unit) unit.dirs.push(dep.path);
+    else units.push({ install: dep.install, dirs: [dep.path], configured: false, key: `dir:${dep.path}` });
+  }
+  return units;
+}
+
 /** The kept worktree's record of what its dependency dirs were installed for, and the commit's lockfile blobs. */
 interface KeptDeps {
   state: KeptState;
-  /** install cwd -> the commit's lockfile blobs */
+  /** unit key -> the commit's lockfile blobs */
   blobs: Record<string, Record<string, string | null>>;
 }
 
@@ -72,12 +101,11 @@ const sameBlobs = (a: Record<string, string | null>, b: Record<string, string | 
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
 /** The worktree-relative dependency dirs an earlier check installed in the kept worktree for these very lockfiles. */
-function reusableDirs(installs: readonly InstallConfig[], kept: KeptDeps): string[] {
-  return installs.filter((i) => {
-    const cwd = posix.normalize(i.cwd || '.');
-    const rec = kept.state.installs[cwd];
-    return i.dir && rec && rec.dir === i.dir && kept.blobs[cwd] && sameBlobs(rec.lockfiles, kept.blobs[cwd]!);
-  }).map(installDirPath);
+function reusableDirs(units: readonly CheckoutInstall[], kept: KeptDeps): string[] {
+  return units.filter((u) => {
+    const rec = kept.state.installs[u.key];
+    return u.install.dir && rec && rec.dir === u.install.dir && kept.blobs[u.key] && sameBlobs(rec.lockfiles, kept.blobs[u.key]!);
+  }).flatMap((u) => u.dirs);
 }
 
 function isRealDir(p: string): boolean {
@@ -106,51 +134,65 @@ export interface OpenCheckoutOptions {
   onOpen?: (wt: BaselineCheckout) => void;
 }
 
+/** Symlink each of the work tree's dependency dirs of this install into the worktree (where its folder is in the commit). */
+function linkDirs(repo: Repo, wt: BaselineCheckout, dirs: readonly string[]): string[] {
+  const linked: string[] = [];
+  for (const rel of dirs) {
+    const inWt = join(wt.path, rel);
+    const inMain = join(repo.root, rel);
+    if (!existsSync(inMain) || !existsSync(dirname(inWt)) || existsSync(inWt)) continue;
+    wt.links.push(inWt);
+    symlinkSync(inMain, inWt, process.platform === 'win32' ? 'junction' : 'dir');
+    linked.push(rel);
+  }
+  return linked;
+}
+
 /**
- * Bring the worktree's dependencies in place: reuse, link or install, per install entry. For the
- * kept worktree, what is installed there now is recorded.
+ * Bring the worktree's dependencies in place: reuse, link or install, per install with all the
+ * dependency dirs it makes (a workspace's node_modules in every package, a venv). For the kept
+ * worktree, what is installed there now is recorded.
  * @returns what went wrong when an install failed, else null
  */
 async function prepareDependencies(
-  repo: Repo, installs: InstallConfig[], wt: BaselineCheckout, oid: string, opts: OpenCheckoutOptions, prepared: PreparedInstall[], kept: KeptDeps | null,
+  repo: Repo, units: CheckoutInstall[], wt: BaselineCheckout, oid: string, opts: OpenCheckoutOptions, prepared: PreparedInstall[], kept: KeptDeps | null,
 ): Promise<InstallFailure | null> {
-  const reusable = new Set(kept ? reusableDirs(installs, kept) : []);
+  const reusable = new Set(kept ? reusableDirs(units, kept) : []);
   const nowInstalled: KeptState['installs'] = {};
   const record = () => { if (kept) writeKeptState(repo, { version: 1, path: wt.path, installs: nowInstalled }); };
-  for (const install of installs) {
+  for (const unit of units) {
     if (opts.signal.aborted) break;
+    const { install } = unit;
     const cwd = posix.normalize(install.cwd || '.');
     const wtCwd = join(wt.path, cwd);
     if (!existsSync(wtCwd)) {
       prepared.push({ cwd, action: 'absent', reason: `${cwd} does not exist in ${opts.label}` });
       continue;
     }
-    if (install.dir) {
-      const rel = installDirPath(install);
+    const rel = unit.dirs[0];
+    if (rel) {
       const inWt = join(wt.path, rel);
-      const inMain = join(repo.root, rel);
       if (reusable.has(rel) && isRealDir(inWt)) {
-        nowInstalled[cwd] = kept!.state.installs[cwd]!;
-        prepared.push({ cwd, action: 'reused', reason: `${rel} installed in the kept worktree by an earlier rb check for the same ${install.lockfiles.join(', ')}` });
+        nowInstalled[unit.key] = kept!.state.installs[unit.key]!;
+        prepared.push({ cwd, dirs: unit.dirs, action: 'reused', reason: `${rel} installed in the kept worktree by an earlier rb check for the same ${lockWords(install)}` });
         continue;
       }
       if (existsSync(inWt)) {
-        prepared.push({ cwd, action: 'committed', reason: `${rel} is committed in ${opts.label}` });
+        prepared.push({ cwd, dirs: [rel], action: 'committed', reason: `${rel} is committed in ${opts.label}` });
         continue;
       }
-      if (existsSync(inMain) && (await lockfilesUnchanged(repo.root, install, 'HEAD', oid))) {
-        mkdirSync(dirname(inWt), { recursive: true });
-        wt.links.push(inWt);
-        symlinkSync(inMain, inWt, process.platform === 'win32' ? 'junction' : 'dir');
-        prepared.push({ cwd, action: 'linked', reason: `${install.lockfiles.join(', ')} identical in HEAD and ${opts.label}: ${rel} linked` });
+      // every dir of this install is linked, or none is: an install in the worktree must never write through a link
+      if (existsSync(join(repo.root, rel)) && (await lockfilesUnchanged(repo.root, install, 'HEAD', oid))) {
+        const linked = linkDirs(repo, wt, unit.dirs);
+        prepared.push({ cwd, dirs: linked, action: 'linked', reason: `${lockWords(install, { fromRoot: true })} identical in HEAD and ${opts.label}: ${linked.join(', ')} linked` });
         continue;
       }
     }
-    const why = !install.dir ? 'no dependency dir configured' : !existsSync(join(repo.root, installDirPath(install))) ? `${installDirPath(install)} is not installed in the work tree` : `${install.lockfiles.join(', ') || 'the lockfiles'} differ between HEAD and ${opts.label}`;
+    const why = !rel ? 'no dependency dir configured' : !existsSync(join(repo.root, rel)) ? `${rel} is not installed in the work tree` : comparedFiles(install).noLockfile ? `there is no lockfile, and ${lockWords(install, { fromRoot: true })} differs between HEAD and ${opts.label}` : `${lockWords(install, { fromRoot: true })} differ${install.lockfiles.length === 1 ? 's' : ''} between HEAD and ${opts.label}`;
     opts.progress(`installing ${opts.label}'s dependencies: ${installHint(install)} (${why})`);
     const r = await runCommand(install.command, { cwd: wtCwd, timeoutMs: opts.installTimeoutMs, signal: opts.signal, env: CLEAN_ENV });
     if (r.cancelled || opts.signal.aborted) break;
-    prepared.push({ cwd, action: 'installed', reason: why });
+    prepared.push({ cwd, dirs: unit.dirs, action: 'installed', reason: why });
     if (r.exitCode !== 0) {
       // a half-done install is never reused: the next check's clean removes it
       record();
@@ -161,25 +203,39 @@ async function prepareDependencies(
         details: tail(stripAnsi(r.all), 15).split('\n'),
       };
     }
-    if (kept && install.dir && kept.blobs[cwd] && isRealDir(join(wt.path, installDirPath(install)))) nowInstalled[cwd] = { dir: install.dir, lockfiles: kept.blobs[cwd]! };
+    if (kept && install.dir && kept.blobs[unit.key] && rel && isRealDir(join(wt.path, rel))) nowInstalled[unit.key] = { dir: install.dir, lockfiles: kept.blobs[unit.key]! };
   }
   record();
   return null;
 }
 
+/**
+ * The dependency dirs the commit's tests need that the worktree lacks: each dir of the work tree
+ * whose folder (a workspace package, the venv's project) is in the commit, and is not in the
+ * worktree after preparing it. The gate says so instead of running tests that cannot load.
+ */
+export function missingDependencyDirs(wt: BaselineCheckout, units: readonly CheckoutInstall[], prepared: readonly PreparedInstall[]): string[] {
+  if (wt.kind === 'in-place') return [];
+  // an install that ran in the worktree made what the commit needs (a package without dependencies gets no node_modules)
+  const installedHere = new Set(prepared.filter((p) => p.action === 'installed').flatMap((p) => p.dirs ?? []));
+  const absentCwds = new Set(prepared.filter((p) => p.action === 'absent').map((p) => p.cwd));
+  return units.filter((u) => !absentCwds.has(posix.normalize(u.install.cwd || '.'))).flatMap((u) => u.dirs)
+    .filter((rel) => !installedHere.has(rel) && existsSync(join(wt.path, posix.dirname(rel))) && !existsSync(join(wt.path, rel)));
+}
+
 /** The checkout itself: in place, the kept worktree, or (when it is busy) a temporary one. */
-async function openWorktree(repo: Repo, config: Pick<Config, 'install' | 'check'>, oid: string, inPlace: boolean): Promise<{ wt: BaselineCheckout; kept: KeptDeps | null }> {
+async function openWorktree(repo: Repo, config: Pick<Config, 'install' | 'check'>, units: CheckoutInstall[], oid: string, inPlace: boolean): Promise<{ wt: BaselineCheckout; kept: KeptDeps | null }> {
   if (inPlace) {
     return { wt: { path: repo.root, kind: 'in-place', created: false, links: [], release: async () => null, releaseSync: () => undefined }, kept: null };
   }
   const path = keptWorktreePath(repo, config.check.worktree);
   const problem = config.check.worktree ? keptWorktreeProblem(repo, path) : null;
   if (problem) throw new Error(problem);
-  const withDir = config.install.filter((i) => i.dir);
+  const withDir = units.filter((u) => u.dirs.length);
   const blobs: KeptDeps['blobs'] = {};
-  await Promise.all(withDir.map(async (i) => { blobs[posix.normalize(i.cwd || '.')] = await lockfileBlobs(repo.root, i, oid); }));
+  await Promise.all(withDir.map(async (u) => { blobs[u.key] = await lockfileBlobs(repo.root, withComparedFiles(u.install), oid); }));
   const kept: KeptDeps = { state: readKeptState(repo, path), blobs };
-  const wt = await openKeptWorktree(repo, path, oid, withDir.map(installDirPath), reusableDirs(config.install, kept));
+  const wt = await openKeptWorktree(repo, path, oid, withDir.flatMap((u) => u.dirs), reusableDirs(units, kept));
   if (wt) return { wt, kept };
   return { wt: await addTempWorktree(repo, oid), kept: null };
 }
@@ -191,14 +247,15 @@ async function openWorktree(repo: Repo, config: Pick<Config, 'install' | 'check'
  */
 export async function openCommitCheckout(
   repo: Repo, config: Pick<Config, 'install' | 'check'>, oid: string, opts: OpenCheckoutOptions,
-): Promise<CommitCheckout & { failure: InstallFailure | null }> {
-  const { wt, kept } = await openWorktree(repo, config, oid, opts.inPlace);
+): Promise<CommitCheckout & { failure: InstallFailure | null; missing: string[] }> {
+  const units = opts.inPlace ? [] : await checkoutInstalls(repo.root, config.install);
+  const { wt, kept } = await openWorktree(repo, config, units, oid, opts.inPlace);
   opts.onOpen?.(wt);
   const prepared: PreparedInstall[] = [];
   if (opts.inPlace) {
     for (const i of config.install) if (i.dir) prepared.push({ cwd: posix.normalize(i.cwd || '.'), action: 'present', reason: `${installDirPath(i)} of the work tree` });
-    return { wt, prepared, failure: null };
+    return { wt, prepared, failure: null, missing: [] };
   }
-  const failure = await prepareDependencies(repo, config.install, wt, oid, opts, prepared, kept);
-  return { wt, prepared, failure };
+  const failure = await prepareDependencies(repo, units, wt, oid, opts, prepared, kept);
+  return { wt, prepared, failure, missing: failure ? [] : missingDependencyDirs(wt, units, prepared) };
 }

@@ -33,6 +33,7 @@ import { displayArgv } from '../io/git.js';
 import type { Repo } from '../repo.js';
 import type { Command, InstallConfig } from '../types.js';
 import type { CheckResult, CheckStatus } from './types.js';
+import { comparedFiles } from '../steps/dependency-dirs.js';
 import { compareInstalled, isBerryLock, managerOf, type InstalledComparison } from './installed.js';
 
 const TITLE = 'Dependencies match lockfiles';
@@ -147,7 +148,12 @@ export async function checkInstall(root: string, install: InstallConfig): Promis
   const hint = installHint(install);
   const data: Record<string, unknown> = { cwd, command: commandText(install.command), dir: install.dir ? at(install.dir) : null, lockfiles: install.lockfiles.map(at) };
   if (!install.dir) return { status: 'warn', text: `${hint}: no dependency dir configured (install[].dir), nothing to compare`, data };
-  if (!install.lockfiles.length) return { status: 'warn', text: `${hint}: no lockfiles configured (install[].lockfiles), nothing to compare`, data };
+  if (!install.lockfiles.length) {
+    // a project without a lockfile (package-lock=false): nothing pins the versions
+    const manifest = comparedFiles(install);
+    if (manifest.files.length) return { status: 'warn', text: `${hint}: there is no lockfile (only ${at(manifest.files[0]!)}): the installed versions cannot be compared with anything`, data: { ...data, noLockfile: true } };
+    return { status: 'warn', text: `${hint}: no lockfiles configured (install[].lockfiles), nothing to compare`, data };
+  }
   const dirRel = at(install.dir);
   const dirAbs = join(root, dirRel);
   const present = install.lockfiles.filter((lf) => existsSync(join(root, at(lf))));

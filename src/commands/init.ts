@@ -137,7 +137,18 @@ function detectNode(root: string, dir: string, warnings: string[], rootHasPackag
 
 /** Does this Python project use pytest? (a config file, a tests/ folder, or pytest in the requirements) */
 function usesPytest(abs: string, requirements: string[]): boolean {
-  if (['pytest.ini', 'conftest.py'].some((f) => isFile(join(abs, f))) || isDir(join(abs, 'tests'))) return true;
+  if (['pytest.ini', 'conftest.py'].some((f) => isFile(join(abs, f)))) return true;
+  // a tests/ folder: pytest, unless its test files are unittest ones that never mention pytest
+  if (isDir(join(abs, 'tests'))) {
+    const texts = (() => {
+      try {
+        return readdirSync(join(abs, 'tests')).filter((f) => f.endsWith('.py')).map((f) => readText(join(abs, 'tests', f)));
+      } catch {
+        return [];
+      }
+    })();
+    if (!texts.some((t) => /\bimport unittest\b|\bfrom unittest\b/.test(t)) || texts.some((t) => t.includes('pytest'))) return true;
+  }
   const markers: [string, string][] = [['pyproject.toml', '[tool.pytest'], ['pyproject.toml', 'pytest'], ['setup.cfg', '[tool:pytest]'], ['tox.ini', '[pytest]'], ...requirements.map((f): [string, string] => [f, 'pytest'])];
   for (const [f, marker] of markers) {
     try {
@@ -147,6 +158,23 @@ function usesPytest(abs: string, requirements: string[]): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The arguments of `python -m unittest` for a project whose tests do not use pytest: `discover
+ * -s tests` (or test/) when its test_*.py files are in such a folder, `discover` when they are
+ * at the top; null when it has no test_*.py file there at all.
+ */
+function unittestArgs(abs: string): string | null {
+  const hasTests = (d: string) => {
+    try {
+      return readdirSync(d).some((f) => /^test.*\.py$/.test(f));
+    } catch {
+      return false;
+    }
+  };
+  for (const d of ['tests', 'test']) if (hasTests(join(abs, d))) return `discover -s ${d}`;
+  return hasTests(abs) ? 'discover' : null;
 }
 
 /** The project's virtualenv folder: .venv/ or venv/ (a folder with pyvenv.cfg or bin/python), or null. */
@@ -192,29 +220,32 @@ function detectPython(root: string, dir: string): DetectedProject | null {
   const py = (tool: string, manager: string, install: InstallConfig, test: string | null, note?: string): DetectedProject => ({ dir, kind: 'python', manager, tool, install, test, ...(note ? { note } : {}) });
   const where = dir === '.' ? 'at the root' : `in ${dir}/`;
   const noVenv = `no virtualenv (.venv/ or venv/) ${where}: pip installs into the python3 on PATH; to install into one, create it (\`python3 -m venv .venv\`${dir === '.' ? '' : ` in ${dir}/`}), delete rb.config.yaml and run \`rb init\` again`;
+  // the tests: pytest when the project uses it, else unittest when it has tests at all
+  const unittest = pytest ? null : unittestArgs(abs);
+  const tests = (runner: string) => (pytest ? `${runner} pytest` : unittest ? `${runner} python -m unittest ${unittest}` : null);
   if (isFile(join(abs, 'uv.lock'))) {
-    return py('uv', 'uv', { command: 'uv sync --frozen', cwd: dir, lockfiles: ['uv.lock'], dir: '.venv' }, pytest ? 'uv run pytest' : null);
+    return py('uv', 'uv', { command: 'uv sync --frozen', cwd: dir, lockfiles: ['uv.lock'], dir: '.venv' }, tests('uv run'));
   }
   if (isFile(join(abs, 'poetry.lock'))) {
-    return py('poetry', 'poetry', { command: venv === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', cwd: dir, lockfiles: ['poetry.lock'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'poetry run pytest' : null);
+    return py('poetry', 'poetry', { command: venv === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', cwd: dir, lockfiles: ['poetry.lock'], dir: venv === '.venv' ? '.venv' : null }, tests('poetry run'));
   }
   if (isFile(join(abs, 'Pipfile.lock'))) {
-    return py('pipenv', 'pipenv', { command: venv === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', cwd: dir, lockfiles: ['Pipfile.lock'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'pipenv run pytest' : null);
+    return py('pipenv', 'pipenv', { command: venv === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', cwd: dir, lockfiles: ['Pipfile.lock'], dir: venv === '.venv' ? '.venv' : null }, tests('pipenv run'));
   }
   const pyproject = isFile(join(abs, 'pyproject.toml'));
   if (!requirements.length && !pyproject) return null;
   if (!requirements.length && dir !== '.' && isFile(join(root, 'uv.lock'))) return null; // a uv workspace member
   if (!requirements.length && /^\[tool\.poetry\]/m.test(readText(join(abs, 'pyproject.toml')))) {
-    return py('poetry', 'poetry', { command: 'poetry install', cwd: dir, lockfiles: ['pyproject.toml'], dir: venv === '.venv' ? '.venv' : null }, pytest ? 'poetry run pytest' : null);
+    return py('poetry', 'poetry', { command: 'poetry install', cwd: dir, lockfiles: ['pyproject.toml'], dir: venv === '.venv' ? '.venv' : null }, tests('poetry run'));
   }
   // pip: the requirements files, or the project itself (pyproject.toml alone)
   const what = requirements.length ? requirements.map((f) => `-r ${f}`).join(' ') : '-e .';
   const lockfiles = requirements.length ? requirements : ['pyproject.toml'];
   if (venv) {
     // the virtualenv is made again when a rollback's clean removed it (its requirements changed)
-    return py('python3', 'pip', { command: `python3 -m venv ${venv} && ${venv}/bin/python -m pip install ${what}`, cwd: dir, lockfiles, dir: venv }, pytest ? `${venv}/bin/python -m pytest` : null);
+    return py('python3', 'pip', { command: `python3 -m venv ${venv} && ${venv}/bin/python -m pip install ${what}`, cwd: dir, lockfiles, dir: venv }, pytest ? `${venv}/bin/python -m pytest` : unittest ? `${venv}/bin/python -m unittest ${unittest}` : null);
   }
-  return py('python3', 'pip', { command: `python3 -m pip install ${what}`, cwd: dir, lockfiles, dir: null }, pytest ? 'python3 -m pytest' : null, noVenv);
+  return py('python3', 'pip', { command: `python3 -m pip install ${what}`, cwd: dir, lockfiles, dir: null }, pytest ? 'python3 -m pytest' : unittest ? `python3 -m unittest ${unittest}` : null, noVenv);
 }
 
 /** Go: go.mod; the module cache lives outside the repository, so no dependency dir. */

@@ -231,7 +231,7 @@ export async function filesCommand(paths: string[], opts: Common & { deleteMissi
     prepared: { repo, config, baseline, playbook },
   });
   if (!opts.json && opts.tests !== false && !tests && !opts.dryRun) {
-    process.stdout.write(config.test ? 'No tests found for the restored files (testMap, test/<name>.test.*, <dir>/<name>.test.*, __tests__/, tests/unit/test_<name>.py).\n' : 'No test command configured: tests were not run (set test in rb.config.yaml).\n');
+    process.stdout.write(config.test ? `No tests found for the restored files (looked for: testMap, ${(await import('../steps/tests-run.js')).testConventionsText()}).\n` : 'No test command configured: tests were not run (set test in rb.config.yaml).\n');
   }
   return r.code;
 }

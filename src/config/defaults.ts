@@ -11,6 +11,18 @@ export const CONFIG_FILE = 'rb.config.yaml';
 /** rb's own files in a repository (root-relative): never cleaned, and never what makes a tree "not clean". */
 export const RB_OWN_PATHS: readonly string[] = ['.rb', CONFIG_FILE];
 
+/**
+ * The names of dependency dirs (the folders a package manager fills from lockfiles): never
+ * captured by a snapshot when ignored, whatever snapshots.skipIgnored says, and kept through a
+ * rollback's clean while their lockfiles are unchanged (steps/dependency-dirs.ts finds them).
+ */
+export const DEPENDENCY_DIR_NAMES: readonly string[] = ['node_modules', '.venv', 'venv', '__pypackages__'];
+
+/** The ignored names a snapshot leaves out: snapshots.skipIgnored plus every dependency dir name. */
+export function snapshotSkipNames(skipIgnored: readonly string[]): Set<string> {
+  return new Set([...skipIgnored, ...DEPENDENCY_DIR_NAMES]);
+}
+
 /** npm's placeholder test script, which is not a test command. */
 export const NPM_PLACEHOLDER_TEST = 'echo "Error: no test specified" && exit 1';
 

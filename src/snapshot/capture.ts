@@ -47,13 +47,14 @@ import {
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
+import { snapshotSkipNames } from '../config/defaults.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
   message?: string;
   /** per ignored entry (a file or a whole ignored directory); larger entries are skipped. Default 50 MiB. */
   maxIgnoredBytes?: number;
-  /** names of ignored directories never captured (matched against the last path component). Default ['node_modules']. */
+  /** names of ignored directories never captured (matched against the last path component). Default ['node_modules']; the dependency dir names (.venv, venv, __pypackages__) always. */
   skipIgnored?: string[];
   /** the rb run this snapshot belongs to (recorded in info.json and a trailer) */
   runId?: string;
@@ -119,7 +120,7 @@ type Run = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResu
 export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Promise<CaptureResult> {
   const started = (opts.now ?? (() => new Date()))();
   const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
-  const skipNames = new Set(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
+  const skipNames = snapshotSkipNames(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
   const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-snap'));
   const pending: Promise<unknown>[] = [];
   try {
@@ -140,7 +141,7 @@ export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Pr
 export async function previewSkipped(repo: Repo, opts: Pick<CaptureOptions, 'maxIgnoredBytes' | 'skipIgnored' | 'exclude'> = {}): Promise<SkippedEntry[]> {
   const root = repo.root;
   const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
-  const skipNames = new Set(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
+  const skipNames = snapshotSkipNames(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
   const [untrackedR, ignoredR] = await Promise.all([
     git(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { cwd: root, readOnly: true, binary: true }),
     git(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { cwd: root, readOnly: true, binary: true }),

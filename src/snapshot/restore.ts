@@ -59,6 +59,7 @@ import { closeDirs, isSuperuser, openDirs, readOnlyModes, type OpenedDir } from 
 import { unwritableError } from '../engine/access.js';
 import { allClear, analyzeRestore, type RestoreAccess, type RestoreTarget } from './restore-access.js';
 import { DEFAULT_SKIP_IGNORED } from './capture.js';
+import { snapshotSkipNames } from '../config/defaults.js';
 import { TreeEditor } from './tree-edit.js';
 
 export type RestoreStep =
@@ -421,7 +422,7 @@ function restoreTarget(worktreeTree: string, ignoredTree: string, meta: Record<M
     rawPaths: splitNul(meta['raw.list'].toString('utf8')).map((rec) => rec.slice(rec.indexOf('\t') + 1)),
     emptyDirs: splitNul(meta.emptydirs.toString('utf8')),
     skipped: decodeSkipped(meta.skipped),
-    skipNames: skipIgnored ?? DEFAULT_SKIP_IGNORED,
+    skipNames: [...snapshotSkipNames(skipIgnored ?? DEFAULT_SKIP_IGNORED)],
   };
 }
 
@@ -589,7 +590,7 @@ async function checkSkippedCollisions(run: Run, tree: string, skipped: readonly 
 /** Why a path is not in a snapshot, in words. */
 const SKIP_REASON: Record<string, string> = {
   'nested-repo': 'a nested git repository',
-  'listed': 'listed in snapshots.skipIgnored',
+  'listed': 'a dependency dir, or listed in snapshots.skipIgnored',
   'too-big': 'ignored and over snapshots.maxIgnoredBytes',
   'special-file': 'a FIFO, socket or device',
   'non-utf8-name': 'an ignored entry holding a name that is not UTF-8',

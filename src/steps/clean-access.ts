@@ -16,6 +16,7 @@ import { checkChanges, noProblems, underBlocked, unwritableError, type AccessRep
 import { excludePattern } from '../snapshot/format.js';
 import { previewSkipped } from '../snapshot/capture.js';
 import { lockfilesUnchanged } from './deps-install.js';
+import { dependencyDirs } from './dependency-dirs.js';
 import type { AccessContext, StepContext } from './types.js';
 import { showPath } from '../ui/format.js';
 
@@ -51,11 +52,9 @@ export async function cleanPreflight(ctx: AccessContext, w: { ignored?: boolean;
   const depExcludes: string[] = [];
   const staleDeps = new Set<string>();
   if (since && target) {
-    for (const inst of ctx.config.install) {
-      if (!inst.dir) continue;
-      const dir = [inst.cwd, inst.dir].filter((x) => x && x !== '.').join('/').replace(/\/+$/, ''); // (as depDirOf in git-clean.ts)
-      if (await lockfilesUnchanged(root, inst, since, target)) depExcludes.push(`/${dir}/`);
-      else if (inst.lockfiles.length) staleDeps.add(dir);
+    for (const dep of await dependencyDirs(root, ctx.config.install)) {
+      if (await lockfilesUnchanged(root, dep.install, since, target)) depExcludes.push(`/${dep.path}/`);
+      else staleDeps.add(dep.path);
     }
   }
   const report = await cleanAccess(root, [...excludes, ...depExcludes], ignored);

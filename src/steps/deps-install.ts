@@ -34,6 +34,7 @@ import type { InstallConfig } from '../types.js';
 import type { Repo } from '../repo.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { displayCommand, repoPath } from './common.js';
+import { comparedFiles, lockWords, withComparedFiles } from './dependency-dirs.js';
 
 const schema = z
   .object({
@@ -85,10 +86,13 @@ export async function lockfileBlobs(root: string, install: Pick<InstallConfig, '
 /**
  * Are all lockfiles of this install byte-identical in fromRev and toRev? Compares blob oids
  * (`git rev-parse <rev>:<path>`). A lockfile missing on both sides counts as identical, missing
- * on one side as changed. False when either revision does not resolve to a commit, and when the
- * install lists no lockfiles (nothing proves its dependencies are unchanged).
+ * on one side as changed. An install without lockfiles is compared by its manifest
+ * (comparedFiles: package.json) when its command or dir is given. False when either revision does
+ * not resolve to a commit, and when there is nothing to compare.
  */
-export async function lockfilesUnchanged(root: string, install: Pick<InstallConfig, 'cwd' | 'lockfiles'>, fromRev: string, toRev: string): Promise<boolean> {
+export async function lockfilesUnchanged(root: string, given: Pick<InstallConfig, 'cwd' | 'lockfiles'> & Partial<Pick<InstallConfig, 'dir' | 'command'>>, fromRev: string, toRev: string): Promise<boolean> {
+  // without a lockfile, the manifest stands in for it (package.json: issue 24)
+  const install = given.lockfiles.length || given.command === undefined ? given : { ...given, lockfiles: comparedFiles({ dir: null, ...given, command: given.command }).files };
   if (!install.lockfiles.length) return false;
   const paths = install.lockfiles.map((lf) => repoFile(install, lf));
   // The same questions of one `git cat-file --batch-check` (one answer line per name) instead of
@@ -194,11 +198,13 @@ function selectInstalls(installs: InstallConfig[], names: string[] | undefined):
 type Decision = { run: true; reason: string } | { run: false; reason: string; missing?: string[] };
 
 /** Whether this install runs, and the line saying why. */
-async function decide(ctx: StepContext, install: InstallConfig, w: With): Promise<Decision> {
+async function decide(ctx: StepContext, configured: InstallConfig, w: With): Promise<Decision> {
   const root = ctx.repo.root;
-  const missing = await missingHere(root, install);
+  const missing = await missingHere(root, configured);
   if (missing) return missing;
   if (w.force) return { run: true, reason: 'forced' };
+  // no lockfile (package-lock=false): package.json stands in for it while node_modules is there
+  const install = configured.dir ? withComparedFiles(configured) : configured;
   if (!install.lockfiles.length) return { run: true, reason: 'no lockfiles configured' };
   if (!install.dir) return decideByMemory(ctx.repo, install);
   const since = w.since?.trim();
@@ -207,7 +213,7 @@ async function decide(ctx: StepContext, install: InstallConfig, w: With): Promis
   if (!existsSync(resolve(root, dirRel))) return { run: true, reason: `${dirRel} is missing` };
   const sinceOid = await revParse(root, `${since}^{commit}`);
   if (!sinceOid) return { run: true, reason: `${since} does not resolve to a commit` };
-  const files = install.lockfiles.join(', ');
+  const files = lockWords(configured);
   if (!(await lockfilesUnchanged(root, install, sinceOid, 'HEAD'))) return { run: true, reason: `${files} changed since ${sinceOid.slice(0, 12)}` };
   const dirty = await lockfilesDirty(root, install);
   if (dirty.length) return { run: true, reason: `${dirty.join(', ')} in the working copy differ${dirty.length === 1 ? 's' : ''} from HEAD` };
@@ -259,7 +265,8 @@ function commandLine(install: InstallConfig): string {
 /** An install, in the plan and (when it runs) the journal alike. */
 function installLine(i: InstallConfig, w: With): string {
   const cd = label(i) !== '.' ? `(cd ${i.cwd}) ` : '';
-  const cond = w.force || !i.lockfiles.length ? '' : i.dir ? (w.since ? `  # skipped when ${i.lockfiles.join(', ')} unchanged` : '') : `  # skipped when ${i.lockfiles.join(', ')} unchanged since its last successful run here`;
+  const compared = i.dir ? comparedFiles(i).files : i.lockfiles;
+  const cond = w.force || !compared.length ? '' : i.dir ? (w.since ? `  # skipped when ${lockWords(i)} unchanged` : '') : `  # skipped when ${i.lockfiles.join(', ')} unchanged since its last successful run here`;
   return `${cd}${displayCommand(i.command)}${cond}`;
 }
 
@@ -304,7 +311,7 @@ export const depsInstall: StepKind<With> = {
       });
       commands.push(installLine(install, w));
       last = r;
-      const afterUndo = (await differsFromSnapshot(ctx, install, w.since?.trim())) ? commandLine(install) : undefined;
+      const afterUndo = (await differsFromSnapshot(ctx, install.dir ? withComparedFiles(install) : install, w.since?.trim())) ? commandLine(install) : undefined;
       outcomes.push({ cwd: install.cwd, command, ran: true, reason: d.reason, exitCode: r.exitCode, durationMs: r.durationMs, ...(afterUndo ? { afterUndo } : {}) });
       if (r.exitCode === 0) remember(ctx.repo, install, await lockfileHashesOnDisk(root, install));
       if (r.exitCode !== 0) {

@@ -18,6 +18,7 @@ import type { StepKind, StepContext, PlanContext } from './types.js';
 import type { InstallConfig } from '../types.js';
 import { displayCommand, gitLine } from './common.js';
 import { lockfilesUnchanged } from './deps-install.js';
+import { comparedFiles, dependencyDirs, installDir, lockWords, recreateCommand, type DependencyDir } from './dependency-dirs.js';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { decodePathBytes, fsPath, splitNulPaths, unquoteGitPath } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
@@ -47,7 +48,7 @@ function baseExcludes(ctx: PlanContext, w: With): string[] {
 
 /** An install's dependency dir relative to the repository root ("frontend/node_modules"). */
 export function depDirOf(inst: InstallConfig): string | null {
-  return inst.dir ? [inst.cwd, inst.dir].filter((x) => x && x !== '.').join('/').replace(/\/+$/, '') : null;
+  return installDir(inst);
 }
 
 /** The removed paths for a report: each one, up to {@link REMOVED_LISTED}, then how many more. */
@@ -103,10 +104,11 @@ export const gitClean: StepKind<With> = {
           const dir = depDirOf(i);
           if (!dir || seen.has(dir)) return [];
           seen.add(dir);
-          return [` [-e /${dir}/ (if ${i.lockfiles.map((l) => (i.cwd && i.cwd !== '.' ? `${i.cwd}/${l}` : l)).join(', ') || 'its lockfiles are'} unchanged)]`];
+          return [` [-e /${dir}/ (if ${lockWords(i, { fromRoot: true })} unchanged)]`];
         })
       : [];
-    return [`${gitLine(cleanArgs(w, baseExcludes(ctx, w)))}${deps.join('')} [-e <path the snapshot did not capture>]…`];
+    const others = w.keepDepsSince ? ' [-e /<other dependency dir>/ (node_modules, .venv, … if its lockfiles are unchanged)]…' : '';
+    return [`${gitLine(cleanArgs(w, baseExcludes(ctx, w)))}${deps.join('')}${others} [-e <path the snapshot did not capture>]…`];
   },
   access: (w, ctx) => cleanPreflight(ctx, w, baseExcludes(ctx, w)),
   async run(w, ctx) {
@@ -114,31 +116,31 @@ export const gitClean: StepKind<With> = {
     const excludes = baseExcludes(ctx, w);
     const kept: string[] = [];
     const notes: string[] = [];
-    // dependency dirs: kept when their lockfiles are unchanged; otherwise stale, and the install recreates them
-    const staleDeps = new Map<string, InstallConfig>();
+    // dependency dirs, configured or found (issue 24): kept when their lockfiles are unchanged;
+    // otherwise stale: removed, and the install recreates them
+    const staleDeps = new Map<string, DependencyDir>();
     const keptDirs = new Set<string>();
     if (w.keepDepsSince) {
-      for (const inst of ctx.config.install) {
-        const dir = depDirOf(inst);
-        if (!dir || keptDirs.has(dir)) continue;
-        if (await lockfilesUnchanged(repo.root, inst, w.keepDepsSince, 'HEAD')) {
-          excludes.push(`/${dir}/`);
-          keptDirs.add(dir);
-          kept.push(`${dir} (${inst.lockfiles.join(', ') || 'no lockfile'} unchanged)`);
-        } else if (inst.lockfiles.length) staleDeps.set(dir, inst);
+      for (const dep of await dependencyDirs(repo.root, ctx.config.install)) {
+        if (await lockfilesUnchanged(repo.root, dep.install, w.keepDepsSince, 'HEAD')) {
+          excludes.push(`/${dep.path}/`);
+          keptDirs.add(dep.path);
+          if (existsSync(join(repo.root, dep.path))) kept.push(`${showPath(dep.path)} (${lockWords(dep.install, { fromRoot: true })} unchanged)`);
+        } else staleDeps.set(dep.path, dep);
       }
     }
     // dependency dirs removed without a copy in the snapshot: after `rb undo`, their install must run again
-    const removedDeps: { dir: string; cwd: string; command: string; lockfiles: string[] }[] = [];
+    const removedDeps: { dir: string; cwd: string; command: string; lockfiles: string[]; recreate: string; configured: boolean }[] = [];
     for (const { path: p, reason } of snapshotSkipped(ctx)) {
       if (keptDirs.has(p)) continue; // kept above already (and named once)
-      // A dependency dir left out of the snapshot because it is listed as regenerable
-      // (snapshots.skipIgnored, default node_modules) whose lockfiles changed is removed: the
-      // install recreates it from the baseline's lockfiles. Anything else not captured is kept.
+      // A dependency dir left out of the snapshot (listed: node_modules, .venv, …) whose
+      // lockfiles changed is removed: its install recreates it from the baseline's lockfiles
+      // (named with its command). Anything else not captured is kept.
       const stale = staleDeps.get(p);
       if (reason === 'listed' && stale) {
-        notes.push(`${showPath(p)} removed (${stale.lockfiles.join(', ')} changed; the install recreates it)`);
-        removedDeps.push({ dir: p, cwd: stale.cwd || '.', command: displayCommand(stale.command), lockfiles: stale.lockfiles });
+        const recreate = recreateCommand(stale.install);
+        notes.push(`${showPath(p)} removed (${lockWords(stale.install, { fromRoot: true })} changed; ${stale.configured ? 'the install recreates it' : `recreate it with \`${recreate}\``})`);
+        removedDeps.push({ dir: p, cwd: stale.install.cwd || '.', command: displayCommand(stale.install.command), lockfiles: comparedFiles(stale.install).files, recreate, configured: stale.configured });
         continue;
       }
       // a literal path: escape gitignore's special characters, anchor at the root
@@ -166,6 +168,7 @@ export const gitClean: StepKind<With> = {
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);
     }
     ctx.reporter.output(`removed ${removed.length} path(s); kept ${kept.length ? kept.join(', ') : 'rollbacks/ and keep paths'}${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    return { commands: [gitLine(args)], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps, leftInPlace: left.paths };
+    const removedDepsList = removedDeps.length ? removedDeps.map((d) => `${showPath(d.dir)} (recreate it with \`${d.recreate}\`)`).join(', ') : 'none';
+    return { commands: [gitLine(args)], removed: removed.slice(0, 1000), removedCount: removed.length, removedList: removedList(removed.map(showPath), ctx.run.id), kept, nested, removedDeps, removedDepsList, leftInPlace: left.paths };
   },
 };

@@ -336,21 +336,35 @@ function fillTemplate(template: string, parts: { name: string; dir: string; path
   return template.replace(/\{(name|dir|path|ext)\}/g, (_m, k: keyof typeof parts) => escapeGlob(parts[k]));
 }
 
+/** Extensions of JavaScript-like sources, whose test may share the source's name under test/ (mocha's test/<name>.js). */
+const JS_EXT = new Set(['js', 'mjs', 'cjs', 'jsx', 'ts', 'mts', 'cts', 'tsx']);
+
 /** The naming conventions tried when no testMap entry finds a test, in order. */
 function conventions(ext: string): string[] {
   const js = [
     'test/{name}.test.ts',
     'test/{name}.test.{ext}',
+    'test/{name}.spec.{ext}',
     'tests/{name}.test.ts',
     'tests/{name}.test.{ext}',
+    'tests/{name}.spec.{ext}',
     '{dir}/{name}.test.{ext}',
     '{dir}/{name}.spec.{ext}',
     '{dir}/__tests__/{name}.*',
     '__tests__/{name}.*',
   ];
-  if (ext === 'py') return [...js, 'tests/unit/test_{name}.py', 'tests/test_{name}.py', '{dir}/test_{name}.py'];
+  // mocha's default layout: test/<name>.js for lib/<name>.js (tried last: the most general pattern)
+  const sameName = JS_EXT.has(ext) ? ['test/{name}.{ext}'] : [];
+  if (ext === 'py') return [...js, 'tests/unit/test_{name}.py', 'tests/test_{name}.py', 'test/test_{name}.py', '{dir}/test_{name}.py'];
   if (ext === 'go') return [...js, '{dir}/{name}_test.go'];
-  return js;
+  return [...js, ...sameName];
+}
+
+/** The conventions findTestsFor tries, as `rb files` names them when it finds no test ("test/<name>.test.*, …"). */
+export function testConventionsText(): string {
+  const all = [...new Set([...conventions('js'), ...conventions('py'), ...conventions('go')])];
+  const shown = all.filter((t) => !/\{name\}\.test\.ts$/.test(t)).map((t) => t.replace(/\{name\}/g, '<name>').replace(/\{dir\}/g, '<dir>').replace(/\{ext\}/g, '*'));
+  return shown.join(', ');
 }
 
 /**
@@ -358,9 +372,11 @@ function conventions(ext: string): string[] {
  * itself; otherwise the tests of the first testMap entries that match it (`match` a glob,
  * `tests` templates with {name} = base name without extension, {dir} = directory, {path} =
  * path without extension, {ext} = extension); when those find nothing, the conventions
- * test/<name>.test.ts, tests/<name>.test.ts, <dir>/<name>.test.<ext>, <dir>/<name>.spec.<ext>,
- * <dir>/__tests__/<name>.*, __tests__/<name>.*, and for Python tests/unit/test_<name>.py,
- * tests/test_<name>.py, <dir>/test_<name>.py, for Go <dir>/<name>_test.go.
+ * test/<name>.test.ts, test/ and tests/<name>.test|spec.<ext>, <dir>/<name>.test.<ext>,
+ * <dir>/<name>.spec.<ext>, <dir>/__tests__/<name>.*, __tests__/<name>.*, then for JavaScript and
+ * TypeScript test/<name>.<ext> (mocha), for Python tests/unit/test_<name>.py,
+ * tests/test_<name>.py, test/test_<name>.py, <dir>/test_<name>.py, for Go <dir>/<name>_test.go
+ * (testConventionsText names them all).
  * Every given file is in the answer, with an empty list when no test exists for it.
  */
 export function findTestsFor(root: string, files: string[], testMap: TestMapEntry[]): { file: string; tests: string[] }[] {
