@@ -114,6 +114,8 @@ describe('the kept worktree lives outside the repository', () => {
     r.git('push', '-q', 'origin', 'baseline');
     r.git('switch', '-q', 'main');
     r.write('.gitignore', 'node_modules/\n');
+    // (another package.json than the baseline's: the work tree's node_modules is not the baseline's to link)
+    r.write('package.json', JSON.stringify({ name: 'app', version: '1.0.1', scripts: { test: 'node --test test/' } }, null, 2) + '\n');
     commitAll(r, 'ignore node_modules');
     r.write('node_modules/only-in-your-tree/index.js', 'module.exports = () => true;\n');
     const t = tests(await runCheck({ cwd: r.root, tag: false }));

@@ -164,7 +164,7 @@ describe.concurrent('issue 17: the levels on real project shapes', { timeout: 24
     // (the 23 notes and frontend/node_modules, whose lockfile changed)
     expect(report).toContain('## Files removed by clean: 24\n\n- frontend/node_modules/\n- note-01.txt\n');
     expect(report).toContain('- note-19.txt\n- … and 4 more');
-    expect(report).toContain('Kept besides rollbacks/ and the keep paths: backend/.venv (requirements.txt unchanged)\n');
+    expect(report).toContain('Kept besides rollbacks/ and the keep paths: backend/.venv (backend/requirements.txt unchanged)\n');
 
     // undo: every file back; then the command it named brings node_modules back too
     const undone = await rbAsync(r.root, ['undo', '--yes'], env);

@@ -93,7 +93,17 @@ describe('lockfilesUnchanged', () => {
   it('an unresolvable revision or no lockfiles configured: not provably unchanged', async () => {
     const { a } = setup();
     expect(await lockfilesUnchanged(root, npmInstall(), a, 'no-such-ref')).toBe(false);
-    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: [] }), a, 'HEAD')).toBe(false);
+    expect(await lockfilesUnchanged(root, { command: 'make deps', cwd: '.', lockfiles: [], dir: null }, a, 'HEAD')).toBe(false);
+  });
+
+  it('no lockfile (package-lock=false): package.json stands in for it (issue 24)', async () => {
+    const { a } = setup();
+    write('package.json', '{"name":"x","version":"1.0.0"}\n');
+    const b = commit('package.json');
+    write('README.md', 'changed\n');
+    const c = commit('README only');
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: [] }), b, c)).toBe(true);
+    expect(await lockfilesUnchanged(root, npmInstall({ lockfiles: [] }), a, c)).toBe(false);
   });
 
   it('odd lockfile names and revision expressions give the same answers (one batch, or rev-parse each)', async () => {
