@@ -8,11 +8,14 @@
  *   - in a temporary worktree (temp-worktree.ts), removed afterwards, when another check is
  *     using the kept one.
  *
- * Dependencies, per configured install, in a worktree: a dependency dir committed at the commit
- * is used as it is; one an earlier check installed in the kept worktree for the same lockfile
- * blobs is reused; when the lockfiles are the same blobs in HEAD and at the commit
- * (lockfilesUnchanged) and the dir exists in the main work tree, it is symlinked in; otherwise
- * the install command runs inside the worktree.
+ * Dependencies, per install with every dependency dir it makes (checkoutInstalls: the configured
+ * installs, the node_modules of each workspace package, venvs found without configuration —
+ * steps/dependency-dirs.ts), in a worktree: a dependency dir committed at the commit is used as
+ * it is; one an earlier check installed in the kept worktree for the same lockfile blobs is
+ * reused; when the lockfiles are the same blobs in HEAD and at the commit (lockfilesUnchanged)
+ * and the dir exists in the main work tree, every dir of that install is symlinked in; otherwise
+ * the install command runs inside the worktree (never with a link in place). A dir the work tree
+ * has that the worktree still lacks afterwards (missingDependencyDirs) is named by the caller.
  *
  * The caller releases the checkout in every case (release / releaseSync): the links are
  * unlinked first (nothing can ever delete through them), a temporary worktree is removed, the

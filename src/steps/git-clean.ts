@@ -1,11 +1,13 @@
 /**
  * `git.clean`: remove untracked (and, by default, ignored) files — except rollbacks/, .rb/,
  * rb.config.yaml, the configured keep paths (.env, .env.*), extra `keep` paths, dependency
- * directories whose lockfiles are unchanged, and everything the snapshot did not capture (it
+ * directories whose lockfiles are unchanged (configured or found: every workspace package's
+ * node_modules, a .venv — dependency-dirs.ts), and everything the snapshot did not capture (it
  * could not be restored) — with one exception: a dependency directory left out of the snapshot
- * because it is listed in snapshots.skipIgnored (node_modules) is removed when its lockfiles
- * changed, because the install recreates it from the baseline's lockfiles (undo cannot bring
- * that old directory back; it was never captured). Single -f: nested repositories are never
+ * because of its name (node_modules, .venv, … or snapshots.skipIgnored) is removed when its
+ * lockfiles changed, because the install recreates it from the baseline's lockfiles (undo cannot
+ * bring that old directory back; it was never captured); the output and the report name it with
+ * the command that recreates it. Single -f: nested repositories are never
  * deleted; never -ff. Each one git skipped (a submodule the baseline does not have, a clone
  * inside the tree) is named in a warning and in `kept`: its files are in no snapshot, and it
  * holds its own history.
