@@ -14,22 +14,17 @@
  *   5 rb files finds mocha's test/<name>.js; "No tests found" lists the patterns
  *   6 rb analyze takes the latest run still in effect, and says which it passed over
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, sh, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
-import type { RbResult } from './helpers/cli.js';
-import { baseRepo, gitDirOf, moveBaselineHere, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
+import { baseRepo, expectCode, gitDirOf, moveBaselineHere, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
 import { hasPython, installEnv } from './helpers/projects.js';
 import { makeProject } from './helpers/runners.js';
 import { detectProject } from '../src/commands/init.js';
 
 tmpRepos();
-
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 const journalOf = (r: TestRepo): any => JSON.parse(readFileSync(join(gitDirOf(r), 'rb', 'runs', `${runsOf(r)[0]!.id}.json`), 'utf8'));
 const stepOf = (j: any, id: string) => j.steps.find((s: any) => s.id === id);
@@ -299,4 +294,3 @@ describe.concurrent('issue 24: monorepos and Python environments', { timeout: 24
   });
 });
 
-void lstatSync;
