@@ -46,7 +46,8 @@ const cache = new Map<string, TestRepo>();
  * (no dependencies), packages/b depending on a (workspace:*) and on deps/dep-x (file:), with a
  * node:test test loading both; node_modules at the root and in packages/b. No rb.config.yaml:
  * the install is the one rb detects from pnpm-lock.yaml (root node_modules only). Committed as
- * the baseline; branch `feature` changes b's code only (same lockfile).
+ * the baseline; branch `feature` changes a's code only (same lockfile): the baseline's test of b
+ * passes only with the baseline's a.
  */
 function pnpmWorkspace(): TestRepo {
   let r = cache.get('pnpm');
@@ -67,8 +68,8 @@ function pnpmWorkspace(): TestRepo {
     r.git('commit', '-q', '-m', 'pnpm workspace');
     moveBaselineHere(r);
     r.git('switch', '-q', '-c', 'feature');
-    r.write('packages/b/index.js', 'module.exports = require("a") + 1; // feature\n');
-    r.git('commit', '-q', '-am', 'feature: comment in b');
+    r.write('packages/a/index.js', 'module.exports = 5;\n');
+    r.git('commit', '-q', '-am', 'feature: a is 5 (the baseline\'s test of b expects a = 1)');
     cache.set('pnpm', r);
   }
   return copyRepo(r);
@@ -110,7 +111,7 @@ function uvProject(): TestRepo {
 }
 
 describe.concurrent('issue 24: monorepos and Python environments', { timeout: 240_000 }, () => {
-  it('1: rb check links every workspace package\'s node_modules into its worktree: the baseline\'s tests load their dependencies', async () => {
+  it('1: rb check links every workspace package\'s node_modules into its worktree, workspace links leading to the baseline\'s packages: the baseline\'s tests load their dependencies', async () => {
     const r = pnpmWorkspace();
     expect(existsSync(join(r.root, 'packages/b/node_modules/dep-x'))).toBe(true);
     const res = await rbAsync(r.root, ['check', '--json'], installEnv());

@@ -21,8 +21,8 @@
  * unlinked first (nothing can ever delete through them), a temporary worktree is removed, the
  * kept one is unlocked and left for the next check.
  */
-import { existsSync, lstatSync, symlinkSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { dirname, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { runCommand, tail } from '../io/exec.js';
 import { stripAnsi } from '../records/test-output.js';
 import { lockfileBlobs, lockfilesUnchanged } from '../steps/deps-install.js';
@@ -137,15 +137,74 @@ export interface OpenCheckoutOptions {
   onOpen?: (wt: BaselineCheckout) => void;
 }
 
-/** Symlink each of the work tree's dependency dirs of this install into the worktree (where its folder is in the commit). */
+/** The entries of a folder (none when it cannot be read). */
+function entriesOf(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Where a link in the work tree's node_modules should lead in the worktree: a workspace package
+ * (a link into the repository, outside every node_modules) to the same package in the worktree,
+ * so the commit's tests load the commit's sibling packages, not the work tree's; anything else
+ * to the work tree's entry itself. Null when the entry is not such a workspace link.
+ */
+function workspaceTarget(repo: Repo, wt: BaselineCheckout, entry: string): string | null {
+  try {
+    if (!lstatSync(entry).isSymbolicLink()) return null;
+    const rel = relative(realpathSync(repo.root), realpathSync(entry));
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('node_modules')) return null;
+    return join(wt.path, rel);
+  } catch {
+    return null; // a dangling link: linked as it is
+  }
+}
+
+/** The entries of a node_modules folder, one level into @scope folders. */
+function moduleEntries(dir: string): string[] {
+  return entriesOf(dir).flatMap((e) => (e.startsWith('@') && isRealDir(join(dir, e)) ? entriesOf(join(dir, e)).map((s) => `${e}/${s}`) : [e]));
+}
+
+/**
+ * Link one dependency dir of the work tree into the worktree: the folder itself as a symlink, or
+ * — when it holds workspace links (a monorepo's packages linked into node_modules) — a real
+ * folder of links, one per entry, whose workspace links lead into the worktree. Every link (and
+ * each folder made) is recorded in wt.links, so the release removes them all.
+ */
+function linkDir(repo: Repo, wt: BaselineCheckout, inMain: string, inWt: string): void {
+  const entries = posix.basename(inMain) === 'node_modules' ? moduleEntries(inMain) : [];
+  const remapped = new Map(entries.map((e) => [e, workspaceTarget(repo, wt, join(inMain, e))] as const).filter(([, t]) => t !== null));
+  if (!remapped.size) {
+    wt.links.push(inWt);
+    symlinkSync(inMain, inWt, process.platform === 'win32' ? 'junction' : 'dir');
+    return;
+  }
+  const made: string[] = [];
+  mkdirSync(inWt);
+  for (const e of entries) {
+    const dest = join(inWt, e);
+    if (e.includes('/') && !existsSync(dirname(dest))) {
+      mkdirSync(dirname(dest));
+      made.push(dirname(dest));
+    }
+    symlinkSync(remapped.get(e) ?? join(inMain, e), dest);
+    wt.links.push(dest);
+  }
+  // folders after their links: the release empties them first
+  wt.links.push(...made, inWt);
+}
+
+/** Link each of the work tree's dependency dirs of this install into the worktree (where its folder is in the commit). */
 function linkDirs(repo: Repo, wt: BaselineCheckout, dirs: readonly string[]): string[] {
   const linked: string[] = [];
   for (const rel of dirs) {
     const inWt = join(wt.path, rel);
     const inMain = join(repo.root, rel);
     if (!existsSync(inMain) || !existsSync(dirname(inWt)) || existsSync(inWt)) continue;
-    wt.links.push(inWt);
-    symlinkSync(inMain, inWt, process.platform === 'win32' ? 'junction' : 'dir');
+    linkDir(repo, wt, inMain, inWt);
     linked.push(rel);
   }
   return linked;

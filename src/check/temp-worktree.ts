@@ -10,7 +10,7 @@
  * would also drop the records of the user's own worktrees whose directories are momentarily
  * missing, e.g. on an unmounted disk).
  */
-import { existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, realpathSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git, gitSync } from '../io/git.js';
@@ -38,7 +38,9 @@ export interface BaselineCheckout {
 export function unlinkLinks(links: readonly string[]): void {
   for (const l of links) {
     try {
-      if (lstatSync(l).isSymbolicLink()) unlinkSync(l);
+      const st = lstatSync(l);
+      if (st.isSymbolicLink()) unlinkSync(l);
+      else if (st.isDirectory()) rmdirSync(l); // a folder rb made for links (emptied above); never one with anything else in it
     } catch { /* already gone */ }
   }
 }
