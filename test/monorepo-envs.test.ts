@@ -133,6 +133,10 @@ describe.concurrent('issue 24: monorepos and Python environments', { timeout: 24
     const tests = JSON.parse(res.stdout).checks.find((c: any) => c.id === 'baseline-tests');
     expect(tests.status, JSON.stringify(tests, null, 2)).toBe('pass');
     expect(tests.data.installs).toEqual([expect.objectContaining({ action: 'installed', reason: 'pnpm-lock.yaml differs between HEAD and the baseline' })]);
+    // the next check reuses that install, every package's node_modules with it (the baseline's a has none: not missing)
+    const again = JSON.parse((await rbAsync(r.root, ['check', '--json'], installEnv())).stdout).checks.find((c: any) => c.id === 'baseline-tests');
+    expect(again.status, JSON.stringify(again, null, 2)).toBe('pass');
+    expect(again.data.installs).toEqual([expect.objectContaining({ action: 'reused' })]);
     expect(manifest(r.root, NO_RECORDS)).toBe(before);
   });
 

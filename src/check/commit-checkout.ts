@@ -108,7 +108,7 @@ function reusableDirs(units: readonly CheckoutInstall[], kept: KeptDeps): string
   return units.filter((u) => {
     const rec = kept.state.installs[u.key];
     return u.install.dir && rec && rec.dir === u.install.dir && kept.blobs[u.key] && sameBlobs(rec.lockfiles, kept.blobs[u.key]!);
-  }).flatMap((u) => u.dirs);
+  }).flatMap((u) => [...new Set([...u.dirs, ...(kept.state.installs[u.key]!.dirs ?? [])])]);
 }
 
 function isRealDir(p: string): boolean {
@@ -265,7 +265,11 @@ async function prepareDependencies(
         details: tail(stripAnsi(r.all), 15).split('\n'),
       };
     }
-    if (kept && install.dir && kept.blobs[unit.key] && rel && isRealDir(join(wt.path, rel))) nowInstalled[unit.key] = { dir: install.dir, lockfiles: kept.blobs[unit.key]! };
+    if (kept && install.dir && kept.blobs[unit.key] && rel && isRealDir(join(wt.path, rel))) {
+      // every dependency dir the install made there (a workspace's packages too), kept through the next check's clean
+      const made = (await dependencyDirs(wt.path, [install])).map((d) => d.path).filter((d) => d === rel || d.startsWith(cwd === '.' ? '' : `${cwd}/`));
+      nowInstalled[unit.key] = { dir: install.dir, lockfiles: kept.blobs[unit.key]!, dirs: made };
+    }
   }
   record();
   return null;
@@ -278,8 +282,8 @@ async function prepareDependencies(
  */
 export function missingDependencyDirs(wt: BaselineCheckout, units: readonly CheckoutInstall[], prepared: readonly PreparedInstall[]): string[] {
   if (wt.kind === 'in-place') return [];
-  // an install that ran in the worktree made what the commit needs (a package without dependencies gets no node_modules)
-  const installedHere = new Set(prepared.filter((p) => p.action === 'installed').flatMap((p) => p.dirs ?? []));
+  // an install that ran in the worktree (now or for the same lockfiles before) made what the commit needs (a package without dependencies gets no node_modules)
+  const installedHere = new Set(prepared.filter((p) => p.action === 'installed' || p.action === 'reused').flatMap((p) => p.dirs ?? []));
   const absentCwds = new Set(prepared.filter((p) => p.action === 'absent').map((p) => p.cwd));
   return units.filter((u) => !absentCwds.has(posix.normalize(u.install.cwd || '.'))).flatMap((u) => u.dirs)
     .filter((rel) => !installedHere.has(rel) && existsSync(join(wt.path, posix.dirname(rel))) && !existsSync(join(wt.path, rel)));

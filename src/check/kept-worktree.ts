@@ -109,8 +109,8 @@ export interface KeptState {
   version: 1;
   /** the worktree these installs are in (a state for another path describes nothing here) */
   path?: string;
-  /** install cwd -> the dir (relative to that cwd) and the baseline lockfile blobs it was installed for */
-  installs: Record<string, { dir: string; lockfiles: Record<string, string | null> }>;
+  /** install cwd (or dir:<path>) -> the dir (relative to that cwd), the baseline lockfile blobs it was installed for, and every dependency dir the install made (worktree-relative) */
+  installs: Record<string, { dir: string; lockfiles: Record<string, string | null>; dirs?: string[] }>;
 }
 
 export function readKeptState(repo: Pick<Repo, 'commonDir'>, path: string): KeptState {
