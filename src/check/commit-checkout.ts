@@ -107,7 +107,8 @@ const sameBlobs = (a: Record<string, string | null>, b: Record<string, string | 
 function reusableDirs(units: readonly CheckoutInstall[], kept: KeptDeps): string[] {
   return units.filter((u) => {
     const rec = kept.state.installs[u.key];
-    return u.install.dir && rec && rec.dir === u.install.dir && kept.blobs[u.key] && sameBlobs(rec.lockfiles, kept.blobs[u.key]!);
+    // (a record without `dirs`, from an older rb, is trusted only for an install of one dir)
+    return u.install.dir && rec && rec.dir === u.install.dir && (rec.dirs !== undefined || u.dirs.length <= 1) && kept.blobs[u.key] && sameBlobs(rec.lockfiles, kept.blobs[u.key]!);
   }).flatMap((u) => [...new Set([...u.dirs, ...(kept.state.installs[u.key]!.dirs ?? [])])]);
 }
 
