@@ -225,6 +225,7 @@ describe.concurrent('issue 24: monorepos and Python environments', { timeout: 24
     sh(r.root, 'npm install -q', installEnv());
     expect(existsSync(join(r.root, 'package-lock.json'))).toBe(false);
     expectCode(await rbAsync(r.root, ['init', '--yes'], installEnv()), 0);
+    expect(readFileSync(join(r.root, 'rb.config.yaml'), 'utf8')).toContain('lockfiles: []    # no lockfile: node_modules is kept while package.json is unchanged');
     r.git('add', '-A');
     r.git('commit', '-q', '-m', 'no lockfile');
     moveBaselineHere(r);

@@ -23,8 +23,9 @@ export function formatAnalyzeResult(root: string, r: AnalyzeResult): string {
   const out: string[] = [];
   out.push(`Analysis bundle: ${displayPath(root, r.dir)}/ (${r.files.length} files)`);
   if (r.archive) out.push(`Archive:         ${displayPath(root, r.archive)}`);
-  out.push(`Run:             ${r.run ?? 'none recorded (the analysis describes the current state)'}`);
-  if (r.undoneSkipped.length) out.push(`                 (the latest run still in effect; passed over as undone: ${r.undoneSkipped.join(', ')} — analyse one with \`rb analyze --run <id>\`)`);
+  const skipped = r.undoneSkipped.length ? `passed over as undone: ${r.undoneSkipped.join(', ')} — analyse one with \`rb analyze --run <id>\`` : '';
+  out.push(`Run:             ${r.run ?? (skipped ? 'none still in effect (the analysis describes the current state)' : 'none recorded (the analysis describes the current state)')}`);
+  if (skipped) out.push(`                 (${r.run ? 'the latest run still in effect; ' : ''}${skipped})`);
   out.push('', r.concurrent
     ? `Collected concurrently in ${fmtSeconds(r.wallMs)} (${fmtSeconds(r.sumMs)} one after another):`
     : `Collected one after another in ${fmtSeconds(r.wallMs)}:`);

@@ -370,7 +370,7 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
       if (p.note) L.push(`  # ${p.note}`);
       L.push(`  ${c}- command: ${v(p.install.command)}`);
       L.push(`  ${c}  cwd: ${v(p.install.cwd)}`);
-      L.push(`  ${c}  lockfiles: ${v(p.install.lockfiles)}${p.install.lockfiles.length ? '' : '    # no lockfile: every rollback reinstalls'}`);
+      L.push(`  ${c}  lockfiles: ${v(p.install.lockfiles)}${p.install.lockfiles.length ? '' : p.install.dir === 'node_modules' ? '    # no lockfile: node_modules is kept while package.json is unchanged' : '    # no lockfile: every rollback reinstalls'}`);
       L.push(`  ${c}  dir: ${v(p.install.dir)}${p.install.dir ? '' : '    # none: skipped while its lockfiles are those of its last successful run here'}`);
     }
   } else {
