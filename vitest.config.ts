@@ -19,6 +19,7 @@ const SLOW = [
   'test/recover.test.ts',
   'test/checkpoint.test.ts',
   'test/guard.test.ts',
+  'test/monorepo-envs.test.ts',
 ];
 const CRASH = ['test/crash-sweep.test.ts'];
 
