@@ -99,8 +99,9 @@ describe.concurrent('the undo chain', { timeout: 240_000 }, () => {
     const before2 = everything(r);
     const d4 = await rbAsync(r.root, ['redo', ...yes]);
     expectCode(d4, 5, 'redo 4');
-    expect(d4.stderr).toContain('there is nothing to redo');
+    expect(d4.stderr).toContain('there is nothing to redo: no undo since the last run.');
     expect(everything(r)).toBe(before2);
+    expect((await rbAsync(r.root, ['history'])).stdout).toMatch(new RegExp(`^  \`rb undo\` takes back run ${emergency}; nothing to redo$`, 'm'));
 
     // every original run is in effect again; the undos are reversed
     const runs = runsOf(r);

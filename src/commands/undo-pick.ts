@@ -60,10 +60,22 @@ export async function pastStates(repo: Repo, rollbacksDir: string): Promise<Past
     } else if (snap.headRef && snap.headOid && refsNow[snap.headRef] !== snap.headOid) {
       preview.push(`branch ${branch(snap.headRef)}: ${refsNow[snap.headRef] ? `moved from ${short(refsNow[snap.headRef])} to ${short(snap.headOid)}` : `recreated at ${short(snap.headOid)}`}`);
     }
-    const what = run ? `before run ${run.id} (${run.playbook}${run.undoOf ? ` of ${run.undoOf}` : ''}${run.undoneBy ? ', undone' : ''})` : `snapshot ${snap.id}${snap.message ? `: ${snap.message}` : ''}`;
-    out.push({ snap, run, undoes, label: `${what}, ${ago(snap.createdAt)}`, preview });
+    out.push({ snap, run, undoes, label: `${stateLabel(runs, run, snap)}, ${ago(snap.createdAt)}`, preview });
   }
   return out;
+}
+
+/** The state a snapshot holds, in words: before which run, and what that meant for the chain. */
+function stateLabel(runs: readonly RunRecord[], run: RunRecord | null, snap: SnapshotInfo): string {
+  if (!run) return `snapshot ${snap.id}${snap.message ? `: ${snap.message}` : ''}`;
+  const role = chainRole(run);
+  if (role === 'undo') return `before undo ${run.id}: run ${run.undoOf} in effect`;
+  if (role === 'redo') {
+    const undone = runs.find((r) => r.id === run.undoOf)?.undoOf ?? '?';
+    return `before redo ${run.id}: run ${undone} undone`;
+  }
+  if (role === 'abort') return `before abort ${run.id}: run ${run.undoOf} as it stopped`;
+  return `before run ${run.id} (${run.playbook}${run.undoneBy ? ', undone' : ''})`;
 }
 
 /** `rb undo -i`. */

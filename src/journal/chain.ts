@@ -68,7 +68,12 @@ export function nextRedo(runs: readonly RunRecord[]): RedoTarget {
       if (effectiveStatus(r) === 'succeeded') return { undo: r, endedBy: null };
       return { undo: null, endedBy: null }; // a stuck undo: rb status says how to settle it
     }
-    if (changedSomething(r)) return { undo: null, endedBy: r };
+    if (changedSomething(r)) {
+      // it ended a redo chain only if an undo before it was still there to redo
+      const older = runs.slice(runs.indexOf(r) + 1);
+      const pending = older.some((u) => chainRole(u) === 'undo' && !u.undoneBy && effectiveStatus(u) === 'succeeded');
+      return { undo: null, endedBy: pending ? r : null };
+    }
   }
   return { undo: null, endedBy: null };
 }
