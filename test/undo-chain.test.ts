@@ -14,14 +14,9 @@
 import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
-import type { RbResult } from './helpers/cli.js';
-import { allRefs, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, expectCode, outOf, rbAsync, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
 
 tmpRepos();
-
-function expectCode(res: RbResult, code: number, what = ''): void {
-  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /** Everything a user could lose: the working copy byte for byte (rb's records aside), every branch and tag, the stash. */
 function state(r: TestRepo): string {

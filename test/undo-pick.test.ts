@@ -14,16 +14,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
-import type { RbResult } from './helpers/cli.js';
-import { allRefs, emergencyRepo, oid, rbAsync, runsOf, sprintRepo } from './helpers/scenarios.js';
+import { allRefs, emergencyRepo, expectCode, oid, rbAsync, runsOf, sprintRepo } from './helpers/scenarios.js';
 import { pastStates } from '../src/commands/undo-pick.js';
 import { findRepo } from '../src/repo.js';
 import { KEY, rbTyping } from './helpers/terminal.js';
 
 tmpRepos();
 
-function expectCode(res: RbResult | { code: number | null; out?: string }, code: number, what = ''): void {
-  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code}\n${'out' in res ? res.out : `--- stdout\n${(res as RbResult).stdout}\n--- stderr\n${(res as RbResult).stderr}`}`);
+/** An exit code check for a run on a terminal (rbTyping): its output on failure. */
+function expectExit(res: { code: number | null; out: string }, code: number, what: string): void {
+  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code}\n${res.out}`);
 }
 
 const state = (r: TestRepo) => manifest(r.root, { exclude: ['rollbacks'] }) + allRefs(r, 'refs/heads', 'refs/tags') + 'stash:\n' + r.git('stash', 'list', '--format=%H %gs');
@@ -61,7 +61,7 @@ describe.concurrent('rb undo -i', { timeout: 240_000 }, () => {
       { after: new RegExp(`HEAD: baseline at \\w+ -> feature at ${feature.slice(0, 12)}`), keys: KEY.enter },
       { after: new RegExp(`Undo run ${emergency}\\?`), keys: 'y' + KEY.enter },
     ]);
-    expectCode(res, 0, 'undo -i');
+    expectExit(res, 0, 'undo -i');
     expect(res.typed).toBe(3);
     // the list: newest first, the state before the files run on top, its preview shown first
     const list = res.out.slice(res.out.indexOf('Restore which past state?'));
@@ -96,7 +96,7 @@ describe.concurrent('rb undo -i', { timeout: 240_000 }, () => {
     const { r } = await twoRuns();
     const before = everything(r);
     const res = await rbTyping(r.root, ['undo', '-i'], [{ after: /Restore which past state\?/, keys: KEY.ctrlC }]);
-    expectCode(res, 130, 'Ctrl-C');
+    expectExit(res, 130, 'Ctrl-C');
     expect(res.out).toContain('cancelled at the prompt; nothing was changed');
     expect(everything(r)).toBe(before);
 
@@ -104,7 +104,7 @@ describe.concurrent('rb undo -i', { timeout: 240_000 }, () => {
       { after: /Restore which past state\?[\s\S]*files: /, keys: KEY.enter },
       { after: /\(y\/N\)/, keys: 'n' + KEY.enter },
     ]);
-    expectCode(no, 3, 'no');
+    expectExit(no, 3, 'no');
     expect(no.out).toContain('not confirmed; nothing was changed');
     expect(everything(r)).toBe(before);
   });
