@@ -178,15 +178,28 @@ Examples:
 
   program
     .command('undo [run]')
-    .description('restore the state from before a run (default: the latest undoable run); an undo can itself be undone')
+    .description('restore the state from before a run (default: the newest run still in effect, so repeating it steps one run further back); `rb redo` walks forward again')
+    .option('-i, --interactive', 'on a terminal: pick a past state (runs and their snapshots) with a preview of what restoring it changes')
     .option('--force', 'also reset branches that moved after the run (a safety snapshot is taken first)')
     .option('--dry-run', 'print what would run, change nothing')
     .option('-y, --yes', 'do not prompt for confirmation')
     .option('--json', 'print one JSON document on stdout')
     .option('--reason <text>', 'why (goes into the audit)')
     .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping')
-    .addHelpText('after', '\nExamples:\n  rb undo                 undo the latest run\n  rb undo 20261122-101502-sprint-4 --yes')
+    .addHelpText('after', '\nExamples:\n  rb undo                 undo the latest run; again: the run before it\n  rb undo 20261122-101502-sprint-4 --yes\n  rb undo -i              pick a past state on a terminal')
     .action(lazy(async () => (await import('./commands/undo.js')).undoCommand));
+
+  program
+    .command('redo')
+    .description('reverse the newest undo: back to the state it started from (repeat to walk forward); a new run after the undos ends the chain')
+    .option('--force', 'also reset branches that moved after the undo (a safety snapshot is taken first)')
+    .option('--dry-run', 'print what would run, change nothing')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--reason <text>', 'why (goes into the audit)')
+    .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping')
+    .addHelpText('after', '\nExamples:\n  rb undo --yes && rb undo --yes     two runs back\n  rb redo --yes                      one run forward again')
+    .action(lazy(async () => (await import('./commands/undo.js')).redoCommand));
 
   program
     .command('resume [run]')
@@ -210,16 +223,24 @@ Examples:
     .action(lazy(async () => (await import('./commands/undo.js')).abortCommand));
 
   program
-    .command('snapshots [action] [id]')
-    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id>, prune [--older-than 30d]')
+    .command('snapshots [action] [id] [paths...]')
+    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id> [-- <path...>], prune [--older-than 30d]')
     .option('-m, --message <text>', 'message for create')
     .option('--older-than <age>', 'for prune: a duration, e.g. 30d, 12h, 90m (default snapshots.keepDays days)')
     .option('--dry-run', 'for restore and prune: change nothing')
     .option('-y, --yes', 'for restore: do not prompt')
     .option('--json', 'print JSON')
     .option('--skip-unwritable', 'for restore: leave untracked and ignored entries you cannot change where they are, named, instead of stopping')
-    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots prune --older-than 30d')
+    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots restore 20261122-101502-main-a1b2 --yes -- src/a.ts   only that file (after a safety snapshot)\n  rb snapshots prune --older-than 30d')
     .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
+
+  program
+    .command('diff <run-or-snapshot> [paths...]')
+    .description('what a snapshot holds against the working copy (a run stands for its snapshot: the state before it); read-only')
+    .option('--name-only', 'list the files that differ (added, removed, modified by a restore) instead of the patch')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  rb diff 20261122-101502-files            every file the state before that run holds differently\n  rb diff 20261122-101502-files src/a.ts   one file\n  rb snapshots restore <snapshot> -- src/a.ts   then take that file back')
+    .action(lazy(async () => (await import('./commands/diff.js')).diffCommand));
 
   program
     .command('history')

@@ -162,7 +162,7 @@ describe('a custom playbook from .rb/playbooks/', () => {
     // history
     const h = rb(r.root, ['history']);
     expect(h.code).toBe(0);
-    expect(h.stdout).toMatch(new RegExp(`^${id}\\s+succeeded\\s+custom\\s`, 'm'));
+    expect(h.stdout).toMatch(new RegExp(`^[@ ]\\s+${id}\\s+succeeded\\s+custom\\s`, 'm'));
     const hj = rb(r.root, ['history', '--json']);
     expect(hj.code).toBe(0);
     const runs = JSON.parse(hj.stdout).runs;

@@ -112,7 +112,7 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(metrics(r).find((e) => e.run_id === run!.id).undone).toBe(true);
     });
 
-    it('emergency, undo, undo again: the exact working copy the emergency left, ignored files included', async () => {
+    it('emergency, undo, redo: the exact working copy the emergency left, ignored files included', async () => {
       const r = copyRepo(emergencyRepo());
       r.write('build/deep/out.bin', 'binary output\n'); // ignored (build/), removed by the emergency's clean
       expectCode(await rbAsync(r.root, ['emergency', '--yes', '--no-services']), 0);
@@ -120,8 +120,8 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       const afterEmergency = manifest(r.root, EXCL);
       expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
       expect(readFileSync(join(r.root, 'build/deep/out.bin'), 'utf8')).toBe('binary output\n');
-      // the undo of the undo removes the ignored files the first undo brought back (its safety snapshot holds them)
-      expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
+      // the redo (the undo's undo) removes the ignored files the first undo brought back (its safety snapshot holds them)
+      expectCode(await rbAsync(r.root, ['redo', '--yes']), 0);
       expect(manifest(r.root, EXCL)).toBe(afterEmergency);
       expect(existsSync(join(r.root, 'build'))).toBe(false);
       expect(readFileSync(join(r.root, '.env'), 'utf8')).toBe('API_KEY=hunter2\n');
@@ -264,10 +264,10 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(oid(r, 'feature/auth')).toBe(featureOid);
       expect(headRef(r)).toBe('refs/heads/feature/auth');
 
-      // undo of the undo (the latest undoable run is the undo): the state after the sprint
-      const redo = await rbAsync(r.root, ['undo', '--yes']);
+      // redo (it reverses the undo): the state after the sprint
+      const redo = await rbAsync(r.root, ['redo', '--yes']);
       expectCode(redo, 0);
-      expect(outOf(redo)).toMatch(/Undo of run \S+-undo/);
+      expect(outOf(redo)).toMatch(/Redo of run \S+-sprint-4 \(reverses undo \S+-undo\)/);
       expect(allRefs(r, 'refs/heads')).toBe(refsAfterSprint);
       expect(headRef(r)).toBe('refs/heads/refactor/sprint-4-retry');
       expect(manifest(r.root, EXCL)).toBe(afterSprint);

@@ -15,24 +15,9 @@ import { chooseRenderer, isInteractive, type StreamFacts } from '../src/ui/termi
 import { fitWidths, table } from '../src/ui/format.js';
 import { RB } from './helpers/cli.js';
 import { testEnv, tmpRepos } from './helpers/repo.js';
+import { NO_CI, rbOnTerminal } from './helpers/terminal.js';
 
 const repos = tmpRepos();
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-/** CI variables std-env reads, removed so that a test decides which one is set. */
-const NO_CI = Object.fromEntries(['CI', 'GITHUB_ACTIONS', 'GITLAB_CI', 'BUILDKITE', 'CIRCLECI', 'TRAVIS', 'JENKINS_URL', 'TF_BUILD', 'BUILD_ID', 'RUN_ID', 'CONTINUOUS_INTEGRATION', 'TEAMCITY_VERSION'].map((k) => [k, undefined]));
-
-/** Run rb on a pseudo-terminal of `cols` columns (0: one that reports no size). */
-function rbOnTerminal(cwd: string, args: string[], cols: number, env: Record<string, string | undefined> = {}): { code: number | null; out: string } {
-  const size = cols > 0 ? `stty cols ${cols} rows 40; ` : '';
-  const r = spawnSync('script', ['-qec', `${size}exec ${q(process.execPath)} ${q(RB)} ${args.map(q).join(' ')}`, '/dev/null'], {
-    cwd,
-    env: testEnv({ ...NO_CI, NO_COLOR: '1', TERM: 'xterm-256color', ...env }),
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { code: r.status, out: (r.stdout ?? '').replace(/\r\n/g, '\n') };
-}
-
 const facts = (f: Partial<StreamFacts>): StreamFacts => ({ isTTY: true, columns: 120, ci: false, term: 'xterm-256color', ...f });
 
 describe('which renderer', () => {

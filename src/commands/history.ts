@@ -1,8 +1,9 @@
 /** `rb history` and `rb show <run>`: read the journal. Light: no listr2, execa or zod. */
 import { findRepo } from '../repo.js';
 import { effectiveStatus, findRun, listRuns, type RunRecord } from '../journal/journal.js';
-import { ago, duration, print, printJson, stepLine, table } from '../ui/format.js';
+import { ago, duration, print, printJson, stepLine, table, terminalWidth } from '../ui/format.js';
 import { UsageError } from '../errors.js';
+import { chainMarks, chainPosition, type ChainMark, type ChainPosition } from '../journal/chain.js';
 
 export async function historyCommand(opts: { limit?: string; json?: boolean }, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
@@ -10,22 +11,71 @@ export async function historyCommand(opts: { limit?: string; json?: boolean }, c
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError(`--limit takes a positive whole number, got "${opts.limit}"`, { next: 'rb history --limit 20' });
   const all = listRuns(repo);
   const runs = all.slice(0, limit);
+  // the chain is read from every run, whatever the limit
+  const marks = chainMarks(all);
+  const position = chainPosition(all);
   if (opts.json) {
-    printJson({ runs: runs.map((r) => ({ ...summary(r) })), total: all.length, limit });
+    printJson({ runs: runs.map((r) => ({ ...summary(r), chain: marks.get(r.id) })), position, total: all.length, limit });
     return 0;
   }
   if (!runs.length) {
     print('No runs yet. Preview one with `rb plan emergency`, or list playbooks with `rb playbooks`.');
     return 0;
   }
+  // where the working copy stands first: the table's last line may be the note that rows were cut
+  print(wrap(positionText(position), terminalWidth()));
   print(
     table(
-      runs.map((r) => [r.id, effectiveStatus(r) + (r.undoneBy ? ` (by ${r.undoneBy})` : ''), r.playbook, duration(r.durationMs), ago(r.startedAt), r.snapshot ?? '-']),
-      ['RUN', 'STATUS', 'PLAYBOOK', 'TOOK', 'STARTED', 'SNAPSHOT'],
+      runs.map((r) => [marks.get(r.id)!.current ? '@' : '', r.id, effectiveStatus(r) + (r.undoneBy ? ` (by ${r.undoneBy})` : ''), r.playbook, chainText(marks.get(r.id)!), duration(r.durationMs), ago(r.startedAt), r.snapshot ?? '-']),
+      ['', 'RUN', 'STATUS', 'PLAYBOOK', 'CHAIN', 'TOOK', 'STARTED', 'SNAPSHOT'],
+      { keep: [0, 1] },
     ),
   );
   if (all.length > runs.length) print(`Showing the ${runs.length} most recent of ${all.length} runs: \`rb history --limit ${all.length}\` lists them all.`);
   return 0;
+}
+
+/** What a run did in the undo chain, in a few words (an empty cell for a plain run). */
+function chainText(m: ChainMark): string {
+  if (m.role === 'undo') return `undid ${m.of}${m.undoneBy ? `; reversed by ${m.undoneBy}` : ''}`;
+  if (m.role === 'redo') return `redid ${m.of ?? '?'} (reversed ${m.reverses})`;
+  if (m.role === 'abort') return `aborted ${m.of}`;
+  return m.undoneBy ? `undone` : '';
+}
+
+/** Lines wrapped at spaces to `width` (none: as they are), continuing with two spaces. */
+function wrap(text: string, width: number | null): string {
+  if (!width) return text;
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    let cur = '';
+    for (const word of line.split(' ')) {
+      if (cur && (cur + ' ' + word).length > width) {
+        out.push(cur);
+        cur = '   ' + word;
+      } else cur = cur ? `${cur} ${word}` : word;
+    }
+    out.push(cur);
+  }
+  return out.join('\n');
+}
+
+/** Where the working copy stands in the chain, and what undo and redo do next. */
+function positionText(p: ChainPosition): string {
+  const where = p.at === null
+    ? 'no run has changed it yet'
+    : p.after && p.before
+      ? `after run ${p.after}, before run ${p.before} (undone)`
+      : p.after
+        ? `after run ${p.after}`
+        : p.before
+          ? `before run ${p.before} (undone, as is every run since)`
+          : `as run ${p.at} left it`;
+  const lines = [`@ the working copy (as of run ${p.at ?? '-'}): ${where}`];
+  const undo = p.nextUndo ? `\`rb undo\` takes back run ${p.nextUndo}` : 'nothing to undo';
+  const redo = p.nextRedo ? `\`rb redo\` brings back run ${p.nextRedo.brings} (undone by ${p.nextRedo.undo})` : p.redoEndedBy ? `nothing to redo (run ${p.redoEndedBy} came after the last undo)` : 'nothing to redo';
+  lines.push(`  ${undo}; ${redo}`);
+  return lines.join('\n');
 }
 
 export function summary(r: RunRecord) {

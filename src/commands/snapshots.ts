@@ -4,6 +4,9 @@ import { listRuns } from '../journal/journal.js';
 import { UsageError } from '../errors.js';
 import { DURATION_HELP, parseDuration } from '../duration.js';
 import { ago, print, printJson, showPath, table } from '../ui/format.js';
+import type { Repo } from '../repo.js';
+import type { SnapshotInfo } from '../snapshot/format.js';
+import { repoPaths } from './diff.js';
 
 function parseAge(s: string): number {
   const ms = parseDuration(s);
@@ -11,10 +14,11 @@ function parseAge(s: string): number {
   return ms;
 }
 
-export async function snapshotsCommand(action: string | undefined, id: string | undefined, opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean }, cmd: any): Promise<number> {
+export async function snapshotsCommand(action: string | undefined, id: string | undefined, paths: string[], opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean }, cmd: any): Promise<number> {
   const cwd = cmd.parent?.opts().cwd;
   const repo = findRepo(cwd);
   const store = await import('../snapshot/index.js');
+  if (paths.length && action !== 'restore') throw new UsageError(`only \`rb snapshots restore <id> -- <path...>\` takes paths; got ${paths.length} extra argument(s) for "${action ?? 'list'}".`, { next: 'rb snapshots --help' });
   switch (action ?? 'list') {
     case 'list': {
       const snaps = await store.listSnapshots(repo);
@@ -52,26 +56,7 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
       if (!id) throw new UsageError('which snapshot? `rb snapshots restore <id>`', { next: 'rb snapshots list' });
       const s = await store.resolveSnapshot(repo, id);
       if (!s) throw new UsageError(`no snapshot "${id}".`, { next: 'rb snapshots list' });
-      const { execute } = await import('../engine/execute.js');
-      const out = await execute({
-        playbook: 'restore',
-        playbookObject: {
-          name: 'restore',
-          title: `Restore snapshot ${s.id}`,
-          params: {},
-          file: '(internal: rb snapshots restore)',
-          source: 'built-in',
-          steps: [{ id: 'restore', title: `Restore snapshot ${s.id} (after a safety snapshot of the current state)`, uses: 'snapshot.restore', with: { id: s.id, resetBranch: false } }],
-        },
-        cwd,
-        dryRun: opts.dryRun,
-        yes: opts.yes,
-        json: opts.json,
-        force: true,
-        skipUnwritable: opts.skipUnwritable,
-        command: `rb snapshots restore ${s.id}`,
-      });
-      return out.code;
+      return restoreSnapshotRun(repo, s, { resetBranch: false, paths, dryRun: opts.dryRun, yes: opts.yes, json: opts.json, skipUnwritable: opts.skipUnwritable, command: `rb snapshots restore ${s.id}` }, cmd);
     }
     case 'prune': {
       const { loadConfig } = await import('../config/load.js');
@@ -107,4 +92,49 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
     default:
       throw new UsageError(`unknown action "${action}" (list, create, show, restore, prune)`, { next: 'rb snapshots --help' });
   }
+}
+
+/**
+ * Restore a snapshot as a journaled run (a safety snapshot first; `rb undo` takes it back): the
+ * whole working copy, or with `paths` only those paths (their files and index entries).
+ */
+export async function restoreSnapshotRun(
+  repo: Repo,
+  s: SnapshotInfo,
+  o: { resetBranch: boolean; paths?: string[]; dryRun?: boolean; yes?: boolean; json?: boolean; skipUnwritable?: boolean; reason?: string; command: string },
+  cmd: any,
+): Promise<number> {
+  const { execute } = await import('../engine/execute.js');
+  const paths = o.paths?.length ? repoPaths(repo, o.paths) : null;
+  if (paths) {
+    // a path the snapshot does not hold would restore nothing: refuse before anything runs
+    const { pathsIn, snapshotTrees } = await import('../steps/snapshot-restore-paths.js');
+    const trees = await snapshotTrees(repo, s.commit);
+    const held = new Set([...(await pathsIn(repo, trees.worktree, paths)), ...(await pathsIn(repo, trees.ignored, paths))]);
+    const missing = paths.filter((p) => !held.has(p));
+    if (missing.length) {
+      throw new UsageError(`snapshot ${s.id} does not hold ${missing.map(showPath).join(', ')}; nothing was changed.`, {
+        next: `\`rb diff ${s.id} --name-only\` lists what it holds differently from the working copy`,
+      });
+    }
+  }
+  const steps = paths
+    ? [
+        { id: 'snapshot', title: 'Safety snapshot of the current state', uses: 'snapshot', with: { message: `before restoring ${paths.length} path(s) from ${s.id}` } },
+        { id: 'restore', title: `Restore ${paths.map(showPath).join(', ')} from snapshot ${s.id}`, uses: 'snapshot.restore-paths', with: { id: s.id, paths } },
+      ]
+    : [{ id: 'restore', title: `Restore snapshot ${s.id} (after a safety snapshot of the current state)`, uses: 'snapshot.restore', with: { id: s.id, resetBranch: o.resetBranch } }];
+  const out = await execute({
+    playbook: 'restore',
+    playbookObject: { name: 'restore', title: paths ? `Restore ${paths.length} path(s) from snapshot ${s.id}` : `Restore snapshot ${s.id}`, params: {}, file: '(internal: rb snapshots restore)', source: 'built-in', steps },
+    cwd: cmd.parent?.opts().cwd,
+    dryRun: o.dryRun,
+    yes: o.yes,
+    json: o.json,
+    reason: o.reason,
+    force: true,
+    skipUnwritable: o.skipUnwritable,
+    command: paths ? `${o.command} -- ${paths.join(' ')}` : o.command,
+  });
+  return out.code;
 }

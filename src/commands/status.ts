@@ -12,6 +12,7 @@ import { gitOperations } from '../engine/preflight.js';
 import { ago, print, printJson } from '../ui/format.js';
 import { summary } from './history.js';
 import { damagedJournals, stoppedAt, unchangedWords } from '../journal/lifecycle.js';
+import { chainPosition, chainRole } from '../journal/chain.js';
 import type { RunRecord } from '../journal/journal.js';
 
 /** What to run for the newest stuck run: abort always works; resume where it can go on by itself. */
@@ -65,9 +66,11 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
   const unresolved = runs.filter(needsResolution);
   const windowHours = await undoWindowHours(repo.root);
   const now = Date.now();
-  const undoable = runs.filter(
-    (r) => effectiveStatus(r) === 'succeeded' && r.snapshot && !r.undoneBy && now - Date.parse(r.endedAt ?? r.startedAt) < windowHours * 3600_000,
-  );
+  const inWindow = (r: RunRecord) => now - Date.parse(r.endedAt ?? r.startedAt) < windowHours * 3600_000;
+  // undos and redos are steps of the chain, not runs to undo: `rb redo` reverses an undo
+  const undoable = runs.filter((r) => effectiveStatus(r) === 'succeeded' && r.snapshot && !r.undoneBy && chainRole(r) !== 'undo' && chainRole(r) !== 'redo' && inWindow(r));
+  const chain = chainPosition(runs);
+  const redoable = chain.nextRedo && inWindow(runs.find((r) => r.id === chain.nextRedo!.undo)!) ? chain.nextRedo : null;
   const running = runs.filter((r) => effectiveStatus(r) === 'running');
   // stopped before any step changed the repository (killed, or interrupted with only plain
   // commands run): nothing to put back, only the journal to close
@@ -91,7 +94,11 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
     const snap = damagedSnapshots.get(d.id);
     if (snap) next.push(`rb snapshots restore ${snap}   (the state before run ${d.id}, whose journal is damaged)`);
   }
-  if (!next.length && undoable[0]) next.push(`rb undo ${undoable[0].id}   (undo the latest run)`);
+  if (!next.length) {
+    const back = chain.nextUndo ? undoable.find((r) => r.id === chain.nextUndo) : undefined;
+    if (back) next.push(`rb undo   (take back run ${back.id}: the state before it${redoable ? '; one run further back' : ''})`);
+    if (redoable) next.push(`rb redo   (bring back run ${redoable.brings}, undone by run ${redoable.undo})`);
+  }
   const nextCommand = first ? ['rb', 'abort', first.playbook === 'abort' && first.undoOf ? first.undoOf : first.id] : null;
 
   if (opts.json) {
@@ -107,6 +114,7 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
       leftovers: leftovers.map((l) => l.path),
       undoable: undoable.map(summary),
       undoWindowHours: windowHours,
+      chain: { ...chain, nextRedo: redoable },
       next,
       nextCommand,
     });
@@ -127,6 +135,7 @@ export async function statusCommand(opts: { json?: boolean }, cmd: any): Promise
   for (const o of ops) out.push(`Git: a ${o.name} is in progress`);
   if (undoable.length) out.push(`Undoable (within ${windowHours}h): ${undoable.slice(0, 5).map((r) => `${r.id} (${ago(r.endedAt ?? r.startedAt)})`).join(', ')}`);
   else out.push('Undoable: nothing');
+  if (redoable) out.push(`Redoable: run ${redoable.brings} (undone by run ${redoable.undo})`);
   if (next.length) out.push('', 'Next:', ...next.map((n) => `  ${n}`));
   print(out.join('\n'));
   return 0;

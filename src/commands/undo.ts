@@ -1,15 +1,19 @@
 /**
- * `rb undo [run]`, `rb abort [run]`, `rb resume [run]`.
+ * `rb undo [run]`, `rb redo`, `rb abort [run]`, `rb resume [run]`.
  *
  * Undo restores the run's snapshot and reverses the ref changes the run recorded — only where
  * refs are still where the run left them (else it stops before changing anything and names
- * them; --force overrides). An undo is itself a run (journaled, with its own safety snapshot),
- * so undoing an undo redoes the original. Abort is the same for a run that stopped part-way.
+ * them; --force overrides). A bare `rb undo` takes back the newest run still in effect, so
+ * repeating it goes one run further back each time; `rb redo` reverses the newest undo (its
+ * safety snapshot is the state that undo started from) until a new run ends the chain
+ * (journal/chain.ts). Each is itself a run (journaled, with its own safety snapshot). Abort is
+ * the same for a run that stopped part-way.
  */
 import { findRepo, type Repo } from '../repo.js';
 import { effectiveStatus, findRun, listRuns, needsResolution, writeRun, readRun, type RunRecord } from '../journal/journal.js';
 import { damagedJournals, stepsThatRanCommands, stoppedAt, stopLeftoverProcesses, stuckUndoOf } from '../journal/lifecycle.js';
 import { refEffects } from '../journal/ref-effects.js';
+import { chainPosition, chainRole, markReversed, nextRedo, nextUndo } from '../journal/chain.js';
 import { LockedError, UndoNotEligibleError, UsageError } from '../errors.js';
 import type { Playbook } from '../types.js';
 
@@ -23,6 +27,8 @@ export interface UndoOptions {
   reason?: string;
   /** leave untracked and ignored entries this user cannot change where they are (--skip-unwritable) */
   skipUnwritable?: boolean;
+  /** rb undo -i: pick a past state on a terminal */
+  interactive?: boolean;
 }
 
 function hoursSince(iso: string): number {
@@ -34,15 +40,20 @@ function stoppedBeforeChanging(run: RunRecord): boolean {
   return ['interrupted', 'failed'].includes(effectiveStatus(run)) && !run.changed && !run.dryRun && !run.undoneBy;
 }
 
-/** The newest run that can be undone (has a snapshot, not undone, not aborted). */
+/** What a bare `rb undo` takes back: the newest run still in effect (not an undo or redo itself). */
 export function latestUndoable(repo: Repo): RunRecord | null {
-  return listRuns(repo).find((r) => r.snapshot && !r.undoneBy && ['succeeded', 'failed', 'interrupted'].includes(effectiveStatus(r))) ?? null;
+  return nextUndo(listRuns(repo));
 }
 
-async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode: 'undo' | 'abort'): Promise<void> {
+/** What reversing `run` is: an undo, or — for an undo — a redo of the run that undo took back. */
+type Reversal = 'undo' | 'redo' | 'abort';
+
+async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode: Reversal): Promise<void> {
   if (run.undoneBy) {
-    throw new UndoNotEligibleError(`run ${run.id} was already undone by run ${run.undoneBy}${run.undoneAt ? ` at ${run.undoneAt}` : ''}.`, {
-      next: `to redo it, undo the undo: \`rb undo ${run.undoneBy}\``,
+    const redo = nextRedo(listRuns(repo)).undo;
+    const what = chainRole(run) === 'undo' ? 'reversed (redone)' : 'undone';
+    throw new UndoNotEligibleError(`run ${run.id} was already ${what} by run ${run.undoneBy}${run.undoneAt ? ` at ${run.undoneAt}` : ''}.`, {
+      next: redo?.id === run.undoneBy ? 'to bring it back, run `rb redo`' : `to bring it back, undo that run: \`rb undo ${run.undoneBy}\``,
     });
   }
   const st = effectiveStatus(run);
@@ -54,7 +65,7 @@ async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode
     });
   }
   const hours = hoursSince(run.endedAt ?? run.startedAt);
-  if (mode === 'undo' && hours > windowHours) {
+  if (mode !== 'abort' && hours > windowHours) {
     throw new UndoNotEligibleError(`run ${run.id} ended ${hours.toFixed(1)} hours ago, outside the undo window of ${windowHours} hours (undo.windowHours).`, {
       next: `its snapshot may still exist: \`rb snapshots show ${run.snapshot}\`, then \`rb snapshots restore ${run.snapshot}\``,
     });
@@ -65,7 +76,7 @@ async function eligibility(repo: Repo, run: RunRecord, windowHours: number, mode
   }
 }
 
-function internalPlaybook(name: string, title: string, snapshotId: string, runId: string, force: boolean, file: string): Playbook {
+function internalPlaybook(name: Reversal, title: string, snapshotId: string, runId: string, force: boolean, file: string): Playbook {
   return {
     name,
     title,
@@ -90,9 +101,10 @@ function pickRun(repo: Repo, mode: 'undo' | 'abort', idArg: string | undefined):
     const run = latestUndoable(repo);
     if (run) return run;
     const damaged = damagedJournals(repo);
-    throw new UndoNotEligibleError('there is no run to undo (none with a snapshot that is not already undone).', {
+    const redo = nextRedo(listRuns(repo)).undo;
+    throw new UndoNotEligibleError(`there is no run to undo (none with a snapshot that is not already undone)${redo ? `: every run is undone, back to the state before run ${redo.undoOf}` : ''}.`, {
       details: damaged.map((d) => `the journal of run ${d.id} cannot be read (${d.problem}): ${d.path}`),
-      next: damaged.length ? 'run `rb status`: it names the snapshots of those runs and how to restore them' : 'run `rb history` to see past runs',
+      next: damaged.length ? 'run `rb status`: it names the snapshots of those runs and how to restore them' : redo ? `\`rb redo\` brings run ${redo.undoOf} back; \`rb history\` lists the runs` : 'run `rb history` to see past runs',
     });
   }
   const runs = listRuns(repo);
@@ -137,7 +149,39 @@ async function closeUnchangedRun(repo: Repo, run: RunRecord, dryRun: boolean | u
 async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts: UndoOptions, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
   const run = pickRun(repo, mode, idArg);
+  // undoing an undo brings back what it took back: that is a redo (journal/chain.ts)
+  return reverseRun(repo, run, mode === 'undo' && chainRole(run) === 'undo' ? 'redo' : mode, opts, cmd);
+}
 
+/** `rb redo`: reverse the newest undo not yet reversed, while no new run has ended the chain. */
+export async function redoCommand(opts: UndoOptions, cmd: any): Promise<number> {
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  const runs = listRuns(repo);
+  const { undo, endedBy } = nextRedo(runs);
+  if (!undo) {
+    const last = runs.find((r) => chainRole(r) === 'undo' && !r.undoneBy && effectiveStatus(r) === 'succeeded');
+    if (endedBy && last) {
+      throw new UndoNotEligibleError(`there is nothing to redo: run ${endedBy.id} (${endedBy.playbook}) came after the last undo (${last.id}) and ended the redo chain, as a new edit does in an editor.`, {
+        next: `\`rb undo ${last.id}\` still reverses that undo on its own; \`rb history\` shows the chain`,
+      });
+    }
+    const stuck = runs.find((r) => chainRole(r) === 'undo' && needsResolution(r));
+    if (stuck) throw new LockedError(`the undo ${stuck.id} stopped part-way: it must be finished or aborted first.`, { next: `run \`rb resume ${stuck.id}\` or \`rb abort ${stuck.id}\`` });
+    throw new UndoNotEligibleError('there is nothing to redo: no undo since the last run.', { next: 'run `rb history` to see the chain; `rb undo` steps back' });
+  }
+  return reverseRun(repo, undo, 'redo', opts, cmd);
+}
+
+/** The title of the run that reverses `run`. */
+function reversalTitle(repo: Repo, run: RunRecord, kind: Reversal): string {
+  if (kind === 'abort') return `Abort of run ${run.id}`;
+  if (kind === 'undo') return `Undo of run ${run.id}`;
+  return run.undoOf ? `Redo of run ${run.undoOf} (reverses undo ${run.id})` : `Redo: reverse undo ${run.id}`;
+}
+
+/** Undo, redo or abort `run`: restore its snapshot and reverse its ref changes, as a run of its own. */
+async function reverseRun(repo: Repo, run: RunRecord, kind: Reversal, opts: UndoOptions, cmd: any): Promise<number> {
+  const mode: 'undo' | 'abort' = kind === 'abort' ? 'abort' : 'undo';
   // an undo or abort of this run that was itself stopped: finishing it is what was asked
   const pending = stuckUndoOf(listRuns(repo), run);
   if (pending) {
@@ -162,22 +206,22 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
       next: `inspect it with \`rb show ${run.id}\` and \`rb snapshots list\`; repair by hand`,
     });
   }
-  await eligibility(repo, run, config.undo.windowHours, mode);
+  await eligibility(repo, run, config.undo.windowHours, kind);
 
   const { resolveSnapshot } = await import('../snapshot/index.js');
   const snap = (await resolveSnapshot(repo, run.snapshot!))!;
   const { conflicts } = await refEffects(repo, run, { headRef: snap.headRef });
+  const again = kind === 'redo' && cmd.name?.() === 'redo' ? 'rb redo' : `rb ${mode} ${run.id}`;
   if (conflicts.length && !opts.force) {
-    throw new UndoNotEligibleError(`cannot ${mode} run ${run.id} safely: branches changed after it.`, {
+    throw new UndoNotEligibleError(`cannot ${kind} run ${kind === 'redo' ? (run.undoOf ?? run.id) : run.id} safely: branches changed after ${kind === 'redo' ? `its undo ${run.id}` : 'it'}.`, {
       details: conflicts.map((c) => c.why),
-      next: `look at them (git log), then run \`rb ${mode} ${run.id} --force\` to reset them anyway (a safety snapshot is taken first)`,
+      next: `look at them (git log), then run \`${again} --force\` to reset them anyway (a safety snapshot is taken first)`,
     });
   }
   const { execute } = await import('../engine/execute.js');
-  const title = mode === 'undo' ? `Undo of run ${run.id}` : `Abort of run ${run.id}`;
   const outcome = await execute({
-    playbook: mode,
-    playbookObject: internalPlaybook(mode, title, run.snapshot!, run.id, Boolean(opts.force), `(internal: rb ${mode})`),
+    playbook: kind,
+    playbookObject: internalPlaybook(kind, reversalTitle(repo, run, kind), run.snapshot!, run.id, Boolean(opts.force), `(internal: rb ${kind})`),
     cwd: cmd.parent?.opts().cwd,
     dryRun: opts.dryRun,
     yes: opts.yes,
@@ -186,13 +230,14 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
     reason: opts.reason,
     force: true,
     skipUnwritable: opts.skipUnwritable,
-    command: `rb ${mode} ${run.id}`,
+    command: kind === 'redo' ? again : `rb ${mode} ${run.id}`,
     record: { undoOf: run.id },
     allowUnresolved: run.id,
     runId: undefined,
   });
   if (outcome.run && outcome.run.status === 'succeeded') {
     await finishUndo(repo, outcome.run, config.rollbacksDir);
+    if (!opts.json && !opts.quiet) process.stdout.write(chainNext(repo, kind, run).map((l) => `next: ${l}\n`).join(''));
     // what the snapshot does not hold (dependencies an install put in place): the next step
     const { undoFollowUps } = await import('../steps/undo-follow-ups.js');
     const followUps = undoFollowUps(run);
@@ -201,38 +246,45 @@ async function undoLike(mode: 'undo' | 'abort', idArg: string | undefined, opts:
   return outcome.code;
 }
 
-/** After an undo/abort run succeeded: mark the original run, and metrics. */
+/** After an undo or redo: what `rb redo` and `rb undo` would do now (never "undo the undo"). */
+function chainNext(repo: Repo, kind: Reversal, reversed: RunRecord): string[] {
+  if (kind === 'abort') return [];
+  const runs = listRuns(repo);
+  const pos = chainPosition(runs);
+  const out: string[] = [];
+  const target = kind === 'undo' ? reversed.id : reversed.undoOf;
+  out.push(kind === 'undo' ? `the working copy is as it was before run ${target}` : `run ${target} is back in effect`);
+  if (pos.nextRedo) out.push(`\`rb redo\` brings back run ${pos.nextRedo.brings}`);
+  else out.push('nothing to redo');
+  if (pos.nextUndo) out.push(`\`rb undo\` takes back run ${pos.nextUndo}${kind === 'undo' ? ' (one run further back)' : ''}`);
+  else out.push('nothing further back to undo');
+  return [out.join('; ')];
+}
+
+/** After an undo, redo or abort run succeeded: mark the run it reversed (and what that had reversed), and metrics. */
 async function finishUndo(repo: Repo, undoRun: RunRecord, rollbacksDir: string): Promise<void> {
   if (!undoRun.undoOf) return;
   const orig = readRun(repo, undoRun.undoOf);
   if (!orig) return;
-  orig.undoneBy = undoRun.id;
-  orig.undoneAt = undoRun.endedAt;
-  if (undoRun.playbook === 'abort') {
-    orig.status = 'aborted';
-    orig.abortedAt = undoRun.endedAt;
-  } else orig.status = 'undone';
-  writeRun(repo, orig);
-  // undoing an undo brings the original back into effect
-  if (orig.undoOf) {
-    const first = readRun(repo, orig.undoOf);
-    if (first && first.undoneBy === orig.id) {
-      delete first.undoneBy;
-      delete first.undoneAt;
-      first.status = 'succeeded';
-      writeRun(repo, first);
-    }
-  }
-  const { markUndone } = await import('../records/metrics.js');
+  const changed = markReversed((id) => readRun(repo, id), (r) => writeRun(repo, r), orig, undoRun);
+  const { markRedone, markUndone } = await import('../records/metrics.js');
   const { join } = await import('node:path');
+  const metricsFile = join(repo.root, rollbacksDir, 'metrics.json');
   try {
-    markUndone(join(repo.root, rollbacksDir, 'metrics.json'), orig.id, undoRun.id);
+    for (const id of changed.undone) markUndone(metricsFile, id, readRun(repo, id)?.undoneBy ?? undoRun.id);
+    for (const id of changed.back) markRedone(metricsFile, id);
   } catch {
     /* metrics are best-effort here; the journal has the truth */
   }
 }
 
-export const undoCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('undo', id, opts, cmd);
+export async function undoCommand(id: string | undefined, opts: UndoOptions, cmd: any): Promise<number> {
+  if (!opts.interactive) return undoLike('undo', id, opts, cmd);
+  if (id) throw new UsageError(`rb undo -i picks the state itself: it takes no run id (got "${id}").`, { next: `\`rb undo ${id}\` undoes that run; \`rb undo -i\` lets you pick` });
+  const repo = findRepo(cmd.parent?.opts().cwd);
+  const { pickAndRestore } = await import('./undo-pick.js');
+  return pickAndRestore(repo, opts, cmd, (run) => reverseRun(repo, run, 'undo', { ...opts, yes: true }, cmd));
+}
 export const abortCommand = (id: string | undefined, opts: UndoOptions, cmd: any) => undoLike('abort', id, opts, cmd);
 
 export async function resumeCommand(idArg: string | undefined, opts: { yes?: boolean; json?: boolean; retry?: string[]; skip?: string[] }, cmd: any): Promise<number> {

@@ -671,7 +671,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), {
       at: run.endedAt,
       run_id: run.id,
-      action: run.undoOf ? (run.playbook === 'abort' ? 'abort' : 'undo') : req.resume ? 'resume' : 'run',
+      action: run.undoOf ? (run.playbook === 'abort' ? 'abort' : run.playbook === 'redo' ? 'redo' : 'undo') : req.resume ? 'resume' : 'run',
       playbook: run.playbook,
       result: run.status,
       duration_ms: run.durationMs ?? null,
@@ -711,7 +711,10 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     const lines = [`\n✔ ${playbook.title}: run ${run.id} succeeded in ${((run.durationMs ?? 0) / 1000).toFixed(1)}s.`];
     const { undoFollowUps } = await import('../steps/undo-follow-ups.js');
     const followUps = undoFollowUps(run);
-    if (run.snapshot && !followUps.length) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
+    // an undo or redo says what `rb undo` and `rb redo` do next itself (never "undo the undo")
+    const chainStep = run.playbookSource === 'internal' && (run.playbook === 'undo' || run.playbook === 'redo');
+    if (chainStep && run.snapshot) lines.push(`  snapshot: ${run.snapshot} — the state before this ${run.playbook}`);
+    else if (run.snapshot && !followUps.length) lines.push(`  snapshot: ${run.snapshot} — undo everything with \`rb undo ${run.id}\``);
     else if (run.snapshot) lines.push(`  snapshot: ${run.snapshot} — \`rb undo ${run.id}\` puts back every file, but not the installed dependencies; after it:`, ...followUps.map((f) => `    ${f}`));
     if (run.report) lines.push(`  report: ${run.report}`);
     for (const w of run.warnings) lines.push(`  warning: ${w}`);

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 export interface AuditLine {
   at: string;
   run_id: string;
-  action: 'run' | 'undo' | 'resume' | 'abort' | 'check' | 'checkpoint' | 'guard';
+  action: 'run' | 'undo' | 'redo' | 'resume' | 'abort' | 'check' | 'checkpoint' | 'guard';
   playbook: string;
   result: string;
   duration_ms: number | null;

@@ -121,6 +121,25 @@ export function markUndone(path: string, runId: string, undoneBy: string): boole
   return found;
 }
 
+/** Mark the entry of a run as in effect again (a redo brought it back). */
+export function markRedone(path: string, runId: string): boolean {
+  if (!existsSync(path)) return false;
+  const m = readMetrics(path);
+  let found = false;
+  for (const r of m.rollbacks) {
+    if (r.run_id === runId && r.undone) {
+      r.undone = false;
+      delete r.undone_by;
+      found = true;
+    }
+  }
+  if (found) {
+    m.statistics = computeStatistics(m);
+    writeJsonAtomic(path, m);
+  }
+  return found;
+}
+
 export function appendCheckpoint(path: string, cp: Checkpoint): MetricsFile {
   const m = readMetrics(path);
   m.checkpoints = [...(m.checkpoints ?? []), cp];

@@ -17,6 +17,7 @@ const MODULES: { kinds: readonly string[]; load: Loader }[] = [
   { kinds: ['metrics.record'], load: () => import('./metrics-record.js').then((m) => [m.metricsRecord]) },
   { kinds: ['snapshot', 'snapshot.restore'], load: () => import('./snapshot.js').then((m) => [m.snapshot, m.snapshotRestore]) },
   { kinds: ['stash'], load: () => import('./stash.js').then((m) => [m.stash]) },
+  { kinds: ['snapshot.restore-paths'], load: () => import('./snapshot-restore-paths.js').then((m) => [m.snapshotRestorePaths]) },
   { kinds: ['refs.revert'], load: () => import('./refs-revert.js').then((m) => [m.refsRevert]) },
   { kinds: ['git.fetch'], load: () => import('./git-fetch.js').then((m) => [m.gitFetch]) },
   { kinds: ['git.switch'], load: () => import('./git-switch.js').then((m) => [m.gitSwitch]) },
