@@ -211,15 +211,26 @@ Examples:
 
   program
     .command('snapshots [action] [id]')
-    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id>, prune [--older-than 30d]')
+    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id>, prune [--older-than 30d], push <id> [--include-ignored]')
     .option('-m, --message <text>', 'message for create')
     .option('--older-than <age>', 'for prune: a duration, e.g. 30d, 12h, 90m (default snapshots.keepDays days)')
     .option('--dry-run', 'for restore and prune: change nothing')
     .option('-y, --yes', 'for restore: do not prompt')
     .option('--json', 'print JSON')
     .option('--skip-unwritable', 'for restore: leave untracked and ignored entries you cannot change where they are, named, instead of stopping')
-    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots prune --older-than 30d')
+    .option('--remote <name>', 'for push: the remote (default: remote in rb.config.yaml)')
+    .option('--include-ignored', 'for push: also send the ignored files the snapshot holds (.env …); left out by default')
+    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots prune --older-than 30d\n  rb snapshots push 20261122-101502-main-a1b2     share one snapshot, without its ignored files')
     .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
+
+  program
+    .command('sync')
+    .description('share run records through the git remote: fetch every clone\'s refs/rb/records/, push this clone\'s; snapshots stay local')
+    .option('--remote <name>', 'the remote (default: remote in rb.config.yaml)')
+    .option('--timeout <seconds>', 'give up after this many seconds (default records.timeoutSeconds, 10)')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExamples:\n  rb sync\n  rb history --team          then: every clone\'s runs\n\nTeam setup: `records: { share: true }` in rb.config.yaml syncs after every run and check.')
+    .action(lazy(async () => (await import('./commands/sync.js')).syncCommand));
 
   program
     .command('history')
