@@ -172,6 +172,7 @@ Examples:
     .description('rollback statistics from rollbacks/metrics.json: totals by cause, level and severity, recovery times, rollbacks per week, and the rollback rate per sprint')
     .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 36h; m is minutes)')
     .option('--until <date>', 'up to this date, inclusive (same forms)')
+    .option('--team', 'every clone\'s rollbacks and sprint starts (the records `rb sync` fetched), not only this clone\'s')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
     .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
@@ -236,13 +237,14 @@ Examples:
     .command('history')
     .description('list past runs, newest first')
     .option('-n, --limit <n>', 'at most n runs', '20')
+    .option('--team', 'every clone\'s runs (the records `rb sync` fetched); a teammate\'s run is read-only')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  rb history --limit 5')
+    .addHelpText('after', '\nExamples:\n  rb history --limit 5\n  rb sync && rb history --team')
     .action(lazy(async () => (await import('./commands/history.js')).historyCommand));
 
   program
     .command('show <run>')
-    .description('show one run in full: steps, commands, results, snapshot')
+    .description('show one run in full: steps, commands, results, snapshot (a teammate\'s shared run too, read-only; <writer>/<run> when two clones share an id)')
     .option('--json', 'print the journal as JSON')
     .addHelpText('after', '\nExample:\n  rb show 20261122-101502-sprint-4')
     .action(lazy(async () => (await import('./commands/history.js')).showCommand));

@@ -19,6 +19,8 @@ import { computeMetrics, parseDateOption, weekChart, type MetricsPeriod, type Me
 
 export interface MetricsCommandOptions {
   json?: boolean;
+  /** every clone's records too (refs/rb/records/, fetched by rb sync) */
+  team?: boolean;
   since?: string;
   until?: string;
 }
@@ -107,6 +109,7 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
   const thresholds = { healthyRate: config.metrics.healthyRate, reviewRate: config.metrics.reviewRate };
   const counting = { countNamedCheckpoints: config.metrics.countNamedCheckpoints };
 
+  if (opts.team) return teamMetrics(repo, path, rel, period, thresholds, counting, opts);
   if (!existsSync(path)) {
     const empty = computeMetrics({ rollbacks: [], checkpoints: [] }, period, thresholds, counting);
     if (opts.json) printJson({ file: rel, exists: false, ...empty });
@@ -120,17 +123,34 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
     return 0;
   }
 
-  let file;
+  const file = readMetricsFile(path, rel);
+  const report = computeMetrics(file, period, thresholds, counting);
+  if (opts.json) printJson({ file: rel, exists: true, ...report });
+  else print(formatMetrics(report, rel));
+  return 0;
+}
+
+function readMetricsFile(path: string, rel: string) {
   try {
-    file = readMetrics(path);
+    return readMetrics(path);
   } catch (e) {
     if (e instanceof MetricsFormatError) {
       throw new UsageError(e.message, { next: `fix ${rel} (or move it aside to start a new one), then run \`rb metrics\` again` });
     }
     throw e;
   }
+}
+
+/** `rb metrics --team`: this clone's metrics.json and every clone's shared records (rb sync fetches them). */
+async function teamMetrics(
+  repo: ReturnType<typeof findRepo>, path: string, rel: string, period: MetricsPeriod,
+  thresholds: Parameters<typeof computeMetrics>[2], counting: Parameters<typeof computeMetrics>[3], opts: MetricsCommandOptions,
+): Promise<number> {
+  const { teamMetricsFile } = await import('../records/team.js');
+  const file = await teamMetricsFile(repo, existsSync(path) ? readMetricsFile(path, rel) : null);
   const report = computeMetrics(file, period, thresholds, counting);
-  if (opts.json) printJson({ file: rel, exists: true, ...report });
-  else print(formatMetrics(report, rel));
+  const source = `${rel} + refs/rb/records/ (${file.writers} ${file.writers === 1 ? 'clone' : 'clones'})`;
+  if (opts.json) printJson({ file: rel, team: true, clones: file.writers, ...report });
+  else print(formatMetrics(report, source) + (file.writers === 1 ? '\n\nOnly this clone\'s records are here: `rb sync` fetches the team\'s.' : ''));
   return 0;
 }
