@@ -173,8 +173,9 @@ Examples:
     .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 36h; m is minutes)')
     .option('--until <date>', 'up to this date, inclusive (same forms)')
     .option('--team', 'every clone\'s rollbacks and sprint starts (the records `rb sync` fetched), not only this clone\'s')
+    .option('--html <file>', 'also write a dashboard: one self-contained HTML page (inline SVG, nothing loaded from the network)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
+    .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --team --html metrics.html\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
     .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
 
   program

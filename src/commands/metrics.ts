@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findRepo } from '../repo.js';
 import { loadConfig } from '../config/load.js';
-import { MetricsFormatError, readMetrics } from '../records/metrics.js';
+import { MetricsFormatError, readMetrics, type MetricsFile } from '../records/metrics.js';
 import { UsageError } from '../errors.js';
 import { print, printJson } from '../ui/format.js';
 import { computeMetrics, parseDateOption, weekChart, type MetricsPeriod, type MetricsReport } from '../analyze/metrics-stats.js';
@@ -21,6 +21,8 @@ export interface MetricsCommandOptions {
   json?: boolean;
   /** every clone's records too (refs/rb/records/, fetched by rb sync) */
   team?: boolean;
+  /** also write the dashboard: one self-contained HTML page (analyze/dashboard-html.ts) */
+  html?: string;
   since?: string;
   until?: string;
 }
@@ -112,7 +114,9 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
   if (opts.team) return teamMetrics(repo, path, rel, period, thresholds, counting, opts);
   if (!existsSync(path)) {
     const empty = computeMetrics({ rollbacks: [], checkpoints: [] }, period, thresholds, counting);
-    if (opts.json) printJson({ file: rel, exists: false, ...empty });
+    const html = opts.html ? await writeDashboard(repo, opts.html, { rollbacks: [], checkpoints: [] }, empty, period, counting, rel) : null;
+    if (opts.json) printJson({ file: rel, exists: false, ...empty, ...(html ? { html } : {}) });
+    else if (html) print(`No rollbacks recorded yet (${rel} does not exist); wrote the empty dashboard ${html}`);
     else {
       print([
         `No rollbacks recorded yet: ${rel} does not exist.`,
@@ -125,9 +129,29 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
 
   const file = readMetricsFile(path, rel);
   const report = computeMetrics(file, period, thresholds, counting);
-  if (opts.json) printJson({ file: rel, exists: true, ...report });
-  else print(formatMetrics(report, rel));
+  const html = opts.html ? await writeDashboard(repo, opts.html, file, report, period, counting, rel) : null;
+  if (opts.json) printJson({ file: rel, exists: true, ...report, ...(html ? { html } : {}) });
+  else print(formatMetrics(report, rel) + (html ? `\n\nDashboard: ${html}` : ''));
   return 0;
+}
+
+/** `--html <file>`: the dashboard page, written atomically; returns the path as given. */
+async function writeDashboard(
+  repo: ReturnType<typeof findRepo>, out: string, file: Pick<MetricsFile, 'rollbacks' | 'checkpoints'>, report: MetricsReport,
+  period: MetricsPeriod, counting: { countNamedCheckpoints: boolean }, source: string,
+): Promise<string> {
+  const [{ dashboardHtml }, { writeFileAtomic }, { resolve }] = await Promise.all([import('../analyze/dashboard-html.js'), import('../io/fs.js'), import('node:path')]);
+  const target = resolve(repo.cwd, out);
+  const html = dashboardHtml({
+    title: 'Rollback metrics', source, generatedAt: new Date(), report, rollbacks: file.rollbacks, checkpoints: file.checkpoints ?? [], period,
+    countNamedCheckpoints: counting.countNamedCheckpoints,
+  });
+  try {
+    writeFileAtomic(target, html);
+  } catch (e) {
+    throw new UsageError(`could not write the dashboard to ${out}: ${(e as Error).message}`, { next: 'pass a path in an existing, writable folder: `rb metrics --html metrics.html`' });
+  }
+  return out;
 }
 
 function readMetricsFile(path: string, rel: string) {
@@ -150,7 +174,8 @@ async function teamMetrics(
   const file = await teamMetricsFile(repo, existsSync(path) ? readMetricsFile(path, rel) : null);
   const report = computeMetrics(file, period, thresholds, counting);
   const source = `${rel} + refs/rb/records/ (${file.writers} ${file.writers === 1 ? 'clone' : 'clones'})`;
-  if (opts.json) printJson({ file: rel, team: true, clones: file.writers, ...report });
-  else print(formatMetrics(report, source) + (file.writers === 1 ? '\n\nOnly this clone\'s records are here: `rb sync` fetches the team\'s.' : ''));
+  const html = opts.html ? await writeDashboard(repo, opts.html, file, report, period, { countNamedCheckpoints: Boolean(counting?.countNamedCheckpoints) }, source) : null;
+  if (opts.json) printJson({ file: rel, team: true, clones: file.writers, ...report, ...(html ? { html } : {}) });
+  else print(formatMetrics(report, source) + (file.writers === 1 ? '\n\nOnly this clone\'s records are here: `rb sync` fetches the team\'s.' : '') + (html ? `\n\nDashboard: ${html}` : ''));
   return 0;
 }
