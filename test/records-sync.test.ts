@@ -249,6 +249,16 @@ describe('a real remote (points 2, 3, 6)', () => {
   }, 120_000);
 });
 
+describe('rb --help', () => {
+  it('lists rb sync, and rb sync --help shows the one-line team setup', () => {
+    const h = rb(tmpDir(), ['--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^ {2}sync \[options\] +share run records through the git remote/m);
+    const s = rb(tmpDir(), ['sync', '--help']);
+    expect(s.stdout).toContain('records: { share: true }');
+  });
+});
+
 describe('an unreachable remote (points 2, 6)', () => {
   it('never fails a rollback and never delays it past records.timeoutSeconds; the next sync pushes what was left', async () => {
     const { a } = team();
