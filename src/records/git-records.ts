@@ -23,7 +23,7 @@
  * work tree are never touched. Secrets are redacted as in the analysis bundle (analyze/redact.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';
 import type { Repo } from '../repo.js';
@@ -60,14 +60,26 @@ const WRITER_RE = /^[0-9a-f]{12}$/;
 /** This clone's writer id (<git-common-dir>/rb/writer), made on first use. */
 export function writerId(repo: Pick<Repo, 'commonDir'>): string {
   const file = join(repo.commonDir, 'rb', 'writer');
-  if (existsSync(file)) {
-    const id = readFileSync(file, 'utf8').trim();
-    if (WRITER_RE.test(id)) return id;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (existsSync(file)) {
+      const id = readFileSync(file, 'utf8').trim();
+      if (WRITER_RE.test(id)) return id;
+      // another rb is writing it this instant (or it is damaged: then the last attempt replaces it)
+      if (attempt < 49) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      rmSync(file, { force: true });
+    }
+    mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
+    try {
+      // exclusive create: two rb processes starting at once agree on one id
+      writeFileSync(file, randomBytes(6).toString('hex') + '\n', { mode: 0o644, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
-  const id = randomBytes(6).toString('hex');
-  mkdirSync(join(repo.commonDir, 'rb'), { recursive: true });
-  writeFileSync(file, id + '\n', { mode: 0o644 });
-  return id;
+  throw new Error(`could not read or create ${file}`);
 }
 
 /** The ref of one record. Ids are run ids (20261122-101502-sprint-4): safe in a ref name. */
