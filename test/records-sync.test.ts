@@ -133,6 +133,24 @@ describe('records as git objects (point 1)', () => {
   });
 });
 
+describe('the writer id', () => {
+  it('rb processes starting at once in a fresh clone agree on one writer', async () => {
+    const { a } = team();
+    const commonDir = join(a.root, '.git');
+    const mod = new URL('../dist/records/git-records.js', import.meta.url).href;
+    const code = `import(${JSON.stringify(mod)}).then((m) => console.log(m.writerId({ commonDir: ${JSON.stringify(commonDir)} })))`;
+    const ids = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.on('close', (n) => (n === 0 ? resolve(out.trim()) : reject(new Error(`exit ${n}`))));
+    })));
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^[0-9a-f]{12}$/);
+    expect(sh(a.root, 'cat .git/rb/writer').trim()).toBe(ids[0]);
+  });
+});
+
 describe('a real remote (points 2, 3, 6)', () => {
   let daemon: Awaited<ReturnType<typeof gitDaemon>>;
   let t: ReturnType<typeof team>;

@@ -109,6 +109,8 @@ export interface WriteRecordInput {
   audit?: AuditLine | null;
   metrics?: MetricsEntry | Checkpoint | null;
   secrets: readonly Secret[];
+  /** the commit identity's fallback env when it is already known (identityFromConfig); read from git config otherwise */
+  identity?: Record<string, string>;
 }
 
 /**
@@ -141,7 +143,7 @@ export async function writeRecord(repo: Repo, input: WriteRecordInput): Promise<
   const tree = (await git(['mktree', '-z'], { cwd: repo.root, input: present.map(([name], i) => `100644 blob ${blobs[i]}\t${name}\0`).join('') })).stdout.trim();
   const result = (input.audit?.result as string | undefined) ?? (input.record?.status as string | undefined) ?? '';
   const message = `rb record ${input.kind}/${input.id}${result ? `: ${result}` : ''}\n\nrb-writer: ${writer}\n`;
-  const env = await identityEnv(repo.root);
+  const env = input.identity ?? (await identityEnv(repo.root));
   const commit = (await git(['commit-tree', tree, ...(old ? ['-p', old] : []), '-F', '-'], { cwd: repo.root, input: message, env })).stdout.trim();
   // compare-and-swap: the ref must still be where we read it (a zero oid: must not exist yet)
   await git(['update-ref', '-m', 'rb record', ref, commit, old ?? '0'.repeat(commit.length)], { cwd: repo.root });

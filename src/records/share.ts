@@ -18,7 +18,7 @@ type RecordsConfig = Pick<Config, 'rollbacksDir' | 'remote' | 'records' | 'notif
 /** Write the record of a finished run; returns the warnings (never throws). */
 export async function recordRun(repo: Repo, config: RecordsConfig, run: RunRecord, audit: AuditLine | null): Promise<string[]> {
   try {
-    const [{ writeRecord, sharedRun, recordSecrets, writerId }, { readMetrics }] = await Promise.all([import('./git-records.js'), import('./metrics.js')]);
+    const [{ writeRecord, sharedRun, recordSecrets, writerId }, { readMetrics }, { identityFromConfig }] = await Promise.all([import('./git-records.js'), import('./metrics.js'), import('../io/git.js')]);
     let metrics = null;
     try {
       metrics = readMetrics(join(repo.root, config.rollbacksDir, 'metrics.json')).rollbacks.find((e) => e.run_id === run.id) ?? null;
@@ -32,6 +32,8 @@ export async function recordRun(repo: Repo, config: RecordsConfig, run: RunRecor
       audit,
       metrics,
       secrets: recordSecrets(config.notify.webhook),
+      // the run read the identity once already (its journal has it)
+      identity: identityFromConfig({ 'user.name': run.user.name, 'user.email': run.user.email }),
     });
     return [];
   } catch (e) {
