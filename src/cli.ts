@@ -172,8 +172,10 @@ Examples:
     .description('rollback statistics from rollbacks/metrics.json: totals by cause, level and severity, recovery times, rollbacks per week, and the rollback rate per sprint')
     .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 36h; m is minutes)')
     .option('--until <date>', 'up to this date, inclusive (same forms)')
+    .option('--team', 'every clone\'s rollbacks and sprint starts (the records `rb sync` fetched), not only this clone\'s')
+    .option('--html <file>', 'also write a dashboard: one self-contained HTML page (inline SVG, nothing loaded from the network)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
+    .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --team --html metrics.html\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
     .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
 
   program
@@ -224,14 +226,16 @@ Examples:
 
   program
     .command('snapshots [action] [id] [paths...]')
-    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id> [-- <path...>], prune [--older-than 30d]')
+    .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id> [-- <path...>], prune [--older-than 30d], push <id> [--include-ignored]')
     .option('-m, --message <text>', 'message for create')
     .option('--older-than <age>', 'for prune: a duration, e.g. 30d, 12h, 90m (default snapshots.keepDays days)')
     .option('--dry-run', 'for restore and prune: change nothing')
     .option('-y, --yes', 'for restore: do not prompt')
     .option('--json', 'print JSON')
     .option('--skip-unwritable', 'for restore: leave untracked and ignored entries you cannot change where they are, named, instead of stopping')
-    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots restore 20261122-101502-main-a1b2 --yes -- src/a.ts   only that file (after a safety snapshot)\n  rb snapshots prune --older-than 30d')
+    .option('--remote <name>', 'for push: the remote (default: remote in rb.config.yaml)')
+    .option('--include-ignored', 'for push: also send the ignored files the snapshot holds (.env …); left out by default')
+    .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots restore 20261122-101502-main-a1b2 --yes -- src/a.ts   only that file (after a safety snapshot)\n  rb snapshots prune --older-than 30d\n  rb snapshots push 20261122-101502-main-a1b2     share one snapshot, without its ignored files')
     .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
 
   program
@@ -243,16 +247,26 @@ Examples:
     .action(lazy(async () => (await import('./commands/diff.js')).diffCommand));
 
   program
+    .command('sync')
+    .description('share run records through the git remote: fetch every clone\'s refs/rb/records/, push this clone\'s; snapshots stay local')
+    .option('--remote <name>', 'the remote (default: remote in rb.config.yaml)')
+    .option('--timeout <seconds>', 'give up after this many seconds (default records.timeoutSeconds, 10)')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText('after', '\nExamples:\n  rb sync\n  rb history --team          then: every clone\'s runs\n\nTeam setup: `records: { share: true }` in rb.config.yaml syncs after every run and check.')
+    .action(lazy(async () => (await import('./commands/sync.js')).syncCommand));
+
+  program
     .command('history')
     .description('list past runs, newest first')
     .option('-n, --limit <n>', 'at most n runs', '20')
+    .option('--team', 'every clone\'s runs (the records `rb sync` fetched); a teammate\'s run is read-only')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  rb history --limit 5')
+    .addHelpText('after', '\nExamples:\n  rb history --limit 5\n  rb sync && rb history --team')
     .action(lazy(async () => (await import('./commands/history.js')).historyCommand));
 
   program
     .command('show <run>')
-    .description('show one run in full: steps, commands, results, snapshot')
+    .description('show one run in full: steps, commands, results, snapshot (a teammate\'s shared run too, read-only; <writer>/<run> when two clones share an id)')
     .option('--json', 'print the journal as JSON')
     .addHelpText('after', '\nExample:\n  rb show 20261122-101502-sprint-4')
     .action(lazy(async () => (await import('./commands/history.js')).showCommand));

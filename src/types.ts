@@ -50,6 +50,8 @@ export interface Config {
   };
   metrics: { healthyRate: number; reviewRate: number; countNamedCheckpoints: boolean };
   notify: { webhook: string | null };
+  /** run records shared through the git remote (refs/rb/records/*, rb sync) */
+  records: { share: boolean; timeoutSeconds: number };
 }
 
 /** Where each effective configuration value came from (for `rb config`). */

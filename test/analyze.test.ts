@@ -119,7 +119,7 @@ describe('rb analyze: the bundle', () => {
     expect(res.run).toBe(runId);
     const files = walk(res.dir).sort();
     expect(files).toEqual([
-      'analysis.md', 'coverage.txt', 'dependencies.txt', 'disk_space.txt', 'environment.txt', 'git_graph.txt', 'git_reflog.txt', 'git_refs.txt',
+      'analysis.md', 'coverage.txt', 'dependencies.txt', 'disk_space.txt', 'environment.txt', 'git_graph.txt', 'git_reflog.txt', 'git_refs.txt', 'index.html',
       'memory.txt', 'performance.txt', 'report.md', 'run.json', 'run_test_output.txt', 'test_results.txt',
     ]);
     expect(files).toEqual([...res.files].sort());

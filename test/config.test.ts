@@ -59,6 +59,7 @@ describe('loadConfig: defaults', () => {
       check: { maxDiskPercent: 90, baselineTests: true, tag: true, worktree: null },
       metrics: { healthyRate: 0.05, reviewRate: 0.1, countNamedCheckpoints: false },
       notify: { webhook: null },
+      records: { share: false, timeoutSeconds: 10 },
     });
     expect(Object.keys(loaded.sources)).toEqual(configLeafKeys());
     expect(new Set(Object.values(loaded.sources))).toEqual(new Set(['default']));
@@ -173,7 +174,7 @@ describe('loadConfig: problems', () => {
       [
         "rb.config.yaml:2:1: unknown key "baselin" (did you mean "baseline"?)",
         "rb.config.yaml:4:3: undo: unknown key "windowHour" (did you mean "windowHours"?)",
-        "rb.config.yaml:5:1: unknown key "foo" (valid keys: baseline, build, check, coverage, install, keep, metrics, notify, performance, remote, rollbacksDir, services, skipUnwritable, snapshots, test, testMap, undo, verify)",
+        "rb.config.yaml:5:1: unknown key "foo" (valid keys: baseline, build, check, coverage, install, keep, metrics, notify, performance, records, remote, rollbacksDir, services, skipUnwritable, snapshots, test, testMap, undo, verify)",
       ]
     `);
     expect(e.next).toBe('fix the lines above in rb.config.yaml and run the command again (nothing was changed)');

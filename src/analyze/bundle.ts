@@ -9,6 +9,7 @@
  *   run.json (the run's journal), report.md (the run's report), run_test_output.txt (the test
  *   output the run saved) — for `--run <id>`, default the latest level run;
  *   analysis.md — timeline, test summary, likely causes with evidence, recommended actions.
+ *   index.html — the metrics dashboard (analyze/dashboard-html.ts), led by this analysis's findings.
  * and archives the folder to `analysis-<stamp>.tar.gz` beside it (unless `archive: false`).
  *
  * The collectors run concurrently, each under a timeout; one that fails or times out is
@@ -351,6 +352,8 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
   };
   writeFileAtomic(join(dir, 'analysis.md'), clean(renderAnalysis(doc)));
   files.push('analysis.md');
+  writeFileAtomic(join(dir, 'index.html'), clean(await bundleDashboard(repo, config, run, causes, files, now)));
+  files.push('index.html');
 
   const archive = opts.archive === false ? null : await archiveBundle(dir);
   return {
@@ -368,6 +371,45 @@ export async function analyze(opts: AnalyzeOptions = {}): Promise<AnalyzeResult>
     sumMs,
     concurrent: !opts.sequential,
   };
+}
+
+/**
+ * index.html of the bundle: the metrics dashboard of this clone (analyze/dashboard-html.ts), led by
+ * what this analysis found and links to the bundle's files. An unreadable metrics.json gives the
+ * page without rollbacks (the bundle is still written).
+ */
+async function bundleDashboard(repo: Repo, config: Config, run: RunRecord | null, causes: Cause[], files: string[], now: Date): Promise<string> {
+  const [{ dashboardHtml }, { readMetrics }, { computeMetrics }] = await Promise.all([
+    import('./dashboard-html.js'), import('../records/metrics.js'), import('./metrics-stats.js'),
+  ]);
+  let data: { rollbacks: import('../records/metrics.js').MetricsEntry[]; checkpoints: import('../records/metrics.js').Checkpoint[] } = { rollbacks: [], checkpoints: [] };
+  let source = `${config.rollbacksDir}/metrics.json`;
+  try {
+    const m = readMetrics(join(repo.root, config.rollbacksDir, 'metrics.json'));
+    data = { rollbacks: m.rollbacks, checkpoints: m.checkpoints ?? [] };
+  } catch (e) {
+    source += ` (not readable: ${(e as Error).message})`;
+  }
+  const counting = { countNamedCheckpoints: config.metrics.countNamedCheckpoints };
+  const report = computeMetrics(data, {}, { healthyRate: config.metrics.healthyRate, reviewRate: config.metrics.reviewRate }, counting);
+  return dashboardHtml({
+    title: run ? `Analysis of ${run.id}` : 'Analysis of the working tree',
+    source,
+    generatedAt: now,
+    report,
+    rollbacks: data.rollbacks,
+    checkpoints: data.checkpoints,
+    period: {},
+    countNamedCheckpoints: counting.countNamedCheckpoints,
+    intro: {
+      heading: 'This analysis',
+      lines: [
+        run ? `Run ${run.id} (${run.title}), ${effectiveStatus(run)}, started ${run.startedAt}.` : 'No level run recorded: the working tree as it is.',
+        causes.length ? `Likely causes: ${causes.map((c) => c.title).join('; ')} (evidence in analysis.md).` : 'No likely cause found (see analysis.md).',
+      ],
+      files: [...files],
+    },
+  });
 }
 
 async function currentBranch(repo: Repo): Promise<string | null> {

@@ -11,6 +11,7 @@ import { ExitCode, LockedError } from '../errors.js';
 import { emitReport } from '../check/output.js';
 import { runCheck } from '../check/run-check.js';
 import { isInteractive } from '../ui/terminal.js';
+import type { CheckReport } from '../check/types.js';
 
 export { runCheck, parseMaxDisk, type CheckOptions } from '../check/run-check.js';
 export { emitReport, formatJson, formatPlain, formatTable, githubAnnotations, githubSummary } from '../check/output.js';
@@ -63,5 +64,25 @@ export async function checkCommand(opts: CheckCommandOptions, cmd: any): Promise
     color: tty && global.color !== false && !process.env.NO_COLOR && process.env.TERM !== 'dumb',
     env: process.env,
   });
+  if (report.root) await shareCheck(global.cwd, report);
   return report.ok ? ExitCode.ok : ExitCode.precondition;
+}
+
+/**
+ * After the gate has answered: its result as a record under refs/rb/records/ (a CI runner's
+ * checks reach the team's metrics), and the sync with records.share. Warnings only, on stderr.
+ */
+async function shareCheck(cwd: string | undefined, report: CheckReport): Promise<void> {
+  const [{ findRepo }, { loadConfig }, { recordCheck, shareAfter }] = await Promise.all([
+    import('../repo.js'), import('../config/load.js'), import('../records/share.js'),
+  ]);
+  let warnings: string[];
+  try {
+    const repo = findRepo(cwd);
+    const { config } = await loadConfig(repo.root);
+    warnings = [...(await recordCheck(repo, config, report, new Date())), ...(await shareAfter(repo, config))];
+  } catch (e) {
+    warnings = [`the check was not recorded under refs/rb/records/: ${(e as Error).message}`];
+  }
+  for (const w of warnings) process.stderr.write(`rb: warning: ${w}\n`);
 }

@@ -112,6 +112,11 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
     tests_failed: null,
     undone: restored,
   });
+  {
+    // the entry reaches the run's shared record too (written when the run ended, before it)
+    const { recordRunMetrics, shareAfter } = await import('../records/share.js');
+    for (const w of [...(await recordRunMetrics(repo, config, run.id)), ...(await shareAfter(repo, config))]) process.stderr.write(`rb: warning: ${w}\n`);
+  }
   const reportPath = join(config.rollbacksDir, `guard-${stamp}`, 'report.md');
   const final = readRun(repo, run.id) ?? run; // aborted, with the abort's run id, when restored
   if (opts.json) printGuardJson({ run: final, restored, report: reportPath });

@@ -5,10 +5,11 @@ import { ago, duration, print, printJson, stepLine, table, terminalWidth } from 
 import { UsageError } from '../errors.js';
 import { chainMarks, chainPosition, type ChainMark, type ChainPosition } from '../journal/chain.js';
 
-export async function historyCommand(opts: { limit?: string; json?: boolean }, cmd: any): Promise<number> {
+export async function historyCommand(opts: { limit?: string; json?: boolean; team?: boolean }, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
   const limit = Number(opts.limit ?? 20);
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError(`--limit takes a positive whole number, got "${opts.limit}"`, { next: 'rb history --limit 20' });
+  if (opts.team) return teamHistory(repo, limit, Boolean(opts.json));
   const all = listRuns(repo);
   const runs = all.slice(0, limit);
   // the chain is read from every run, whatever the limit
@@ -78,6 +79,34 @@ function positionText(p: ChainPosition): string {
   return lines.join('\n');
 }
 
+/** `rb history --team`: every clone's runs (records fetched by rb sync), with who ran them and where. */
+async function teamHistory(repo: ReturnType<typeof findRepo>, limit: number, json: boolean): Promise<number> {
+  const { teamRuns } = await import('../records/team.js');
+  const all = await teamRuns(repo);
+  const runs = all.slice(0, limit);
+  const clones = new Set(all.map((r) => r.writer)).size;
+  if (json) {
+    printJson({ runs: runs.map((t) => ({ ...summary(t.run as RunRecord), status: t.status, writer: t.writer, mine: t.mine, user: t.run.user, host: t.run.host })), total: all.length, limit, clones });
+    return 0;
+  }
+  if (!runs.length) {
+    print('No runs recorded in this clone or fetched from the team yet: `rb sync` fetches the team\'s records.');
+    return 0;
+  }
+  print(
+    table(
+      runs.map((t) => [t.run.id, t.status, t.run.playbook, who(t), duration(t.run.durationMs), ago(t.run.startedAt)]),
+      ['RUN', 'STATUS', 'PLAYBOOK', 'WHO', 'TOOK', 'STARTED'],
+    ),
+  );
+  print(`${all.length} run(s) from ${clones} clone(s)${all.length > runs.length ? `; showing the ${runs.length} most recent (\`rb history --team --limit ${all.length}\`)` : ''}. A teammate's run is read-only here: \`rb show <run>\` shows it.`);
+  return 0;
+}
+
+function who(t: { mine: boolean; writer: string; run: { user: { name: string | null; os: string }; host: string } }): string {
+  return t.mine ? 'you (this clone)' : `${t.run.user.name ?? t.run.user.os}@${t.run.host} [${t.writer.slice(0, 6)}]`;
+}
+
 export function summary(r: RunRecord) {
   return {
     id: r.id,
@@ -98,16 +127,19 @@ export function summary(r: RunRecord) {
 
 export async function showCommand(id: string, opts: { json?: boolean }, cmd: any): Promise<number> {
   const repo = findRepo(cmd.parent?.opts().cwd);
-  const run = findRun(repo, id);
-  if (!run) throw new UsageError(`no run "${id}" in this repository.`, { next: 'run `rb history` to list runs' });
+  const local = id.includes('/') ? null : findRun(repo, id);
+  const shared = local ? null : await teammateRun(repo, id);
+  const run = (local ?? shared?.run) as RunRecord;
+  const status = local ? effectiveStatus(local) : shared!.status;
   if (opts.json) {
-    printJson({ run: { ...run, status: effectiveStatus(run) } });
+    printJson({ run: { ...run, status }, ...(shared ? { writer: shared.writer, mine: shared.mine } : {}) });
     return 0;
   }
   const out: string[] = [];
   out.push(`Run ${run.id}: ${run.title} (playbook ${run.playbook}${run.level ? `, level ${run.level}` : ''})`);
-  out.push(`  status:   ${effectiveStatus(run)}${run.undoneBy ? `, undone by ${run.undoneBy}` : ''}${run.undoOf ? ` (undo of ${run.undoOf})` : ''}`);
-  out.push(`  started:  ${run.startedAt} by ${run.user.name ?? run.user.os} on ${run.host} (pid ${run.pid})`);
+  if (shared && !shared.mine) out.push(`  shared:   a teammate's run (writer ${shared.writer}), from refs/rb/records/ — read-only here: undo stays on the machine that ran it`);
+  out.push(`  status:   ${status}${run.undoneBy ? `, undone by ${run.undoneBy}` : ''}${run.undoOf ? ` (undo of ${run.undoOf})` : ''}`);
+  out.push(`  started:  ${run.startedAt} by ${run.user.name ?? run.user.os} on ${run.host}${run.pid ? ` (pid ${run.pid})` : ''}`);
   out.push(`  took:     ${duration(run.durationMs)}`);
   out.push(`  baseline: ${run.baseline.name}${run.baseline.oid ? ` at ${run.baseline.oid.slice(0, 12)}` : ''}`);
   out.push(`  HEAD:     ${fmtHead(run.head.before)} -> ${run.head.after ? fmtHead(run.head.after) : '?'}`);
@@ -127,6 +159,17 @@ export async function showCommand(id: string, opts: { json?: boolean }, cmd: any
   if (run.warnings.length) out.push('', 'Warnings:', ...run.warnings.map((w) => `  ${w}`));
   print(out.join('\n'));
   return 0;
+}
+
+/** A run that is not in this clone's journal, from the shared records (rb sync). */
+async function teammateRun(repo: ReturnType<typeof findRepo>, id: string) {
+  const { findTeamRun } = await import('../records/team.js');
+  const found = await findTeamRun(repo, id);
+  if (!found.length) throw new UsageError(`no run "${id}" in this repository or in the records fetched from the team.`, { next: 'run `rb history --team` to list runs (`rb sync` fetches the team\'s)' });
+  if (found.length > 1) {
+    throw new UsageError(`${found.length} clones have a run "${id}": name one as <writer>/${id}.`, { details: found.map((f) => `${f.writer}/${f.run.id}  ${f.run.user.name ?? f.run.user.os}@${f.run.host}`), next: `rb show ${found[0]!.writer}/${id}` });
+  }
+  return found[0]!;
 }
 
 function fmtHead(h: { ref: string | null; oid: string | null }): string {

@@ -427,6 +427,9 @@ export async function renderConfig(d: Detection, opts: { baseline: string }): Pr
   L.push('#   countNamedCheckpoints: false  # true: rb checkpoint <name> counts as a sprint started, like rb check');
   L.push('# notify:');
   L.push('#   webhook: null                 # or set RB_WEBHOOK_URL (keeps the secret out of the repository)');
+  L.push('# records:');
+  L.push('#   share: false                  # true: share run records with the team through the remote (rb sync after every run and check)');
+  L.push('#   timeoutSeconds: 10');
   return L.join('\n') + '\n';
 }
 

@@ -12,13 +12,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findRepo } from '../repo.js';
 import { loadConfig } from '../config/load.js';
-import { MetricsFormatError, readMetrics } from '../records/metrics.js';
+import { MetricsFormatError, readMetrics, type MetricsFile } from '../records/metrics.js';
 import { UsageError } from '../errors.js';
 import { print, printJson } from '../ui/format.js';
 import { computeMetrics, parseDateOption, weekChart, type MetricsPeriod, type MetricsReport } from '../analyze/metrics-stats.js';
 
 export interface MetricsCommandOptions {
   json?: boolean;
+  /** every clone's records too (refs/rb/records/, fetched by rb sync) */
+  team?: boolean;
+  /** also write the dashboard: one self-contained HTML page (analyze/dashboard-html.ts) */
+  html?: string;
   since?: string;
   until?: string;
 }
@@ -107,9 +111,12 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
   const thresholds = { healthyRate: config.metrics.healthyRate, reviewRate: config.metrics.reviewRate };
   const counting = { countNamedCheckpoints: config.metrics.countNamedCheckpoints };
 
+  if (opts.team) return teamMetrics(repo, path, rel, period, thresholds, counting, opts);
   if (!existsSync(path)) {
     const empty = computeMetrics({ rollbacks: [], checkpoints: [] }, period, thresholds, counting);
-    if (opts.json) printJson({ file: rel, exists: false, ...empty });
+    const html = opts.html ? await writeDashboard(repo, opts.html, { rollbacks: [], checkpoints: [] }, empty, period, counting, rel) : null;
+    if (opts.json) printJson({ file: rel, exists: false, ...empty, ...(html ? { html } : {}) });
+    else if (html) print(`No rollbacks recorded yet (${rel} does not exist); wrote the empty dashboard ${html}`);
     else {
       print([
         `No rollbacks recorded yet: ${rel} does not exist.`,
@@ -120,17 +127,55 @@ export async function metricsCommand(opts: MetricsCommandOptions, cmd?: { parent
     return 0;
   }
 
-  let file;
+  const file = readMetricsFile(path, rel);
+  const report = computeMetrics(file, period, thresholds, counting);
+  const html = opts.html ? await writeDashboard(repo, opts.html, file, report, period, counting, rel) : null;
+  if (opts.json) printJson({ file: rel, exists: true, ...report, ...(html ? { html } : {}) });
+  else print(formatMetrics(report, rel) + (html ? `\n\nDashboard: ${html}` : ''));
+  return 0;
+}
+
+/** `--html <file>`: the dashboard page, written atomically; returns the path as given. */
+async function writeDashboard(
+  repo: ReturnType<typeof findRepo>, out: string, file: Pick<MetricsFile, 'rollbacks' | 'checkpoints'>, report: MetricsReport,
+  period: MetricsPeriod, counting: { countNamedCheckpoints: boolean }, source: string,
+): Promise<string> {
+  const [{ dashboardHtml }, { writeFileAtomic }, { resolve }] = await Promise.all([import('../analyze/dashboard-html.js'), import('../io/fs.js'), import('node:path')]);
+  const target = resolve(repo.cwd, out);
+  const html = dashboardHtml({
+    title: 'Rollback metrics', source, generatedAt: new Date(), report, rollbacks: file.rollbacks, checkpoints: file.checkpoints ?? [], period,
+    countNamedCheckpoints: counting.countNamedCheckpoints,
+  });
   try {
-    file = readMetrics(path);
+    writeFileAtomic(target, html);
+  } catch (e) {
+    throw new UsageError(`could not write the dashboard to ${out}: ${(e as Error).message}`, { next: 'pass a path in an existing, writable folder: `rb metrics --html metrics.html`' });
+  }
+  return out;
+}
+
+function readMetricsFile(path: string, rel: string) {
+  try {
+    return readMetrics(path);
   } catch (e) {
     if (e instanceof MetricsFormatError) {
       throw new UsageError(e.message, { next: `fix ${rel} (or move it aside to start a new one), then run \`rb metrics\` again` });
     }
     throw e;
   }
+}
+
+/** `rb metrics --team`: this clone's metrics.json and every clone's shared records (rb sync fetches them). */
+async function teamMetrics(
+  repo: ReturnType<typeof findRepo>, path: string, rel: string, period: MetricsPeriod,
+  thresholds: Parameters<typeof computeMetrics>[2], counting: Parameters<typeof computeMetrics>[3], opts: MetricsCommandOptions,
+): Promise<number> {
+  const { teamMetricsFile } = await import('../records/team.js');
+  const file = await teamMetricsFile(repo, existsSync(path) ? readMetricsFile(path, rel) : null);
   const report = computeMetrics(file, period, thresholds, counting);
-  if (opts.json) printJson({ file: rel, exists: true, ...report });
-  else print(formatMetrics(report, rel));
+  const source = `${rel} + refs/rb/records/ (${file.writers} ${file.writers === 1 ? 'clone' : 'clones'})`;
+  const html = opts.html ? await writeDashboard(repo, opts.html, file, report, period, { countNamedCheckpoints: Boolean(counting?.countNamedCheckpoints) }, source) : null;
+  if (opts.json) printJson({ file: rel, team: true, clones: file.writers, ...report, ...(html ? { html } : {}) });
+  else print(formatMetrics(report, source) + (file.writers === 1 ? '\n\nOnly this clone\'s records are here: `rb sync` fetches the team\'s.' : '') + (html ? `\n\nDashboard: ${html}` : ''));
   return 0;
 }

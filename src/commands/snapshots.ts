@@ -1,7 +1,7 @@
 /** `rb snapshots [list|create|show|restore|prune]`: manage the snapshots under refs/rb/snapshots/. */
 import { findRepo } from '../repo.js';
 import { listRuns } from '../journal/journal.js';
-import { UsageError } from '../errors.js';
+import { RbError, UsageError } from '../errors.js';
 import { DURATION_HELP, parseDuration } from '../duration.js';
 import { ago, print, printJson, showPath, table } from '../ui/format.js';
 import type { Repo } from '../repo.js';
@@ -14,7 +14,7 @@ function parseAge(s: string): number {
   return ms;
 }
 
-export async function snapshotsCommand(action: string | undefined, id: string | undefined, paths: string[], opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean }, cmd: any): Promise<number> {
+export async function snapshotsCommand(action: string | undefined, id: string | undefined, paths: string[], opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean; remote?: string; includeIgnored?: boolean }, cmd: any): Promise<number> {
   const cwd = cmd.parent?.opts().cwd;
   const repo = findRepo(cwd);
   const store = await import('../snapshot/index.js');
@@ -89,8 +89,32 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
       }
       return 0;
     }
+    case 'push': {
+      if (!id) throw new UsageError('which snapshot? `rb snapshots push <id>`', { next: 'rb snapshots list' });
+      const s = await store.resolveSnapshot(repo, id);
+      const { loadConfig } = await import('../config/load.js');
+      const { config } = await loadConfig(repo.root);
+      const remote = opts.remote ?? config.remote;
+      if (!remote) throw new UsageError('no remote to push to: rb.config.yaml has remote: "".', { next: `rb snapshots push ${s.id} --remote origin` });
+      const { pushSnapshot } = await import('../snapshot/push.js');
+      let r;
+      try {
+        r = await pushSnapshot(repo, s, { remote, includeIgnored: Boolean(opts.includeIgnored), timeoutMs: config.records.timeoutSeconds * 1000 * 6 });
+      } catch (e) {
+        throw new RbError(`snapshot ${s.id} was not pushed to ${remote}: ${(e as Error).message}`, 1, { next: `check the remote (\`git ls-remote ${remote}\`), then run \`rb snapshots push ${s.id}\` again` });
+      }
+      if (opts.json) printJson({ push: r });
+      else {
+        const sample = r.ignoredSample.map(showPath).join(', ') + (r.ignoredFiles > r.ignoredSample.length ? ', …' : '');
+        print(`pushed snapshot ${r.id} to ${remote} as ${r.ref} (${r.commit.slice(0, 12)})`);
+        if (!r.ignoredFiles) print('  it holds no ignored files');
+        else if (r.includeIgnored) print(`  with its ${r.ignoredFiles} ignored file(s) (--include-ignored): ${sample}`);
+        else print(`  without its ${r.ignoredFiles} ignored file(s), which stay in this clone: ${sample}\n  (\`rb snapshots push ${r.id} --include-ignored\` sends them too)`);
+      }
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown action "${action}" (list, create, show, restore, prune)`, { next: 'rb snapshots --help' });
+      throw new UsageError(`unknown action "${action}" (list, create, show, restore, prune, push)`, { next: 'rb snapshots --help' });
   }
 }
 

@@ -86,6 +86,7 @@ export function staticDefaults(): Config {
     check: { maxDiskPercent: 90, baselineTests: true, tag: true, worktree: null },
     metrics: { healthyRate: 0.05, reviewRate: 0.1, countNamedCheckpoints: false },
     notify: { webhook: null },
+    records: { share: false, timeoutSeconds: 10 },
   };
 }
 
@@ -93,4 +94,4 @@ export function staticDefaults(): Config {
 export const CONFIG_KEYS: readonly (keyof Config)[] = Object.keys(staticDefaults()) as (keyof Config)[];
 
 /** Config keys whose values are mappings of further keys; every other key is a leaf. */
-export const NESTED_CONFIG_KEYS = ['undo', 'snapshots', 'check', 'metrics', 'notify'] as const;
+export const NESTED_CONFIG_KEYS = ['undo', 'snapshots', 'check', 'metrics', 'notify', 'records'] as const;

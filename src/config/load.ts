@@ -123,6 +123,10 @@ export async function loadConfig(root: string, env: NodeJS.ProcessEnv = process.
       countNamedCheckpoints: pick('metrics.countNamedCheckpoints', file.metrics?.countNamedCheckpoints, defaults.metrics.countNamedCheckpoints),
     },
     notify: { webhook: pick('notify.webhook', file.notify?.webhook, defaults.notify.webhook) },
+    records: {
+      share: pick('records.share', file.records?.share, defaults.records.share),
+      timeoutSeconds: pick('records.timeoutSeconds', file.records?.timeoutSeconds, defaults.records.timeoutSeconds),
+    },
   };
 
   const envHook = env[WEBHOOK_ENV];

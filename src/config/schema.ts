@@ -116,6 +116,10 @@ export const ConfigFileSchema = z.strictObject({
   notify: z.strictObject({
     webhook: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL or null' }).nullable().optional(),
   }).optional(),
+  records: z.strictObject({
+    share: z.boolean().optional(),
+    timeoutSeconds: z.number().positive().max(600).optional(),
+  }).optional(),
 });
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

@@ -27,7 +27,7 @@ import { tail } from '../io/exec.js';
 import { acquireLock, type HeldLock } from '../journal/lock.js';
 import { cleanUpAfterDeadRuns } from '../journal/leftovers.js';
 import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, pidAlive, type RunRecord, type StepRecord } from '../journal/journal.js';
-import { appendAudit } from '../records/audit.js';
+import { appendAudit, type AuditLine } from '../records/audit.js';
 import { ensureExcluded } from '../records/exclude.js';
 import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
 import { resolveBaseline, missingBaselineError, type Baseline } from './baseline.js';
@@ -667,8 +667,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   journal();
 
   // ---- records --------------------------------------------------------------------------------
+  let auditLine: AuditLine | null = null;
   try {
-    appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), {
+    auditLine = {
       at: run.endedAt,
       run_id: run.id,
       action: run.undoOf ? (run.playbook === 'abort' ? 'abort' : run.playbook === 'redo' ? 'redo' : 'undo') : req.resume ? 'resume' : 'run',
@@ -684,12 +685,17 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       cause: run.cause,
       snapshot: run.snapshot,
       undo_of: run.undoOf,
-    });
+    };
+    appendAudit(join(repo.root, config.rollbacksDir, 'audit.jsonl'), auditLine);
   } catch (e) {
     run.warnings.push(`could not write the audit line: ${(e as Error).message}`);
     journal();
   }
   lock.release();
+  // the run's work is done and its lock released: its record as git objects, and the sync when
+  // the team shares them (bounded by records.timeoutSeconds); problems are warnings, not journaled
+  // (the success summary prints run.warnings; otherwise they go to stderr here)
+  await shareRecord(repo, config, run, auditLine, run.status !== 'succeeded' || Boolean(req.json || req.quiet));
 
   // ---- outcome ----------------------------------------------------------------------------------
   if (req.json && !req.quiet) printOut(JSON.stringify({ run }, null, 2));
@@ -721,6 +727,14 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     printOut(lines.join('\n'));
   }
   return { code: 0, run, plan };
+}
+
+/** The run's shared record (records/share.ts), its warnings added to what the run prints. */
+async function shareRecord(repo: Repo, config: Config, run: RunRecord, audit: AuditLine | null, echo: boolean): Promise<void> {
+  const { recordRun, shareAfter } = await import('../records/share.js');
+  const warnings = [...(await recordRun(repo, config, run, audit)), ...(await shareAfter(repo, config))];
+  run.warnings.push(...warnings);
+  if (echo) for (const w of warnings) process.stderr.write(`rb: warning: ${w}\n`);
 }
 
 export { RbError, listRuns };

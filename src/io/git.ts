@@ -168,7 +168,13 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     if (opts.timeoutMs) {
       timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        // the whole process group: a push or fetch runs helpers (ssh, git-remote-https) that
+        // hold the pipes open, so killing git alone would not end the wait
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }, opts.timeoutMs);
     }
     child.stdout!.on('data', (d: Buffer) => out.push(d));
