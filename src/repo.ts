@@ -2,8 +2,8 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { lstatSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
 
@@ -22,11 +22,48 @@ export interface Repo {
 
 export const MIN_GIT = [2, 25] as const;
 
-export function gitVersion(): [number, number, number] {
+let versionMemo: [number, number, number] | null = null;
+
+/**
+ * The version of the git on PATH. Asked once per process; with `cacheDir` (the repository's rb
+ * dir, when it exists) the answer is kept in git-version.json, keyed by the git executable's
+ * path, inode, size and mtime, so a run does not start `git --version` each time: a new or
+ * upgraded git binary is a new key.
+ */
+export function gitVersion(cacheDir?: string): [number, number, number] {
+  if (versionMemo) return versionMemo;
+  const key = cacheDir ? gitBinaryKey() : null;
+  const file = cacheDir ? join(cacheDir, 'git-version.json') : null;
+  if (key && file) {
+    try {
+      const c = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; version?: unknown };
+      if (c.key === key && Array.isArray(c.version) && c.version.length === 3 && c.version.every((n) => Number.isInteger(n))) {
+        return (versionMemo = c.version as [number, number, number]);
+      }
+    } catch { /* no cache yet, or unreadable: ask git */ }
+  }
   const r = gitSync(['--version'], { cwd: process.cwd(), hardened: false, readOnly: true });
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout);
-  if (!m) return [0, 0, 0];
-  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  versionMemo = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
+  if (key && file) {
+    try {
+      writeFileSync(file, JSON.stringify({ key, version: versionMemo }) + '\n');
+    } catch { /* read-only or missing rb dir: ask again next time */ }
+  }
+  return versionMemo;
+}
+
+/** "path ino size mtime" of the git executable the spawns find on PATH, or null. */
+function gitBinaryKey(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, 'git');
+    try {
+      const st = statSync(p);
+      if (st.isFile() && st.mode & 0o111) return `${p} ${st.ino} ${st.size} ${st.mtimeMs}`;
+    } catch { /* not here */ }
+  }
+  return null;
 }
 
 export function findRepo(cwdOpt?: string): Repo {
@@ -61,7 +98,7 @@ export function findRepo(cwdOpt?: string): Repo {
   const gitDir = lines[2]!;
   const common = lines[3]!;
   const commonDir = realpathSync(isAbsolute(common) ? common : join(cwd, common));
-  const [maj, min] = gitVersion();
+  const [maj, min] = gitVersion(join(commonDir, 'rb'));
   if (maj < MIN_GIT[0] || (maj === MIN_GIT[0] && min < MIN_GIT[1])) {
     throw new PreconditionError(`git ${maj}.${min} is too old: rb needs git ${MIN_GIT.join('.')} or newer.`, {
       next: 'upgrade git, then run the command again',
