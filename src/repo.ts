@@ -6,6 +6,7 @@ import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from '
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
+import { currentScope } from './io/run-scope.js';
 
 export interface Repo {
   /** absolute, real path of the work tree's top level */
@@ -68,6 +69,16 @@ function gitBinaryKey(): string | null {
 
 export function findRepo(cwdOpt?: string): Repo {
   const cwd = resolve(cwdOpt ?? process.cwd());
+  // one command asks once (the command, then the engine it starts)
+  const scope = currentScope();
+  const known = scope?.fixed.get(`repo ${cwd}`) as Repo | undefined;
+  if (known) return known;
+  const repo = locateRepo(cwd);
+  scope?.fixed.set(`repo ${cwd}`, repo);
+  return repo;
+}
+
+function locateRepo(cwd: string): Repo {
   let r;
   try {
     r = gitSync(['rev-parse', '--is-bare-repository', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], {

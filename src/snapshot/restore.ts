@@ -43,6 +43,7 @@ import { hostname } from 'node:os';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
+import { headRef } from '../io/repo-state.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
@@ -407,7 +408,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // --- check, then done ------------------------------------------------------------------------------
   // snapshots since format 1.1 do not store index.ls: it is the listing of index.raw
   const indexLs = lsOrNull ?? (indexRaw.length === 0 ? Buffer.alloc(0) : await listIndexBytes(repo, run, indexRaw));
-  await verify(run, head, indexLs, warnings);
+  await verify(repo, run, head, indexLs, warnings);
   await rm(journalPath, { force: true });
   return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
 }
@@ -715,12 +716,11 @@ async function listIndexBytes(repo: Repo, run: Run, raw: Buffer): Promise<Buffer
 }
 
 /** After the restore: HEAD and the index entries must be what the snapshot recorded. */
-async function verify(run: Run, head: { ref: string | null; oid: string | null }, indexLs: Buffer, warnings: string[]): Promise<void> {
-  const [sym, ls] = await Promise.all([
-    run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true }),
+async function verify(repo: Repo, run: Run, head: { ref: string | null; oid: string | null }, indexLs: Buffer, warnings: string[]): Promise<void> {
+  const [curRef, ls] = await Promise.all([
+    headRef(repo.root, repo.gitDir),
     run(['ls-files', '-s', '-z'], { readOnly: true }),
   ]);
-  const curRef = sym.code === 0 ? sym.stdout.trim() : null;
   if (curRef !== head.ref) warnings.push(`HEAD is ${curRef ?? 'detached'} after the restore, expected ${head.ref ?? 'detached'}`);
   if (!ls.stdoutBuf.equals(indexLs)) warnings.push('the index differs from the snapshot after the restore');
 }
