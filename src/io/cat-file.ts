@@ -10,6 +10,7 @@
  * on every request and re-scans the packs when an object is not found).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { gitArgv, gitEnv } from './git.js';
 import { FAULTS, faultPoint } from '../engine/fault.js';
@@ -18,6 +19,8 @@ import { currentScope } from './run-scope.js';
 interface Pending {
   resolve: (b: Buffer | null) => void;
   reject: (e: Error) => void;
+  /** the content goes here, chunk by chunk, instead of into one Buffer (resolved with an empty one) */
+  sink?: (chunk: Buffer) => void;
 }
 
 /** RB_TRACE_GIT=1: the same trace line ./git.ts prints, once, when the process starts. */
@@ -27,8 +30,8 @@ class CatFileProcess {
   private readonly child: ChildProcess;
   private readonly queue: Pending[] = [];
   private header: Buffer = Buffer.alloc(0);
-  /** the object being read: its chunks and how many bytes (with the trailing LF) remain */
-  private body: { chunks: Buffer[]; left: number; size: number } | null = null;
+  /** the object being read: its chunks (none when it has a sink) and how many bytes (with the trailing LF) remain */
+  private body: { chunks: Buffer[]; left: number; size: number; sink?: (chunk: Buffer) => void; error?: Error } | null = null;
   private failed: Error | null = null;
 
   constructor(root: string, onEnd: () => void = () => undefined) {
@@ -58,12 +61,12 @@ class CatFileProcess {
   }
 
   /** One object's content, or null when it does not exist. */
-  read(spec: string): Promise<Buffer | null> {
+  read(spec: string, sink?: (chunk: Buffer) => void): Promise<Buffer | null> {
     if (this.failed) return Promise.reject(this.failed);
     if (/[\n]/.test(spec)) return Promise.reject(new Error(`cat-file spec contains a newline: ${JSON.stringify(spec)}`));
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) this.busy();
-      this.queue.push({ resolve, reject });
+      this.queue.push({ resolve, reject, sink });
       (this.child.stdin as Writable).write(spec + '\n');
     });
   }
@@ -73,14 +76,26 @@ class CatFileProcess {
     while (pos < d.length) {
       if (this.body) {
         const take = Math.min(this.body.left, d.length - pos);
-        this.body.chunks.push(d.subarray(pos, pos + take));
-        this.body.left -= take;
+        const b = this.body;
+        if (b.sink) {
+          // the content without the record's trailing LF, handed on as it comes
+          const content = Math.max(0, Math.min(take, b.left - 1));
+          if (content > 0 && !b.error) {
+            try {
+              b.sink(d.subarray(pos, pos + content));
+            } catch (e) {
+              b.error = e as Error; // the rest of the object is read and dropped; the request fails
+            }
+          }
+        } else {
+          b.chunks.push(d.subarray(pos, pos + take));
+        }
+        b.left -= take;
         pos += take;
-        if (this.body.left === 0) {
-          const whole = Buffer.concat(this.body.chunks);
-          const size = this.body.size;
+        if (b.left === 0) {
           this.body = null;
-          this.answer(whole.subarray(0, size));
+          if (b.error) this.fail1(b.error);
+          else this.answer(b.sink ? Buffer.alloc(0) : Buffer.concat(b.chunks).subarray(0, b.size));
         }
         continue;
       }
@@ -105,8 +120,14 @@ class CatFileProcess {
         return;
       }
       const size = Number(m[1]);
-      this.body = { chunks: [], left: size + 1, size };
+      this.body = { chunks: [], left: size + 1, size, sink: this.queue[0]?.sink };
     }
+  }
+
+  private fail1(e: Error): void {
+    const p = this.queue.shift();
+    if (this.queue.length === 0) this.idle();
+    p?.reject(e);
   }
 
   private answer(b: Buffer | null): void {
@@ -130,19 +151,39 @@ class CatFileProcess {
 /** The objects `specs` name (oids, or `<oid>:<path>`), each null when missing. */
 export function readObjects(root: string, specs: readonly string[]): Promise<(Buffer | null)[]> {
   if (specs.length === 0) return Promise.resolve([]);
+  const proc = processFor(root);
+  const all = Promise.all(specs.map((s) => proc.read(s)));
+  if (!currentScope()) proc.close();
+  return all;
+}
+
+/**
+ * Write the content of the object `spec` names to the file descriptor `fd` as it arrives (never
+ * held whole: a 40 MB file costs no 40 MB of memory). Resolves true when written, false when the
+ * object does not exist.
+ */
+export function readObjectInto(root: string, spec: string, fd: number): Promise<boolean> {
+  return readObjectSink(root, spec, (chunk) => {
+    for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off);
+  });
+}
+
+/** Hand the content of the object `spec` names to `sink` as it arrives; false when the object does not exist. */
+export async function readObjectSink(root: string, spec: string, sink: (chunk: Buffer) => void): Promise<boolean> {
+  const proc = processFor(root);
+  const done = proc.read(spec, sink);
+  if (!currentScope()) proc.close();
+  return (await done) !== null;
+}
+
+function processFor(root: string): CatFileProcess {
   const scope = currentScope();
-  if (!scope) {
-    const once = new CatFileProcess(root);
-    const all = Promise.all(specs.map((s) => once.read(s)));
-    once.close();
-    return all;
-  }
+  if (!scope) return new CatFileProcess(root);
   const key = `cat-file ${root}`;
   let p = scope.closers.get(key) as CatFileProcess | undefined;
   if (!p) {
     p = new CatFileProcess(root, () => scope.closers.delete(key));
     scope.closers.set(key, p);
   }
-  const proc = p;
-  return Promise.all(specs.map((s) => proc.read(s)));
+  return p;
 }

@@ -53,6 +53,8 @@ export interface GitOptions {
   timeoutMs?: number;
   /** only stdoutBuf is wanted: stdout is left empty (saves decoding megabytes of listings) */
   binary?: boolean;
+  /** stdout goes here chunk by chunk and is not kept (stdout and stdoutBuf are empty): for listings of megabytes */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface GitResult {
@@ -198,7 +200,8 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
         child.kill('SIGKILL');
       }, opts.timeoutMs);
     }
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    const onStdout = opts.onStdout;
+    child.stdout!.on('data', onStdout ? (d: Buffer) => onStdout(d) : (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
