@@ -47,9 +47,16 @@ export function gitVersion(cacheDir?: string): [number, number, number] {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout);
   versionMemo = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
   if (key && file) {
-    try {
-      writeFileSync(file, JSON.stringify({ key, version: versionMemo }) + '\n');
-    } catch { /* read-only or missing rb dir: ask again next time */ }
+    const text = JSON.stringify({ key, version: versionMemo }) + '\n';
+    const save = () => {
+      try {
+        writeFileSync(file, text);
+        return true;
+      } catch { /* read-only, or no rb dir: ask again next time */ }
+      return false;
+    };
+    // a repository's first rb command makes the rb dir later in the run (its lock, its journal)
+    if (!save()) process.once('exit', save);
   }
   return versionMemo;
 }

@@ -288,14 +288,8 @@ export async function isValidBranchName(cwd: string, name: string): Promise<bool
   return r.code === 0;
 }
 
-/**
- * Environment that gives rb's own commits an identity when the user has none configured
- * (safety.md §2). The user's identity is used when present.
- */
-export async function identityEnv(cwd: string): Promise<Record<string, string>> {
-  const r = await git(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, allowFail: true, readOnly: true });
-  return identityFromConfig(parseConfigZ(r.code === 0 ? r.stdout : ''));
-}
+/** identityEnv: the identity for rb's own commits, from configuration asked once per repository generation. */
+export { identityEnv } from './repo-state.js';
 
 /** identityEnv from config values already read (keys lowercased, as `parseConfigZ` returns them). */
 export function identityFromConfig(cfg: Readonly<Record<string, string | null>>): Record<string, string> {

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, repoGeneration } from './git.js';
+import { git, identityFromConfig, parseConfigZ, repoGeneration } from './git.js';
 import { currentScope } from './run-scope.js';
 
 /** `ask()`, or the answer it gave under the same key since the repository last may have changed. */
@@ -76,4 +76,24 @@ export function headState(repo: { root: string; gitDir: string }): Promise<{ ref
     const r = await git(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: repo.root, allowFail: true, readOnly: true });
     return { ref, oid: r.code === 0 ? r.stdout.trim() || null : null };
   });
+}
+
+/**
+ * The configuration rb reads (core.autocrlf, core.filemode, core.symlinks, core.sparseCheckout,
+ * user.name, user.email), keys lowercased, the last value of a key winning, null for a key
+ * without a value (./git.ts parseConfigZ): one `git config` for the snapshot and the identity.
+ */
+export function configValues(root: string): Promise<Record<string, string | null>> {
+  return memoized(`config ${root}`, async () => {
+    const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { cwd: root, allowFail: true, readOnly: true });
+    return parseConfigZ(r.code === 0 ? r.stdout : '');
+  });
+}
+
+/**
+ * Environment that gives rb's own commits an identity when the user has none configured
+ * (safety.md §2). The user's identity is used when present.
+ */
+export async function identityEnv(cwd: string): Promise<Record<string, string>> {
+  return identityFromConfig(await configValues(cwd));
 }

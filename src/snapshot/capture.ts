@@ -39,7 +39,7 @@ import { access, copyFile, link, lstat, mkdtemp, open, readdir, readFile, readli
 import { basename, join, posix } from 'node:path';
 import { git, identityFromConfig, parseConfigZ, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
-import { headState, refListing } from '../io/repo-state.js';
+import { configValues, headState, refListing } from '../io/repo-state.js';
 import { GitError } from '../errors.js';
 import {
   FSYNC_FLAGS, GITSTATE_NAMES, SNAPSHOT_FORMAT_VERSION, STAGE_DIR_PREFIX, chunkArgs, encodeSkipped,
@@ -223,9 +223,9 @@ async function capture(
 
   // --- 1. independent queries, concurrently -------------------------------------------------
   // HEAD and the ref listing: asked once per command (io/repo-state.ts)
-  const [head, configR, refsBuf, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
+  const [head, cfg, refsBuf, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
     headState(repo),
-    run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
+    configValues(repo.root),
     refListing(repo.root),
     // one tag per entry: conflicts and the assume-unchanged / skip-worktree bits (-s only when needed)
     run(['ls-files', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
@@ -235,7 +235,6 @@ async function capture(
     run(['diff-files', '-z', '--ignore-submodules=dirty'], { indexFile: rIdx, readOnly: true, binary: true }),
   ]);
   const { ref: headRef, oid: headOid } = head;
-  const cfg = parseConfigZ(configR.code === 0 ? configR.stdout : '');
   const core = parseCoreConfig(cfg);
   const idEnv = identityFromConfig(cfg);
   const autocrlf = core.autocrlf;

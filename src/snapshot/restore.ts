@@ -43,7 +43,7 @@ import { hostname } from 'node:os';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
-import { headRef } from '../io/repo-state.js';
+import { headRef, refPositions } from '../io/repo-state.js';
 import { readObjectInto, readObjectSink } from '../io/cat-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
@@ -240,7 +240,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const head = parseHeadMeta(meta.HEAD);
   if (head.ref) {
     if (!head.ref.startsWith('refs/')) throw new StepFailedError(`snapshot ${label} has an invalid HEAD ref: ${head.ref}`);
-    const cur = await revParse(root, head.ref);
+    const cur = /^refs\/(heads|tags|remotes)\//.test(head.ref) ? ((await refPositions(root))[head.ref] ?? null) : await revParse(root, head.ref);
     if (head.oid) {
       if (!cur) {
         await run(['update-ref', '-m', 'rb restore', head.ref, head.oid, '']);
