@@ -6,7 +6,7 @@
  * - the peak memory (max RSS) of `rb undo` restoring a 40 MB ignored file.
  * Every case also checks the undo gave back the working copy byte for byte.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -106,4 +106,47 @@ describe('peak memory of rb undo (issue 18)', () => {
     expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeGreaterThan(0);
     expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeLessThan(150);
   }, 120_000);
+});
+
+describe('the git state archive without the tar module (issue 18)', () => {
+  it('plain files: rb writes an archive tar extracts byte for byte, and reads the archives tar writes', async () => {
+    const tar = await import('tar');
+    const { packPlainGitState, plainEntries, unpackGitState } = await import('../src/snapshot/gitstate-tar.js');
+    const dir = tmpDir('rb-gitstate-');
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'ORIG_HEAD'), 'a'.repeat(40) + '\n');
+    writeFileSync(join(src, 'MERGE_MSG'), Buffer.from('Merge branch \u00e9t\u00e9\n\n# conflicts:\n'.repeat(60)));
+    chmodSync(join(src, 'MERGE_MSG'), 0o600);
+    const names = ['MERGE_MSG', 'ORIG_HEAD'];
+    const mine = (await packPlainGitState(src, names))!;
+    expect(mine).not.toBeNull();
+    // tar extracts rb's archive
+    const byTar = join(dir, 'by-tar');
+    mkdirSync(byTar);
+    writeFileSync(join(dir, 'mine.tar'), mine);
+    tar.x({ file: join(dir, 'mine.tar'), cwd: byTar, sync: true });
+    // rb extracts tar's archive (portable, as the snapshot made it before)
+    tar.c({ cwd: src, file: join(dir, 'theirs.tar'), sync: true, portable: true }, names);
+    const theirs = readFileSync(join(dir, 'theirs.tar'));
+    expect(plainEntries(theirs)?.map((e) => e.name)).toEqual(names);
+    const byRb = join(dir, 'by-rb');
+    mkdirSync(byRb);
+    await unpackGitState(byRb, theirs, async () => { throw new Error('tar not needed'); });
+    const byRbMine = join(dir, 'by-rb-mine');
+    mkdirSync(byRbMine);
+    await unpackGitState(byRbMine, mine, async () => { throw new Error('tar not needed'); });
+    for (const out of [byTar, byRb, byRbMine]) {
+      for (const n of names) {
+        expect(readFileSync(join(out, n)).equals(readFileSync(join(src, n))), `${out}/${n}`).toBe(true);
+        expect(statSync(join(out, n)).mode & 0o777, `${out}/${n}`).toBe(statSync(join(src, n)).mode & 0o777 & ~process.umask());
+      }
+    }
+    // a directory (rebase-merge/) is left to tar
+    mkdirSync(join(src, 'rebase-merge'));
+    expect(await packPlainGitState(src, ['rebase-merge'])).toBeNull();
+    tar.c({ cwd: src, file: join(dir, 'dir.tar'), sync: true, portable: true }, ['rebase-merge']);
+    expect(plainEntries(readFileSync(join(dir, 'dir.tar')))).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -48,6 +48,7 @@ import {
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
+import { packPlainGitState } from './gitstate-tar.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -508,6 +509,9 @@ async function capture(
     }));
     if (present.length === 0) return Buffer.alloc(0);
     present.sort();
+    // plain files (ORIG_HEAD, AUTO_MERGE…) without loading `tar` (./gitstate-tar.ts)
+    const plain = await packPlainGitState(repo.gitDir, present).catch(() => null);
+    if (plain) return plain;
     const tar = await import('tar');
     const file = join(tmp, 'gitstate.tar');
     tar.c({ cwd: repo.gitDir, file, sync: true, portable: true }, present);

@@ -62,6 +62,7 @@ import { unwritableError } from '../engine/access.js';
 import { allClear, analyzeRestore, type RestoreAccess, type RestoreTarget } from './restore-access.js';
 import { DEFAULT_SKIP_IGNORED } from './capture.js';
 import { TreeEditor } from './tree-edit.js';
+import { unpackGitState } from './gitstate-tar.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -372,12 +373,14 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   if (meta['gitstate.tar'].length > 0) {
     const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
     try {
-      const file = join(tmp, 'gitstate.tar');
-      await open(file, 'wx', 0o600).then(async (fh) => {
-        try { await fh.writeFile(meta['gitstate.tar']); } finally { await fh.close(); }
+      // plain files without loading `tar`; anything else through it, from a file (./gitstate-tar.ts)
+      await unpackGitState(repo.gitDir, meta['gitstate.tar'], async () => {
+        const file = join(tmp, 'gitstate.tar');
+        await open(file, 'wx', 0o600).then(async (fh) => {
+          try { await fh.writeFile(meta['gitstate.tar']); } finally { await fh.close(); }
+        });
+        return file;
       });
-      const tar = await import('tar');
-      tar.x({ file, cwd: repo.gitDir, sync: true });
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
