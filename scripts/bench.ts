@@ -6,7 +6,7 @@
  *
  *   RB_BENCH_FILES=50000   files in the large repository (500 directories)
  *   RB_BENCH_RUNS=5        runs per measurement
- *   RB_BENCH_ONLY=startup,snapshot,files,emergency,undo,analyze,check   (default: all)
+ *   RB_BENCH_ONLY=startup,procs,snapshot,files,emergency,undo,analyze,check   (default: all)
  *   RB_BENCH_KEEP=1        keep the repositories
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -19,10 +19,11 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const FILES = Number(process.env.RB_BENCH_FILES ?? 50_000);
 const RUNS = Number(process.env.RB_BENCH_RUNS ?? 5);
-const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,snapshot,files,emergency,undo,analyze,check').split(',');
+const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,procs,snapshot,files,emergency,undo,analyze,check').split(',');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 interface Sample { ms: number; rssMb: number | null; code: number | null }
+interface ProcCount { command: string; git: number; goal: number; met: boolean }
 interface Row { name: string; rb: string; rbMs: number; plain: string; plainMs: number; ratio: number; target: string; met: boolean | null; rbPeakMb: number | null; note?: string }
 
 const env = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', NO_COLOR: '1' };
@@ -154,12 +155,31 @@ function makeDirty(r: BenchRepo): void {
   if (!existsSync(join(r.work, 'node_modules', '.bench-pad', 'pkg29', 'f49.js'))) run(r.work, ['sh', '-c', 'npm ci --no-audit --no-fund >/dev/null 2>&1 && node install.cjs']);
 }
 
+/**
+ * How many git processes one rb command starts: a `git` first on PATH that appends a line per
+ * call to a log, then runs the real git (git's own subprocesses use its exec path, not PATH).
+ */
+function countGitProcesses(base: string, cwd: string, argv: string[]): number {
+  const shim = join(base, 'git-shim');
+  const log = join(base, 'git-calls.log');
+  if (!existsSync(join(shim, 'git'))) {
+    const real = run(base, ['sh', '-c', 'command -v git']).stdout.trim();
+    mkdirSync(shim, { recursive: true });
+    writeFileSync(join(shim, 'git'), `#!/bin/sh\necho "$1" >> "$RB_BENCH_GIT_LOG"\nexec ${real} "$@"\n`, { mode: 0o755 });
+  }
+  rmSync(log, { force: true });
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: { ...env, PATH: `${shim}:${env.PATH}`, RB_BENCH_GIT_LOG: log }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
 // ---- measurements ---------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does)');
   const base = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const rows: Row[] = [];
+  const procs: ProcCount[] = [];
   const started = Date.now();
   process.stdout.write(`rb bench: ${FILES} files, ${RUNS} runs per measurement, in ${base}\n`);
   try {
@@ -173,6 +193,20 @@ async function main(): Promise<void> {
       for (const args of [['--version'], ['--help'], ['status'], ['history']]) {
         rows.push(pair(`rb ${args.join(' ')}`, { label: `rb ${args.join(' ')}`, sample: () => timed(large.work, rb(args)) }, { label: 'node -e 0', sample: () => timed(large.work, [process.execPath, '-e', '0']) }, { text: '≤ 2× node -e 0', ok: (x) => x <= 2 }));
       }
+    }
+    if (ONLY.includes('procs')) {
+      process.stdout.write('git processes per command\n');
+      const count = (command: string, args: string[], goal: number) => {
+        const n = countGitProcesses(base, large.work, rb(args));
+        procs.push({ command, git: n, goal, met: n <= goal });
+        process.stdout.write(`  ${command}: ${n} git processes (goal ≤ ${goal}: ${n <= goal ? 'met' : 'MISSED'})\n`);
+      };
+      makeDirty(large);
+      count('rb snapshots create', ['snapshots', 'create', '-m', 'bench'], 10);
+      makeDirty(large);
+      count('rb emergency --no-install', ['emergency', '--yes', '--no-services', '--no-install'], 30);
+      count('rb undo (of the emergency)', ['undo', '--yes'], 25);
+      count('rb status', ['status'], 1);
     }
     if (ONLY.includes('snapshot')) {
       process.stdout.write('snapshot (100 modified, 10 untracked)\n');
@@ -306,7 +340,7 @@ async function main(): Promise<void> {
   }
   const peakAll = Math.max(0, ...rows.map((r) => r.rbPeakMb ?? 0));
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, git: git(ROOT, '--version') };
-  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
+  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, gitProcesses: procs, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(result, null, 2) + '\n');
   const table = [
@@ -314,7 +348,8 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---|---|---:|',
     ...rows.map((r) => `| ${r.name} | ${r.rbMs} | ${r.plainMs} (${r.plain}) | ${r.ratio} | ${r.target} | ${r.met === null ? '-' : r.met ? 'yes' : 'NO'} | ${r.rbPeakMb ?? '-'} |`),
   ].join('\n');
-  process.stdout.write(`\n${table}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
+  const procTable = procs.length ? `\n\n| command | git processes | goal | met |\n|---|---:|---:|---|\n${procs.map((p) => `| ${p.command} | ${p.git} | ≤ ${p.goal} | ${p.met ? 'yes' : 'NO'} |`).join('\n')}` : '';
+  process.stdout.write(`\n${table}${procTable}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
 }
 
 await main();

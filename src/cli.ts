@@ -19,7 +19,8 @@ type Action = (...args: any[]) => Promise<number | void>;
 function lazy(load: () => Promise<Action>): (...args: any[]) => Promise<void> {
   return async (...args: any[]) => {
     const fn = await load();
-    const code = await fn(...args);
+    const { withRunScope } = await import('./io/run-scope.js');
+    const code = await withRunScope(() => fn(...args));
     if (typeof code === 'number' && code !== 0) process.exitCode = code;
   };
 }

@@ -2,10 +2,11 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { lstatSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
+import { currentScope } from './io/run-scope.js';
 
 export interface Repo {
   /** absolute, real path of the work tree's top level */
@@ -22,15 +23,69 @@ export interface Repo {
 
 export const MIN_GIT = [2, 25] as const;
 
-export function gitVersion(): [number, number, number] {
+let versionMemo: [number, number, number] | null = null;
+
+/**
+ * The version of the git on PATH. Asked once per process; with `cacheDir` (the repository's rb
+ * dir, when it exists) the answer is kept in git-version.json, keyed by the git executable's
+ * path, inode, size and mtime, so a run does not start `git --version` each time: a new or
+ * upgraded git binary is a new key.
+ */
+export function gitVersion(cacheDir?: string): [number, number, number] {
+  if (versionMemo) return versionMemo;
+  const key = cacheDir ? gitBinaryKey() : null;
+  const file = cacheDir ? join(cacheDir, 'git-version.json') : null;
+  if (key && file) {
+    try {
+      const c = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; version?: unknown };
+      if (c.key === key && Array.isArray(c.version) && c.version.length === 3 && c.version.every((n) => Number.isInteger(n))) {
+        return (versionMemo = c.version as [number, number, number]);
+      }
+    } catch { /* no cache yet, or unreadable: ask git */ }
+  }
   const r = gitSync(['--version'], { cwd: process.cwd(), hardened: false, readOnly: true });
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout);
-  if (!m) return [0, 0, 0];
-  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  versionMemo = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
+  if (key && file) {
+    const text = JSON.stringify({ key, version: versionMemo }) + '\n';
+    const save = () => {
+      try {
+        writeFileSync(file, text);
+        return true;
+      } catch { /* read-only, or no rb dir: ask again next time */ }
+      return false;
+    };
+    // a repository's first rb command makes the rb dir later in the run (its lock, its journal)
+    if (!save()) process.once('exit', save);
+  }
+  return versionMemo;
+}
+
+/** "path ino size mtime" of the git executable the spawns find on PATH, or null. */
+function gitBinaryKey(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, 'git');
+    try {
+      const st = statSync(p);
+      if (st.isFile() && st.mode & 0o111) return `${p} ${st.ino} ${st.size} ${st.mtimeMs}`;
+    } catch { /* not here */ }
+  }
+  return null;
 }
 
 export function findRepo(cwdOpt?: string): Repo {
   const cwd = resolve(cwdOpt ?? process.cwd());
+  // one command asks once (the command, then the engine it starts)
+  const scope = currentScope();
+  const known = scope?.fixed.get(`repo ${cwd}`) as Repo | undefined;
+  if (known) return known;
+  const repo = locateRepo(cwd);
+  scope?.fixed.set(`repo ${cwd}`, repo);
+  return repo;
+}
+
+function locateRepo(cwd: string): Repo {
   let r;
   try {
     r = gitSync(['rev-parse', '--is-bare-repository', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], {
@@ -61,7 +116,7 @@ export function findRepo(cwdOpt?: string): Repo {
   const gitDir = lines[2]!;
   const common = lines[3]!;
   const commonDir = realpathSync(isAbsolute(common) ? common : join(cwd, common));
-  const [maj, min] = gitVersion();
+  const [maj, min] = gitVersion(join(commonDir, 'rb'));
   if (maj < MIN_GIT[0] || (maj === MIN_GIT[0] && min < MIN_GIT[1])) {
     throw new PreconditionError(`git ${maj}.${min} is too old: rb needs git ${MIN_GIT.join('.')} or newer.`, {
       next: 'upgrade git, then run the command again',

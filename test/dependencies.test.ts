@@ -53,7 +53,7 @@ describe('declared dependencies', () => {
   it('one home each: simple-git in io/porcelain.ts, execa in io/exec.ts, child_process only in io/ (the two process layers and the port query) and the demo, which plays a user at a shell', () => {
     expect(importers('simple-git')).toEqual(['src/io/porcelain.ts']);
     expect(importers('execa')).toEqual(['src/io/exec.ts']);
-    expect(importers('node:child_process')).toEqual(['src/commands/demo.ts', 'src/io/exec.ts', 'src/io/git.ts', 'src/io/ports.ts']);
+    expect(importers('node:child_process')).toEqual(['src/commands/demo.ts', 'src/io/cat-file.ts', 'src/io/exec.ts', 'src/io/git.ts', 'src/io/ports.ts']);
     expect(importers('fs-extra')).toEqual(['src/check/dependencies.ts', 'src/check/kept-worktree.ts', 'src/commands/init.ts']);
   });
 

@@ -34,6 +34,7 @@ import { resolveBaseline, missingBaselineError, type Baseline } from './baseline
 import { FAULTS, faultPoint, setCurrentStep } from './fault.js';
 import { dieBySignal } from './signals.js';
 import { headState } from '../steps/git-common.js';
+import { configValues } from '../io/repo-state.js';
 import { stampOf } from '../ui/format.js';
 import { listrRendererOptions } from '../ui/terminal.js';
 import { STAMP_MARK } from '../steps/common.js';
@@ -113,16 +114,10 @@ function usesBaseline(playbook: Playbook): boolean {
 
 type Identity = { name: string | null; email: string | null };
 
-/** user.name and user.email as `git config <key>` gives them (the last value wins), from one git process. */
+/** user.name and user.email as `git config <key>` gives them (the last value wins), from the configuration rb reads once (io/repo-state.ts). */
 async function gitIdentity(repo: Repo): Promise<Identity> {
-  const r = await git(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd: repo.root, allowFail: true, readOnly: true });
-  const last: Record<string, string> = {};
-  for (const rec of r.stdout.split('\0')) {
-    const nl = rec.indexOf('\n');
-    if (nl > 0) last[rec.slice(0, nl)] = rec.slice(nl + 1);
-    else if (rec) last[rec] = ''; // a key without a value: `git config <key>` prints nothing for it
-  }
-  return { name: last['user.name']?.trim() || null, email: last['user.email']?.trim() || null };
+  const cfg = await configValues(repo.root);
+  return { name: cfg['user.name']?.trim() || null, email: cfg['user.email']?.trim() || null };
 }
 
 function osUser(): string {

@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { currentRunTag } from './git.js';
+import { currentRunTag, repositoryMayChange } from './git.js';
 import type { Command } from '../types.js';
 
 export interface ExecOptions {
@@ -64,6 +64,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
   // command is the run's doing (journal/ref-effects.ts)
   const tag = currentRunTag();
   const env: Record<string, string | undefined> = { ...(tag ? { GIT_REFLOG_ACTION: tag } : {}), ...opts.env };
+  repositoryMayChange();
   const sub = execa(argv[0]!, argv.slice(1), {
     cwd: opts.cwd,
     env,
@@ -123,7 +124,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
       }
     });
   }
-  const r = await sub;
+  const r = await sub.finally(repositoryMayChange);
   if (timer) clearTimeout(timer);
   if (killTimer) clearTimeout(killTimer);
   opts.signal?.removeEventListener('abort', onAbort);
@@ -152,6 +153,7 @@ export async function runCommand(command: Command, opts: ExecOptions): Promise<E
  */
 export function startDetached(command: Command, opts: { cwd: string; logFd: number; env?: NodeJS.ProcessEnv }): Promise<{ pid: number } | { error: string }> {
   const argv = toArgv(command);
+  repositoryMayChange(); // a service runs on while rb works: nothing read before it is kept
   const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, detached: true, stdio: ['ignore', opts.logFd, opts.logFd], env: opts.env ?? process.env });
   return new Promise((res) => {
     child.once('error', (e) => res({ error: e.message }));

@@ -53,6 +53,8 @@ export interface GitOptions {
   timeoutMs?: number;
   /** only stdoutBuf is wanted: stdout is left empty (saves decoding megabytes of listings) */
   binary?: boolean;
+  /** stdout goes here chunk by chunk and is not kept (stdout and stdoutBuf are empty): for listings of megabytes */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface GitResult {
@@ -141,6 +143,31 @@ function tagged(args: readonly string[], env: GitOptions['env']): { args: readon
   return { args: ['-c', 'core.logAllRefUpdates=always', ...out], env: { GIT_REFLOG_ACTION: runTag, ...env } };
 }
 
+/**
+ * Bumped when a command that may change the repository starts and when it ends: a git command
+ * that is not `readOnly`, or any other command rb starts (a user's command may commit). Answers
+ * memoized under one generation (./repo-state.ts) are current until it moves.
+ */
+let generation = 0;
+
+export function repoGeneration(): number {
+  return generation;
+}
+
+export function repositoryMayChange(): void {
+  generation++;
+}
+
+/**
+ * Plumbing that writes objects or an index file and never moves HEAD or a ref (and runs no
+ * hook): it leaves the generation where it is.
+ */
+const KEEPS_REFS = new Set(['hash-object', 'write-tree', 'mktree', 'commit-tree', 'unpack-objects', 'index-pack', 'pack-objects', 'update-index', 'ls-files', 'cat-file', 'diff-files', 'diff-index']);
+
+function mayMoveRefs(args: readonly string[], opts: GitOptions): boolean {
+  return !opts.readOnly && !KEEPS_REFS.has(subcommandOf(args));
+}
+
 /** RB_TRACE_GIT=1: one stderr line per git command (start offset and duration in ms), for profiling. */
 const TRACE = process.env.RB_TRACE_GIT === '1';
 
@@ -151,6 +178,8 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
   const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
   const argv = gitArgv(args, opts.hardened ?? true);
   const t0 = TRACE ? performance.now() : 0;
+  const moves = mayMoveRefs(givenArgs, givenOpts);
+  if (moves) generation++;
   return new Promise((resolve, reject) => {
     const child = spawn('git', argv, {
       cwd: opts.cwd,
@@ -177,10 +206,12 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
         }
       }, opts.timeoutMs);
     }
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    const onStdout = opts.onStdout;
+    child.stdout!.on('data', onStdout ? (d: Buffer) => onStdout(d) : (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
+      if (moves) generation++;
       reject(e);
     });
     if (opts.input !== undefined) {
@@ -189,6 +220,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
+      if (moves) generation++;
       if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a, i) => a !== '-c' && args[i - 1] !== '-c').join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
       const stdout = opts.binary ? '' : stdoutBuf.toString('utf8');
@@ -219,6 +251,7 @@ export function gitSync(givenArgs: readonly string[], givenOpts: GitOptions): Gi
   const t = givenOpts.readOnly ? { args: givenArgs, env: givenOpts.env } : tagged(givenArgs, givenOpts.env);
   const args = t.args;
   const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
+  if (mayMoveRefs(givenArgs, givenOpts)) generation++;
   const r = spawnSync('git', gitArgv(args, opts.hardened ?? true), {
     cwd: opts.cwd,
     env: gitEnv(opts),
@@ -261,14 +294,8 @@ export async function isValidBranchName(cwd: string, name: string): Promise<bool
   return r.code === 0;
 }
 
-/**
- * Environment that gives rb's own commits an identity when the user has none configured
- * (safety.md §2). The user's identity is used when present.
- */
-export async function identityEnv(cwd: string): Promise<Record<string, string>> {
-  const r = await git(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, allowFail: true, readOnly: true });
-  return identityFromConfig(parseConfigZ(r.code === 0 ? r.stdout : ''));
-}
+/** identityEnv: the identity for rb's own commits, from configuration asked once per repository generation. */
+export { identityEnv } from './repo-state.js';
 
 /** identityEnv from config values already read (keys lowercased, as `parseConfigZ` returns them). */
 export function identityFromConfig(cfg: Readonly<Record<string, string | null>>): Record<string, string> {

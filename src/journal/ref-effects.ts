@@ -16,6 +16,7 @@
  * Read-only.
  */
 import { git } from '../io/git.js';
+import { refPositions as positionsOf } from '../io/repo-state.js';
 import type { Repo } from '../repo.js';
 import type { RunRecord } from './journal.js';
 
@@ -30,15 +31,9 @@ export function isRunEntry(subject: string, id: string): boolean {
   return next === '' || next === ':' || next === ' ';
 }
 
-/** Positions of every branch, tag and remote-tracking branch. */
-export async function refPositions(repo: Repo): Promise<Record<string, string>> {
-  const r = await git(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'], { cwd: repo.root, readOnly: true });
-  const out: Record<string, string> = {};
-  for (const line of r.stdout.split('\n')) {
-    const i = line.lastIndexOf(' ');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
+/** Positions of every branch, tag and remote-tracking branch (asked once per repository generation: io/repo-state.ts). */
+export function refPositions(repo: Repo): Promise<Record<string, string>> {
+  return positionsOf(repo.root);
 }
 
 /** A ref the run changed and left as it is now: undo puts it back at `before` (null: delete it). */

@@ -39,6 +39,7 @@ import { access, copyFile, link, lstat, mkdtemp, open, readdir, readFile, readli
 import { basename, join, posix } from 'node:path';
 import { git, identityFromConfig, parseConfigZ, type GitOptions, type GitResult } from '../io/git.js';
 import type { Repo } from '../repo.js';
+import { configValues, headState, refListing } from '../io/repo-state.js';
 import { GitError } from '../errors.js';
 import {
   FSYNC_FLAGS, GITSTATE_NAMES, SNAPSHOT_FORMAT_VERSION, STAGE_DIR_PREFIX, chunkArgs, encodeSkipped,
@@ -48,6 +49,7 @@ import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
+import { packPlainGitState } from './gitstate-tar.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -222,10 +224,11 @@ async function capture(
   indexWriteP.catch(() => undefined);
 
   // --- 1. independent queries, concurrently -------------------------------------------------
-  const [headRef, configR, refsR, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
-    readHeadRef(repo.gitDir, run),
-    run(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { allowFail: true, readOnly: true }),
-    run(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { readOnly: true }),
+  // HEAD and the ref listing: asked once per command (io/repo-state.ts)
+  const [head, cfg, refsBuf, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
+    headState(repo),
+    configValues(repo.root),
+    refListing(repo.root),
     // one tag per entry: conflicts and the assume-unchanged / skip-worktree bits (-s only when needed)
     run(['ls-files', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
     run(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
@@ -233,15 +236,7 @@ async function capture(
     // tracked paths whose worktree content differs from the index (stat first, content when racy)
     run(['diff-files', '-z', '--ignore-submodules=dirty'], { indexFile: rIdx, readOnly: true, binary: true }),
   ]);
-  // HEAD's commit: a branch's oid is in the ref listing (absent = unborn); else ask rev-parse
-  let headOid: string | null = null;
-  const listed = headRef ? refsR.stdout.split('\n').find((l) => l.slice(l.indexOf(' ') + 1) === headRef) : undefined;
-  if (listed) headOid = listed.slice(0, listed.indexOf(' '));
-  else if (!headRef || !headRef.startsWith('refs/heads/')) {
-    const r = await run(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { allowFail: true, readOnly: true });
-    headOid = r.code === 0 ? r.stdout.trim() || null : null;
-  }
-  const cfg = parseConfigZ(configR.code === 0 ? configR.stdout : '');
+  const { ref: headRef, oid: headOid } = head;
   const core = parseCoreConfig(cfg);
   const idEnv = identityFromConfig(cfg);
   const autocrlf = core.autocrlf;
@@ -272,7 +267,7 @@ async function capture(
 
   const nul = (xs: readonly string[]) => Buffer.from(xs.map((x) => x + '\0').join(''), 'utf8');
   // HEAD and refs: hashed with the other small meta blobs at the end
-  const earlyMeta: Record<string, Buffer> = { 'HEAD': Buffer.from(`ref ${headRef ?? ''}\noid ${headOid ?? ''}\n`), 'refs': Buffer.from(refsR.stdout) };
+  const earlyMeta: Record<string, Buffer> = { 'HEAD': Buffer.from(`ref ${headRef ?? ''}\noid ${headOid ?? ''}\n`), 'refs': Buffer.from(refsBuf.toString('utf8')) };
 
   const skipped: SkippedEntry[] = [];
   const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
@@ -515,6 +510,9 @@ async function capture(
     }));
     if (present.length === 0) return Buffer.alloc(0);
     present.sort();
+    // plain files (ORIG_HEAD, AUTO_MERGE…) without loading `tar` (./gitstate-tar.ts)
+    const plain = await packPlainGitState(repo.gitDir, present).catch(() => null);
+    if (plain) return plain;
     const tar = await import('tar');
     const file = join(tmp, 'gitstate.tar');
     tar.c({ cwd: repo.gitDir, file, sync: true, portable: true }, present);
@@ -666,22 +664,6 @@ function parseCoreConfig(v: Readonly<Record<string, string | null>>): {
     autocrlf: normalizeAutocrlf(v['core.autocrlf'] ?? ''), filemode: bool('core.filemode', true), symlinks: bool('core.symlinks', true),
     sparseCheckout: bool('core.sparsecheckout', false),
   };
-}
-
-/**
- * The ref HEAD points at (refs/heads/x), or null when detached, read from `<git dir>/HEAD`
- * as git does; anything unusual there (a reftable repository's placeholder, a symlink) is
- * left to `git symbolic-ref`.
- */
-async function readHeadRef(gitDir: string, run: Run): Promise<string | null> {
-  try {
-    const t = (await readFile(join(gitDir, 'HEAD'), 'utf8')).trim();
-    const m = /^ref: (refs\/\S+)$/.exec(t);
-    if (m && m[1] !== 'refs/heads/.invalid') return m[1]!;
-    if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(t)) return null;
-  } catch { /* ask git */ }
-  const r = await run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true });
-  return r.code === 0 ? r.stdout.trim() || null : null;
 }
 
 /**

@@ -31,7 +31,8 @@
  *   skipped     "<reason>\t<path>\0": what was NOT captured (see SkippedEntry)
  *   info.json   SnapshotInfoFile
  */
-import { git, type GitOptions } from '../io/git.js';
+import { git } from '../io/git.js';
+import { readObjects } from '../io/cat-file.js';
 import type { Repo } from '../repo.js';
 
 /** Where snapshots live. */
@@ -255,33 +256,14 @@ export function parseTrailers(message: string): Record<string, string> {
 }
 
 /**
- * Read many objects with one `git cat-file --batch`. specs are object names without newlines
- * (oids, or `<oid>:<path>` with a known-safe path). Returns one Buffer per spec, or null when
- * the object is missing. All output is buffered: callers group specs so one call stays small.
+ * Read many objects through the repository's long-lived `git cat-file --batch` (../io/cat-file.ts).
+ * specs are object names without newlines (oids, or `<oid>:<path>` with a known-safe path).
+ * Returns one Buffer per spec, or null when the object is missing. Each object is held whole:
+ * callers group specs so the result stays small.
  */
-export async function catFileBatch(repo: Repo, specs: readonly string[], opts: Partial<GitOptions> = {}): Promise<(Buffer | null)[]> {
-  if (specs.length === 0) return [];
+export async function catFileBatch(repo: Repo, specs: readonly string[]): Promise<(Buffer | null)[]> {
   for (const s of specs) if (s.includes('\n')) throw new Error(`cat-file spec contains a newline: ${JSON.stringify(s)}`);
-  const r = await git(['cat-file', '--batch'], { cwd: repo.root, readOnly: true, ...opts, input: specs.map((s) => s + '\n').join('') });
-  const buf = r.stdoutBuf;
-  const out: (Buffer | null)[] = [];
-  let pos = 0;
-  for (let i = 0; i < specs.length; i++) {
-    const nl = buf.indexOf(0x0a, pos);
-    if (nl < 0) throw new Error('truncated git cat-file --batch output');
-    const header = buf.subarray(pos, nl).toString('utf8');
-    pos = nl + 1;
-    if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
-      out.push(null);
-      continue;
-    }
-    const m = /^[0-9a-f]+ \S+ (\d+)$/.exec(header);
-    if (!m) throw new Error(`unexpected git cat-file --batch header: ${header}`);
-    const size = Number(m[1]);
-    out.push(Buffer.from(buf.subarray(pos, pos + size)));
-    pos += size + 1;
-  }
-  return out;
+  return readObjects(repo.root, specs);
 }
 
 /** Group items so that the sum of their sizes stays under `limit` (an item larger than limit gets its own group). */

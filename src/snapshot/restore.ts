@@ -43,6 +43,8 @@ import { hostname } from 'node:os';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
+import { headRef, refPositions } from '../io/repo-state.js';
+import { readObjectInto, readObjectSink } from '../io/cat-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
@@ -61,6 +63,7 @@ import { allClear, analyzeRestore, type RestoreAccess, type RestoreTarget } from
 import { DEFAULT_SKIP_IGNORED } from './capture.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { TreeEditor } from './tree-edit.js';
+import { unpackGitState } from './gitstate-tar.js';
 
 export type RestoreStep =
   | 'safety' | 'journal' | 'head' | 'worktree' | 'clean' | 'raw' | 'ignored' | 'index' | 'refresh'
@@ -148,10 +151,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const target = await resolveSnapshot(repo, idOrCommit);
   const c = target.commit;
   const label = target.id || c;
-  // the raw index and its listing are big (megabytes in a large repository): read in the
-  // background, needed only at the index step and the final check
-  const bigMeta = catFileBatch(repo, [`${c}:meta/index.raw`, `${c}:meta/index.ls`]);
-  bigMeta.catch(() => undefined);
+  // the raw index and its listing are big (megabytes in a large repository): never held in
+  // memory, streamed into the index at the index step and hashed at the final check
   const metaBufs = await catFileBatch(repo, META_FILES.map((n) => `${c}:meta/${n}`));
   const meta = {} as Record<MetaName, Buffer>;
   META_FILES.forEach((n, i) => { meta[n] = metaBufs[i] ?? Buffer.alloc(0); });
@@ -241,7 +242,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const head = parseHeadMeta(meta.HEAD);
   if (head.ref) {
     if (!head.ref.startsWith('refs/')) throw new StepFailedError(`snapshot ${label} has an invalid HEAD ref: ${head.ref}`);
-    const cur = await revParse(root, head.ref);
+    const cur = /^refs\/(heads|tags|remotes)\//.test(head.ref) ? ((await refPositions(root))[head.ref] ?? null) : await revParse(root, head.ref);
     if (head.oid) {
       if (!cur) {
         await run(['update-ref', '-m', 'rb restore', head.ref, head.oid, '']);
@@ -330,9 +331,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
 
   // --- the raw index, through git's lock protocol ----------------------------------------------------
   const indexFile = join(repo.gitDir, 'index');
-  const [rawOrNull, lsOrNull] = await bigMeta;
-  const indexRaw = rawOrNull ?? Buffer.alloc(0);
-  if (indexRaw.length > 0) {
+  let indexWritten = false;
+  {
     let fh;
     try {
       fh = await open(indexLock, 'wx', 0o644);
@@ -345,17 +345,24 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
       throw e;
     }
     try {
-      await fh.writeFile(indexRaw);
-      await fh.sync();
-    } finally {
+      await readObjectInto(root, `${c}:meta/index.raw`, fh.fd);
+      indexWritten = (await fh.stat()).size > 0;
+      if (indexWritten) await fh.sync();
+    } catch (e) {
       await fh.close();
+      await rm(indexLock, { force: true });
+      throw e;
     }
+    await fh.close();
+  }
+  if (indexWritten) {
     // the index's original mtime: git trusts an entry's stat data only for files older than
     // the index file, so with a fresh mtime a file changed in the same second as the original
     // index write would pass for clean ("racy git")
     await setMtimeNs(indexLock, indexMtimeNs);
     await rename(indexLock, indexFile);
   } else {
+    await rm(indexLock, { force: true });
     await rm(indexFile, { force: true });
   }
   fault('index');
@@ -367,12 +374,14 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   if (meta['gitstate.tar'].length > 0) {
     const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
     try {
-      const file = join(tmp, 'gitstate.tar');
-      await open(file, 'wx', 0o600).then(async (fh) => {
-        try { await fh.writeFile(meta['gitstate.tar']); } finally { await fh.close(); }
+      // plain files without loading `tar`; anything else through it, from a file (./gitstate-tar.ts)
+      await unpackGitState(repo.gitDir, meta['gitstate.tar'], async () => {
+        const file = join(tmp, 'gitstate.tar');
+        await open(file, 'wx', 0o600).then(async (fh) => {
+          try { await fh.writeFile(meta['gitstate.tar']); } finally { await fh.close(); }
+        });
+        return file;
       });
-      const tar = await import('tar');
-      tar.x({ file, cwd: repo.gitDir, sync: true });
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -406,9 +415,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('perms');
 
   // --- check, then done ------------------------------------------------------------------------------
-  // snapshots since format 1.1 do not store index.ls: it is the listing of index.raw
-  const indexLs = lsOrNull ?? (indexRaw.length === 0 ? Buffer.alloc(0) : await listIndexBytes(repo, run, indexRaw));
-  await verify(run, head, indexLs, warnings);
+  await verify(repo, run, head, await expectedIndexListing(repo, run, c), warnings);
   await rm(journalPath, { force: true });
   return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
 }
@@ -597,11 +604,21 @@ const SKIP_REASON: Record<string, string> = {
 };
 
 /**
- * Read blobs for items (with oid and, when known, size) and hand each to fn, in groups of at most
- * 32 MiB per git call so memory stays bounded.
+ * What a restored file holds: its bytes, or (a big blob, never held in memory) a function that
+ * writes them to a file descriptor.
+ */
+type BlobContent = Buffer | ((fd: number) => Promise<void>);
+
+/** Blobs bigger than this are streamed to their file; smaller ones are read a group at a time. */
+const STREAM_OVER = 1024 * 1024;
+
+/**
+ * Read blobs for items (with oid and, when known, size) and hand each to fn: small ones in
+ * groups of at most 8 MiB, big ones as a writer that streams them, so memory stays bounded
+ * whatever the files' sizes.
  */
 async function forEachBlob<T extends { oid: string; size: number }>(
-  repo: Repo, items: readonly T[], fn: (item: T, data: Buffer) => Promise<void>,
+  repo: Repo, items: readonly T[], fn: (item: T, data: BlobContent) => Promise<void>,
 ): Promise<void> {
   if (items.length === 0) return;
   if (items.some((i) => !i.size)) {
@@ -609,7 +626,12 @@ async function forEachBlob<T extends { oid: string; size: number }>(
     const lines = r.stdout.split('\n');
     items.forEach((it, k) => { it.size = Number(lines[k]?.split(' ')[2]) || 0; });
   }
-  for (const group of groupBySize(items, (i) => i.size, 32 * 1024 * 1024)) {
+  for (const item of items.filter((i) => i.size > STREAM_OVER)) {
+    await fn(item, async (fd) => {
+      if (!(await readObjectInto(repo.root, item.oid, fd))) throw new StepFailedError(`object ${item.oid} of the snapshot is missing`);
+    });
+  }
+  for (const group of groupBySize(items.filter((i) => i.size <= STREAM_OVER), (i) => i.size, 8 * 1024 * 1024)) {
     const bufs = await catFileBatch(repo, group.map((g) => g.oid));
     // distinct paths: written concurrently, a few at a time
     let next = 0;
@@ -618,6 +640,7 @@ async function forEachBlob<T extends { oid: string; size: number }>(
         const k = next++;
         const b = bufs[k];
         if (!b) throw new StepFailedError(`object ${group[k]!.oid} of the snapshot is missing`);
+        bufs[k] = null; // written: let it go
         await fn(group[k]!, b);
       }
     };
@@ -666,16 +689,18 @@ async function ensureParentDirs(root: string, rel: string): Promise<boolean> {
  * The temp name is derived from the file name (`.rb-tmp-<hash>`), so a crash leaves at most one
  * per file and the resumed restore, writing the same file, replaces it.
  */
-async function replaceFile(abs: string, data: Buffer, mode: number, link: boolean): Promise<void> {
+async function replaceFile(abs: string, data: BlobContent, mode: number, link: boolean): Promise<void> {
   const tmp = join(dirname(abs), `.rb-tmp-${createHash('sha256').update(basename(abs)).digest('hex').slice(0, 16)}`);
   await rm(tmp, { force: true });
   try {
     if (link) {
+      if (typeof data === 'function') throw new Error(`symbolic link target over ${STREAM_OVER} bytes: ${abs}`);
       await symlink(data, tmp);
     } else {
       const fh = await open(tmp, 'wx', 0o600);
       try {
-        await fh.writeFile(data);
+        if (typeof data === 'function') await data(fh.fd);
+        else await fh.writeFile(data);
         await fh.chmod(mode);
       } finally {
         await fh.close();
@@ -703,25 +728,52 @@ async function clearIndexFlags(run: Run): Promise<void> {
   }
 }
 
-/** `git ls-files -s -z` of an index given as bytes (through a temp copy). */
-async function listIndexBytes(repo: Repo, run: Run, raw: Buffer): Promise<Buffer> {
+/** A digest of a listing too big to hold (`ls-files -s` of 200,000 entries is ~17 MB), fed chunk by chunk. */
+class ListingDigest {
+  private readonly hash = createHash('sha256');
+  private length = 0;
+  add = (chunk: Buffer): void => {
+    this.hash.update(chunk);
+    this.length += chunk.length;
+  };
+  done(): string {
+    return `${this.length} ${this.hash.digest('hex')}`;
+  }
+}
+
+/**
+ * The digest of the `git ls-files -s -z` listing the snapshot's index must give: its
+ * meta/index.ls, or (snapshots since format 1.1 do not store it) the listing of meta/index.raw
+ * through a temp copy — both streamed, never held in memory.
+ */
+async function expectedIndexListing(repo: Repo, run: Run, c: string): Promise<string> {
+  const stored = new ListingDigest();
+  if (await readObjectSink(repo.root, `${c}:meta/index.ls`, stored.add)) return stored.done();
   const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
   try {
     const f = join(tmp, 'listed.idx');
-    await writeFile(f, raw);
-    return (await run(['ls-files', '-s', '-z'], { indexFile: f, readOnly: true, binary: true })).stdoutBuf;
+    const fh = await open(f, 'wx', 0o600);
+    try {
+      await readObjectInto(repo.root, `${c}:meta/index.raw`, fh.fd);
+      if ((await fh.stat()).size === 0) return new ListingDigest().done();
+    } finally {
+      await fh.close();
+    }
+    const listing = new ListingDigest();
+    await run(['ls-files', '-s', '-z'], { indexFile: f, readOnly: true, onStdout: listing.add });
+    return listing.done();
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
 }
 
 /** After the restore: HEAD and the index entries must be what the snapshot recorded. */
-async function verify(run: Run, head: { ref: string | null; oid: string | null }, indexLs: Buffer, warnings: string[]): Promise<void> {
-  const [sym, ls] = await Promise.all([
-    run(['symbolic-ref', '-q', 'HEAD'], { allowFail: true, readOnly: true }),
-    run(['ls-files', '-s', '-z'], { readOnly: true }),
+async function verify(repo: Repo, run: Run, head: { ref: string | null; oid: string | null }, expectedListing: string, warnings: string[]): Promise<void> {
+  const listing = new ListingDigest();
+  const [curRef] = await Promise.all([
+    headRef(repo.root, repo.gitDir),
+    run(['ls-files', '-s', '-z'], { readOnly: true, onStdout: listing.add }),
   ]);
-  const curRef = sym.code === 0 ? sym.stdout.trim() : null;
   if (curRef !== head.ref) warnings.push(`HEAD is ${curRef ?? 'detached'} after the restore, expected ${head.ref ?? 'detached'}`);
-  if (!ls.stdoutBuf.equals(indexLs)) warnings.push('the index differs from the snapshot after the restore');
+  if (listing.done() !== expectedListing) warnings.push('the index differs from the snapshot after the restore');
 }

@@ -6,6 +6,7 @@
  * batched: one for-each-ref and one cat-file --batch for any number of snapshots.
  */
 import { git, revParse } from '../io/git.js';
+import { memoized } from '../io/repo-state.js';
 import type { Repo } from '../repo.js';
 import { UsageError } from '../errors.js';
 import {
@@ -41,7 +42,12 @@ export async function readSnapshot(repo: Repo, id: string): Promise<SnapshotInfo
  * prefix of an id, or a revision naming an rb snapshot commit (e.g. its oid, also when its ref
  * was deleted). Throws UsageError when nothing or more than one snapshot matches.
  */
-export async function resolveSnapshot(repo: Repo, idOrPrefix: string): Promise<SnapshotInfo> {
+export function resolveSnapshot(repo: Repo, idOrPrefix: string): Promise<SnapshotInfo> {
+  // asked several times by one undo (eligibility, plan, restore): once per repository generation
+  return memoized(`snapshot ${repo.root} ${idOrPrefix}`, () => resolveNow(repo, idOrPrefix));
+}
+
+async function resolveNow(repo: Repo, idOrPrefix: string): Promise<SnapshotInfo> {
   const q = idOrPrefix.trim();
   if (q === '' || q.startsWith('-') || /[\0\n]/.test(q)) {
     throw new UsageError(`not a snapshot id: ${JSON.stringify(idOrPrefix)}`, { next: 'list snapshots with `rb snapshots list`' });

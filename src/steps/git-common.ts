@@ -10,21 +10,18 @@ import { gitVersion, type Repo } from '../repo.js';
 import { hasRawBytes, nulPaths, splitNulPaths } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
 
-export async function headState(repo: Repo): Promise<{ ref: string | null; oid: string | null }> {
-  const [ref, oid] = await Promise.all([
-    git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
-    git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true }),
-  ]);
-  return { ref: ref.code === 0 ? ref.stdout.trim() : null, oid: oid.code === 0 ? oid.stdout.trim() : null };
-}
+/** Where HEAD is (branch ref, commit): asked once per repository generation (io/repo-state.ts). */
+export { headState } from '../io/repo-state.js';
+import { refPositions } from '../io/repo-state.js';
 
 /** The commit a revision names, or null. */
 export function oidOf(repo: Repo, rev: string): Promise<string | null> {
   return revParse(repo.root, `${rev}^{commit}`);
 }
 
-/** Where a ref points, or null when it does not exist. */
-export function refOid(repo: Repo, ref: string): Promise<string | null> {
+/** Where a ref points, or null when it does not exist (a branch, tag or remote-tracking branch: from the ref listing asked once per repository generation). */
+export async function refOid(repo: Repo, ref: string): Promise<string | null> {
+  if (/^refs\/(heads|tags|remotes)\//.test(ref)) return (await refPositions(repo.root))[ref] ?? null;
   return revParse(repo.root, ref);
 }
 

@@ -10,6 +10,7 @@ import { readRun, type RunRecord } from '../journal/journal.js';
 import type { Repo } from '../repo.js';
 import type { StepKind } from './types.js';
 import { refEffects } from '../journal/ref-effects.js';
+import { headState } from '../io/repo-state.js';
 
 const schema = z.object({ run: z.string().min(1), force: z.boolean().optional() }).strict();
 type With = z.infer<typeof schema>;
@@ -77,7 +78,7 @@ export const refsRevert: StepKind<With> = {
       await git(args, { cwd: repo.root });
       commands.push(`git ${args.join(' ')}`);
     };
-    const head = (await git(['symbolic-ref', '-q', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
+    const head = (await headState(repo)).ref ?? '';
     const effects = await refEffects(repo, run);
     const reversals = [...effects.revert];
     for (const c of effects.conflicts) {

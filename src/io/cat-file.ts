@@ -1,0 +1,189 @@
+/**
+ * One long-lived `git cat-file --batch` per repository and command (./run-scope.ts): reading
+ * snapshot metadata, blobs to restore and snapshot descriptions asks for objects many times a
+ * run, and each `cat-file` process is a spawn (~3–5 ms of node blocked, plus git's start).
+ * Requests are answered in order; the process is referenced only while a request is pending, so
+ * it never keeps rb alive; it ends when the scope closes its stdin (or rb's end does). Outside a
+ * scope each call has its own process, closed when it is answered.
+ *
+ * Objects git writes after the process started are found too (cat-file looks for loose objects
+ * on every request and re-scans the packs when an object is not found).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { gitArgv, gitEnv } from './git.js';
+import { FAULTS, faultPoint } from '../engine/fault.js';
+import { currentScope } from './run-scope.js';
+
+interface Pending {
+  resolve: (b: Buffer | null) => void;
+  reject: (e: Error) => void;
+  /** the content goes here, chunk by chunk, instead of into one Buffer (resolved with an empty one) */
+  sink?: (chunk: Buffer) => void;
+}
+
+/** RB_TRACE_GIT=1: the same trace line ./git.ts prints, once, when the process starts. */
+const TRACE = process.env.RB_TRACE_GIT === '1';
+
+class CatFileProcess {
+  private readonly child: ChildProcess;
+  private readonly queue: Pending[] = [];
+  private header: Buffer = Buffer.alloc(0);
+  /** the object being read: its chunks (none when it has a sink) and how many bytes (with the trailing LF) remain */
+  private body: { chunks: Buffer[]; left: number; size: number; sink?: (chunk: Buffer) => void; error?: Error } | null = null;
+  private failed: Error | null = null;
+
+  constructor(root: string, onEnd: () => void = () => undefined) {
+    if (TRACE) process.stderr.write(`[git ${performance.now().toFixed(0)}+0ms] cat-file --batch (long-lived)\n`);
+    this.child = spawn('git', gitArgv(['cat-file', '--batch']), {
+      cwd: root,
+      env: gitEnv({ readOnly: true }),
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: true, // own process group, as every git command rb starts (./git.ts)
+    });
+    if (FAULTS) faultPoint('git:cat-file');
+    this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
+    this.child.stdin!.on('error', () => undefined);
+    const fail = (e: Error) => {
+      this.failed = e;
+      for (const p of this.queue.splice(0)) p.reject(e);
+      onEnd();
+    };
+    this.child.on('error', fail);
+    this.child.on('close', (code) => fail(new Error(`git cat-file --batch ended (exit ${code}) with ${this.queue.length} requests unanswered`)));
+    this.idle();
+  }
+
+  /** No more requests: git ends when it has answered those sent. */
+  close(): void {
+    this.child.stdin!.end();
+  }
+
+  /** One object's content, or null when it does not exist. */
+  read(spec: string, sink?: (chunk: Buffer) => void): Promise<Buffer | null> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (/[\n]/.test(spec)) return Promise.reject(new Error(`cat-file spec contains a newline: ${JSON.stringify(spec)}`));
+    return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) this.busy();
+      this.queue.push({ resolve, reject, sink });
+      (this.child.stdin as Writable).write(spec + '\n');
+    });
+  }
+
+  private onData(d: Buffer): void {
+    let pos = 0;
+    while (pos < d.length) {
+      if (this.body) {
+        const take = Math.min(this.body.left, d.length - pos);
+        const b = this.body;
+        if (b.sink) {
+          // the content without the record's trailing LF, handed on as it comes
+          const content = Math.max(0, Math.min(take, b.left - 1));
+          if (content > 0 && !b.error) {
+            try {
+              b.sink(d.subarray(pos, pos + content));
+            } catch (e) {
+              b.error = e as Error; // the rest of the object is read and dropped; the request fails
+            }
+          }
+        } else {
+          b.chunks.push(d.subarray(pos, pos + take));
+        }
+        b.left -= take;
+        pos += take;
+        if (b.left === 0) {
+          this.body = null;
+          if (b.error) this.fail1(b.error);
+          else this.answer(b.sink ? Buffer.alloc(0) : Buffer.concat(b.chunks).subarray(0, b.size));
+        }
+        continue;
+      }
+      const nl = d.indexOf(0x0a, pos);
+      if (nl < 0) {
+        this.header = Buffer.concat([this.header, d.subarray(pos)]);
+        return;
+      }
+      const line = Buffer.concat([this.header, d.subarray(pos, nl)]).toString('utf8');
+      this.header = Buffer.alloc(0);
+      pos = nl + 1;
+      if (line.endsWith(' missing') || line.endsWith(' ambiguous')) {
+        this.answer(null);
+        continue;
+      }
+      const m = /^[0-9a-f]+ \S+ (\d+)$/.exec(line);
+      if (!m) {
+        const e = new Error(`unexpected git cat-file --batch header: ${line}`);
+        this.failed = e;
+        for (const p of this.queue.splice(0)) p.reject(e);
+        this.child.kill();
+        return;
+      }
+      const size = Number(m[1]);
+      this.body = { chunks: [], left: size + 1, size, sink: this.queue[0]?.sink };
+    }
+  }
+
+  private fail1(e: Error): void {
+    const p = this.queue.shift();
+    if (this.queue.length === 0) this.idle();
+    p?.reject(e);
+  }
+
+  private answer(b: Buffer | null): void {
+    const p = this.queue.shift();
+    if (this.queue.length === 0) this.idle();
+    p?.resolve(b);
+  }
+
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as Readable & { ref?: () => void }).ref?.();
+  }
+
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as Readable & { unref?: () => void }).unref?.();
+    (this.child.stdin as Writable & { unref?: () => void }).unref?.();
+  }
+}
+
+/** The objects `specs` name (oids, or `<oid>:<path>`), each null when missing. */
+export function readObjects(root: string, specs: readonly string[]): Promise<(Buffer | null)[]> {
+  if (specs.length === 0) return Promise.resolve([]);
+  const proc = processFor(root);
+  const all = Promise.all(specs.map((s) => proc.read(s)));
+  if (!currentScope()) proc.close();
+  return all;
+}
+
+/**
+ * Write the content of the object `spec` names to the file descriptor `fd` as it arrives (never
+ * held whole: a 40 MB file costs no 40 MB of memory). Resolves true when written, false when the
+ * object does not exist.
+ */
+export function readObjectInto(root: string, spec: string, fd: number): Promise<boolean> {
+  return readObjectSink(root, spec, (chunk) => {
+    for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off);
+  });
+}
+
+/** Hand the content of the object `spec` names to `sink` as it arrives; false when the object does not exist. */
+export async function readObjectSink(root: string, spec: string, sink: (chunk: Buffer) => void): Promise<boolean> {
+  const proc = processFor(root);
+  const done = proc.read(spec, sink);
+  if (!currentScope()) proc.close();
+  return (await done) !== null;
+}
+
+function processFor(root: string): CatFileProcess {
+  const scope = currentScope();
+  if (!scope) return new CatFileProcess(root);
+  const key = `cat-file ${root}`;
+  let p = scope.closers.get(key) as CatFileProcess | undefined;
+  if (!p) {
+    p = new CatFileProcess(root, () => scope.closers.delete(key));
+    scope.closers.set(key, p);
+  }
+  return p;
+}

@@ -1,0 +1,152 @@
+/**
+ * What a command costs where users feel it (issue 18), counted rather than timed (timings are
+ * the bench's business: docs/benchmarks.md):
+ * - the git processes one rb command starts: a `git` first on PATH logs each call, then runs the
+ *   real git (git's own subprocesses use its exec path, not PATH, and are not counted);
+ * - the peak memory (max RSS) of `rb undo` restoring a 40 MB ignored file.
+ * Every case also checks the undo gave back the working copy byte for byte.
+ */
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { copyRepo, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js';
+import { manifest } from './helpers/manifest.js';
+import { RB } from './helpers/cli.js';
+import { emergencyRepo, expectCode } from './helpers/scenarios.js';
+
+tmpRepos();
+
+const EXCL = { exclude: ['rollbacks'] };
+
+/** A directory holding a `git` that logs its first argument to $RB_GIT_LOG, then runs the real git. */
+function gitShim(): string {
+  const real = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+  const dir = tmpDir('rb-git-shim-');
+  writeFileSync(join(dir, 'git'), `#!/bin/sh\nfor a in "$@"; do case "$a" in -c) skip=1;; *) if [ -n "$skip" ]; then skip=; else echo "$a" >> "$RB_GIT_LOG"; break; fi;; esac; done\nexec ${real} "$@"\n`);
+  chmodSync(join(dir, 'git'), 0o755);
+  return dir;
+}
+
+/**
+ * Run the built rb in `cwd`; returns the git subcommands it started (one per process) and its
+ * peak memory in MB (process.resourceUsage().maxRSS, written by a preload at exit).
+ */
+function rbCounted(r: TestRepo, shim: string, args: string[]): { code: number | null; git: string[]; peakMb: number; out: string } {
+  const log = join(r.dir, `git-calls-${args[0]}.log`);
+  const rss = join(r.dir, `rss-${args[0]}.txt`);
+  rmSync(log, { force: true });
+  const preload = `data:text/javascript,process.on('exit',()=>process.getBuiltinModule('fs').writeFileSync(process.env.RB_RSS_FILE,String(process.resourceUsage().maxRSS)))`;
+  const env = { ...process.env, PATH: `${shim}:${process.env.PATH}`, RB_GIT_LOG: log, RB_RSS_FILE: rss, NO_COLOR: '1' };
+  delete env.GIT_DIR;
+  delete env.GIT_INDEX_FILE;
+  delete env.GIT_WORK_TREE;
+  const p = spawnSync(process.execPath, ['--import', preload, RB, ...args], { cwd: r.root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  let git: string[] = [];
+  try {
+    git = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  } catch { /* none */ }
+  let peakMb = 0;
+  try {
+    peakMb = Number(readFileSync(rss, 'utf8')) / 1024;
+  } catch { /* no exit handler ran */ }
+  return { code: p.status, git, peakMb, out: `${p.stdout}\n${p.stderr}` };
+}
+
+const count = (calls: string[]) => {
+  const by: Record<string, number> = {};
+  for (const c of calls) by[c] = (by[c] ?? 0) + 1;
+  return Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(' ');
+};
+
+describe('git processes per command (issue 18)', () => {
+  it('emergency, undo and snapshot start few git processes; no `git --version` once the version is cached; undo is exact', () => {
+    const r = copyRepo(emergencyRepo());
+    const shim = gitShim();
+    const before = manifest(r.root, EXCL);
+
+    const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
+    expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
+    const undo = rbCounted(r, shim, ['undo', '--yes']);
+    expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
+    expect(manifest(r.root, EXCL)).toBe(before);
+    const snap = rbCounted(r, shim, ['snapshots', 'create', '-m', 'counted']);
+    expect(snap.code, snap.out).toBe(0);
+    const status = rbCounted(r, shim, ['status']);
+    expect(status.code, status.out).toBe(0);
+
+    const seen = `snapshot ${snap.git.length}: ${count(snap.git)}\nemergency ${em.git.length}: ${count(em.git)}\nundo ${undo.git.length}: ${count(undo.git)}\nstatus ${status.git.length}: ${count(status.git)}`;
+    // before issue 18 (this fixture, in this order): emergency 67, undo 60, snapshot 21, status 2 (rev-parse, --version); undo peak 263 MB below
+    expect(snap.git.length, seen).toBeLessThanOrEqual(SNAPSHOT_MAX);
+    expect(em.git.length, seen).toBeLessThanOrEqual(EMERGENCY_MAX);
+    expect(undo.git.length, seen).toBeLessThanOrEqual(UNDO_MAX);
+    expect(status.git, seen).toEqual(['rev-parse']);
+    // only the repository's first rb command asks `git --version` (no .git/rb to keep it in yet)
+    for (const calls of [undo.git, snap.git, status.git]) expect(calls.filter((c) => c === '--version'), seen).toEqual([]);
+  }, 120_000);
+});
+
+const SNAPSHOT_MAX = 20;
+const EMERGENCY_MAX = 55;
+const UNDO_MAX = 34;
+
+describe('peak memory of rb undo (issue 18)', () => {
+  it('restoring a 40 MB ignored file stays under 150 MB and gives back its bytes', () => {
+    const r = copyRepo(emergencyRepo());
+    const shim = gitShim();
+    mkdirSync(join(r.root, 'build'), { recursive: true });
+    writeFileSync(join(r.root, 'build', 'big.bin'), randomBytes(40 * 1024 * 1024)); // build/ is ignored
+    const before = manifest(r.root, EXCL);
+    const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
+    expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
+    const undo = rbCounted(r, shim, ['undo', '--yes']);
+    expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
+    expect(manifest(r.root, EXCL)).toBe(before);
+    expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeGreaterThan(0);
+    expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeLessThan(150);
+  }, 120_000);
+});
+
+describe('the git state archive without the tar module (issue 18)', () => {
+  it('plain files: rb writes an archive tar extracts byte for byte, and reads the archives tar writes', async () => {
+    const tar = await import('tar');
+    const { packPlainGitState, plainEntries, unpackGitState } = await import('../src/snapshot/gitstate-tar.js');
+    const dir = tmpDir('rb-gitstate-');
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'ORIG_HEAD'), 'a'.repeat(40) + '\n');
+    writeFileSync(join(src, 'MERGE_MSG'), Buffer.from('Merge branch \u00e9t\u00e9\n\n# conflicts:\n'.repeat(60)));
+    chmodSync(join(src, 'MERGE_MSG'), 0o600);
+    const names = ['MERGE_MSG', 'ORIG_HEAD'];
+    const mine = (await packPlainGitState(src, names))!;
+    expect(mine).not.toBeNull();
+    // tar extracts rb's archive
+    const byTar = join(dir, 'by-tar');
+    mkdirSync(byTar);
+    writeFileSync(join(dir, 'mine.tar'), mine);
+    tar.x({ file: join(dir, 'mine.tar'), cwd: byTar, sync: true });
+    // rb extracts tar's archive (portable, as the snapshot made it before)
+    tar.c({ cwd: src, file: join(dir, 'theirs.tar'), sync: true, portable: true }, names);
+    const theirs = readFileSync(join(dir, 'theirs.tar'));
+    expect(plainEntries(theirs)?.map((e) => e.name)).toEqual(names);
+    const byRb = join(dir, 'by-rb');
+    mkdirSync(byRb);
+    await unpackGitState(byRb, theirs, async () => { throw new Error('tar not needed'); });
+    const byRbMine = join(dir, 'by-rb-mine');
+    mkdirSync(byRbMine);
+    await unpackGitState(byRbMine, mine, async () => { throw new Error('tar not needed'); });
+    for (const out of [byTar, byRb, byRbMine]) {
+      for (const n of names) {
+        expect(readFileSync(join(out, n)).equals(readFileSync(join(src, n))), `${out}/${n}`).toBe(true);
+        expect(statSync(join(out, n)).mode & 0o777, `${out}/${n}`).toBe(statSync(join(src, n)).mode & 0o777 & ~process.umask());
+      }
+    }
+    // a directory (rebase-merge/) is left to tar
+    mkdirSync(join(src, 'rebase-merge'));
+    expect(await packPlainGitState(src, ['rebase-merge'])).toBeNull();
+    tar.c({ cwd: src, file: join(dir, 'dir.tar'), sync: true, portable: true }, ['rebase-merge']);
+    expect(plainEntries(readFileSync(join(dir, 'dir.tar')))).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
