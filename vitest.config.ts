@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
  * - quick (`npm test`): everything else — unit tests and the core round trips; a few minutes;
  * - slow (`npm run test:slow`): the suites with real package managers and test runners on
  *   project shapes, the permission scenarios (an unprivileged user), the fault and lifecycle
- *   sweeps and the scenario matrices of the three levels;
+ *   sweeps, the scenario matrices of the three levels and of undo/redo, two clones syncing
+ *   through a git daemon, the dashboard in a headless browser;
  * - crash (`npm run test:crash`): kill -9 at every point (RB_CRASH_SWEEP selects how many).
  * `.ci/run` runs all three. A file named on the command line runs whatever set it is in.
  */
@@ -20,6 +21,9 @@ const SLOW = [
   'test/checkpoint.test.ts',
   'test/guard.test.ts',
   'test/monorepo-envs.test.ts',
+  'test/undo-chain.test.ts',
+  'test/records-sync.test.ts',
+  'test/dashboard-browser.test.ts',
 ];
 const CRASH = ['test/crash-sweep.test.ts'];
 
