@@ -263,8 +263,21 @@ describe('a real remote (points 2, 3, 6)', () => {
     const after = JSON.parse(rb(a.root, ['metrics', '--team', '--json']).stdout);
     expect(after).toMatchObject({ total: 2, undone: 1 });
     const h = JSON.parse(rb(a.root, ['history', '--team', '--json']).stdout);
+    const teamStatus = () => JSON.parse(rb(a.root, ['history', '--team', '--json']).stdout).runs.find((x: { id: string; mine: boolean }) => x.id === id && !x.mine).status;
     expect(h.runs.find((x: { id: string; mine: boolean }) => x.id === id && !x.mine).status).toBe('undone');
-  }, 120_000);
+    // B redoes it (issue 21): the team counts the rollback again; an undo of the redo takes it back again
+    const rd = rb(b.root, ['redo', '--yes']);
+    expect(rd.code, outOf(rd)).toBe(0);
+    expect(rb(a.root, ['sync', '--remote', 'shared']).code).toBe(0);
+    expect(JSON.parse(rb(a.root, ['metrics', '--team', '--json']).stdout)).toMatchObject({ total: 3, undone: 0 });
+    expect(teamStatus()).toBe('succeeded');
+    const redoId = runIdOf(rd.stdout)!;
+    const u2 = rb(b.root, ['undo', redoId, '--yes']);
+    expect(u2.code, outOf(u2)).toBe(0);
+    expect(rb(a.root, ['sync', '--remote', 'shared']).code).toBe(0);
+    expect(JSON.parse(rb(a.root, ['metrics', '--team', '--json']).stdout)).toMatchObject({ total: 2, undone: 1 });
+    expect(teamStatus()).toBe('undone');
+  }, 180_000);
 });
 
 describe('rb --help', () => {

@@ -22,17 +22,40 @@ export interface TeamRun {
   status: string;
 }
 
-/** Which runs of each writer were undone, from the undo records: writer -> run id -> undo run id. */
+/**
+ * Which runs of each writer are undone now, from the undo and redo records: writer -> run id ->
+ * the run that undid it. Every succeeded record with `undoOf` undid that run (a redo is the undo
+ * of an undo, journal/chain.ts); the latest such record of a run counts, and it counts only while
+ * it is itself in effect: after `rb undo`, `rb redo` brings the run back, and an undo of that
+ * redo takes it back again.
+ */
 function undoneBy(records: readonly SharedRecord[]): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
-  for (const r of records) {
-    const of = r.record?.undoOf ?? (r.audit?.undo_of as string | undefined);
-    const ok = (r.record?.status ?? r.audit?.result) === 'succeeded';
-    if (!of || !ok) continue;
-    if (!out.has(r.writer)) out.set(r.writer, new Map());
-    out.get(r.writer)!.set(of, r.id);
+  const byWriter = new Map<string, SharedRecord[]>();
+  for (const r of records) byWriter.set(r.writer, [...(byWriter.get(r.writer) ?? []), r]);
+  for (const [writer, recs] of byWriter) {
+    const latest = new Map<string, string>();
+    const oldestFirst = [...recs].sort((a, b) => startOf(a).localeCompare(startOf(b)));
+    for (const r of oldestFirst) {
+      const of = r.record?.undoOf ?? (r.audit?.undo_of as string | undefined);
+      const ok = (r.record?.status ?? r.audit?.result) === 'succeeded';
+      if (of && ok) latest.set(of, r.id);
+    }
+    const inEffect = (id: string, seen = new Set<string>()): boolean => {
+      const by = latest.get(id);
+      if (!by || seen.has(id)) return true;
+      seen.add(id);
+      return !inEffect(by, seen);
+    };
+    const undone = new Map<string, string>();
+    for (const [id, by] of latest) if (!inEffect(id)) undone.set(id, by);
+    out.set(writer, undone);
   }
   return out;
+}
+
+function startOf(r: SharedRecord): string {
+  return r.record?.startedAt ?? r.audit?.at ?? '';
 }
 
 /** Every run this clone knows of, its own and its teammates', newest first. */
