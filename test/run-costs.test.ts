@@ -87,9 +87,12 @@ describe('git processes per command (issue 18)', () => {
   }, 120_000);
 });
 
+// Measured on this fixture: 20 / 55 / 34 when issue 18 was done; 20 / 63 / 40 once the run's
+// shared record (issue 20: blobs, tree, commit and ref of refs/rb/records/… after every run) and
+// the dependency-dir listing (issue 24) were merged. Issue 18's goals (10 / 30 / 25) are not met.
 const SNAPSHOT_MAX = 20;
-const EMERGENCY_MAX = 55;
-const UNDO_MAX = 34;
+const EMERGENCY_MAX = 63;
+const UNDO_MAX = 40;
 
 describe('peak memory of rb undo (issue 18)', () => {
   it('restoring a 40 MB ignored file stays under 150 MB and gives back its bytes', () => {
