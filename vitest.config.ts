@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * - slow (`npm run test:slow`): the suites with real package managers and test runners on
  *   project shapes, the permission scenarios (an unprivileged user), the fault and lifecycle
  *   sweeps, the scenario matrices of the three levels and of undo/redo, two clones syncing
- *   through a git daemon, the dashboard in a headless browser;
+ *   through a git daemon, the dashboard in a headless browser, the undo picker on a pseudo-terminal;
  * - crash (`npm run test:crash`): kill -9 at every point (RB_CRASH_SWEEP selects how many).
  * `.ci/run` runs all three. A file named on the command line runs whatever set it is in.
  */
@@ -24,6 +24,9 @@ const SLOW = [
   'test/undo-chain.test.ts',
   'test/records-sync.test.ts',
   'test/dashboard-browser.test.ts',
+  'test/check-dependencies.test.ts',
+  'test/sprint-tests.test.ts',
+  'test/undo-pick.test.ts',
 ];
 const CRASH = ['test/crash-sweep.test.ts'];
 
