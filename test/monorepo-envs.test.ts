@@ -294,8 +294,8 @@ describe.concurrent('issue 24: monorepos and Python environments', { timeout: 24
     expect(doc.undoneSkipped).toEqual([files]);
     const text = await rbAsync(r.root, ['analyze']);
     expect(text.stdout).toContain(`passed over as undone: ${files}`);
-    // undoing the undo puts the files run back in effect
-    expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
+    // rb redo (the undo of the undo) puts the files run back in effect
+    expectCode(await rbAsync(r.root, ['redo', '--yes']), 0);
     expect(JSON.parse((await rbAsync(r.root, ['analyze', '--json'])).stdout).run).toBe(files);
   });
 });

@@ -287,7 +287,7 @@ describe.concurrent('issue 22, rb as a normal user', () => {
   });
 
   describe('3: the user\'s own read-only directories are opened for the operation, their modes put back', () => {
-    it('Go\'s module cache (ignored, 0555 dirs, 0444 files) and an untracked file in a 0555 dir: rb emergency, rb undo, undo of the undo', async (ctx) => {
+    it('Go\'s module cache (ignored, 0555 dirs, 0444 files) and an untracked file in a 0555 dir: rb emergency, rb undo, rb redo', async (ctx) => {
       if (!u.user) ctx.skip(u.reason);
       const user = u.user!;
       const r = userRepo(user);
@@ -308,8 +308,8 @@ describe.concurrent('issue 22, rb as a normal user', () => {
       expectCode(undo, 0);
       expect(manifest(r.root, EXCL)).toBe(before);
       expect((lstatSync(join(r.root, '.gomod')).mode & 0o777).toString(8)).toBe('555');
-      // the undo of the undo removes the read-only trees again (its restore opens them)
-      const redo = await rb(user, r, 'undo', '--yes');
+      // rb redo (the undo of the undo) removes the read-only trees again (its restore opens them)
+      const redo = await rb(user, r, 'redo', '--yes');
       expectCode(redo, 0);
       expect(existsSync(join(r.root, '.gomod'))).toBe(false);
       expect(existsSync(join(r.root, 'ro'))).toBe(false);
