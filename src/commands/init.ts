@@ -23,6 +23,7 @@ import { findRepo, type Repo } from '../repo.js';
 import { InterruptedError, PreconditionError, UsageError } from '../errors.js';
 import { git, isValidBranchName, shellQuote } from '../io/git.js';
 import { fsyncDir } from '../io/fs.js';
+import { requirementFiles } from '../steps/dependency-dirs.js';
 import type { Command, InstallConfig } from '../types.js';
 
 /** The file rb reads its configuration from. */
@@ -191,17 +192,6 @@ function readText(file: string): string {
   } catch {
     return '';
   }
-}
-
-/** requirements*.txt in a folder, requirements.txt first. */
-function requirementFiles(abs: string): string[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync(abs).filter((f) => /^requirements[\w.-]*\.txt$/.test(f) && isFile(join(abs, f)));
-  } catch {
-    /* unreadable */
-  }
-  return names.sort((a, b) => (a === 'requirements.txt' ? -1 : b === 'requirements.txt' ? 1 : a.localeCompare(b)));
 }
 
 /**

@@ -80,8 +80,8 @@ function nodeInstall(root: string, path: string, installs: readonly InstallConfi
   return { install: { command: 'npm install', cwd: parent, lockfiles: [], dir: 'node_modules' }, configured: false };
 }
 
-/** requirements*.txt in a folder, requirements.txt first. */
-function requirementFiles(abs: string): string[] {
+/** requirements*.txt in a folder, requirements.txt first (also what `rb init` proposes from). */
+export function requirementFiles(abs: string): string[] {
   let names: string[] = [];
   try {
     names = readdirSync(abs).filter((f) => /^requirements[\w.-]*\.txt$/.test(f) && isFile(join(abs, f)));
@@ -101,8 +101,9 @@ function pythonInstall(root: string, path: string, installs: readonly InstallCon
   const at = (command: string, lockfiles: string[]): { install: InstallConfig; configured: boolean } => ({ install: { command, cwd: parent, lockfiles, dir: name }, configured: false });
   if (name === '__pypackages__') return at('pdm install', isFile(join(abs, 'pdm.lock')) ? ['pdm.lock'] : []);
   if (isFile(join(abs, 'uv.lock'))) return at(name === '.venv' ? 'uv sync --frozen' : `UV_PROJECT_ENVIRONMENT=${name} uv sync --frozen`, ['uv.lock']);
-  if (isFile(join(abs, 'poetry.lock'))) return at('poetry install', ['poetry.lock']);
-  if (isFile(join(abs, 'Pipfile.lock'))) return at('pipenv sync', ['Pipfile.lock']);
+  // as `rb init` proposes them: a .venv in the project only comes back when the tool is told so
+  if (isFile(join(abs, 'poetry.lock'))) return at(name === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', ['poetry.lock']);
+  if (isFile(join(abs, 'Pipfile.lock'))) return at(name === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', ['Pipfile.lock']);
   if (isFile(join(abs, 'pdm.lock'))) return at('pdm install', ['pdm.lock']);
   const req = requirementFiles(abs);
   const what = req.length ? req.map((f) => `-r ${shellQuote(f)}`).join(' ') : '-e .';
