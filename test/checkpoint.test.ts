@@ -11,13 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, baseRepo, moveBaselineHere, oid, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
+import { allRefs, baseRepo, moveBaselineHere, oid, outOf, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code}\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 const untouched = (r: TestRepo) => manifest(r.root) + allRefs(r);
 

@@ -23,7 +23,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { rb, type RbResult } from './helpers/cli.js';
 import { manifest } from './helpers/manifest.js';
-import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle } from './helpers/scenarios.js';
+import { allRefs, emergencyRepo, gitDirOf, outOf, rbAsync, rbTempEntries, runsOf, sprintRepo, waitGitIdle, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -36,9 +36,6 @@ function state(r: TestRepo): string {
   return manifest(r.root, { exclude: ['rollbacks'] }) + allRefs(r, 'refs/heads', 'refs/tags') + 'stash:\n' + r.git('stash', 'list', '--format=%H %gs');
 }
 
-function expectCode(res: RbResult, code: number, what: string): void {
-  if (res.code !== code) throw new Error(`${what}: expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /** A subject of the sweep: a prepared repository and the command run on it. */
 interface Subject {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import type { RbResult } from './helpers/cli.js';
-import { baseRepo, gitDirOf, moveBaselineHere, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
+import { baseRepo, gitDirOf, moveBaselineHere, outOf, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -31,9 +31,6 @@ afterEach(() => {
   }
 });
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code}\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 async function freePort(): Promise<number> {
   const srv = createServer();

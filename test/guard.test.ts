@@ -13,16 +13,13 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, makeRepo, type TestRepo, tmpRepos } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, rbAsync, runsOf } from './helpers/scenarios.js';
+import { allRefs, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 const NODE = process.execPath;
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 let tpl: TestRepo | null = null;
 /** baseline = main = src/{a,b,c}.ts + .gitignore (.env); then the user's own uncommitted edits. */

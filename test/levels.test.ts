@@ -14,15 +14,12 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, gitIn, makeRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, baseRepo, emergencyRepo, gitDirOf, moveBaselineHere, oid, outOf, rbAsync, runsOf, sprintRepo } from './helpers/scenarios.js';
+import { allRefs, baseRepo, emergencyRepo, gitDirOf, moveBaselineHere, oid, outOf, rbAsync, runsOf, sprintRepo, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 function metrics(r: TestRepo): any[] {
   return JSON.parse(readFileSync(join(r.root, 'rollbacks', 'metrics.json'), 'utf8')).rollbacks;

@@ -16,15 +16,12 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, makeRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, gitDirOf, oid, outOf, rbAsync, runsOf } from './helpers/scenarios.js';
+import { allRefs, gitDirOf, oid, outOf, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 const headRef = (r: TestRepo) => r.git('symbolic-ref', '-q', 'HEAD').trim();
 const branches = (r: TestRepo, pattern: string) => r.git('for-each-ref', '--format=%(refname:short)', pattern).split('\n').filter(Boolean);

@@ -8,15 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { makeRepo, type TestRepo, tmpRepos, copyRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { allRefs, rbAsync, runsOf } from './helpers/scenarios.js';
+import { allRefs, rbAsync, runsOf, expectCode } from './helpers/scenarios.js';
 
 tmpRepos();
 
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /** "3s ago", "2m ago", … vary between two calls */
 /** A listing without its ages, and without the column padding an age's width sets (9s ago, 10s ago). */

@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, gitRun, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import type { RbResult } from './helpers/cli.js';
-import { GITIGNORE, baseRepo, moveBaselineHere, outOf, runsOf } from './helpers/scenarios.js';
+import { GITIGNORE, baseRepo, moveBaselineHere, outOf, runsOf, expectCode } from './helpers/scenarios.js';
 import { chownRoot, chownUser, foreignOwned, giveTo, normalUser, rbAs, runAs, writeRootOwned, type NormalUser } from './helpers/unprivileged.js';
 
 tmpRepos();
@@ -26,9 +26,6 @@ tmpRepos();
 const u = normalUser();
 const EXCL = { exclude: ['rollbacks'] };
 
-function expectCode(res: RbResult, code: number): void {
-  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code} (signal ${res.signal})\n--- stdout\n${res.stdout}\n--- stderr\n${res.stderr}`);
-}
 
 /**
  * main = baseline: the scenario project (its .gitignore also ignores .gomod/) plus conf/app.json;
