@@ -23,7 +23,7 @@ import { findRepo, type Repo } from '../repo.js';
 import { InterruptedError, PreconditionError, UsageError } from '../errors.js';
 import { git, isValidBranchName, shellQuote } from '../io/git.js';
 import { fsyncDir } from '../io/fs.js';
-import { requirementFiles } from '../steps/dependency-dirs.js';
+import { hasNodeLockfile, nodeInstall, pythonInstall, requirementFiles } from '../config/installs.js';
 import type { Command, InstallConfig } from '../types.js';
 
 /** The file rb reads its configuration from. */
@@ -103,22 +103,9 @@ function detectNode(root: string, dir: string, warnings: string[], rootHasPackag
   if (!isFile(join(abs, 'package.json'))) return null;
   const pkg = readPackageJson(join(abs, 'package.json'), warnings, rel('package.json'));
   if (!pkg) return null;
-  const locks = ['package-lock.json', 'npm-shrinkwrap.json', 'pnpm-lock.yaml', 'yarn.lock', 'bun.lock', 'bun.lockb'].filter((f) => isFile(join(abs, f)));
+  const { manager, command, lockfiles } = nodeInstall(root, abs, typeof pkg.packageManager === 'string' ? pkg.packageManager : '');
   // a subdirectory without its own lockfile under a root package.json is a workspace member
-  if (dir !== '.' && !locks.length && rootHasPackage) return null;
-  const declared = typeof pkg.packageManager === 'string' ? pkg.packageManager : '';
-  const [declName, declVersion] = declared.split('@') as [string, string | undefined];
-  const managerOf = (f: string) => (f.startsWith('pnpm') ? 'pnpm' : f === 'yarn.lock' ? 'yarn' : f.startsWith('bun') ? 'bun' : 'npm');
-  const manager = (locks.find((f) => managerOf(f) === declName) ? declName : locks[0] ? managerOf(locks[0]) : ['pnpm', 'yarn', 'bun'].includes(declName) ? declName : 'npm');
-  const lockfiles = locks.filter((f) => managerOf(f) === manager);
-  const berry = manager === 'yarn' && (isFile(join(abs, '.yarnrc.yml')) || isFile(join(root, '.yarnrc.yml')) || Number((declVersion ?? '').split('.')[0]) >= 2);
-  const frozen = lockfiles.length > 0;
-  const command = {
-    npm: frozen ? 'npm ci' : 'npm install',
-    pnpm: frozen ? 'pnpm install --frozen-lockfile' : 'pnpm install',
-    yarn: frozen ? (berry ? 'yarn install --immutable' : 'yarn install --frozen-lockfile') : 'yarn install',
-    bun: frozen ? 'bun install --frozen-lockfile' : 'bun install',
-  }[manager as 'npm' | 'pnpm' | 'yarn' | 'bun'];
+  if (dir !== '.' && !hasNodeLockfile(abs) && rootHasPackage) return null;
   const scripts = pkg.scripts && typeof pkg.scripts === 'object' ? pkg.scripts : {};
   const has = (s: string) => typeof scripts[s] === 'string' && (scripts[s] as string).trim() !== '';
   const run = (s: string) => (manager === 'npm' ? `npm run ${s}` : `${manager} run ${s}`);
@@ -195,9 +182,9 @@ function readText(file: string): string {
 }
 
 /**
- * Python, by the first of: uv.lock (uv), poetry.lock (poetry), Pipfile.lock (pipenv),
- * requirements*.txt (pip), pyproject.toml alone (poetry when it says [tool.poetry], else pip
- * installing the project itself). pip installs into the project's .venv/ or venv/ when there is
+ * Python, as config/installs.ts pythonInstall chooses (uv.lock, poetry.lock, Pipfile.lock,
+ * pdm.lock, requirements*.txt, a pyproject.toml alone), with the tool's runner for the tests.
+ * pip installs into the project's .venv/ or venv/ when there is
  * one, and otherwise into the python3 on PATH, with a note saying so. A sub-folder whose
  * pyproject.toml has no lockfile of its own while the root has uv.lock is a uv workspace member:
  * the root's install covers it.
@@ -213,29 +200,19 @@ function detectPython(root: string, dir: string): DetectedProject | null {
   // the tests: pytest when the project uses it, else unittest when it has tests at all
   const unittest = pytest ? null : unittestArgs(abs);
   const tests = (runner: string) => (pytest ? `${runner} pytest` : unittest ? `${runner} python -m unittest ${unittest}` : null);
-  if (isFile(join(abs, 'uv.lock'))) {
-    return py('uv', 'uv', { command: 'uv sync --frozen', cwd: dir, lockfiles: ['uv.lock'], dir: '.venv' }, tests('uv run'));
+  const found = pythonInstall(abs, venv);
+  if (!found) return null;
+  // a pyproject.toml with no lockfile or requirements of its own, under a root uv.lock
+  const projectAlone = found.lockfiles.length === 1 && found.lockfiles[0] === 'pyproject.toml';
+  if (projectAlone && dir !== '.' && isFile(join(root, 'uv.lock'))) return null;
+  const install: InstallConfig = { command: found.command, cwd: dir, lockfiles: found.lockfiles, dir: found.dir };
+  if (found.manager === 'pip') {
+    const python = found.dir ? `${found.dir}/bin/python` : 'python3';
+    return py(found.tool, 'pip', install, pytest ? `${python} -m pytest` : unittest ? `${python} -m unittest ${unittest}` : null, found.dir ? undefined : noVenv);
   }
-  if (isFile(join(abs, 'poetry.lock'))) {
-    return py('poetry', 'poetry', { command: venv === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', cwd: dir, lockfiles: ['poetry.lock'], dir: venv === '.venv' ? '.venv' : null }, tests('poetry run'));
-  }
-  if (isFile(join(abs, 'Pipfile.lock'))) {
-    return py('pipenv', 'pipenv', { command: venv === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', cwd: dir, lockfiles: ['Pipfile.lock'], dir: venv === '.venv' ? '.venv' : null }, tests('pipenv run'));
-  }
-  const pyproject = isFile(join(abs, 'pyproject.toml'));
-  if (!requirements.length && !pyproject) return null;
-  if (!requirements.length && dir !== '.' && isFile(join(root, 'uv.lock'))) return null; // a uv workspace member
-  if (!requirements.length && /^\[tool\.poetry\]/m.test(readText(join(abs, 'pyproject.toml')))) {
-    return py('poetry', 'poetry', { command: 'poetry install', cwd: dir, lockfiles: ['pyproject.toml'], dir: venv === '.venv' ? '.venv' : null }, tests('poetry run'));
-  }
-  // pip: the requirements files, or the project itself (pyproject.toml alone)
-  const what = requirements.length ? requirements.map((f) => `-r ${f}`).join(' ') : '-e .';
-  const lockfiles = requirements.length ? requirements : ['pyproject.toml'];
-  if (venv) {
-    // the virtualenv is made again when a rollback's clean removed it (its requirements changed)
-    return py('python3', 'pip', { command: `python3 -m venv ${venv} && ${venv}/bin/python -m pip install ${what}`, cwd: dir, lockfiles, dir: venv }, pytest ? `${venv}/bin/python -m pytest` : unittest ? `${venv}/bin/python -m unittest ${unittest}` : null);
-  }
-  return py('python3', 'pip', { command: `python3 -m pip install ${what}`, cwd: dir, lockfiles, dir: null }, pytest ? 'python3 -m pytest' : unittest ? `python3 -m unittest ${unittest}` : null, noVenv);
+  // the tool's own runner, in the environment the install fills (uv: UV_PROJECT_ENVIRONMENT=venv)
+  const envPrefix = /^(UV_PROJECT_ENVIRONMENT=\S+ )/.exec(found.command)?.[1] ?? '';
+  return py(found.tool, found.manager, install, tests(`${envPrefix}${found.tool} run`));
 }
 
 /** Go: go.mod; the module cache lives outside the repository, so no dependency dir. */
@@ -285,6 +262,7 @@ const HOW_TO_GET: Record<string, string> = {
   bun: '`npm install -g bun`',
   uv: 'see https://docs.astral.sh/uv/',
   poetry: '`pipx install poetry`',
+  pdm: '`pipx install pdm`',
   pipenv: '`pipx install pipenv`',
   python3: 'your system\'s python3 package',
   npm: 'Node.js',

@@ -5,7 +5,7 @@
  *
  * Each comes with the install that makes it: the configured install entry whose folder holds it
  * (its command and lockfiles; a workspace's node_modules belong to the install at the workspace
- * root), or else the one rb would propose for its folder (`rb init`'s choice: uv sync, npm ci,
+ * root), or else the one `rb init` proposes for its folder (config/installs.ts: uv sync, npm ci,
  * python3 -m venv … && pip install …). A clean keeps each one while those lockfiles are unchanged
  * and names the command that recreates one it removes; `rb check` links or installs each in its
  * worktree. Without any lockfile the manifest stands in for it (package.json, pyproject.toml):
@@ -14,9 +14,10 @@
  * Found from git's own list of ignored directories (`ls-files -o -i --directory`, which stops at
  * each ignored folder, so a large node_modules costs nothing), plus the configured dirs.
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { git, shellQuote } from '../io/git.js';
+import { hasNodeLockfile, nodeInstall, pythonInstall } from '../config/installs.js';
 import { DEPENDENCY_DIR_NAMES } from '../config/defaults.js';
 import type { InstallConfig } from '../types.js';
 
@@ -37,16 +38,6 @@ const isFile = (p: string) => {
   }
 };
 
-/** Node lockfiles, in the order `rb init` prefers them, with their frozen install. */
-const NODE_LOCKS: readonly (readonly [string, string])[] = [
-  ['package-lock.json', 'npm ci'],
-  ['npm-shrinkwrap.json', 'npm ci'],
-  ['pnpm-lock.yaml', 'pnpm install --frozen-lockfile'],
-  ['yarn.lock', 'yarn install --frozen-lockfile'],
-  ['bun.lock', 'bun install --frozen-lockfile'],
-  ['bun.lockb', 'bun install --frozen-lockfile'],
-];
-
 const norm = (p: string) => posix.normalize(p || '.').replace(/\/+$/, '') || '.';
 const joinRel = (a: string, b: string) => norm(a === '.' ? b : `${a}/${b}`);
 
@@ -65,49 +56,30 @@ function upFrom(dir: string): string[] {
 }
 
 /** The install a node_modules at `path` belongs to: the configured one at its workspace root, or the lockfile's own. */
-function nodeInstall(root: string, path: string, installs: readonly InstallConfig[]): { install: InstallConfig; configured: boolean } {
+function nodeInstallOf(root: string, path: string, installs: readonly InstallConfig[]): { install: InstallConfig; configured: boolean } {
   const parent = posix.dirname(path);
   for (const d of upFrom(parent)) {
     const conf = installs.find((i) => norm(i.cwd) === d && i.dir && posix.basename(i.dir) === 'node_modules');
     if (conf) return { install: { ...conf, dir: posix.relative(d, path) || 'node_modules' }, configured: true };
-    const lock = NODE_LOCKS.find(([f]) => isFile(join(root, d, f)));
-    if (lock) {
-      const berry = lock[0] === 'yarn.lock' && isFile(join(root, d, '.yarnrc.yml'));
-      return { install: { command: berry ? 'yarn install --immutable' : lock[1], cwd: d, lockfiles: [lock[0]], dir: posix.relative(d, path) }, configured: false };
+    if (hasNodeLockfile(join(root, d))) {
+      const p = nodeInstall(root, join(root, d));
+      return { install: { command: p.command, cwd: d, lockfiles: p.lockfiles, dir: posix.relative(d, path) }, configured: false };
     }
   }
-  // no lockfile anywhere above: npm install from the package.json next to it
-  return { install: { command: 'npm install', cwd: parent, lockfiles: [], dir: 'node_modules' }, configured: false };
-}
-
-/** requirements*.txt in a folder, requirements.txt first (also what `rb init` proposes from). */
-export function requirementFiles(abs: string): string[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync(abs).filter((f) => /^requirements[\w.-]*\.txt$/.test(f) && isFile(join(abs, f)));
-  } catch {
-    /* unreadable */
-  }
-  return names.sort((a, b) => (a === 'requirements.txt' ? -1 : b === 'requirements.txt' ? 1 : a.localeCompare(b)));
+  // no lockfile anywhere above: the install package.json next to it names (npm install by default)
+  const p = nodeInstall(root, join(root, parent));
+  return { install: { command: p.command, cwd: parent, lockfiles: [], dir: 'node_modules' }, configured: false };
 }
 
 /** The install a Python environment at `path` (a venv, or __pypackages__) belongs to. */
-function pythonInstall(root: string, path: string, installs: readonly InstallConfig[]): { install: InstallConfig; configured: boolean } {
-  const parent = posix.dirname(path);
-  const name = posix.basename(path);
+function pythonInstallOf(root: string, path: string, installs: readonly InstallConfig[]): { install: InstallConfig; configured: boolean } {
   const conf = installs.find((i) => installDir(i) === path);
   if (conf) return { install: conf, configured: true };
-  const abs = join(root, parent);
-  const at = (command: string, lockfiles: string[]): { install: InstallConfig; configured: boolean } => ({ install: { command, cwd: parent, lockfiles, dir: name }, configured: false });
-  if (name === '__pypackages__') return at('pdm install', isFile(join(abs, 'pdm.lock')) ? ['pdm.lock'] : []);
-  if (isFile(join(abs, 'uv.lock'))) return at(name === '.venv' ? 'uv sync --frozen' : `UV_PROJECT_ENVIRONMENT=${name} uv sync --frozen`, ['uv.lock']);
-  // as `rb init` proposes them: a .venv in the project only comes back when the tool is told so
-  if (isFile(join(abs, 'poetry.lock'))) return at(name === '.venv' ? 'POETRY_VIRTUALENVS_IN_PROJECT=true poetry install' : 'poetry install', ['poetry.lock']);
-  if (isFile(join(abs, 'Pipfile.lock'))) return at(name === '.venv' ? 'PIPENV_VENV_IN_PROJECT=1 pipenv sync' : 'pipenv sync', ['Pipfile.lock']);
-  if (isFile(join(abs, 'pdm.lock'))) return at('pdm install', ['pdm.lock']);
-  const req = requirementFiles(abs);
-  const what = req.length ? req.map((f) => `-r ${shellQuote(f)}`).join(' ') : '-e .';
-  return at(`python3 -m venv ${shellQuote(name)} && ${shellQuote(name)}/bin/python -m pip install ${what}`, req);
+  const parent = posix.dirname(path);
+  const name = posix.basename(path);
+  // (never null: an environment folder is given)
+  const p = pythonInstall(join(root, parent), name)!;
+  return { install: { command: p.command, cwd: parent, lockfiles: p.lockfiles, dir: p.dir ?? name }, configured: false };
 }
 
 /** Is this ignored folder a dependency dir by its name (and, for a virtualenv, its pyvenv.cfg)? */
@@ -132,7 +104,7 @@ export async function dependencyDirs(root: string, installs: readonly InstallCon
   const ignoredDirs = r.code === 0 ? r.stdout.split('\0').filter((p) => p.endsWith('/')).map((p) => p.slice(0, -1)) : [];
   for (const path of ignoredDirs) {
     if (out.has(path) || !isDependencyDir(root, path)) continue;
-    const found = posix.basename(path) === 'node_modules' ? nodeInstall(root, path, installs) : pythonInstall(root, path, installs);
+    const found = posix.basename(path) === 'node_modules' ? nodeInstallOf(root, path, installs) : pythonInstallOf(root, path, installs);
     out.set(path, { path, ...found });
   }
   return [...out.values()].sort((a, b) => a.path.localeCompare(b.path));
