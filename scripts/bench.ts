@@ -6,7 +6,8 @@
  *
  *   RB_BENCH_FILES=50000   files in the large repository (500 directories)
  *   RB_BENCH_RUNS=5        runs per measurement
- *   RB_BENCH_ONLY=startup,procs,snapshot,files,emergency,undo,analyze,check   (default: all)
+ *   RB_BENCH_ONLY=startup,procs,snapshot,files,emergency,undo,many,analyze,check   (default: all but memory)
+ *                          memory: each command's peak with a 40 MB ignored file (RB_BENCH_FILES=200000 for issue 18's row)
  *   RB_BENCH_KEEP=1        keep the repositories
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -19,7 +20,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const FILES = Number(process.env.RB_BENCH_FILES ?? 50_000);
 const RUNS = Number(process.env.RB_BENCH_RUNS ?? 5);
-const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,procs,snapshot,files,emergency,undo,analyze,check').split(',');
+const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,procs,snapshot,files,emergency,undo,many,analyze,check').split(',');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 interface Sample { ms: number; rssMb: number | null; code: number | null }
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
   const base = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const rows: Row[] = [];
   const procs: ProcCount[] = [];
+  const memory: { command: string; peakMb: number | null; selfMb: number | null; ms: number }[] = [];
   const started = Date.now();
   process.stdout.write(`rb bench: ${FILES} files, ${RUNS} runs per measurement, in ${base}\n`);
   try {
@@ -262,18 +264,72 @@ async function main(): Promise<void> {
       );
     }
     if (ONLY.includes('undo')) {
-      process.stdout.write('rb undo of an emergency\n');
-      const samples: Sample[] = [];
+      process.stdout.write('rb undo of an emergency vs git checkout <branch>; git stash pop after the plain emergency\n');
+      // each sample undoes its own emergency: rb's (untimed) before rb undo, the plain procedure's
+      // (stash; checkout; reset --hard; clean -fdx, untimed) before checkout + stash pop
+      const plainEmergency = [['git', 'stash', 'push', '-u', '-q'], ['git', 'checkout', '-q', 'baseline'], ['git', 'reset', '-q', '--hard', 'origin/baseline'], ['git', 'clean', '-q', '-fdx', '-e', 'node_modules']];
+      const a: Sample[] = [];
+      const b: Sample[] = [];
       for (let i = 0; i < RUNS; i++) {
         makeDirty(large);
         run(large.work, rb(['emergency', '--yes', '--no-services', '--no-install']));
-        samples.push(timed(large.work, rb(['undo', '--yes'])));
+        a.push(timed(large.work, rb(['undo', '--yes'])));
+        makeDirty(large);
+        for (const c of plainEmergency) run(large.work, c);
+        b.push(timedSeq(large.work, [['git', 'checkout', '-q', 'feature'], ['git', 'stash', 'pop', '-q']]));
       }
-      const ms = median(samples.map((s) => s.ms));
-      const peak = samples.map((s) => s.rssMb).filter((x): x is number => x !== null);
-      const st = median(Array.from({ length: RUNS }, () => timed(large.work, ['git', 'status', '--porcelain']).ms));
-      rows.push({ name: 'rb undo (emergency)', rb: 'rb undo --yes', rbMs: Math.round(ms), plain: 'git status (reference)', plainMs: Math.round(st), ratio: Math.round((ms / st) * 100) / 100, target: 'no target (reference: git status)', met: null, rbPeakMb: peak.length ? Math.max(...peak) : null });
-      process.stdout.write(`  rb undo: ${Math.round(ms)} ms (git status ${Math.round(st)} ms)\n`);
+      const rbMs = median(a.map((s) => s.ms));
+      const plainMs = median(b.map((s) => s.ms));
+      const peak = a.map((s) => s.rssMb).filter((x): x is number => x !== null);
+      const ratio = Math.round((rbMs / plainMs) * 100) / 100;
+      rows.push({ name: 'rb undo (of an emergency)', rb: 'rb undo --yes', rbMs: Math.round(rbMs), plain: 'git checkout feature; git stash pop', plainMs: Math.round(plainMs), ratio, target: '≤ 2× plain', met: ratio <= 2, rbPeakMb: peak.length ? Math.max(...peak) : null });
+      process.stdout.write(`  rb undo: ${Math.round(rbMs)} ms, checkout + stash pop ${Math.round(plainMs)} ms, ratio ${ratio} (≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})\n`);
+    }
+    if (ONLY.includes('many')) {
+      process.stdout.write('snapshot of 10,000 changes (5,000 modified, 5,000 untracked) vs git stash push -u + pop\n');
+      let round = 0;
+      const manyChanges = () => {
+        run(large.work, ['git', 'switch', '-q', '--discard-changes', 'feature']);
+        git(large.work, 'reset', '-q', '--hard');
+        run(large.work, ['git', 'clean', '-fdq', '-e', 'node_modules', '-e', 'rollbacks', '-e', '.env']);
+        round++;
+        const step = Math.max(1, Math.floor(large.files.length / 5000));
+        for (let i = 0; i < 5000 && i * step < large.files.length; i++) writeFileSync(join(large.work, large.files[i * step]!), `export const many = ${i}; // round ${round}\n`);
+        for (let i = 0; i < 5000; i++) {
+          const d = join(large.work, 'new', `d${i % 50}`);
+          mkdirSync(d, { recursive: true });
+          writeFileSync(join(d, `n${i}.ts`), `export const added = ${i}; // round ${round}\n`);
+        }
+      };
+      rows.push(pair('10,000 changes: rb snapshots create vs stash', { label: 'rb snapshots create', sample: () => timed(large.work, rb(['snapshots', 'create', '-m', 'bench'])) }, { label: 'git stash push -u + pop', sample: () => timedSeq(large.work, [['git', 'stash', 'push', '-u', '-q'], ['git', 'stash', 'pop', '-q']]) }, { text: '≤ 0.7× stash push -u + pop', ok: (x) => x <= 0.7 }, manyChanges));
+      makeDirty(large);
+    }
+    if (ONLY.includes('memory')) {
+      // run with RB_BENCH_FILES=200000 for the issue's row: every command's peak with a 40 MB ignored file
+      process.stdout.write('peak memory of each command with a 40 MB ignored file\n');
+      const big = () => writeFileSync(join(large.work, 'model.bin'), Buffer.alloc(40 * 1024 * 1024, 7));
+      writeFileSync(join(large.work, '.git', 'info', 'exclude'), '*.bin\n');
+      // rb's own peak (process.resourceUsage at exit, written by a preload) beside the peak of the
+      // whole process tree (/usr/bin/time: rb or the largest git process it waited for)
+      const selfFile = join(base, 'self-rss.txt');
+      const preload = `data:text/javascript,process.on('exit',()=>process.getBuiltinModule('fs').writeFileSync(${JSON.stringify(selfFile)},String(process.resourceUsage().maxRSS)))`;
+      const peakOf = (label: string, args: string[], before: () => void) => {
+        before();
+        rmSync(selfFile, { force: true });
+        const s = timed(large.work, [process.execPath, '--import', preload, CLI, ...args]);
+        const selfMb = existsSync(selfFile) ? Math.round(Number(readFileSync(selfFile, 'utf8')) / 1024) : null;
+        memory.push({ command: label, peakMb: s.rssMb, selfMb, ms: Math.round(s.ms) });
+        process.stdout.write(`  ${label}: peak ${s.rssMb ?? '?'} MB (rb's own ${selfMb ?? '?'} MB), ${Math.round(s.ms)} ms (exit ${s.code})\n`);
+      };
+      const dirty = () => { makeDirty(large); big(); };
+      peakOf('rb snapshots create', ['snapshots', 'create', '-m', 'bench'], dirty);
+      peakOf('rb files <one file>', ['files', large.files[0]!, '--yes', '--no-tests'], dirty);
+      peakOf('rb undo (of rb files)', ['undo', '--yes'], () => undefined);
+      peakOf('rb emergency --no-install', ['emergency', '--yes', '--no-services', '--no-install'], dirty);
+      peakOf('rb status', ['status'], () => undefined);
+      peakOf('rb history', ['history'], () => undefined);
+      peakOf('rb undo (of the emergency)', ['undo', '--yes'], () => undefined);
+      rmSync(join(large.work, 'model.bin'), { force: true });
     }
     if (ONLY.includes('analyze')) {
       process.stdout.write('rb analyze: collectors concurrently vs one after another\n');
@@ -338,9 +394,9 @@ async function main(): Promise<void> {
   } finally {
     if (!process.env.RB_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
   }
-  const peakAll = Math.max(0, ...rows.map((r) => r.rbPeakMb ?? 0));
+  const peakAll = Math.max(0, ...rows.map((r) => r.rbPeakMb ?? 0), ...memory.map((m) => m.peakMb ?? 0));
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, git: git(ROOT, '--version') };
-  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, gitProcesses: procs, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
+  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, gitProcesses: procs, memory, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(result, null, 2) + '\n');
   const table = [
@@ -349,7 +405,8 @@ async function main(): Promise<void> {
     ...rows.map((r) => `| ${r.name} | ${r.rbMs} | ${r.plainMs} (${r.plain}) | ${r.ratio} | ${r.target} | ${r.met === null ? '-' : r.met ? 'yes' : 'NO'} | ${r.rbPeakMb ?? '-'} |`),
   ].join('\n');
   const procTable = procs.length ? `\n\n| command | git processes | goal | met |\n|---|---:|---:|---|\n${procs.map((p) => `| ${p.command} | ${p.git} | ≤ ${p.goal} | ${p.met ? 'yes' : 'NO'} |`).join('\n')}` : '';
-  process.stdout.write(`\n${table}${procTable}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
+  const memTable = memory.length ? `\n\n| command (${FILES} files, 40 MB ignored file) | peak MB (with git) | rb's own MB | ms |\n|---|---:|---:|---:|\n${memory.map((m) => `| ${m.command} | ${m.peakMb ?? '-'} | ${m.selfMb ?? '-'} | ${m.ms} |`).join('\n')}` : '';
+  process.stdout.write(`\n${table}${procTable}${memTable}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
 }
 
 await main();
