@@ -6,8 +6,9 @@
  *
  *   RB_BENCH_FILES=50000   files in the large repository (500 directories)
  *   RB_BENCH_RUNS=5        runs per measurement
- *   RB_BENCH_ONLY=startup,procs,snapshot,files,emergency,undo,many,analyze,check   (default: all but memory)
+ *   RB_BENCH_ONLY=startup,procs,snapshot,files,emergency,undo,many,analyze,check,small   (default: all but memory)
  *                          memory: each command's peak with a 40 MB ignored file (RB_BENCH_FILES=200000 for issue 18's row)
+ *                          small: issue 18's fixed cost on its own 300-file repository (`small` alone builds no large one)
  *   RB_BENCH_KEEP=1        keep the repositories
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -20,11 +21,13 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const FILES = Number(process.env.RB_BENCH_FILES ?? 50_000);
 const RUNS = Number(process.env.RB_BENCH_RUNS ?? 5);
-const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,procs,snapshot,files,emergency,undo,many,analyze,check').split(',');
+const ONLY = (process.env.RB_BENCH_ONLY ?? 'startup,procs,snapshot,files,emergency,undo,many,analyze,check,small').split(',');
+/** the sections measured on the large repository (small builds its own) */
+const LARGE_SECTIONS = ['startup', 'procs', 'snapshot', 'files', 'emergency', 'undo', 'many', 'memory', 'analyze', 'check'];
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 interface Sample { ms: number; rssMb: number | null; code: number | null }
-interface ProcCount { command: string; git: number; goal: number; met: boolean }
+interface ProcCount { command: string; git: number; goal: number | null; met: boolean | null }
 interface Row { name: string; rb: string; rbMs: number; plain: string; plainMs: number; ratio: number; target: string; met: boolean | null; rbPeakMb: number | null; note?: string }
 
 const env = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', NO_COLOR: '1' };
@@ -157,6 +160,46 @@ function makeDirty(r: BenchRepo): void {
 }
 
 /**
+ * The small repository of issue 18's fixed-cost rows: 300 tracked files in 30 directories, a bare
+ * remote holding the baseline, a config without an install (the rows run `--no-install`). What
+ * rb costs here is mostly its own start, not git's work.
+ */
+function buildSmallRepo(base: string): BenchRepo {
+  const dir = join(base, 'small');
+  const origin = join(dir, 'origin.git');
+  const work = join(dir, 'work');
+  mkdirSync(work, { recursive: true });
+  git(dir, 'init', '-q', '--bare', '-b', 'main', origin);
+  git(work, 'init', '-q', '-b', 'main');
+  for (const [k, v] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgSign', 'false'], ['gc.auto', '0']]) git(work, 'config', k!, v!);
+  git(work, 'remote', 'add', 'origin', origin);
+  for (let d = 0; d < 30; d++) {
+    mkdirSync(join(work, 'src', `m${d}`), { recursive: true });
+    for (let f = 0; f < 10; f++) writeFileSync(join(work, 'src', `m${d}`, `f${f}.ts`), `export const v${f} = ${d * 10 + f};\n// module ${d} file ${f}\n`);
+  }
+  writeFileSync(join(work, '.gitignore'), '.env\nnode_modules/\n');
+  writeFileSync(join(work, 'rb.config.yaml'), 'test: node --test test/\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'baseline state');
+  git(work, 'gc', '-q');
+  git(work, 'branch', 'baseline');
+  git(work, 'push', '-q', 'origin', 'main', 'baseline');
+  git(work, 'switch', '-q', '-c', 'feature');
+  const files = git(work, 'ls-files', 'src').split('\n').filter(Boolean);
+  return { dir, work, origin, files };
+}
+
+/** 20 changes, new content every time: 16 modified files, 3 untracked, the ignored .env. */
+function makeSmallDirty(r: BenchRepo): void {
+  run(r.work, ['git', 'switch', '-q', '--discard-changes', 'feature']);
+  git(r.work, 'reset', '-q', '--hard');
+  const round = ++dirtyRound;
+  for (let i = 0; i < 16; i++) writeFileSync(join(r.work, r.files[i * 18]!), `export const changed = ${i}; // round ${round}\n`);
+  for (let i = 0; i < 3; i++) writeFileSync(join(r.work, `notes-${i}.md`), `note ${i}, round ${round}\n`);
+  writeFileSync(join(r.work, '.env'), `TOKEN=bench-${round}\n`);
+}
+
+/**
  * How many git processes one rb command starts: a `git` first on PATH that appends a line per
  * call to a log, then runs the real git (git's own subprocesses use its exec path, not PATH).
  */
@@ -176,19 +219,71 @@ function countGitProcesses(base: string, cwd: string, argv: string[]): number {
 
 // ---- measurements ---------------------------------------------------------------------------------
 
+/**
+ * Issue 18's fixed cost on a small repository (300 files, 20 changes): what rb adds to the plain
+ * commands when git has little to do. The plain side pays one `node -e 0` too: a user's rb is a
+ * node process, and the goal is what rb does beyond starting one.
+ */
+function smallSection(base: string, rb: (args: string[]) => string[], procs: ProcCount[]): Row[] {
+  process.stdout.write('small repository (300 files, 20 changes): the fixed cost\n');
+  const small = buildSmallRepo(base);
+  const fresh = () => makeSmallDirty(small);
+  const file = small.files[0]!;
+  const node0 = [process.execPath, '-e', '0'];
+  const plainEmergency = [['git', 'stash', 'push', '-q'], ['git', 'checkout', '-q', 'baseline'], ['git', 'reset', '-q', '--hard', 'origin/baseline'], ['git', 'clean', '-q', '-fdx']];
+  const rows = [
+    pair(
+      'small: rb files <one file>',
+      { label: `rb files ${file} --yes --no-tests`, sample: () => timed(small.work, rb(['files', file, '--yes', '--no-tests'])) },
+      { label: 'git stash push; git checkout baseline -- <file>; node -e 0', sample: () => timedSeq(small.work, [['git', 'stash', 'push', '-q'], ['git', 'checkout', 'baseline', '--', file], node0]) },
+      { text: '≤ 3× plain + node -e 0', ok: (x) => x <= 3 },
+      fresh,
+    ),
+    pair(
+      'small: rb emergency --no-install',
+      { label: 'rb emergency --yes --no-services --no-install', sample: () => timed(small.work, rb(['emergency', '--yes', '--no-services', '--no-install'])) },
+      { label: 'stash; checkout; reset --hard; clean -fdx; node -e 0', sample: () => timedSeq(small.work, [...plainEmergency, node0]) },
+      { text: '≤ 2× plain + node -e 0', ok: (x) => x <= 2 },
+      fresh,
+    ),
+    pair(
+      'small: rb files --dry-run <one file>',
+      { label: `rb files --dry-run ${file}`, sample: () => timed(small.work, rb(['files', '--dry-run', file])) },
+      { label: 'node -e 0', sample: () => timed(small.work, node0) },
+      { text: '≤ 2× node -e 0', ok: (x) => x <= 2 },
+      fresh,
+    ),
+  ];
+  const count = (command: string, args: string[], goal: number | null) => {
+    const n = countGitProcesses(base, small.work, rb(args));
+    procs.push({ command: `small: ${command}`, git: n, goal, met: goal === null ? null : n <= goal });
+    process.stdout.write(`  ${command}: ${n} git processes${goal === null ? '' : ` (goal ≤ ${goal}: ${n <= goal ? 'met' : 'MISSED'})`}\n`);
+  };
+  fresh();
+  count('rb files --dry-run <one file>', ['files', '--dry-run', file], null);
+  count('rb files <one file>', ['files', file, '--yes', '--no-tests'], null);
+  fresh();
+  count('rb emergency --no-install', ['emergency', '--yes', '--no-services', '--no-install'], 30);
+  count('rb undo (of the emergency)', ['undo', '--yes'], 25);
+  return rows;
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does)');
   const base = mkdtempSync(join(tmpdir(), 'rb-bench-'));
   const rows: Row[] = [];
   const procs: ProcCount[] = [];
-  const memory: { command: string; peakMb: number | null; selfMb: number | null; ms: number }[] = [];
+  const memory: MemoryRow[] = [];
   const started = Date.now();
+  let failed = false;
   process.stdout.write(`rb bench: ${FILES} files, ${RUNS} runs per measurement, in ${base}\n`);
   try {
+    const rb = (args: string[]) => [process.execPath, CLI, ...args];
+    if (ONLY.includes('small')) rows.push(...smallSection(base, rb, procs));
+    if (!ONLY.some((s) => LARGE_SECTIONS.includes(s))) return;
     process.stdout.write('building the large repository …\n');
     const large = buildRepo(base, FILES, 'large');
     makeDirty(large);
-    const rb = (args: string[]) => [process.execPath, CLI, ...args];
 
     if (ONLY.includes('startup')) {
       process.stdout.write('startup\n');
@@ -391,12 +486,21 @@ async function main(): Promise<void> {
       rows.push(kept);
       onBranch('feature')();
     }
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     if (!process.env.RB_BENCH_KEEP) rmSync(base, { recursive: true, force: true });
+    if (!failed) writeResults(rows, procs, memory, started);
   }
+}
+
+type MemoryRow = { command: string; peakMb: number | null; selfMb: number | null; ms: number };
+
+function writeResults(rows: Row[], procs: ProcCount[], memory: MemoryRow[], started: number): void {
   const peakAll = Math.max(0, ...rows.map((r) => r.rbPeakMb ?? 0), ...memory.map((m) => m.peakMb ?? 0));
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, git: git(ROOT, '--version') };
-  const result = { date: new Date().toISOString(), files: FILES, runs: RUNS, machine, rows, gitProcesses: procs, memory, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
+  const result = { date: new Date().toISOString(), sections: ONLY, files: FILES, runs: RUNS, machine, rows, gitProcesses: procs, memory, peakMemoryMb: peakAll, peakTarget: '< 150 MB', peakMet: peakAll > 0 ? peakAll < 150 : null, wallSeconds: Math.round((Date.now() - started) / 1000) };
   mkdirSync(join(ROOT, 'bench'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(result, null, 2) + '\n');
   const table = [
@@ -404,7 +508,7 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---|---|---:|',
     ...rows.map((r) => `| ${r.name} | ${r.rbMs} | ${r.plainMs} (${r.plain}) | ${r.ratio} | ${r.target} | ${r.met === null ? '-' : r.met ? 'yes' : 'NO'} | ${r.rbPeakMb ?? '-'} |`),
   ].join('\n');
-  const procTable = procs.length ? `\n\n| command | git processes | goal | met |\n|---|---:|---:|---|\n${procs.map((p) => `| ${p.command} | ${p.git} | ≤ ${p.goal} | ${p.met ? 'yes' : 'NO'} |`).join('\n')}` : '';
+  const procTable = procs.length ? `\n\n| command | git processes | goal | met |\n|---|---:|---:|---|\n${procs.map((p) => `| ${p.command} | ${p.git} | ${p.goal === null ? '-' : `≤ ${p.goal}`} | ${p.met === null ? '-' : p.met ? 'yes' : 'NO'} |`).join('\n')}` : '';
   const memTable = memory.length ? `\n\n| command (${FILES} files, 40 MB ignored file) | peak MB (with git) | rb's own MB | ms |\n|---|---:|---:|---:|\n${memory.map((m) => `| ${m.command} | ${m.peakMb ?? '-'} | ${m.selfMb ?? '-'} | ${m.ms} |`).join('\n')}` : '';
   process.stdout.write(`\n${table}${procTable}${memTable}\n\npeak memory of rb: ${peakAll} MB (target < 150 MB)\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGb} GiB, ${machine.node}, ${machine.git}\nwrote bench/results.json\n`);
 }
