@@ -80,7 +80,7 @@ describe('dist/builtin-playbooks.json', () => {
   });
 
   it('loading a built-in imports neither the YAML parser nor zod', () => {
-    const hooks = `data:text/javascript,${encodeURIComponent(`export async function load(url, ctx, next) { if (/node_modules\\/(yaml|zod)\\//.test(url)) process.stderr.write('LOADED ' + url + '\\n'); return next(url, ctx); }`)}`;
+    const hooks = `data:text/javascript,${encodeURIComponent(`export async function load(url, ctx, next) { if (/node_modules\\/(yaml|zod)\\/|\\/dist\\/vendor\\/zod\\.js$/.test(url)) process.stderr.write('LOADED ' + url + '\\n'); return next(url, ctx); }`)}`;
     const script = [
       `import { register } from 'node:module';`,
       `register(${JSON.stringify(hooks)});`,
@@ -92,7 +92,7 @@ describe('dist/builtin-playbooks.json', () => {
     expect(r.stderr).not.toMatch(/LOADED/);
     expect(r.stdout).toBe('ok');
     // the check itself sees those imports when they happen
-    const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script.replace(`const { loadPlaybook }`, `await import('zod');\nconst { loadPlaybook }`)], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script.replace(`const { loadPlaybook }`, `await import('#zod');\nconst { loadPlaybook }`)], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
     expect(r2.stderr).toMatch(/LOADED .*zod/);
   });
 });

@@ -17,7 +17,7 @@ import { testEnv, tmpDir, tmpRepos } from './helpers/repo.js';
 
 const repos = tmpRepos();
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; imports: Record<string, unknown> };
 
 function sources(dir = join(ROOT, 'src')): { file: string; text: string }[] {
   return readdirSync(dir).flatMap((n) => {
@@ -28,8 +28,8 @@ function sources(dir = join(ROOT, 'src')): { file: string; text: string }[] {
 const importers = (name: string) =>
   sources().filter((s) => new RegExp(`(from|import\\()\\s*'${name.replace(/[/.]/g, '\\$&')}'`).test(s.text)).map((s) => s.file).sort();
 
-/** The node_modules packages the built rb loads for `args` (a module resolve hook logs every URL). */
-function packagesLoaded(cwd: string, args: string[]): string[] {
+/** The module URLs the built rb loads for `args` (a module resolve hook logs every URL). */
+function modulesLoaded(cwd: string, args: string[]): string[] {
   const dir = tmpDir('rb-modules-');
   const log = join(dir, 'loaded.txt');
   writeFileSync(log, '');
@@ -37,17 +37,27 @@ function packagesLoaded(cwd: string, args: string[]): string[] {
   writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${join(dir, 'hooks.mjs')}`)});\n`);
   const r = spawnSync(process.execPath, ['--import', `file://${join(dir, 'register.mjs')}`, RB, ...args], { cwd, env: testEnv({ NO_COLOR: '1' }), encoding: 'utf8', timeout: 120_000 });
   expect(r.status, `rb ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return [...new Set(readFileSync(log, 'utf8').split('\n').filter((u) => u.startsWith('file:')))];
+}
+
+/**
+ * The packages the built rb loads for `args`: node_modules/<package>/…, and a bundled
+ * dist/vendor/<package>.js (scripts/bundle-vendor.mjs) under its package's name.
+ */
+function packagesLoaded(cwd: string, args: string[]): string[] {
   const pkgs = new Set<string>();
-  for (const url of readFileSync(log, 'utf8').split('\n')) {
-    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  for (const url of modulesLoaded(cwd, args)) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url) ?? /\/dist\/vendor\/([^/]+)\.js$/.exec(url);
     if (m) pkgs.add(m[1]!);
   }
   return [...pkgs].sort();
 }
 
 describe('declared dependencies', () => {
-  it('every runtime dependency is imported by src/', () => {
-    for (const dep of Object.keys(pkg.dependencies)) expect(importers(dep), dep).not.toEqual([]);
+  it('every runtime dependency is imported by src/ (zod through its bundle, \'#zod\' in package.json "imports")', () => {
+    for (const dep of Object.keys(pkg.dependencies)) expect([...importers(dep), ...importers(`#${dep}`)], dep).not.toEqual([]);
+    expect(importers('zod')).toEqual([]);
+    expect(pkg.imports['#zod']).toEqual({ types: 'zod', default: './dist/vendor/zod.js' });
   });
 
   it('one home each: simple-git in io/porcelain.ts, execa in io/exec.ts, child_process only in io/ (the two process layers and the port query) and the demo, which plays a user at a shell', () => {
@@ -80,6 +90,33 @@ describe('declared dependencies', () => {
     const fault = await import('../src/engine/fault.js');
     expect(process.env.RB_FAULT ?? '').toBe('');
     expect(fault.FAULTS).toBe(false);
+  });
+
+  it('zod loads as one file, its bundle dist/vendor/zod.js: rb files --dry-run and rb undo read no module of node_modules/zod (issue 18; before: 95 files)', () => {
+    const r = repos.make({ withOrigin: true });
+    r.write('README.md', 'changed\n');
+    r.write('notes.txt', 'new\n');
+    const zodModules = (args: string[]) => modulesLoaded(r.root, args).filter((u) => /zod/.test(u)).map((u) => relative(ROOT, fileURLToPath(u)));
+    expect(zodModules(['files', '--dry-run', 'README.md'])).toEqual(['dist/vendor/zod.js']);
+    expect(zodModules(['emergency', '--yes', '--no-install'])).toEqual(['dist/vendor/zod.js']);
+    expect(zodModules(['undo', '--yes'])).toEqual(['dist/vendor/zod.js']);
+  });
+
+  it('the zod bundle is the declared zod: same version, same English messages', async () => {
+    const declared = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'zod', 'package.json'), 'utf8')) as { version: string };
+    const bundle = readFileSync(join(ROOT, 'dist', 'vendor', 'zod.js'), 'utf8');
+    expect(bundle.split('\n')[0]).toContain(`zod ${declared.version} `);
+    const zb = (await import(join(ROOT, 'dist', 'vendor', 'zod.js'))).z as typeof import('zod').z;
+    const zp = (await import('zod')).z;
+    const probe = (z: typeof zp) => [
+      z.string().safeParse(1),
+      z.strictObject({ a: z.number().int().min(1) }).safeParse({ a: 0.5, b: 1 }),
+      z.union([z.string().min(1), z.array(z.string()).min(1)]).safeParse([]),
+      z.url({ protocol: /^https?$/ }).safeParse('ftp://x'),
+    ].map((res) => res.error?.issues.map((i) => i.message));
+    expect(probe(zb)).toEqual(probe(zp));
+    expect(probe(zb).flat().join(' ')).toMatch(/^Invalid input: expected string, received number /);
+    expect(Object.keys(zb.locales)).toEqual(['en']);
   });
 
   it('start-up, snapshot and rollback paths load neither simple-git nor fs-extra; analyze and check do', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { z } from '#zod';
 import { UsageError } from '../src/errors.js';
 import { validatePlaybook, type KindCatalog } from '../src/playbook/validate.js';
 import { MAX_YAML_BYTES, parseYaml } from '../src/playbook/parse.js';

@@ -7,7 +7,7 @@
  * (package.json's test script, lockfiles).
  */
 import { posix } from 'node:path';
-import { z } from 'zod';
+import { z } from '#zod';
 import type { Config } from '../types.js';
 import { CONFIG_FILE, repoPathProblem, refNameProblem } from './defaults.js';
 

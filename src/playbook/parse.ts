@@ -18,7 +18,7 @@ import {
   isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit,
   type Document, type Node as YamlNode,
 } from 'yaml';
-import type { ZodType } from 'zod';
+import type { ZodType } from '#zod';
 import { UsageError } from '../errors.js';
 import type { ValidationIssue } from '../types.js';
 

@@ -20,7 +20,7 @@
  * ajv's strict mode wants every name in a `required` to be declared in `properties` of the same
  * subschema: the rules below repeat `properties: { <name>: true }` next to each such `required`.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { PlaybookSchema, type KindCatalog } from './validate.js';
 
 type Json = Record<string, unknown>;

@@ -19,7 +19,7 @@
  *   `continueOnError`, not running concurrently with it).
  */
 import { basename, resolve } from 'node:path';
-import { z, type ZodType } from 'zod';
+import { z, type ZodType } from '#zod';
 import { UsageError } from '../errors.js';
 import { DURATION_HELP, DURATION_PATTERN } from '../duration.js';
 import type { ParamSpec, Playbook, StepSpec, ValidationIssue } from '../types.js';

@@ -1,5 +1,5 @@
 /** `capture`: run a read-only command and save its output under rollbacks/ (never fails the run on a non-zero exit, records it). */
-import { z } from 'zod';
+import { z } from '#zod';
 import { writeFileAtomic } from '../io/fs.js';
 import { runCommand, tail } from '../io/exec.js';
 import { git } from '../io/git.js';

@@ -3,7 +3,7 @@
  * rollbacks folder, report-style rendering where a missing value reads "unknown", and a long
  * command's output shown as one live line.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import type { PlanContext, StepReporter } from './types.js';
 import { interpolate, resolvePath } from '../playbook/interpolate.js';

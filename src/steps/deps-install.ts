@@ -24,7 +24,7 @@
  * lockfilesUnchanged() is also used by the emergency playbook's clean step to decide whether
  * the dependency directory may be kept through `git clean`.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { runCommand, tail } from '../io/exec.js';

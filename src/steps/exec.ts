@@ -1,5 +1,5 @@
 /** `exec` (and `run:` steps): run a command; an argv never touches a shell. */
-import { z } from 'zod';
+import { z } from '#zod';
 import { writeFileAtomic } from '../io/fs.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { PlanContext, StepKind } from './types.js';

@@ -1,5 +1,5 @@
 /** `git.branch` and `git.tag`: create a branch or tag (compare-and-swap: never moves an existing one). */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git, identityEnv } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { assertBranchName, freeBranchName, oidOf, refOid } from './git-common.js';

@@ -9,7 +9,7 @@
  * tried again. A commit whose changes are already on the branch (its pick would be empty) is
  * skipped with a warning, as `git rebase` does.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from '../io/git.js';

@@ -7,7 +7,7 @@
  * (wip-left-out.ts): those are named in the output and in the result (`leftOut`), and stay on
  * disk.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, identityEnv, splitZ } from '../io/git.js';

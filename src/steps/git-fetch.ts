@@ -3,7 +3,7 @@
  * is a warning. Only a branch is fetched: a baseline that is a tag (a named checkpoint) or a commit
  * is used as it is here, so a remote branch of the same name can never take its place.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git } from '../io/git.js';
 import type { PlanContext, StepKind } from './types.js';
 import { gitLine } from './common.js';

@@ -7,7 +7,7 @@
  * file from the snapshot. rb's own files (.rb/, rb.config.yaml) changed that way are put back
  * as the snapshot holds them: they go with the user.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { gitLine } from './common.js';

@@ -7,7 +7,7 @@
  * the result says `unchanged`, the run says it changed nothing, and metrics.record does not
  * count it as a rollback.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, splitZ } from '../io/git.js';

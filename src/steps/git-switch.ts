@@ -7,7 +7,7 @@
  * With `carryLeftOutOf: <step id>`, the files that step (a `git.commit-all`) left out of its
  * commit — .env, rb's own files, secrets — stay on disk as they were across the switch.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { git } from '../io/git.js';

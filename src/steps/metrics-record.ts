@@ -3,7 +3,7 @@
  * fields) — unless the run provably changed nothing (see changedNothing): such a run is not a
  * rollback, and counting it would inflate the rollback rate. It says so instead.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { join } from 'node:path';
 import { appendRollback } from '../records/metrics.js';
 import { git } from '../io/git.js';

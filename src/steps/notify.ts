@@ -14,7 +14,7 @@
  * journal and the report), never a failure: the rollback matters more than the message about it. Only the URL's origin is ever shown — a
  * webhook's path is its secret. Never destructive.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git } from '../io/git.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { StepContext, StepKind, StepResult } from './types.js';

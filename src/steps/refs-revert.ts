@@ -4,7 +4,7 @@
  * branch it deleted is recreated, a stash entry it added is dropped (or re-added) — each only if
  * the ref is still where the run left it. Records its own reversals, so undoing an undo redoes.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git, identityEnv } from '../io/git.js';
 import { readRun, type RunRecord } from '../journal/journal.js';
 import type { Repo } from '../repo.js';

@@ -7,7 +7,7 @@
  * it. With `append`, the text is added to the end of the file (a section written once later
  * steps ran, e.g. what the sprint's WIP commit left out).
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/fs.js';
 import type { StepKind } from './types.js';

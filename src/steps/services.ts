@@ -16,7 +16,7 @@
  * after the check passes, the process rb started must still be alive and, where the system tells
  * (Linux /proc), the port must belong to it or its children (io/ports.ts).
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../io/fs.js';

@@ -7,7 +7,7 @@
  * does not hold is refused before the run starts (commands/snapshots.ts). Permission bits other
  * than git's 644/755 and empty directories are not put back (the whole-snapshot restore does).
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { git } from '../io/git.js';
 import { resolveSnapshot } from '../snapshot/index.js';
 import type { Repo } from '../repo.js';

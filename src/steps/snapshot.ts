@@ -3,7 +3,7 @@
  * before anything destructive. Touches nothing. `snapshot.restore`: put a snapshot back
  * (itself preceded by a safety snapshot), used by undo and abort.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { readFileSync } from 'node:fs';
 import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
 import { restoreAccess } from '../snapshot/restore.js';

@@ -11,7 +11,7 @@
  * took longer than the whole snapshot. Without those trees (a resumed run, a snapshot that fell
  * back to `git add -A`, HEAD moved since), it is built with `git stash create` as before.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';

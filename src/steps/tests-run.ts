@@ -14,7 +14,7 @@
  * with its own message even under allowFail: it is not a test failure. testsReportLines() says
  * all of it in a report.
  */
-import { z } from 'zod';
+import { z } from '#zod';
 import { readdirSync, statSync } from 'node:fs';
 import { posix, relative, resolve, isAbsolute, sep } from 'node:path';
 import { writeFileAtomic } from '../io/fs.js';

@@ -2,7 +2,7 @@
  * The contract every step kind implements (architecture §5): one file per kind in src/steps/,
  * exporting a StepKind. Kinds import heavy libraries (execa, listr2) lazily inside run().
  */
-import type { ZodType } from 'zod';
+import type { ZodType } from '#zod';
 import type { Config, Playbook } from '../types.js';
 import type { Repo } from '../repo.js';
 import type { AccessReport } from '../engine/access.js';

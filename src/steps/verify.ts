@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { z } from '#zod';
 import { git, splitZ } from '../io/git.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepContext, StepKind } from './types.js';
