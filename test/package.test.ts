@@ -41,7 +41,7 @@ describe('the npm package', () => {
     const [packed] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts']));
     const files: string[] = packed.files.map((f: { path: string }) => f.path);
     expect(packed.name).toBe('git-rb');
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/cli.js', 'dist/builtin-playbooks.json', 'playbooks/schema.json', 'rollbacks/README.md', 'rollbacks/metrics.schema.json']) expect(files).toContain(f);
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/cli.js', 'dist/builtin-playbooks.json', 'dist/vendor/zod.js', 'playbooks/schema.json', 'rollbacks/README.md', 'rollbacks/metrics.schema.json']) expect(files).toContain(f);
     for (const f of filesUnder(join(ROOT, 'docs'))) expect(files).toContain(`docs/${f}`);
     for (const f of filesUnder(join(ROOT, 'playbooks'))) expect(files).toContain(`playbooks/${f}`);
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -77,5 +77,10 @@ describe('the npm package', () => {
     const status = spawnSync('git', ['rb', 'status', '--json'], { cwd: join(repo.root, 'sub'), env: { ...process.env, PATH: path }, encoding: 'utf8' });
     expect(status.status, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout).root).toBe(repo.root);
+    // zod is the bundle dist/vendor/zod.js, which the installed package reaches through its
+    // package.json "imports" ('#zod'): a plan validates every step's `with` with it
+    const plan = spawnSync('rb', ['plan', 'emergency', '--json'], { cwd: repo.root, env: { ...process.env, PATH: path }, encoding: 'utf8' });
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(JSON.parse(plan.stdout).plan.playbook.name).toBe('emergency');
   }, 300_000);
 });
