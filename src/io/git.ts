@@ -144,28 +144,117 @@ function tagged(args: readonly string[], env: GitOptions['env']): { args: readon
 }
 
 /**
- * Bumped when a command that may change the repository starts and when it ends: a git command
- * that is not `readOnly`, or any other command rb starts (a user's command may commit). Answers
- * memoized under one generation (./repo-state.ts) are current until it moves.
+ * What a command rb starts may change, in the parts memoized answers depend on (./repo-state.ts):
+ * - `refs`: the branches, remote-tracking branches and tags (refs/heads, refs/remotes, refs/tags);
+ * - `head`: where HEAD points (the branch it is on, or its commit when detached);
+ * - `private-refs`: every other ref (rb's refs/rb/*, refs/stash) and reflogs;
+ * - `files`: the index and the working tree;
+ * - `config`: the configuration.
+ * Each part has its own generation, bumped when such a command starts and when it ends; an answer
+ * memoized under the generations of the parts it depends on is current until one of them moves.
  */
-let generation = 0;
+export type RepoPart = 'refs' | 'head' | 'private-refs' | 'files' | 'config';
 
-export function repoGeneration(): number {
-  return generation;
-}
+export const REPO_PARTS: readonly RepoPart[] = ['refs', 'head', 'private-refs', 'files', 'config'];
 
-export function repositoryMayChange(): void {
-  generation++;
-}
+const NOTHING: readonly RepoPart[] = [];
+const FILES: readonly RepoPart[] = ['files'];
+const PRIVATE_REFS: readonly RepoPart[] = ['private-refs'];
+const HEAD: readonly RepoPart[] = ['head'];
+const CONFIG: readonly RepoPart[] = ['config'];
 
 /**
- * Plumbing that writes objects or an index file and never moves HEAD or a ref (and runs no
- * hook): it leaves the generation where it is.
+ * The classes of git commands by what they may change — the one place that says so. A command not
+ * named here (and every command that is not git: a user's command may commit, fetch, edit the
+ * configuration) may change every part.
  */
-const KEEPS_REFS = new Set(['hash-object', 'write-tree', 'mktree', 'commit-tree', 'unpack-objects', 'index-pack', 'pack-objects', 'update-index', 'ls-files', 'cat-file', 'diff-files', 'diff-index']);
+export const GIT_COMMAND_CLASSES = {
+  /** read, or write only objects (content-addressed: no answer about refs, HEAD, files or config changes) */
+  objectsOnly: new Set(['hash-object', 'write-tree', 'mktree', 'commit-tree', 'unpack-objects', 'index-pack', 'pack-objects',
+    'ls-files', 'ls-tree', 'cat-file', 'diff-files', 'diff-index', 'diff-tree', 'check-attr', 'check-ignore', 'rev-parse',
+    'for-each-ref', 'show-ref', 'rev-list', 'log', 'merge-base', 'count-objects', 'var', 'check-ref-format']),
+  /** the index and working-tree files only: never a ref, HEAD or the configuration */
+  filesOnly: new Set(['update-index', 'read-tree', 'clean', 'restore', 'checkout-index', 'rm', 'add', 'apply']),
+} as const;
 
-function mayMoveRefs(args: readonly string[], opts: GitOptions): boolean {
-  return !opts.readOnly && !KEEPS_REFS.has(subcommandOf(args));
+/** The public namespaces of the ref listing: a ref under them is `refs`, any other ref is `private-refs`. */
+const PUBLIC_REF = /^refs\/(heads|remotes|tags)\//;
+
+/** The parts `git <args>` may change (readOnly: none). */
+export function partsChangedBy(args: readonly string[], opts: Pick<GitOptions, 'readOnly' | 'input'> = {}): readonly RepoPart[] {
+  if (opts.readOnly) return NOTHING;
+  const sub = subcommandOf(args);
+  if (GIT_COMMAND_CLASSES.objectsOnly.has(sub)) return NOTHING;
+  if (GIT_COMMAND_CLASSES.filesOnly.has(sub)) return FILES;
+  const rest = args.slice(args.indexOf(sub) + 1);
+  switch (sub) {
+    case 'checkout':
+      // `checkout [<tree-ish>] -- <paths>` writes files and the index; HEAD stays
+      return rest.includes('--') && !rest.some((a) => /^(-b|-B|--orphan|--detach)$/.test(a) || a.startsWith('--orphan=')) ? FILES : REPO_PARTS;
+    case 'update-ref':
+      return refsNamed(rest, opts.input).every((r) => r.startsWith('refs/') && !PUBLIC_REF.test(r)) ? PRIVATE_REFS : REPO_PARTS;
+    case 'stash':
+      // `stash store` and `stash drop` write refs/stash and its reflog only
+      return rest[0] === 'store' || rest[0] === 'drop' ? PRIVATE_REFS : REPO_PARTS;
+    case 'reflog':
+      return rest[0] === 'expire' || rest[0] === 'delete' ? PRIVATE_REFS : rest[0] === 'show' || rest[0] === undefined ? NOTHING : REPO_PARTS;
+    case 'symbolic-ref': {
+      // `symbolic-ref [-m <msg>] HEAD <ref>`: HEAD only; reading (`-q HEAD`) changes nothing
+      const words = withoutOptions(rest, ['-m']);
+      if (words.length < 2) return rest.some((a) => a === '-d' || a === '--delete') ? REPO_PARTS : NOTHING;
+      return words[0] === 'HEAD' ? HEAD : REPO_PARTS;
+    }
+    case 'config':
+      return CONFIG;
+    default:
+      return REPO_PARTS;
+  }
+}
+
+/** The non-option words of argv, skipping the value of each option in `withValue`. */
+function withoutOptions(args: readonly string[], withValue: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (withValue.includes(a)) i++;
+    else if (a === '--') out.push(...args.slice(i + 1)), (i = args.length);
+    else if (!a.startsWith('-')) out.push(a);
+  }
+  return out;
+}
+
+/** The refs an `update-ref` names: its first word, or every ref of its `--stdin` commands; [''] when unknown. */
+function refsNamed(rest: readonly string[], input: GitOptions['input']): string[] {
+  if (rest.includes('--stdin')) {
+    if (input === undefined) return [''];
+    const z = rest.includes('-z');
+    const refs: string[] = [];
+    // -z: `update SP <ref> NUL <new> NUL <old> NUL`; otherwise one command a line
+    for (const word of input.toString().split(z ? '\0' : '\n')) {
+      const m = /^(update|create|delete|verify|symref-\w+) (\S+)/.exec(word);
+      if (m) refs.push(m[2]!);
+      else if (!/^(option|start|prepare|commit|abort)\b/.test(word) && !/^[0-9a-f]*$/.test(word)) return [''];
+    }
+    return refs;
+  }
+  const words = withoutOptions(rest, ['-m']);
+  return [words[0] ?? ''];
+}
+
+const generations: Record<RepoPart, number> = { refs: 0, head: 0, 'private-refs': 0, files: 0, config: 0 };
+
+/** The generation of each part in `parts`, as one key: equal keys, nothing rb started could have changed them. */
+export function repoGeneration(parts: readonly RepoPart[] = REPO_PARTS): string {
+  return parts.map((p) => generations[p]).join('.');
+}
+
+function bump(parts: readonly RepoPart[]): void {
+  for (const p of parts) generations[p]++;
+}
+
+/** Any command that is not git (a user's command, a service): every part may change. */
+export function repositoryMayChange(): void {
+  bump(REPO_PARTS);
 }
 
 /** RB_TRACE_GIT=1: one stderr line per git command (start offset and duration in ms), for profiling. */
@@ -178,8 +267,8 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
   const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
   const argv = gitArgv(args, opts.hardened ?? true);
   const t0 = TRACE ? performance.now() : 0;
-  const moves = mayMoveRefs(givenArgs, givenOpts);
-  if (moves) generation++;
+  const changes = partsChangedBy(givenArgs, givenOpts);
+  bump(changes);
   return new Promise((resolve, reject) => {
     const child = spawn('git', argv, {
       cwd: opts.cwd,
@@ -211,7 +300,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
-      if (moves) generation++;
+      bump(changes);
       reject(e);
     });
     if (opts.input !== undefined) {
@@ -220,7 +309,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
-      if (moves) generation++;
+      bump(changes);
       if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a, i) => a !== '-c' && args[i - 1] !== '-c').join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
       const stdout = opts.binary ? '' : stdoutBuf.toString('utf8');
@@ -251,7 +340,8 @@ export function gitSync(givenArgs: readonly string[], givenOpts: GitOptions): Gi
   const t = givenOpts.readOnly ? { args: givenArgs, env: givenOpts.env } : tagged(givenArgs, givenOpts.env);
   const args = t.args;
   const opts = t.env === givenOpts.env ? givenOpts : { ...givenOpts, env: t.env };
-  if (mayMoveRefs(givenArgs, givenOpts)) generation++;
+  const changes = partsChangedBy(givenArgs, givenOpts);
+  bump(changes);
   const r = spawnSync('git', gitArgv(args, opts.hardened ?? true), {
     cwd: opts.cwd,
     env: gitEnv(opts),
@@ -260,6 +350,7 @@ export function gitSync(givenArgs: readonly string[], givenOpts: GitOptions): Gi
     timeout: opts.timeoutMs,
     maxBuffer: 1024 * 1024 * 1024,
   });
+  bump(changes);
   if (r.error) throw r.error;
   const stdoutBuf = r.stdout ?? Buffer.alloc(0);
   const res = { code: r.status ?? 128, stdout: stdoutBuf.toString('utf8'), stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'), stdoutBuf };

@@ -1,20 +1,26 @@
 /**
  * Questions a command asks many times — which branch HEAD is on, its commit, where every branch,
- * tag and remote-tracking branch points — answered once per repository generation: inside a
- * command's scope (./run-scope.ts) an answer is kept until rb starts a command that may change
- * the repository (a git command that is not read-only, or any other command: ./git.ts
- * repoGeneration). Outside a scope every call asks git.
+ * tag and remote-tracking branch points, the configuration — answered once per generation of
+ * the parts of the repository they depend on: inside a command's scope (./run-scope.ts) an
+ * answer is kept until rb starts a command that may change one of those parts (./git.ts
+ * partsChangedBy names the classes: writing objects changes none, `clean`/`restore`/`read-tree`
+ * only the files, `update-ref refs/rb/…` or `stash store` only the private refs, `git config`
+ * only the configuration; every other command, and any command that is not git, all of them).
+ * Outside a scope every call asks git.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, identityFromConfig, parseConfigZ, repoGeneration } from './git.js';
+import { git, identityFromConfig, parseConfigZ, repoGeneration, REPO_PARTS, type RepoPart } from './git.js';
 import { currentScope } from './run-scope.js';
 
-/** `ask()`, or the answer it gave under the same key since the repository last may have changed. */
-export function memoized<T>(key: string, ask: () => Promise<T>): Promise<T> {
+/**
+ * `ask()`, or the answer it gave under the same key since one of the parts of the repository it
+ * depends on (`dependsOn`, by default all) last may have changed.
+ */
+export function memoized<T>(key: string, ask: () => Promise<T>, dependsOn: readonly RepoPart[] = REPO_PARTS): Promise<T> {
   const scope = currentScope();
   if (!scope) return ask();
-  const generation = repoGeneration();
+  const generation = repoGeneration(dependsOn);
   const hit = scope.memo.get(key);
   if (hit && hit.generation === generation) return hit.value as Promise<T>;
   const value = ask();
@@ -25,23 +31,78 @@ export function memoized<T>(key: string, ask: () => Promise<T>): Promise<T> {
   return value;
 }
 
+/** One branch, tag or remote-tracking branch: where it points, that object's type, and for a tag what it peels to (one level). */
+interface RefRow {
+  oid: string;
+  type: string;
+  peeledOid: string;
+  peeledType: string;
+}
+
+/**
+ * Every branch, tag and remote-tracking branch, asked once per generation of the refs:
+ * `listing` as `git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/remotes
+ * refs/tags` prints it, byte for byte (the snapshot stores it as meta/refs), and by ref the type
+ * of what it points at, so "the commit of this branch" needs no rev-parse.
+ */
+function refTable(root: string): Promise<{ listing: Buffer; rows: Map<string, RefRow> }> {
+  return memoized(`refs ${root}`, async () => {
+    const out = (await git(['for-each-ref', '--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { cwd: root, readOnly: true, binary: true })).stdoutBuf;
+    const lines: Buffer[] = [];
+    const rows = new Map<string, RefRow>();
+    for (let start = 0; start < out.length;) {
+      let end = out.indexOf(0x0a, start);
+      if (end < 0) end = out.length;
+      const line = out.subarray(start, end);
+      start = end + 1;
+      // `<oid> <type> <peeled oid or nothing> <peeled type or nothing> <refname>`: a refname has no space
+      const sp: number[] = [];
+      for (let i = 0; i < line.length && sp.length < 4; i++) if (line[i] === 0x20) sp.push(i);
+      if (sp.length < 4) continue;
+      const oid = line.subarray(0, sp[0]!);
+      const name = line.subarray(sp[3]! + 1);
+      lines.push(oid, SPACE, name, NEWLINE);
+      rows.set(name.toString('utf8'), {
+        oid: oid.toString('latin1'),
+        type: line.subarray(sp[0]! + 1, sp[1]!).toString('latin1'),
+        peeledOid: line.subarray(sp[1]! + 1, sp[2]!).toString('latin1'),
+        peeledType: line.subarray(sp[2]! + 1, sp[3]!).toString('latin1'),
+      });
+    }
+    return { listing: Buffer.concat(lines), rows };
+  }, ['refs']);
+}
+
+const SPACE = Buffer.from(' ');
+const NEWLINE = Buffer.from('\n');
+
 /**
  * `git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/remotes refs/tags`, as
  * bytes (the snapshot stores them as meta/refs) — one line per ref, sorted by name.
  */
-export function refListing(root: string): Promise<Buffer> {
-  return memoized(`refs ${root}`, async () =>
-    (await git(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { cwd: root, readOnly: true, binary: true })).stdoutBuf);
+export async function refListing(root: string): Promise<Buffer> {
+  return (await refTable(root)).listing;
 }
 
 /** Positions of every branch, tag and remote-tracking branch: ref -> oid. */
 export async function refPositions(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const line of (await refListing(root)).toString('utf8').split('\n')) {
-    const i = line.indexOf(' ');
-    if (i > 0) out[line.slice(i + 1)] = line.slice(0, i);
-  }
+  for (const [ref, row] of (await refTable(root)).rows) out[ref] = row.oid;
   return out;
+}
+
+/**
+ * The commit a full ref name under refs/heads, refs/remotes or refs/tags names (`<ref>^{commit}`),
+ * from the ref listing: null when there is no such ref or it names no commit; undefined when the
+ * listing cannot say (a tag of a tag: ask git).
+ */
+export async function listedCommitOf(root: string, ref: string): Promise<string | null | undefined> {
+  const row = (await refTable(root)).rows.get(ref);
+  if (!row) return null;
+  if (row.type === 'commit') return row.oid;
+  if (row.type === 'tag' && row.peeledType === 'commit') return row.peeledOid;
+  if (row.type === 'tag' && row.peeledType === 'tag') return undefined;
+  return null;
 }
 
 /**
@@ -68,14 +129,10 @@ export async function headRef(root: string, gitDir: string): Promise<string | nu
 export function headState(repo: { root: string; gitDir: string }): Promise<{ ref: string | null; oid: string | null }> {
   return memoized(`head ${repo.root}`, async () => {
     const ref = await headRef(repo.root, repo.gitDir);
-    if (ref?.startsWith('refs/heads/')) {
-      const listing = (await refListing(repo.root)).toString('utf8');
-      const line = listing.split('\n').find((l) => l.slice(l.indexOf(' ') + 1) === ref);
-      return { ref, oid: line ? line.slice(0, line.indexOf(' ')) : null };
-    }
+    if (ref?.startsWith('refs/heads/')) return { ref, oid: (await refTable(repo.root)).rows.get(ref)?.oid ?? null };
     const r = await git(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: repo.root, allowFail: true, readOnly: true });
     return { ref, oid: r.code === 0 ? r.stdout.trim() || null : null };
-  });
+  }, ['head', 'refs']);
 }
 
 /**
@@ -87,7 +144,7 @@ export function configValues(root: string): Promise<Record<string, string | null
   return memoized(`config ${root}`, async () => {
     const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { cwd: root, allowFail: true, readOnly: true });
     return parseConfigZ(r.code === 0 ? r.stdout : '');
-  });
+  }, ['config']);
 }
 
 /**

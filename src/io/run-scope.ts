@@ -10,8 +10,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export interface RunScope {
-  /** memoized answers: key -> the repository generation they were asked at, and the answer */
-  memo: Map<string, { generation: number; value: Promise<unknown> }>;
+  /** memoized answers: key -> the generations of the repository parts they depend on when asked (io/git.ts repoGeneration), and the answer */
+  memo: Map<string, { generation: string; value: Promise<unknown> }>;
   /** what holds for the whole command (the repository found for a directory) */
   fixed: Map<string, unknown>;
   /** resources to release when the scope ends (the long-lived cat-file processes) */

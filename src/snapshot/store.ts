@@ -43,8 +43,9 @@ export async function readSnapshot(repo: Repo, id: string): Promise<SnapshotInfo
  * was deleted). Throws UsageError when nothing or more than one snapshot matches.
  */
 export function resolveSnapshot(repo: Repo, idOrPrefix: string): Promise<SnapshotInfo> {
-  // asked several times by one undo (eligibility, plan, restore): once per repository generation
-  return memoized(`snapshot ${repo.root} ${idOrPrefix}`, () => resolveNow(repo, idOrPrefix));
+  // asked several times by one undo (eligibility, plan, restore): once per generation of the refs
+  // and HEAD (a revision may name it) and of rb's own refs (the snapshots)
+  return memoized(`snapshot ${repo.root} ${idOrPrefix}`, () => resolveNow(repo, idOrPrefix), ['refs', 'head', 'private-refs']);
 }
 
 async function resolveNow(repo: Repo, idOrPrefix: string): Promise<SnapshotInfo> {
