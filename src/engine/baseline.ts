@@ -2,7 +2,7 @@
  * Resolving the baseline (the last known good state): a branch, tag, remote-tracking branch,
  * fully-qualified ref or commit. Read-only. Hostile names are refused before git sees them.
  */
-import { git, revParse } from '../io/git.js';
+import { commitOf } from '../io/repo-state.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import type { Repo } from '../repo.js';
 
@@ -29,18 +29,15 @@ export function assertSafeRefName(name: string, what = 'ref'): void {
   }
 }
 
-const oidOf = (repo: Repo, ref: string) => revParse(repo.root, `${ref}^{commit}`);
+const oidOf = (repo: Repo, ref: string) => commitOf(repo.root, ref);
 
 /**
- * The commit each ref names (`<ref>^{commit}`, as oidOf), or null, asked of one git process
- * (`cat-file --batch-check` answers one line per name) instead of one rev-parse each. The names
- * have passed assertSafeRefName, so none holds a newline.
+ * The commit each full ref names (`<ref>^{commit}`, as oidOf), or null: from the ref listing
+ * asked once per generation of the refs (io/repo-state.ts), git asked only for what the listing
+ * cannot say.
  */
-async function commitsOf(repo: Repo, refs: string[]): Promise<(string | null)[]> {
-  const r = await git(['cat-file', '--batch-check'], { cwd: repo.root, input: refs.map((ref) => `${ref}^{commit}\n`).join(''), allowFail: true, readOnly: true });
-  const lines = r.stdout.split('\n');
-  if (r.code !== 0 || lines.length < refs.length) return Promise.all(refs.map((ref) => oidOf(repo, ref)));
-  return refs.map((_, i) => /^([0-9a-f]{40}|[0-9a-f]{64}) commit \d+$/.exec(lines[i]!)?.[1] ?? null);
+function commitsOf(repo: Repo, refs: string[]): Promise<(string | null)[]> {
+  return Promise.all(refs.map((ref) => oidOf(repo, ref)));
 }
 
 export async function resolveBaseline(repo: Repo, name: string, remote: string): Promise<Baseline> {

@@ -47,7 +47,12 @@ interface RefRow {
  */
 function refTable(root: string): Promise<{ listing: Buffer; rows: Map<string, RefRow> }> {
   return memoized(`refs ${root}`, async () => {
-    const out = (await git(['for-each-ref', '--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)', 'refs/heads', 'refs/remotes', 'refs/tags'], { cwd: root, readOnly: true, binary: true })).stdoutBuf;
+    const typed = await git(['for-each-ref', `--format=${TYPED_FORMAT}`, ...LISTED], { cwd: root, readOnly: true, binary: true, allowFail: true });
+    // a ref whose object is missing makes git fail on %(objecttype) ("fatal: missing object"):
+    // then the listing without types, each type unknown (asked of git when needed)
+    const out = typed.code === 0
+      ? typed.stdoutBuf
+      : (await git(['for-each-ref', '--format=%(objectname) ? ? ? %(refname)', ...LISTED], { cwd: root, readOnly: true, binary: true })).stdoutBuf;
     const lines: Buffer[] = [];
     const rows = new Map<string, RefRow>();
     for (let start = 0; start < out.length;) {
@@ -73,6 +78,8 @@ function refTable(root: string): Promise<{ listing: Buffer; rows: Map<string, Re
   }, ['refs']);
 }
 
+const LISTED = ['refs/heads', 'refs/remotes', 'refs/tags'];
+const TYPED_FORMAT = '%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)';
 const SPACE = Buffer.from(' ');
 const NEWLINE = Buffer.from('\n');
 
@@ -101,8 +108,24 @@ export async function listedCommitOf(root: string, ref: string): Promise<string 
   if (!row) return null;
   if (row.type === 'commit') return row.oid;
   if (row.type === 'tag' && row.peeledType === 'commit') return row.peeledOid;
-  if (row.type === 'tag' && row.peeledType === 'tag') return undefined;
-  return null;
+  if (row.type === 'tree' || row.type === 'blob' || (row.type === 'tag' && (row.peeledType === 'tree' || row.peeledType === 'blob'))) return null;
+  return undefined;
+}
+
+/** A full name of a branch, tag or remote-tracking branch, nothing more (no `~1`, `^{…}`, `@{…}`, `:path`). */
+const PLAIN_LISTED_REF = /^refs\/(heads|remotes|tags)\/[^\s~^:?*[\\]+$/;
+
+/**
+ * The commit `rev` names (`git rev-parse -q --verify <rev>^{commit}`), or null: a plain
+ * branch, tag or remote-tracking ref is answered by the ref listing, anything else by git.
+ */
+export async function commitOf(root: string, rev: string): Promise<string | null> {
+  if (PLAIN_LISTED_REF.test(rev) && !rev.includes('..') && !rev.includes('@{')) {
+    const listed = await listedCommitOf(root, rev);
+    if (listed !== undefined) return listed;
+  }
+  const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`], { cwd: root, allowFail: true, readOnly: true });
+  return r.code === 0 ? r.stdout.trim() || null : null;
 }
 
 /**
@@ -124,12 +147,16 @@ export async function headRef(root: string, gitDir: string): Promise<string | nu
 /**
  * Where HEAD is: the branch ref it is on (null when detached) and its commit (null on an unborn
  * branch). A branch's commit comes from the ref listing (absent there: unborn); a detached HEAD,
- * or a ref outside refs/heads, is asked of rev-parse.
+ * a ref outside refs/heads, or a branch the listing does not show as a commit, is asked of rev-parse.
  */
 export function headState(repo: { root: string; gitDir: string }): Promise<{ ref: string | null; oid: string | null }> {
   return memoized(`head ${repo.root}`, async () => {
     const ref = await headRef(repo.root, repo.gitDir);
-    if (ref?.startsWith('refs/heads/')) return { ref, oid: (await refTable(repo.root)).rows.get(ref)?.oid ?? null };
+    if (ref?.startsWith('refs/heads/')) {
+      const row = (await refTable(repo.root)).rows.get(ref);
+      if (!row) return { ref, oid: null };
+      if (row.type === 'commit') return { ref, oid: row.oid };
+    }
     const r = await git(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: repo.root, allowFail: true, readOnly: true });
     return { ref, oid: r.code === 0 ? r.stdout.trim() || null : null };
   }, ['head', 'refs']);

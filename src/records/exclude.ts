@@ -3,7 +3,7 @@
  * clean, status and WIP commits leave it alone) unless the team tracks it.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gitSync } from '../io/git.js';
 import type { Repo } from '../repo.js';
 
@@ -20,14 +20,13 @@ function hasLine(file: string, line: string): { text: string; has: boolean } {
 /** Add `/<dir>/` to info/exclude unless present or tracked. Returns true when it added the line. */
 export function ensureExcluded(repo: Repo, rel: string): boolean {
   const line = `/${rel.replace(/^\/+|\/+$/g, '')}/`;
-  // every run after the first: the line is there (info/exclude lives in the common git dir), so
-  // neither git process below is needed
-  if (hasLine(join(repo.commonDir, 'info', 'exclude'), line).has) return false;
-  if (isTracked(repo, rel)) return false;
-  const r = gitSync(['rev-parse', '--git-path', 'info/exclude'], { cwd: repo.root, readOnly: true });
-  let p = r.stdout.trim();
-  if (!isAbsolute(p)) p = join(repo.root, p);
+  // info/exclude lives in the common git dir (shared by every worktree: what `git rev-parse
+  // --git-path info/exclude` answers, rb having cleared GIT_COMMON_DIR and GIT_DIR); every run
+  // after the first finds the line there and asks git nothing
+  const p = join(repo.commonDir, 'info', 'exclude');
   const { text, has } = hasLine(p, line);
+  if (has) return false;
+  if (isTracked(repo, rel)) return false;
   if (has) return false;
   mkdirSync(dirname(p), { recursive: true });
   appendFileSync(p, `${text && !text.endsWith('\n') ? '\n' : ''}# rb: rollback records (reports, metrics, audit)\n${line}\n`);

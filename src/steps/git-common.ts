@@ -12,11 +12,11 @@ import { showPath } from '../ui/format.js';
 
 /** Where HEAD is (branch ref, commit): asked once per repository generation (io/repo-state.ts). */
 export { headState } from '../io/repo-state.js';
-import { refPositions } from '../io/repo-state.js';
+import { commitOf, refPositions } from '../io/repo-state.js';
 
-/** The commit a revision names, or null. */
+/** The commit a revision names, or null (a plain branch, tag or remote-tracking ref: from the ref listing). */
 export function oidOf(repo: Repo, rev: string): Promise<string | null> {
-  return revParse(repo.root, `${rev}^{commit}`);
+  return commitOf(repo.root, rev);
 }
 
 /** Where a ref points, or null when it does not exist (a branch, tag or remote-tracking branch: from the ref listing asked once per repository generation). */
@@ -128,23 +128,27 @@ export interface KeptPathChanged {
 }
 
 /**
- * The `keep` paths (.env, .env.*) whose content on disk is no longer what the snapshot
- * `snapshotId` holds — changed or removed by a reset or switch to a commit that tracks them
- * differently — each with the git commands that show and restore just that file from the
- * snapshot. A keep path the snapshot did not have (the baseline brought it) is no loss and is
- * not listed.
+ * What a reset or switch changed that the snapshot `snapshotId` holds otherwise, asked with one
+ * diff against the snapshot:
+ * - `own`: rb's own files (.rb/, rb.config.yaml): they go with the user, committed or not — put
+ *   back by restoreOwnFiles;
+ * - `kept`: the `keep` paths (.env, .env.*) whose content on disk is no longer the snapshot's —
+ *   changed or removed by a commit that tracks them differently — each with the git commands
+ *   that show and restore just that file. A path the snapshot did not have (the baseline brought
+ *   it) is no loss and is not listed; one of rb's own files is in `own` only (put back, it is
+ *   the snapshot's again).
  */
-export async function keptPathsChanged(repo: Repo, snapshotId: string, keep: readonly string[]): Promise<KeptPathChanged[]> {
-  return changedSinceSnapshot(repo, snapshotId, keepPathspecs(keep));
+export async function changedSinceSnapshotOf(repo: Repo, snapshotId: string, keep: readonly string[]): Promise<{ own: KeptPathChanged[]; kept: KeptPathChanged[] }> {
+  const changed = await changedSinceSnapshot(repo, snapshotId, [...RB_OWN_PATHS.map((p) => `:(literal)${p}`), ...keepPathspecs(keep)]);
+  const isOwn = (p: string) => RB_OWN_PATHS.some((o) => p === o || p.startsWith(`${o}/`));
+  return { own: changed.filter((c) => isOwn(c.path)), kept: changed.filter((c) => !isOwn(c.path)) };
 }
 
 /**
- * rb's own files (.rb/, rb.config.yaml) that a reset or switch changed: put back as the
- * snapshot holds them (they go with the user, committed or not), and named. Files the snapshot
- * did not have are left as the commit brought them.
+ * Put rb's own files that a reset or switch changed (`own` of changedSinceSnapshotOf) back as
+ * the snapshot holds them; files the snapshot did not have are left as the commit brought them.
  */
-export async function restoreOwnFiles(repo: Repo, snapshotId: string): Promise<string[]> {
-  const changed = await changedSinceSnapshot(repo, snapshotId, RB_OWN_PATHS.map((p) => `:(literal)${p}`));
+export async function restoreOwnFiles(repo: Repo, snapshotId: string, changed: readonly KeptPathChanged[]): Promise<string[]> {
   if (!changed.length) return [];
   const ref = `refs/rb/snapshots/${snapshotId}`;
   const fromWorktree = changed.filter((c) => c.restore.startsWith('git restore')).map((c) => c.path);

@@ -11,7 +11,7 @@ import { z } from '#zod';
 import { git } from '../io/git.js';
 import type { StepKind } from './types.js';
 import { gitLine } from './common.js';
-import { headState, keptPathsChanged, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
+import { changedSinceSnapshotOf, headState, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
 import { checkingTrackedChanges, known } from './step-access.js';
 
 const schema = z.object({ ref: z.string().min(1) }).strict();
@@ -61,9 +61,10 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
     if ('error' in unmerged) throw unmerged.error;
     if (unmerged.paths.length) throw new Error('after reset, the index still has unmerged entries');
     // rb's own files go with the user: put back what the reset (or the switch before it) changed
-    const ownRestored = ctx.snapshotId ? await restoreOwnFiles(repo, ctx.snapshotId) : [];
+    const drift = ctx.snapshotId ? await changedSinceSnapshotOf(repo, ctx.snapshotId, ctx.config.keep) : { own: [], kept: [] };
+    const ownRestored = ctx.snapshotId ? await restoreOwnFiles(repo, ctx.snapshotId, drift.own) : [];
     if (ownRestored.length) ctx.reporter.output(`kept rb's own files as they were: ${ownRestored.join(', ')}`);
-    const keptChanged = ctx.snapshotId ? await keptPathsChanged(repo, ctx.snapshotId, ctx.config.keep) : [];
+    const keptChanged = drift.kept;
     const what = (k: (typeof keptChanged)[number]) => `${k.path} (a keep path) ${k.removed ? 'is gone: the commit rolled back to does not have it' : "now holds the version of the commit rolled back to"}`;
     for (const k of keptChanged) ctx.reporter.warn(`${what(k)}; yours is in the snapshot: see it with \`${k.show}\`, put it back with \`${k.restore}\``);
     const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';

@@ -6,7 +6,7 @@
 import { z } from '#zod';
 import { join } from 'node:path';
 import { appendRollback } from '../records/metrics.js';
-import { git } from '../io/git.js';
+import { headState } from '../io/repo-state.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { renderTemplate, scopeOf } from './common.js';
 
@@ -74,7 +74,7 @@ export const metricsRecord: StepKind<With> = {
     const started = Date.parse(ctx.run.startedAt);
     const durationMs = now - started;
     // the branch the run started on; only a run that started detached asks git for the current one
-    const branch = ctx.run.branch ?? ((await git(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: ctx.repo.root, allowFail: true, readOnly: true })).stdout.trim() || null);
+    const branch = ctx.run.branch ?? ((await headState(ctx.repo)).ref?.replace(/^refs\/heads\//, '') || null);
     const entry = {
       timestamp: new Date(now).toISOString(),
       sprint: num(w.sprint),

@@ -15,7 +15,7 @@
  * webhook's path is its secret. Never destructive.
  */
 import { z } from '#zod';
-import { git } from '../io/git.js';
+import { headState } from '../io/repo-state.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { StepContext, StepKind, StepResult } from './types.js';
 import { recordPath, renderTemplate, repoRelative, scopeOf } from './common.js';
@@ -124,7 +124,8 @@ export async function notificationFacts(ctx: StepContext, file: string): Promise
   const actions = j
     ? steps.map((s) => `${MARK[s.status]} ${s.title}${s.status === 'succeeded' ? '' : ` — ${s.status}${s.error ? `: ${s.error}` : ''}`}`)
     : Object.keys(ctx.results).map((id) => `✔ ${id}`);
-  const cur = await git(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: ctx.repo.root, readOnly: true, allowFail: true }).catch(() => null);
+  // the branch HEAD is on, from what the run already knows when nothing moved HEAD since it last asked
+  const cur = await headState(ctx.repo).then((h) => h.ref?.replace(/^refs\/heads\//, '') ?? null, () => null);
   const named = branchesFrom(ctx.results);
   const branches: BranchStatus = {
     baseline: ctx.baseline.name,
@@ -132,7 +133,7 @@ export async function notificationFacts(ctx: StepContext, file: string): Promise
     failedBranch: ctx.run.branch ?? null,
     failedOid: short(ctx.run.head),
     ...named,
-    current: cur && cur.code === 0 ? cur.stdout.trim() : null,
+    current: cur,
   };
   const snapshot = ctx.snapshotId ?? j?.snapshot ?? null;
   const failedTests = typeof ctx.results.tests?.failed === 'number' ? (ctx.results.tests.failed as number) : null;

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from '#zod';
 import { git, splitZ } from '../io/git.js';
+import { commitOf, headState } from '../io/repo-state.js';
+import type { Repo } from '../repo.js';
 import { runCommand, tail } from '../io/exec.js';
 import type { StepContext, StepKind } from './types.js';
 import { commandSchema, displayCommand, gitLine, repoPath } from './common.js';
@@ -45,6 +47,15 @@ function untouchable(ctx: StepContext): string[] {
   return out;
 }
 
+/**
+ * The commit `headIs` names: a full oid that HEAD's commit already is needs no question (HEAD
+ * names a commit); anything else is resolved (a plain ref from the ref listing).
+ */
+async function wantedHead(repo: Repo, headIs: string): Promise<string | null> {
+  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(headIs) && (await headState(repo)).oid === headIs) return headIs;
+  return commitOf(repo.root, headIs);
+}
+
 const STATUS_ARGS = ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--ignored=no'];
 /** The checks as the plan and the journal show them. */
 const headLine = (headIs: string) => `git rev-parse HEAD  # must equal ${headIs}`;
@@ -66,9 +77,10 @@ export const verify: StepKind<With> = {
     const commands: string[] = [];
     // read-only and independent: asked at once, judged in order below
     const read = (args: string[], allowFail: boolean) => git(args, { cwd: ctx.repo.root, allowFail, readOnly: true });
+    // HEAD from the ref listing asked after the last command that could move it (io/repo-state.ts)
     const [headR, wantR, statusR] = await Promise.allSettled([
-      w.headIs ? read(['rev-parse', '-q', '--verify', 'HEAD'], true) : null,
-      w.headIs ? read(['rev-parse', '-q', '--verify', '--end-of-options', `${w.headIs}^{commit}`], true) : null,
+      w.headIs ? headState(ctx.repo) : null,
+      w.headIs ? wantedHead(ctx.repo, w.headIs) : null,
       w.clean ? read(STATUS_ARGS, false) : null,
     ]);
     const value = <T>(r: PromiseSettledResult<T>): T => {
@@ -76,8 +88,8 @@ export const verify: StepKind<With> = {
       return r.value;
     };
     if (w.headIs) {
-      const head = value(headR)!.stdout.trim();
-      const want = value(wantR)!.stdout.trim();
+      const head = value(headR)!.oid ?? '';
+      const want = value(wantR) ?? '';
       commands.push(headLine(w.headIs));
       if (!want) problems.push(`${w.headIs} does not resolve`);
       else if (head !== want) problems.push(`HEAD is ${head.slice(0, 12) || '(unborn)'}, expected ${w.headIs} at ${want.slice(0, 12)}`);
