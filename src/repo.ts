@@ -31,6 +31,11 @@ let versionMemo: [number, number, number] | null = null;
  * path, inode, size and mtime, so a run does not start `git --version` each time: a new or
  * upgraded git binary is a new key.
  */
+/** The git version when it is known already (asked or read from the cache this run), else null: never starts git. */
+export function knownGitVersion(): [number, number, number] | null {
+  return versionMemo ?? null;
+}
+
 export function gitVersion(cacheDir?: string): [number, number, number] {
   if (versionMemo) return versionMemo;
   const key = cacheDir ? gitBinaryKey() : null;

@@ -12,12 +12,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { gitArgv, gitEnv } from './git.js';
+import { git, gitArgv, gitEnv } from './git.js';
+import { knownGitVersion } from '../repo.js';
 import { FAULTS, faultPoint } from '../engine/fault.js';
 import { currentScope } from './run-scope.js';
 
 interface Pending {
+  /** the content (or for `info`, the header line), null when the object does not exist */
   resolve: (b: Buffer | null) => void;
+  /** an `info` request (--batch-command): the header only, no content follows */
+  info?: boolean;
   reject: (e: Error) => void;
   /** the content goes here, chunk by chunk, instead of into one Buffer (resolved with an empty one) */
   sink?: (chunk: Buffer) => void;
@@ -34,9 +38,17 @@ class CatFileProcess {
   private body: { chunks: Buffer[]; left: number; size: number; sink?: (chunk: Buffer) => void; error?: Error } | null = null;
   private failed: Error | null = null;
 
+  /**
+   * `--batch-command` (git 2.36+, the version known): one process answers both `contents` and
+   * `info` (what `--batch-check` says) requests; otherwise `--batch`, contents only.
+   */
+  readonly commands: boolean;
+
   constructor(root: string, onEnd: () => void = () => undefined) {
-    if (TRACE) process.stderr.write(`[git ${performance.now().toFixed(0)}+0ms] cat-file --batch (long-lived)\n`);
-    this.child = spawn('git', gitArgv(['cat-file', '--batch']), {
+    this.commands = hasBatchCommand();
+    const mode = this.commands ? '--batch-command' : '--batch';
+    if (TRACE) process.stderr.write(`[git ${performance.now().toFixed(0)}+0ms] cat-file ${mode} (long-lived)\n`);
+    this.child = spawn('git', gitArgv(['cat-file', mode]), {
       cwd: root,
       env: gitEnv({ readOnly: true }),
       stdio: ['pipe', 'pipe', 'ignore'],
@@ -67,8 +79,20 @@ class CatFileProcess {
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) this.busy();
       this.queue.push({ resolve, reject, sink });
-      (this.child.stdin as Writable).write(spec + '\n');
+      (this.child.stdin as Writable).write(`${this.commands ? 'contents ' : ''}${spec}\n`);
     });
+  }
+
+  /** What `git cat-file --batch-check` says of one object (only when `commands`), or null when it does not exist. */
+  info(spec: string): Promise<ObjectInfo | null> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (!this.commands) return Promise.reject(new Error('git cat-file --batch-command is not available'));
+    if (/[\n]/.test(spec)) return Promise.reject(new Error(`cat-file spec contains a newline: ${JSON.stringify(spec)}`));
+    return new Promise<Buffer | null>((resolve, reject) => {
+      if (this.queue.length === 0) this.busy();
+      this.queue.push({ resolve, reject, info: true });
+      (this.child.stdin as Writable).write(`info ${spec}\n`);
+    }).then((line) => (line ? parseInfo(line.toString('utf8')) : null));
   }
 
   private onData(d: Buffer): void {
@@ -118,6 +142,10 @@ class CatFileProcess {
         for (const p of this.queue.splice(0)) p.reject(e);
         this.child.kill();
         return;
+      }
+      if (this.queue[0]?.info) {
+        this.answer(Buffer.from(line));
+        continue;
       }
       const size = Number(m[1]);
       this.body = { chunks: [], left: size + 1, size, sink: this.queue[0]?.sink };
@@ -174,6 +202,43 @@ export async function readObjectSink(root: string, spec: string, sink: (chunk: B
   const done = proc.read(spec, sink);
   if (!currentScope()) proc.close();
   return (await done) !== null;
+}
+
+/** `git cat-file --batch-command` (git 2.36+), when the version is known already. */
+function hasBatchCommand(): boolean {
+  const v = knownGitVersion();
+  return v !== null && (v[0] > 2 || (v[0] === 2 && v[1] >= 36));
+}
+
+/** One object as `git cat-file --batch-check` describes it. */
+export interface ObjectInfo {
+  oid: string;
+  type: string;
+  size: number;
+}
+
+function parseInfo(line: string): ObjectInfo | null {
+  const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\w+) (\d+)$/.exec(line);
+  return m ? { oid: m[1]!, type: m[2]!, size: Number(m[3]) } : null;
+}
+
+/**
+ * What `git cat-file --batch-check` says of each object `specs` name (oids, `<rev>:<path>`,
+ * `<rev>^{commit}`), null when missing: asked of the command's long-lived process when git has
+ * --batch-command (2.36+), else of one `cat-file --batch-check`.
+ */
+export async function objectInfo(root: string, specs: readonly string[]): Promise<(ObjectInfo | null)[]> {
+  if (specs.length === 0) return [];
+  if (specs.some((s) => /[\n]/.test(s))) throw new Error(`cat-file spec contains a newline: ${JSON.stringify(specs.find((s) => /[\n]/.test(s)))}`);
+  if (hasBatchCommand()) {
+    const proc = processFor(root);
+    const all = Promise.all(specs.map((s) => proc.info(s)));
+    if (!currentScope()) proc.close();
+    return all;
+  }
+  const r = await git(['cat-file', '--batch-check'], { cwd: root, readOnly: true, input: specs.map((s) => s + '\n').join('') });
+  const lines = r.stdout.split('\n');
+  return specs.map((_, i) => parseInfo(lines[i] ?? ''));
 }
 
 function processFor(root: string): CatFileProcess {

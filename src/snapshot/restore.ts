@@ -44,7 +44,7 @@ import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlin
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { headRef, refPositions } from '../io/repo-state.js';
-import { readObjectInto, readObjectSink } from '../io/cat-file.js';
+import { objectInfo, readObjectInto, readObjectSink } from '../io/cat-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
@@ -157,8 +157,10 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   const meta = {} as Record<MetaName, Buffer>;
   META_FILES.forEach((n, i) => { meta[n] = metaBufs[i] ?? Buffer.alloc(0); });
   if (!metaBufs[0]) throw new UsageError(`${idOrCommit} is not an rb snapshot (no meta/HEAD)`);
-  const trees = (await run(['rev-parse', `${c}:worktree`, `${c}:ignored`], { readOnly: true })).stdout.trim().split('\n');
-  const [worktreeTree, ignoredTree] = trees as [string, string];
+  // the two trees, asked of the command's cat-file process (git 2.36+) rather than a rev-parse
+  const trees = await objectInfo(root, [`${c}:worktree`, `${c}:ignored`]);
+  if (trees.some((t) => t?.type !== 'tree')) throw new StepFailedError(`snapshot ${label} has no worktree/ or ignored/ tree`);
+  const [worktreeTree, ignoredTree] = trees.map((t) => t!.oid) as [string, string];
   // mtime for the reinstalled index (see below); without one (prototype snapshots) 1 s after
   // the epoch, which makes git re-check every entry once
   let indexMtimeNs = 1_000_000_000n;
@@ -484,8 +486,12 @@ async function readJournal(path: string): Promise<RestoreJournal | null> {
   }
 }
 
+/** The empty tree's oid (SHA-1 and SHA-256 repositories). */
+const EMPTY_TREES = new Set(['4b825dc642cb6eb9a060e54bf8d69288fbee4904', '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321']);
+
 /** The entries of a snapshot's ignored/ tree (`ls-tree -r -l`). */
 async function listIgnored(run: Run, tree: string): Promise<{ mode: string; type: string; oid: string; size: number; path: string }[]> {
+  if (EMPTY_TREES.has(tree)) return []; // no ignored files: nothing to list
   const ls = await run(['ls-tree', '-r', '-z', '-l', tree], { readOnly: true });
   return splitNul(ls.stdout).map((rec) => {
     const tab = rec.indexOf('\t');
@@ -622,9 +628,8 @@ async function forEachBlob<T extends { oid: string; size: number }>(
 ): Promise<void> {
   if (items.length === 0) return;
   if (items.some((i) => !i.size)) {
-    const r = await git(['cat-file', '--batch-check'], { cwd: repo.root, readOnly: true, input: items.map((i) => i.oid + '\n').join('') });
-    const lines = r.stdout.split('\n');
-    items.forEach((it, k) => { it.size = Number(lines[k]?.split(' ')[2]) || 0; });
+    const infos = await objectInfo(repo.root, items.map((i) => i.oid));
+    items.forEach((it, k) => { it.size = infos[k]?.size ?? 0; });
   }
   for (const item of items.filter((i) => i.size > STREAM_OVER)) {
     await fn(item, async (fd) => {

@@ -29,6 +29,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { runCommand, tail } from '../io/exec.js';
 import { git, revParse, shellQuote } from '../io/git.js';
+import { objectInfo } from '../io/cat-file.js';
 import { writeJsonAtomic } from '../io/fs.js';
 import type { InstallConfig } from '../types.js';
 import type { Repo } from '../repo.js';
@@ -95,19 +96,19 @@ export async function lockfilesUnchanged(root: string, given: Pick<InstallConfig
   const install = given.lockfiles.length || given.command === undefined ? given : { ...given, lockfiles: comparedFiles({ dir: null, ...given, command: given.command }).files };
   if (!install.lockfiles.length) return false;
   const paths = install.lockfiles.map((lf) => repoFile(install, lf));
-  // The same questions of one `git cat-file --batch-check` (one answer line per name) instead of
-  // two rev-parse per lockfile plus two for the commits; names it could misread go the long way.
+  // The same questions of the command's cat-file process (io/cat-file.ts objectInfo: no process
+  // of their own with git 2.36+) instead of two rev-parse per lockfile plus two for the commits;
+  // names it could misread go the long way.
   const plainRev = (r: string) => /^[^\s:^~@{}]+$/.test(r) && !r.startsWith('-');
   if (plainRev(fromRev) && plainRev(toRev) && paths.every((p) => !/[\n\r]/.test(p))) {
     const from = `${fromRev}^{commit}`;
     const to = `${toRev}^{commit}`;
     const names = [from, to, ...paths.flatMap((p) => [`${from}:${p}`, `${to}:${p}`])];
-    const r = await git(['cat-file', '--batch-check'], { cwd: root, input: names.map((n) => n + '\n').join(''), allowFail: true, readOnly: true });
-    const lines = r.stdout.split('\n');
-    if (r.code === 0 && lines.length > names.length) {
+    const infos = await objectInfo(root, names).catch(() => null);
+    if (infos) {
       const oid = (i: number, type?: string) => {
-        const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\w+) \d+$/.exec(lines[i]!);
-        return m && (!type || m[2] === type) ? m[1]! : null;
+        const m = infos[i];
+        return m && (!type || m.type === type) ? m.oid : null;
       };
       if (!oid(0, 'commit') || !oid(1, 'commit')) return false;
       return paths.every((_, i) => oid(2 + 2 * i) === oid(3 + 2 * i));

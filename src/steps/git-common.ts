@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { git, identityEnv, isValidBranchName, revParse, shellQuote, splitZ } from '../io/git.js';
 import { gitVersion, type Repo } from '../repo.js';
 import { hasRawBytes, nulPaths, splitNulPaths } from '../io/path-bytes.js';
+import { objectInfo, type ObjectInfo } from '../io/cat-file.js';
 import { showPath } from '../ui/format.js';
 
 /** Where HEAD is (branch ref, commit): asked once per repository generation (io/repo-state.ts). */
 export { headState } from '../io/repo-state.js';
-import { commitOf, refPositions } from '../io/repo-state.js';
+import { commitOf, memoized, refPositions } from '../io/repo-state.js';
 
 /** The commit a revision names, or null (a plain branch, tag or remote-tracking ref: from the ref listing). */
 export function oidOf(repo: Repo, rev: string): Promise<string | null> {
@@ -87,9 +88,11 @@ export async function pathsInTree(repo: Repo, treeish: string, paths: readonly s
   const found = new Set<string>();
   const plain = paths.filter((p) => !hasRawBytes(p));
   const raw = paths.filter((p) => hasRawBytes(p));
+  // a tree named by its oid never changes: its answer is kept for the whole command (depends on no part)
+  const fixed = /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(treeish);
   for (const p of plain) {
-    const r = await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', treeish, '--', p], { cwd: repo.root, readOnly: true });
-    if (r.stdout.length) found.add(p);
+    const ask = async () => (await git(['--literal-pathspecs', 'ls-tree', '-z', '--name-only', treeish, '--', p], { cwd: repo.root, readOnly: true })).stdout.length > 0;
+    if (await (fixed ? memoized(`in tree ${repo.root} ${treeish} ${p}`, ask, []) : ask())) found.add(p);
   }
   if (raw.length) {
     const r = await git(['ls-tree', '-r', '-t', '-z', '--name-only', '--full-tree', treeish], { cwd: repo.root, readOnly: true, binary: true });
@@ -169,14 +172,13 @@ async function changedSinceSnapshot(repo: Repo, snapshotId: string, specs: strin
   const candidates = splitZ(diff.stdout).filter((p) => !/[\n\r]/.test(p));
   if (!candidates.length) return [];
   const names = candidates.flatMap((p) => [`${ref}:worktree/${p}`, `${ref}:ignored/${p}`]);
-  const batch = await git(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { cwd: repo.root, readOnly: true, input: names.map((n) => n + '\n').join('') });
-  const answers = batch.stdout.split('\n');
+  const answers = await objectInfo(repo.root, names);
   const present = candidates.filter((p) => existsSync(join(repo.root, p)));
   const hashed = present.length ? (await git(['hash-object', '--stdin-paths'], { cwd: repo.root, readOnly: true, input: present.map((p) => p + '\n').join('') })).stdout.split('\n') : [];
   const onDisk = new Map(present.map((p, i) => [p, hashed[i] ?? '']));
   const out: KeptPathChanged[] = [];
   candidates.forEach((p, i) => {
-    const blob = (line: string | undefined) => (line && / blob$/.test(line) ? line.split(' ')[0]! : null);
+    const blob = (o: ObjectInfo | null | undefined) => (o?.type === 'blob' ? o.oid : null);
     const inWorktree = blob(answers[2 * i]);
     const inIgnored = blob(answers[2 * i + 1]);
     const was = inWorktree ?? inIgnored;
