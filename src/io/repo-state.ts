@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, identityFromConfig, parseConfigZ, repoGeneration, REPO_PARTS, type RepoPart } from './git.js';
+import { git, identityFromConfig, parseConfigZ, repoGeneration, REPO_PARTS, splitZ, type RepoPart } from './git.js';
 import { currentScope } from './run-scope.js';
 
 /**
@@ -165,13 +165,38 @@ export function headState(repo: { root: string; gitDir: string }): Promise<{ ref
 /**
  * The configuration rb reads (core.autocrlf, core.filemode, core.symlinks, core.sparseCheckout,
  * user.name, user.email), keys lowercased, the last value of a key winning, null for a key
- * without a value (./git.ts parseConfigZ): one `git config` for the snapshot and the identity.
+ * without a value (./git.ts parseConfigZ): one `git config` for the snapshot and the identity,
+ * and the names of the remotes it gives a URL (`remote.<name>.url`, names as written).
  */
-export function configValues(root: string): Promise<Record<string, string | null>> {
+function configTable(root: string): Promise<{ values: Record<string, string | null>; remotesWithUrl: Set<string> }> {
   return memoized(`config ${root}`, async () => {
-    const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email))$'], { cwd: root, allowFail: true, readOnly: true });
-    return parseConfigZ(r.code === 0 ? r.stdout : '');
+    const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email)|remote\\..+\\.url)$'], { cwd: root, allowFail: true, readOnly: true });
+    const out = r.code === 0 ? r.stdout : '';
+    const values = parseConfigZ(out);
+    const remotesWithUrl = new Set<string>();
+    for (const key of Object.keys(values)) if (key.startsWith('remote.')) delete values[key];
+    // git prints the section and variable lowercased and the subsection (the remote's name) as written
+    for (const rec of splitZ(out)) {
+      const m = /^remote\.(.+)\.url(\n|$)/.exec(rec);
+      if (m && rec.includes('\n')) remotesWithUrl.add(m[1]!);
+    }
+    return { values, remotesWithUrl };
   }, ['config']);
+}
+
+export async function configValues(root: string): Promise<Record<string, string | null>> {
+  return (await configTable(root)).values;
+}
+
+/**
+ * Does the remote `name` exist? True when the configuration gives it a URL (read with the rest
+ * of the configuration); otherwise git is asked (`remote get-url`: a remote defined in the old
+ * .git/remotes or .git/branches files, or none).
+ */
+export async function remoteExists(root: string, name: string): Promise<boolean> {
+  if ((await configTable(root)).remotesWithUrl.has(name)) return true;
+  const r = await git(['remote', 'get-url', '--', name], { cwd: root, allowFail: true, readOnly: true });
+  return r.code === 0;
 }
 
 /**

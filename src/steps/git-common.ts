@@ -2,7 +2,7 @@
  * Git helpers shared by the git.* step kinds: the state checks every mutating command is
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { join } from 'node:path';
 import { git, identityEnv, isValidBranchName, revParse, shellQuote, splitZ } from '../io/git.js';
@@ -44,8 +44,12 @@ export async function freeBranchName(repo: Repo, name: string): Promise<string> 
   }
 }
 
-/** Branches checked out in other worktrees (fault 13). */
+/**
+ * Branches checked out in other worktrees (fault 13). A repository without linked worktrees (this
+ * is its main worktree and `<git dir>/worktrees/` holds none) has no other: git is not asked.
+ */
 export async function branchesInOtherWorktrees(repo: Repo): Promise<Map<string, string>> {
+  if (repo.gitDir === repo.commonDir && !hasLinkedWorktrees(repo.commonDir)) return new Map();
   const r = await git(['worktree', 'list', '--porcelain', '-z'], { cwd: repo.root, allowFail: true, readOnly: true });
   const out = new Map<string, string>();
   let path = '';
@@ -54,6 +58,15 @@ export async function branchesInOtherWorktrees(repo: Repo): Promise<Map<string, 
     else if (line.startsWith('branch ') && path !== repo.root) out.set(line.slice(7), path);
   }
   return out;
+}
+
+/** Does `<common dir>/worktrees/` hold a linked worktree's admin directory? (what `git worktree list` reads) */
+function hasLinkedWorktrees(commonDir: string): boolean {
+  try {
+    return readdirSync(join(commonDir, 'worktrees')).length > 0;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT'; // unreadable: ask git
+  }
 }
 
 /**

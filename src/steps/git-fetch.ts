@@ -9,6 +9,7 @@ import type { PlanContext, StepKind } from './types.js';
 import { gitLine } from './common.js';
 import { DURATION_HELP, DURATION_PATTERN, parseDuration } from '../duration.js';
 import { refOid } from './git-common.js';
+import { remoteExists } from '../io/repo-state.js';
 
 const duration = z.string({ error: `expected a duration: ${DURATION_HELP}` }).regex(DURATION_PATTERN, { error: `expected a duration: ${DURATION_HELP}` });
 const schema = z.object({ ref: z.string().min(1).optional(), remote: z.string().optional(), timeout: duration.optional() }).strict();
@@ -39,11 +40,8 @@ export const gitFetch: StepKind<With> = {
     const fixed = notABranch(w, ctx);
     if (fixed) return { skipped: `${fixed}: nothing to fetch`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     const remoteRef = `refs/remotes/${remote}/${name}`;
-    const [url, before] = await Promise.all([
-      git(['remote', 'get-url', '--', remote], { cwd: ctx.repo.root, allowFail: true, readOnly: true }),
-      refOid(ctx.repo, remoteRef),
-    ]);
-    if (url.code !== 0) {
+    const [known, before] = await Promise.all([remoteExists(ctx.repo.root, remote), refOid(ctx.repo, remoteRef)]);
+    if (!known) {
       ctx.reporter.warn(`no remote "${remote}": continuing from the local baseline`);
       return { skipped: `no remote ${remote}`, remoteRef: '', remoteOid: '', target: ctx.baseline.ref };
     }
