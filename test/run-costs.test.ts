@@ -97,8 +97,8 @@ describe('git processes per command (issue 18)', () => {
 // shared record (issue 20: blobs, tree, commit and ref of refs/rb/records/… after every run) and
 // the dependency-dir listing (issue 24) were merged; 20 / 50 / 35, files 31, once rb stopped
 // re-asking what it knew (answers kept per part of the repository: io/git.ts partsChangedBy; a
-// plain ref's commit from the typed ref listing; one cat-file process; docs/architecture.md
-// "What rb asks once"). Issue 18's goals (10 / 30 / 25) are not met.
+// plain ref's commit from the typed ref listing; one cat-file process;
+// docs/safety.md "What rb asks once"). Issue 18's goals (10 / 30 / 25) are not met.
 const SNAPSHOT_MAX = 20;
 const EMERGENCY_MAX = 50;
 const UNDO_MAX = 35;

@@ -577,6 +577,9 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     rec.warnings = stepWarnings.length ? stepWarnings : undefined;
     journal();
     if (FAULTS) faultPoint(`after:${ps.id}`);
+    // one turn of the event loop, so a Ctrl-C that arrived during the step is seen here even when
+    // the next steps start no process (answers rb already knows need no git: io/repo-state.ts)
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (interrupted) throw new InterruptedError('interrupted');
   };
 

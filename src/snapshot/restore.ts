@@ -44,7 +44,8 @@ import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlin
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { headRef, refPositions } from '../io/repo-state.js';
-import { objectInfo, readObjectInto, readObjectSink } from '../io/cat-file.js';
+import { objectInfo, readObjectInto, readObjectSink, readObjects } from '../io/cat-file.js';
+import { lsFilesStaged, readIndexEntries, type IndexEntry } from '../io/index-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
@@ -265,7 +266,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // read-tree refuses to overwrite a changed file behind assume-unchanged / skip-worktree even
   // with --reset: clear those flags in the current index first (its original is in the safety
   // snapshot; the snapshot's own flags come back with the raw index below)
-  await clearIndexFlags(run);
+  await clearIndexFlags(repo, run, c.length === 64 ? 32 : 20);
   // (untracked entries left where they are, in someone else's directory, are taken out of the
   // tree read-tree writes; clean then leaves them too)
   await run(['read-tree', '--reset', '-u', await treeWithout(run, worktreeTree, access.leaveInTree)]);
@@ -718,19 +719,65 @@ async function replaceFile(abs: string, data: BlobContent, mode: number, link: b
   }
 }
 
-/** Drop assume-unchanged and skip-worktree bits from the real index (one flag per call: update-index applies only the first). */
-async function clearIndexFlags(run: Run): Promise<void> {
-  const r = await run(['ls-files', '-v', '-z'], { readOnly: true });
-  const assume: string[] = [];
-  const skip: string[] = [];
-  for (const rec of splitNul(r.stdout)) {
-    const tag = rec.slice(0, 1);
-    if (tag !== tag.toUpperCase()) assume.push(rec.slice(2));
-    if (tag === 'S' || tag === 's') skip.push(rec.slice(2));
+/**
+ * Drop assume-unchanged and skip-worktree bits from the real index (one flag per call:
+ * update-index applies only the first). The bits are read from the index file itself
+ * (io/index-file.ts) when rb reads its form; otherwise, and for a big index, from `ls-files -v`.
+ */
+async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promise<void> {
+  const assume: Buffer[] = [];
+  const skip: Buffer[] = [];
+  const entries = await readSmallIndex(join(repo.gitDir, 'index'), hashBytes);
+  if (entries) {
+    for (const e of entries) {
+      if (e.assumeUnchanged) assume.push(e.path);
+      if (e.skipWorktree) skip.push(e.path);
+    }
+  } else {
+    const r = await run(['ls-files', '-v', '-z'], { readOnly: true, binary: true });
+    for (const rec of splitNulBuffer(r.stdoutBuf)) {
+      const tag = String.fromCharCode(rec[0] ?? 0x20);
+      if (tag !== tag.toUpperCase()) assume.push(rec.subarray(2));
+      if (tag === 'S' || tag === 's') skip.push(rec.subarray(2));
+    }
   }
   for (const [flag, paths] of [['--no-assume-unchanged', assume], ['--no-skip-worktree', skip]] as const) {
-    if (paths.length > 0) await run(['update-index', flag, '-z', '--stdin'], { input: paths.map((p) => p + '\0').join('') });
+    if (paths.length > 0) await run(['update-index', flag, '-z', '--stdin'], { input: Buffer.concat(paths.flatMap((p) => [p, NUL])) });
   }
+}
+
+const NUL = Buffer.from([0]);
+
+/** NUL-ended records of a buffer, as buffers (names that are not UTF-8 kept byte for byte). */
+function splitNulBuffer(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let start = 0; start < buf.length;) {
+    const end = buf.indexOf(0, start);
+    if (end < 0) break;
+    out.push(buf.subarray(start, end));
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Index files read whole in memory up to this size (~100,000 entries); bigger ones are left to git. */
+const INDEX_READ_MAX = 8 * 1024 * 1024;
+
+/** The entries of the index file at `path` ([] when there is none), or null when rb leaves it to git (too big, a form it does not read). */
+async function readSmallIndex(path: string, hashBytes: 20 | 32): Promise<IndexEntry[] | null> {
+  let buf: Buffer;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      if ((await fh.stat()).size > INDEX_READ_MAX) return null;
+      buf = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? [] : null;
+  }
+  return readIndexEntries(buf, hashBytes);
 }
 
 /** A digest of a listing too big to hold (`ls-files -s` of 200,000 entries is ~17 MB), fed chunk by chunk. */
@@ -748,12 +795,25 @@ class ListingDigest {
 
 /**
  * The digest of the `git ls-files -s -z` listing the snapshot's index must give: its
- * meta/index.ls, or (snapshots since format 1.1 do not store it) the listing of meta/index.raw
- * through a temp copy — both streamed, never held in memory.
+ * meta/index.ls, or (snapshots since format 1.1 do not store it) the listing of meta/index.raw:
+ * read by rb (io/index-file.ts) when it is small and in a form rb reads — no git process; the
+ * real index is still listed by git at the check — else by git through a temp copy, streamed.
  */
 async function expectedIndexListing(repo: Repo, run: Run, c: string): Promise<string> {
   const stored = new ListingDigest();
   if (await readObjectSink(repo.root, `${c}:meta/index.ls`, stored.add)) return stored.done();
+  // a small index in a form rb reads: listed without git (io/index-file.ts), as ls-files would
+  const [raw] = await objectInfo(repo.root, [`${c}:meta/index.raw`]);
+  if (!raw || raw.size === 0) return new ListingDigest().done();
+  if (raw.size <= INDEX_READ_MAX) {
+    const [bytes] = await readObjects(repo.root, [raw.oid]);
+    const entries = bytes ? readIndexEntries(bytes, c.length === 64 ? 32 : 20) : null;
+    if (entries) {
+      const listing = new ListingDigest();
+      lsFilesStaged(entries, listing.add);
+      return listing.done();
+    }
+  }
   const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
   try {
     const f = join(tmp, 'listed.idx');

@@ -1,0 +1,103 @@
+/**
+ * git's index file read without git (gitformat-index(5)), for the two questions a restore asks of
+ * an index it holds the bytes of: its `git ls-files -s -z` listing and its entries' assume-
+ * unchanged / skip-worktree bits. Versions 2, 3 and 4 (path prefix compression) are read; an
+ * index whose entries are not all in the file (a split index: the `link` extension) or that
+ * holds sparse-directory entries (a sparse index) is not: the reader answers null and the
+ * caller asks git.
+ */
+
+export interface IndexEntry {
+  /** the mode as `ls-files -s` prints it (octal digits) */
+  mode: string;
+  oid: string;
+  stage: number;
+  /** the path's bytes */
+  path: Buffer;
+  assumeUnchanged: boolean;
+  skipWorktree: boolean;
+}
+
+/** The entries of an index file, or null when it is not one rb reads (see above) or is malformed. */
+export function readIndexEntries(buf: Buffer, hashBytes: 20 | 32): IndexEntry[] | null {
+  if (buf.length < 12 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
+  const version = buf.readUInt32BE(4);
+  if (version < 2 || version > 4) return null;
+  const count = buf.readUInt32BE(8);
+  const out: IndexEntry[] = [];
+  let pos = 12;
+  let previous: Buffer = Buffer.alloc(0);
+  for (let i = 0; i < count; i++) {
+    const fixed = 40 + hashBytes + 2;
+    if (pos + fixed > buf.length) return null;
+    const mode = buf.readUInt32BE(pos + 24);
+    const oid = buf.toString('hex', pos + 40, pos + 40 + hashBytes);
+    const flags = buf.readUInt16BE(pos + 40 + hashBytes);
+    let at = pos + fixed;
+    let extended = 0;
+    if (flags & 0x4000) {
+      if (version < 3 || at + 2 > buf.length) return null;
+      extended = buf.readUInt16BE(at);
+      at += 2;
+    }
+    // a sparse-directory entry (mode 040000) stands for a whole directory: ls-files expands it
+    if ((mode & 0o170000) === 0o040000) return null;
+    let path: Buffer;
+    if (version === 4) {
+      // bytes to drop from the end of the previous path (git's varint), then the rest, NUL-ended
+      let c = buf[at++];
+      if (c === undefined) return null;
+      let drop = c & 127;
+      while (c & 128) {
+        c = buf[at++];
+        if (c === undefined) return null;
+        drop = ((drop + 1) << 7) | (c & 127);
+      }
+      const nul = buf.indexOf(0, at);
+      if (nul < 0 || drop > previous.length) return null;
+      path = Buffer.concat([previous.subarray(0, previous.length - drop), buf.subarray(at, nul)]);
+      pos = nul + 1;
+    } else {
+      const nul = buf.indexOf(0, at);
+      if (nul < 0) return null;
+      path = buf.subarray(at, nul);
+      // the entry is padded with 1-8 NULs to a multiple of 8 bytes
+      pos += (at - pos + path.length + 8) & ~7;
+    }
+    previous = path;
+    out.push({
+      mode: mode.toString(8).padStart(6, '0'),
+      oid,
+      stage: (flags >> 12) & 3,
+      path,
+      assumeUnchanged: (flags & 0x8000) !== 0,
+      skipWorktree: (extended & 0x4000) !== 0,
+    });
+  }
+  // extensions: a split index keeps its entries in another file; a sparse index is marked
+  while (pos + 8 <= buf.length - hashBytes) {
+    const sig = buf.toString('latin1', pos, pos + 4);
+    if (sig === 'link' || sig === 'sdir') return null;
+    pos += 8 + buf.readUInt32BE(pos + 4);
+  }
+  return out;
+}
+
+/** The bytes `git ls-files -s -z` prints for these entries, handed to `sink` a piece at a time. */
+export function lsFilesStaged(entries: readonly IndexEntry[], sink: (chunk: Buffer) => void): void {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (const e of entries) {
+    const head = Buffer.from(`${e.mode} ${e.oid} ${e.stage}\t`, 'latin1');
+    parts.push(head, e.path, NUL);
+    size += head.length + e.path.length + 1;
+    if (size > 1 << 20) {
+      sink(Buffer.concat(parts));
+      parts.length = 0;
+      size = 0;
+    }
+  }
+  if (parts.length) sink(Buffer.concat(parts));
+}
+
+const NUL = Buffer.from([0]);

@@ -1,0 +1,91 @@
+/**
+ * rb reads an index file without git (src/io/index-file.ts) where a restore holds its bytes: what
+ * it reads must be what git says of the same file — `ls-files -s -z` byte for byte, `ls-files -v`
+ * for the assume-unchanged and skip-worktree bits — for index versions 2, 3 and 4, with
+ * conflicts, intent-to-add entries, names that are not UTF-8 and long names; a split or sparse
+ * index is left to git (null).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gitRun, makeRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
+import { lsFilesStaged, readIndexEntries } from '../src/io/index-file.js';
+
+tmpRepos();
+
+function busyRepo(): TestRepo {
+  const r = makeRepo();
+  r.write('a.txt', 'a\n');
+  r.write('dir/b.txt', 'b\n');
+  r.write('dir/sub/c.sh', '#!/bin/sh\n', 0o755);
+  r.write(`long/${'n'.repeat(200)}/${'m'.repeat(200)}/${'x'.repeat(200)}.txt`, 'long\n');
+  writeFileSync(Buffer.concat([Buffer.from(`${r.root}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin1 name\n');
+  r.symlink('link', 'a.txt');
+  r.git('add', '-A');
+  r.git('commit', '-q', '-m', 'files');
+  // a conflict: three stages of conflict.txt
+  r.write('conflict.txt', 'base\n');
+  r.git('add', 'conflict.txt');
+  r.git('commit', '-q', '-m', 'base');
+  r.git('switch', '-q', '-c', 'other');
+  r.write('conflict.txt', 'other\n');
+  r.git('commit', '-q', '-am', 'other');
+  r.git('switch', '-q', 'main');
+  r.write('conflict.txt', 'main\n');
+  r.git('commit', '-q', '-am', 'main');
+  gitRun(r.root, ['merge', '-q', 'other']); // stops with a conflict
+  r.write('new.txt', 'intent\n');
+  r.git('add', '-N', 'new.txt');
+  r.git('update-index', '--assume-unchanged', 'a.txt');
+  return r;
+}
+
+const gitListing = (r: TestRepo) => gitRun(r.root, ['ls-files', '-s', '-z']).stdoutBuf;
+
+function ours(r: TestRepo) {
+  const entries = readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20);
+  expect(entries).not.toBeNull();
+  const chunks: Buffer[] = [];
+  lsFilesStaged(entries!, (c) => chunks.push(c));
+  return { entries: entries!, listing: Buffer.concat(chunks) };
+}
+
+describe('the index read without git', () => {
+  for (const version of [2, 3, 4]) {
+    it(`index version ${version}: the ls-files -s listing and the flags are git's`, () => {
+      const r = busyRepo();
+      r.git('update-index', '--index-version', String(version));
+      if (version >= 3) r.git('update-index', '--skip-worktree', 'dir/b.txt');
+      const { entries, listing } = ours(r);
+      expect(listing.toString('latin1')).toBe(gitListing(r).toString('latin1'));
+      expect(entries.length).toBeGreaterThan(8);
+      const v = gitRun(r.root, ['ls-files', '-v', '-z']).stdoutBuf.toString('latin1').split('\0').filter(Boolean);
+      const assumed = v.filter((l) => l[0] !== l[0]!.toUpperCase()).map((l) => l.slice(2)).sort();
+      const skipped = v.filter((l) => l[0] === 'S' || l[0] === 's').map((l) => l.slice(2)).sort();
+      expect(entries.filter((e) => e.assumeUnchanged).map((e) => e.path.toString('latin1')).sort()).toEqual(assumed);
+      expect(entries.filter((e) => e.skipWorktree).map((e) => e.path.toString('latin1')).sort()).toEqual(skipped);
+      expect(assumed).toEqual(['a.txt']);
+      if (version >= 3) expect(skipped).toEqual(['dir/b.txt']);
+    });
+  }
+
+  it('a split index and a sparse index are left to git', () => {
+    const r = busyRepo();
+    gitRun(r.root, ['merge', '--abort']);
+    r.git('update-index', '--split-index');
+    expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).toBeNull();
+    r.git('update-index', '--no-split-index');
+    expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).not.toBeNull();
+    const sparse = gitRun(r.root, ['sparse-checkout', 'set', '--cone', '--sparse-index', 'dir']);
+    if (sparse.code === 0 && gitRun(r.root, ['ls-files', '--sparse', '-s']).stdout.includes('040000')) {
+      expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).toBeNull();
+    }
+  });
+
+  it('not an index, or cut short: null', () => {
+    const r = busyRepo();
+    const buf = readFileSync(join(r.root, '.git', 'index'));
+    expect(readIndexEntries(Buffer.from('not an index'), 20)).toBeNull();
+    expect(readIndexEntries(buf.subarray(0, 100), 20)).toBeNull();
+  });
+});
