@@ -252,3 +252,65 @@ function processFor(root: string): CatFileProcess {
   }
   return p;
 }
+
+/** One entry of a tree listed recursively, as `git ls-tree -r` prints it (size not read: 0). */
+export interface TreeEntry {
+  /** six octal digits, as ls-tree prints them (040000 is never listed: -r descends) */
+  mode: string;
+  type: 'blob' | 'commit';
+  oid: string;
+  path: string;
+}
+
+/**
+ * Every blob and gitlink under the tree `tree` (its oid: 40 or 64 hex digits), in the order
+ * `git ls-tree -r` lists them, read through the command's cat-file process (one request per
+ * directory, asked together); null when there is no such object.
+ */
+export async function listTree(root: string, tree: string): Promise<TreeEntry[] | null> {
+  if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(tree)) throw new Error(`listTree: not a tree id: ${tree}`);
+  const hashBytes = tree.length / 2;
+  const proc = processFor(root);
+  try {
+    const top = await proc.read(tree);
+    if (!top) return null;
+    const out: TreeEntry[] = [];
+    const walk = async (buf: Buffer, prefix: string, sink: TreeEntry[]): Promise<boolean> => {
+      const subtrees: Promise<TreeEntry[] | null>[] = [];
+      const order: (TreeEntry | number)[] = [];
+      for (let pos = 0; pos < buf.length;) {
+        const sp = buf.indexOf(0x20, pos);
+        const nul = buf.indexOf(0, sp + 1);
+        if (sp < 0 || nul < 0 || nul + 1 + hashBytes > buf.length) return false;
+        const mode = buf.toString('latin1', pos, sp);
+        const name = buf.toString('utf8', sp + 1, nul);
+        const oid = buf.toString('hex', nul + 1, nul + 1 + hashBytes);
+        pos = nul + 1 + hashBytes;
+        const path = prefix + name;
+        if (mode === '40000') {
+          order.push(subtrees.length);
+          subtrees.push(proc.read(oid).then(async (b) => {
+            if (!b) return null;
+            const inner: TreeEntry[] = [];
+            return (await walk(b, `${path}/`, inner)) ? inner : null;
+          }));
+        } else {
+          order.push({ mode: mode.padStart(6, '0'), type: mode === '160000' ? 'commit' : 'blob', oid, path });
+        }
+      }
+      const lists = await Promise.all(subtrees);
+      for (const o of order) {
+        if (typeof o === 'number') {
+          const l = lists[o];
+          if (!l) return false;
+          sink.push(...l);
+        } else sink.push(o);
+      }
+      return true;
+    };
+    if (!(await walk(top, '', out))) throw new Error(`${tree}: not a tree rb can read`);
+    return out;
+  } finally {
+    if (!currentScope()) proc.close();
+  }
+}

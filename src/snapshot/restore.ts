@@ -44,7 +44,7 @@ import { chmod, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, symlin
 import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { headRef, refPositions } from '../io/repo-state.js';
-import { objectInfo, readObjectInto, readObjectSink, readObjects } from '../io/cat-file.js';
+import { listTree, objectInfo, readObjectInto, readObjectSink, readObjects } from '../io/cat-file.js';
 import { lsFilesStaged, readIndexEntries, type IndexEntry } from '../io/index-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
@@ -276,7 +276,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
   // the target's ignored entries (written back below), listed now: ignored entries it does not
   // have are removed too, when the safety snapshot holds them (so an undo of an undo is exact)
-  const ignored = await listIgnored(run, ignoredTree);
+  const ignored = await listIgnored(repo, ignoredTree);
   if (safety) {
     await removeIgnoredNotInTarget(repo, run, safety.commit, {
       ignored: new Set(ignored.map((e) => e.path)), skipped: [...targetSkipped, ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))],
@@ -491,14 +491,12 @@ async function readJournal(path: string): Promise<RestoreJournal | null> {
 const EMPTY_TREES = new Set(['4b825dc642cb6eb9a060e54bf8d69288fbee4904', '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321']);
 
 /** The entries of a snapshot's ignored/ tree (`ls-tree -r -l`). */
-async function listIgnored(run: Run, tree: string): Promise<{ mode: string; type: string; oid: string; size: number; path: string }[]> {
+async function listIgnored(repo: Repo, tree: string): Promise<{ mode: string; type: string; oid: string; size: number; path: string }[]> {
   if (EMPTY_TREES.has(tree)) return []; // no ignored files: nothing to list
-  const ls = await run(['ls-tree', '-r', '-z', '-l', tree], { readOnly: true });
-  return splitNul(ls.stdout).map((rec) => {
-    const tab = rec.indexOf('\t');
-    const [mode, type, oid, size] = rec.slice(0, tab).split(/ +/);
-    return { mode: mode!, type: type!, oid: oid!, size: Number(size) || 0, path: rec.slice(tab + 1) };
-  });
+  // read through the command's cat-file process (the sizes too, when the blobs are read)
+  const entries = await listTree(repo.root, tree);
+  if (!entries) throw new StepFailedError(`the snapshot's ignored/ tree ${tree} is missing`);
+  return entries.map((e) => ({ ...e, size: 0 }));
 }
 
 /**
@@ -518,12 +516,14 @@ async function removeIgnoredNotInTarget(
   target: { ignored: ReadonlySet<string>; skipped: readonly SkippedEntry[]; emptyDirs: ReadonlySet<string> }, warnings: string[],
 ): Promise<void> {
   const root = repo.root;
-  const ls = await run(['ls-tree', '-r', '-z', '--name-only', `${safetyCommit}:ignored`], { readOnly: true, allowFail: true });
-  if (ls.code !== 0) return;
+  const [tree] = await objectInfo(root, [`${safetyCommit}:ignored`]);
+  if (tree?.type !== 'tree') return;
+  const listed = await listTree(root, tree.oid);
+  if (!listed) return;
   const skippedPaths = target.skipped.map((s) => s.path);
   const underSkipped = (p: string) => skippedPaths.some((s) => p === s || p.startsWith(s + '/'));
   const targetEmpty = target.emptyDirs;
-  let candidates = splitNul(ls.stdout).filter((p) => !target.ignored.has(p) && !underSkipped(p));
+  let candidates = listed.map((e) => e.path).filter((p) => !target.ignored.has(p) && !underSkipped(p));
   // a path the target has in worktree/ was written by read-tree (the index is that tree now)
   const tracked = new Set<string>();
   for (const chunk of candidates.length ? chunkArgs(candidates) : []) {
