@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { execute, preloadPlaybook } from '../engine/execute.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { git } from '../io/git.js';
+import { headState } from '../io/repo-state.js';
 import { findRepo } from '../repo.js';
 import { fsPath, hasRawBytes, splitNulPaths } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
@@ -50,8 +51,7 @@ export async function sprintCommand(n: string, opts: Common & { tests?: boolean 
     throw new UsageError(`the sprint number must be a positive whole number, got "${n}".`, { next: 'rb sprint 4' });
   }
   const repo = findRepo(cwdOf(cmd));
-  const head = await git(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo.root, allowFail: true, readOnly: true });
-  if (head.code !== 0) {
+  if ((await headState(repo)).oid === null) {
     throw new PreconditionError('this branch has no commits yet (unborn HEAD): there is no sprint work to back up and nothing to roll back from.', {
       next: 'make a first commit, or use `rb snapshots create` to keep the current files',
     });

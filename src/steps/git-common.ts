@@ -13,10 +13,11 @@ import { showPath } from '../ui/format.js';
 
 /** Where HEAD is (branch ref, commit): asked once per repository generation (io/repo-state.ts). */
 export { headState } from '../io/repo-state.js';
-import { commitOf, memoized, refPositions } from '../io/repo-state.js';
+import { commitOf, headState, memoized, refPositions } from '../io/repo-state.js';
 
 /** The commit a revision names, or null (a plain branch, tag or remote-tracking ref: from the ref listing). */
-export function oidOf(repo: Repo, rev: string): Promise<string | null> {
+export async function oidOf(repo: Repo, rev: string): Promise<string | null> {
+  if (rev === 'HEAD') return (await headState(repo)).oid;
   return commitOf(repo.root, rev);
 }
 

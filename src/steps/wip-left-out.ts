@@ -90,11 +90,12 @@ export async function leftOutOfWipCommit(
   opts: { headOid: string | null; keep: readonly string[]; untracked: readonly string[]; env?: NodeJS.ProcessEnv },
 ): Promise<LeftOut[]> {
   const out = new Map<string, LeftOut>();
-  const [kept, own] = await Promise.all([changedMatching(repo, opts.headOid, keepPathspecs(opts.keep)), changedMatching(repo, opts.headOid, OWN_PATHSPECS)]);
-  for (const p of kept.tracked) out.set(p, { path: p, why: 'keep path', tracked: true });
-  for (const p of kept.untracked) out.set(p, { path: p, why: 'keep path', tracked: false });
-  for (const p of own.tracked) if (!out.has(p)) out.set(p, { path: p, why: "rb's own file", tracked: true });
-  for (const p of own.untracked) if (!out.has(p)) out.set(p, { path: p, why: "rb's own file", tracked: false });
+  // one question for both kinds (pathspec magic is per pathspec): a path at or under .rb/ or
+  // rb.config.yaml is named as rb's own file, any other match is a keep path
+  const matched = await changedMatching(repo, opts.headOid, [...keepPathspecs(opts.keep), ...OWN_PATHSPECS]);
+  const why = (p: string) => (RB_OWN_PATHS.some((o) => p === o || p.startsWith(`${o}/`)) ? "rb's own file" : 'keep path');
+  for (const p of matched.tracked) out.set(p, { path: p, why: why(p), tracked: true });
+  for (const p of matched.untracked) if (!out.has(p)) out.set(p, { path: p, why: why(p), tracked: false });
   const secrets: Secret[] = secretsOf(opts.env ?? process.env);
   for (const p of opts.untracked) {
     if (p.endsWith('/') || out.has(p)) continue;
