@@ -164,13 +164,13 @@ export function headState(repo: { root: string; gitDir: string }): Promise<{ ref
 
 /**
  * The configuration rb reads (core.autocrlf, core.filemode, core.symlinks, core.sparseCheckout,
- * user.name, user.email), keys lowercased, the last value of a key winning, null for a key
+ * user/author/committer.name and .email, i18n.commitEncoding, extensions.objectFormat), keys lowercased, the last value of a key winning, null for a key
  * without a value (./git.ts parseConfigZ): one `git config` for the snapshot and the identity,
  * and the names of the remotes it gives a URL (`remote.<name>.url`, names as written).
  */
 function configTable(root: string): Promise<{ values: Record<string, string | null>; remotesWithUrl: Set<string> }> {
   return memoized(`config ${root}`, async () => {
-    const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|user\\.(name|email)|remote\\..+\\.url)$'], { cwd: root, allowFail: true, readOnly: true });
+    const r = await git(['config', '-z', '--get-regexp', '^(core\\.(autocrlf|filemode|symlinks|sparsecheckout)|(user|author|committer)\\.(name|email)|i18n\\.commitencoding|extensions\\.objectformat|remote\\..+\\.url)$'], { cwd: root, allowFail: true, readOnly: true });
     const out = r.code === 0 ? r.stdout : '';
     const values = parseConfigZ(out);
     const remotesWithUrl = new Set<string>();

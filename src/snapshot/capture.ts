@@ -47,6 +47,7 @@ import {
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
+import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs } from '../io/object-batch.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
@@ -240,9 +241,11 @@ async function capture(
   const core = parseCoreConfig(cfg);
   const idEnv = identityFromConfig(cfg);
   const autocrlf = core.autocrlf;
-  // the empty tree, written only when needed (unborn HEAD, no ignored files)
-  let emptyTreeP: Promise<string> | null = null;
-  const emptyTree = () => (emptyTreeP ??= run(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' }).then((r) => r.stdout.trim()));
+  // Every object rb makes itself (trees, meta blobs, the commit) goes into one batch, written by
+  // one git process just before the ref is set (io/object-batch.ts); the object format is the
+  // index tree's. The empty tree is added only when needed (unborn HEAD, no ignored files).
+  // (batchP is set below, once the index tree's promise exists)
+  const emptyTree = async () => (await batchP).tree([]);
 
   // index listing: "<tag> <path>\0". Scanned as bytes: a 50,000-entry index must not cost
   // 50,000 strings; only flagged entries are decoded.
@@ -299,6 +302,9 @@ async function capture(
     return (await run(['write-tree'], { indexFile: i2 })).stdout.trim();
   })();
 
+  const batchP = indexTreeP.then((t) => ObjectBatch.forOid(run, t));
+  batchP.catch(() => undefined); // awaited where needed; indexTreeP's failure surfaces there
+
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {
     // untracked entries: files, and collapsed directories walked here for their files, nested
@@ -335,7 +341,7 @@ async function capture(
     const canEdit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
       && !diffs.records.some((d) => d.oldMode === '160000' || d.newMode === '160000')
       && !untrackedFiles.some((p) => p.includes('\uFFFD'));
-    const editor = TreeEditor.forOid(run, indexTree);
+    const editor = TreeEditor.forOid(run, indexTree, await batchP);
     // Beside the hashing, for the edit: the base trees on the touched paths, what HEAD has where
     // the index differs from it (which, with the edits, says which files differ from HEAD: no
     // diff-tree afterwards), and which of those paths git would convert.
@@ -402,6 +408,8 @@ async function capture(
       conv = new Set(candidates.filter((c) => convertible.has(c.path)).map((c) => c.path));
       deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
     } else {
+      // (the edited tree is read by diff-tree: its objects must be written first)
+      if (edit) await (await batchP).flush();
       const [changedR, del] = await Promise.all([
         run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true, binary: true }),
         edit
@@ -561,20 +569,18 @@ async function capture(
   };
   const newId = () => opts.id ?? `${stamp}-${worktreeName}-${randomBytes(3).toString('hex')}`;
   let id = newId();
+  const objects = await batchP;
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
-  // the small meta blobs in one hash-object
-  const lateOids = await hashBuffers(run, tmp, [...Object.values(earlyMeta), ...Object.values(lateMeta), infoJson(id)]);
-  let infoOid = lateOids.pop()!;
-  const metaOids = [await indexRawOidP, ...lateOids];
+  // the small meta blobs: hashed here, written with the trees and the commit
+  const metaOids = [await indexRawOidP, ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
+  const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
   for (let attempt = 0; ; attempt++) {
-    if (attempt > 0) {
-      // the id was taken meanwhile (same second, same random suffix): a new id, a new info.json
-      id = newId();
-      [infoOid] = (await hashBuffers(run, tmp, [infoJson(id)])) as [string];
-    }
-    // ignored/, meta/ and the root in one `mktree --batch`
-    const rootTree = (await TreeEditor.forOid(run, indexTree).apply(null, [
+    // (a retry: the id was taken meanwhile, same second, same random suffix: a new id, a new info.json)
+    if (attempt > 0) id = newId();
+    const infoOid = objects.blob(infoJson(id));
+    // ignored/, meta/ and the root
+    const rootTree = (await TreeEditor.forOid(run, indexTree, objects).apply(null, [
       { path: 'index', mode: '40000', oid: indexTree },
       { path: 'worktree', mode: '40000', oid: wt.worktreeTree },
       ...(ign.ignoredEdits.length > 0
@@ -592,11 +598,11 @@ async function capture(
       `rb-created-at: ${createdAt}`,
       ...(opts.runId ? [`rb-run-id: ${opts.runId.replace(/\s+/g, ' ')}`] : []),
     ].join('\n');
-    const body = message.includes('\n') ? ['-m', message] : [];
-    const commit = (await run(
-      ['commit-tree', rootTree, ...(headOid ? ['-p', headOid] : []), '-m', subject, ...body, '-m', trailers],
-      { env: idEnv },
-    )).stdout.trim();
+    // the message `commit-tree -m <subject> [-m <message>] -m <trailers>` writes
+    const commitMessage = messageFromParagraphs([subject, ...(message.includes('\n') ? [message] : []), trailers]);
+    const commit = await addCommit(objects, run, { tree: rootTree, parents: headOid ? [headOid] : [], message: commitMessage, identity, env: idEnv });
+    // every object, then the ref: a crash in between leaves unreferenced objects, never a ref to a missing one
+    await objects.flush();
     const ref = snapshotRef(id);
     // compare-and-swap: "" = the ref must not exist yet
     const u = await run(['update-ref', '--create-reflog', '-m', 'rb: snapshot', ref, commit, ''], { allowFail: true });
@@ -1059,19 +1065,6 @@ async function hashFiles(run: Run, paths: readonly string[], o: { filters: boole
     }
   }
   return out;
-}
-
-/** Write buffers as blobs (through temp files, one git call). */
-async function hashBuffers(run: Run, tmp: string, bufs: readonly Buffer[]): Promise<string[]> {
-  const files = await Promise.all(bufs.map(async (b, i) => {
-    const f = join(tmp, `blob.${i}.${randomBytes(4).toString('hex')}`);
-    await writeFile(f, b);
-    return f;
-  }));
-  const r = await run(['hash-object', '-w', '--no-filters', '--', ...files]);
-  const oids = r.stdout.split('\n').filter((l) => l !== '').map((l) => l.trim());
-  if (oids.length !== bufs.length) throw new Error('git hash-object returned an unexpected number of ids');
-  return oids;
 }
 
 /**

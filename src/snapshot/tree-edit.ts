@@ -9,17 +9,17 @@
  * depth, not with the size of the tree:
  *  - the base trees on the edited paths are read with one `git cat-file --batch`;
  *  - the new trees are serialised (unchanged entries copied as bytes, changed ones merged in
- *    git's order, which is checked) and hashed here, and written by one `git unpack-objects`
- *    (or, for 100 trees and more, `git index-pack`, which keeps them as a pack) fed a pack of them. The tests compare every result with the tree git's own index
- *    machinery builds from the same edits.
+ *    git's order, which is checked) and hashed here, and added to an ObjectBatch
+ *    (io/object-batch.ts): the caller's, written with the rest of its objects by one git
+ *    process, or the editor's own, written at the end of each apply(). The tests compare every
+ *    result with the tree git's own index machinery builds from the same edits.
  *
  * Names are handled as bytes (latin1 strings internally), so any name in the base tree survives.
  */
-import { createHash } from 'node:crypto';
-import { deflateSync } from 'node:zlib';
-import type { GitOptions, GitResult } from '../io/git.js';
+import { ObjectBatch, hashObject, objectFormatOf, type ObjectFormat, type RunGit } from '../io/object-batch.js';
 
-export type RunGit = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResult>;
+export type { RunGit } from '../io/object-batch.js';
+export { PACK_FROM, zlibStored } from '../io/object-batch.js';
 
 /** One entry of a tree: mode as git writes it in trees (octal, no leading zero: 40000, 100644, ...). */
 export interface TreeEntry {
@@ -63,13 +63,17 @@ export class TreeEditor {
   };
   private readonly hashLen: number;
 
-  /** `algo` is the repository's object format, known from any object id's length. */
-  constructor(private readonly run: RunGit, private readonly algo: 'sha1' | 'sha256') {
+  /**
+   * `algo` is the repository's object format, known from any object id's length. With `batch`,
+   * apply() adds the new trees to it and the caller writes them (batch.flush()) before anything
+   * points at them; without, each apply() writes its trees itself.
+   */
+  constructor(private readonly run: RunGit, private readonly algo: ObjectFormat, private readonly batch?: ObjectBatch) {
     this.hashLen = algo === 'sha1' ? 20 : 32;
   }
 
-  static forOid(run: RunGit, anyOid: string): TreeEditor {
-    return new TreeEditor(run, anyOid.length === 64 ? 'sha256' : 'sha1');
+  static forOid(run: RunGit, anyOid: string, batch?: ObjectBatch): TreeEditor {
+    return new TreeEditor(run, objectFormatOf(anyOid), batch);
   }
 
   /**
@@ -88,7 +92,9 @@ export class TreeEditor {
     await this.loadBases(root);
     const written: { oid: string; body: Buffer }[] = [];
     const oid = this.build(root, written);
-    await this.write(written);
+    const batch = this.batch ?? new ObjectBatch(this.run, this.algo);
+    for (const t of written) batch.add('tree', t.body); // children first: build() pushes them so
+    if (!this.batch) await batch.flush();
     return oid;
   }
 
@@ -269,100 +275,13 @@ export class TreeEditor {
     while (j < adds.length) push(adds[j++]!);
     if (out.length === 0) return null;
     const body = Buffer.concat(out);
-    const oid = createHash(this.algo).update(`tree ${body.length}\0`).update(body).digest('hex');
+    const oid = hashObject(this.algo, 'tree', body);
     if (oid !== n.base) {
       written.push({ oid, body }); // an unchanged tree exists already
       if (!this.cache.has(oid)) this.cache.set(oid, body); // a later edit may start from it
     }
     return oid;
   }
-
-  /**
-   * Write the new trees with one git process fed a pack built here (each tree once, and the
-   * pack's checksum); the bytes are exactly the ones hashed here (build() checked their order),
-   * so the ids are the computed ones. Few trees are unpacked into loose objects
-   * (`unpack-objects`), their entries as uncompressed zlib streams (git compresses what it
-   * writes; ~100 deflate calls cost ~10 ms). From PACK_FROM trees on the pack is kept as it is
-   * (`index-pack`: one pack and one index file to write and flush instead of a file per
-   * object; 100 new trees took 60-70 ms loose, 15-20 ms as a pack here), so its entries are
-   * deflated: git copies them as they are when it repacks. That is
-   * git's own rule for fetched objects (fetch.unpackLimit, default 100).
-   *
-   * Both check every tree as fsck would (--strict: order, modes, null ids, every named object
-   * present), except the checks of names and special files `git add` does not make (a name git
-   * would take for ".git" on HFS or NTFS, a .gitmodules it cannot parse). A git too old to
-   * know one of those check ids refuses the option before reading anything: then the pack is
-   * written without --strict.
-   */
-  private async write(all: readonly { oid: string; body: Buffer }[]): Promise<void> {
-    // the same tree can be built more than once (identical directories); a pack must hold it once
-    const seen = new Set<string>();
-    const trees = all.filter((t) => !seen.has(t.oid) && seen.add(t.oid));
-    if (trees.length === 0) return;
-    const keep = trees.length >= PACK_FROM;
-    const head = Buffer.alloc(12);
-    head.write('PACK', 0, 'latin1');
-    head.writeUInt32BE(2, 4);
-    head.writeUInt32BE(trees.length, 8);
-    // (one after another: ~0.1 ms each; at once, on the thread pool, each stream's buffers
-    // made the process ~20 MB bigger, and every later git spawn slower)
-    const bodies = trees.map((t) => (keep ? deflateSync(t.body, { level: 1 }) : zlibStored(t.body)));
-    const parts: Buffer[] = [head];
-    trees.forEach((t, i) => parts.push(packObjectHeader(2 /* tree */, t.body.length), bodies[i]!));
-    const pack = Buffer.concat(parts);
-    const input = Buffer.concat([pack, createHash(this.algo).update(pack).digest()]);
-    const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
-    const checked = await this.run([...cmd, `--strict=${FSCK_IGNORE.map((id) => `${id}=ignore`).join(',')}`], { input, allowFail: true });
-    if (checked.code === 0) return;
-    if (!/unhandled message id/i.test(checked.stderr)) {
-      throw new Error(`git ${cmd[0]} refused the snapshot's trees: ${checked.stderr.trim()}`);
-    }
-    await this.run(cmd, { input });
-  }
-}
-
-/** From this many trees on, write() keeps its pack (index-pack) instead of loose objects (git's fetch.unpackLimit default). */
-export const PACK_FROM = 100;
-
-/** fsck checks of names and special files that `git add` does not make (ids known to git 2.39). */
-const FSCK_IGNORE = [
-  'hasDot', 'hasDotdot', 'hasDotgit', 'gitmodulesName', 'gitmodulesUrl', 'gitmodulesPath', 'gitmodulesParse', 'gitmodulesBlob',
-  'gitmodulesLarge', 'gitmodulesMissing', 'gitmodulesSymlink', 'gitmodulesUpdate', 'gitattributesSymlink', 'gitignoreSymlink',
-  'mailmapSymlink', 'gitattributesLarge', 'gitattributesLineLength',
-];
-
-/**
- * `data` as a zlib stream of stored (uncompressed) deflate blocks: header 78 01, blocks of at
- * most 65,535 bytes (final flag, LEN, NLEN, bytes), then the Adler-32 of the data (RFC 1950/1951).
- */
-export function zlibStored(data: Buffer): Buffer {
-  const nBlocks = Math.max(1, Math.ceil(data.length / 65535));
-  const out = Buffer.allocUnsafe(2 + nBlocks * 5 + data.length + 4);
-  out[0] = 0x78;
-  out[1] = 0x01;
-  let o = 2;
-  for (let b = 0; b < nBlocks; b++) {
-    const start = b * 65535;
-    const len = Math.min(65535, data.length - start);
-    out[o] = b === nBlocks - 1 ? 1 : 0;
-    out.writeUInt16LE(len, o + 1);
-    out.writeUInt16LE(~len & 0xffff, o + 3);
-    data.copy(out, o + 5, start, start + len);
-    o += 5 + len;
-  }
-  let a = 1;
-  let c = 0;
-  for (let i = 0; i < data.length; ) {
-    const end = Math.min(data.length, i + 3800); // sums stay below 2^31 between reductions
-    for (; i < end; i++) {
-      a += data[i]!;
-      c += a;
-    }
-    a %= 65521;
-    c %= 65521;
-  }
-  out.writeUInt32BE(((c << 16) | a) >>> 0, o);
-  return out;
 }
 
 /** The node of `path` (UTF-8, '/'-separated) below `root`, made with its parents where missing; names are latin1 (bytes). */
@@ -375,20 +294,6 @@ function nodeAt(root: Node, path: string): Node {
     n = c;
   }
   return n;
-}
-
-/** A pack entry's header: the type and the size, 4 bits in the first byte, then 7 bits per byte. */
-function packObjectHeader(type: number, size: number): Buffer {
-  const bytes: number[] = [];
-  let c = (type << 4) | (size & 0x0f);
-  size = Math.floor(size / 16);
-  while (size > 0) {
-    bytes.push(c | 0x80);
-    c = size & 0x7f;
-    size = Math.floor(size / 128);
-  }
-  bytes.push(c);
-  return Buffer.from(bytes);
 }
 
 function canonicalMode(mode: string): string {
