@@ -39,6 +39,8 @@ export interface GitOptions {
   cwd: string;
   /** data for stdin; otherwise stdin is closed */
   input?: string | Buffer;
+  /** stdin written chunk by chunk as git reads it (a pack of many files); the command fails with the iterator's error if it throws */
+  inputStream?: AsyncIterable<Buffer>;
   /** extra environment (a value of undefined removes the variable) */
   env?: Record<string, string | undefined>;
   /** add rb's -c hardening flags (default true). Pass false where the user's hooks and signing must run. */
@@ -273,7 +275,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     const child = spawn('git', argv, {
       cwd: opts.cwd,
       env: gitEnv(opts),
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined && !opts.inputStream ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       // own process group: a Ctrl-C on the terminal interrupts rb, which lets the running git
       // command finish before it journals `interrupted` (safety.md §3)
       detached: true,
@@ -307,9 +309,17 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
       child.stdin!.on('error', () => undefined);
       child.stdin!.end(opts.input);
     }
+    let inputError: unknown = null;
+    if (opts.inputStream) {
+      writeStream(child.stdin!, opts.inputStream).catch((e: unknown) => {
+        inputError = e;
+        child.kill('SIGKILL');
+      });
+    }
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
       bump(changes);
+      if (inputError) return reject(inputError);
       if (TRACE) process.stderr.write(`[git ${t0.toFixed(0)}+${(performance.now() - t0).toFixed(0)}ms] ${args.filter((a, i) => a !== '-c' && args[i - 1] !== '-c').join(' ').slice(0, 120)}\n`);
       const stdoutBuf = Buffer.concat(out);
       const stdout = opts.binary ? '' : stdoutBuf.toString('utf8');
@@ -320,6 +330,26 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
       else resolve({ code: c, stdout, stderr, stdoutBuf });
     });
   });
+}
+
+/** Write `src` to a child's stdin as it drains, then close it (stops early when the child closed it). */
+async function writeStream(stdin: NodeJS.WritableStream & { destroyed: boolean }, src: AsyncIterable<Buffer>): Promise<void> {
+  stdin.on('error', () => undefined);
+  const drained = () => new Promise<void>((resolve) => {
+    if (stdin.destroyed) return resolve();
+    const done = () => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resolve();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
+  });
+  for await (const chunk of src) {
+    if (stdin.destroyed) break;
+    if (!stdin.write(chunk)) await drained();
+  }
+  stdin.end();
 }
 
 /** The git subcommand of an argv (after global options such as `-c k=v` and `--literal-pathspecs`). */

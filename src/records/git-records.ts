@@ -19,13 +19,17 @@
  * it again (a resumed run) adds a commit whose parent is the previous one. Reading merges every
  * writer's records (the team's view); an undo is a record of its own (`undo_of`), applied on read.
  *
- * Built with plumbing only (hash-object, mktree, commit-tree, update-ref): the index and the
- * work tree are never touched. Secrets are redacted as in the analysis bundle (analyze/redact.ts).
+ * Built with plumbing only: the blobs, tree and commit are hashed here and written by one git
+ * process (io/object-batch.ts), then the ref is set by `update-ref`; the index and the work tree
+ * are never touched. Secrets are redacted as in the analysis bundle (analyze/redact.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, identityEnv } from '../io/git.js';
+import { git, identityFromConfig } from '../io/git.js';
+import { configValues } from '../io/repo-state.js';
+import { ObjectBatch, addCommit, commitIdentity, objectFormatOf, type ObjectFormat } from '../io/object-batch.js';
+import type { GitOptions } from '../io/git.js';
 import type { Repo } from '../repo.js';
 import type { AuditLine } from './audit.js';
 import type { Checkpoint, MetricsEntry } from './metrics.js';
@@ -136,18 +140,26 @@ export async function writeRecord(repo: Repo, input: WriteRecordInput): Promise<
     });
   }
   const present = files.filter(([, v]) => v !== null && v !== undefined);
-  const blobs = await Promise.all(
-    present.map(([, v]) => git(['hash-object', '-w', '--stdin'], { cwd: repo.root, input: JSON.stringify(redactDeep(v, clean), null, 2) + '\n' }).then((r) => r.stdout.trim())),
-  );
-  // mktree wants its entries sorted by name: `files` is already in that order
-  const tree = (await git(['mktree', '-z'], { cwd: repo.root, input: present.map(([name], i) => `100644 blob ${blobs[i]}\t${name}\0`).join('') })).stdout.trim();
+  // blobs, tree and commit: hashed here, written by one git process before the ref moves
+  const run = (args: readonly string[], o: Partial<GitOptions> = {}) => git(args, { cwd: repo.root, ...o });
+  const cfg = await configValues(repo.root);
+  const objects = new ObjectBatch(run, objectFormat(old, cfg));
+  const tree = objects.tree(present.map(([name, v]) => ({ mode: '100644', name, oid: objects.blob(JSON.stringify(redactDeep(v, clean), null, 2) + '\n') })));
   const result = (input.audit?.result as string | undefined) ?? (input.record?.status as string | undefined) ?? '';
   const message = `rb record ${input.kind}/${input.id}${result ? `: ${result}` : ''}\n\nrb-writer: ${writer}\n`;
-  const env = input.identity ?? (await identityEnv(repo.root));
-  const commit = (await git(['commit-tree', tree, ...(old ? ['-p', old] : []), '-F', '-'], { cwd: repo.root, input: message, env })).stdout.trim();
+  const env = input.identity ?? identityFromConfig(cfg);
+  const identity = commitIdentity(cfg, { ...process.env, ...env });
+  const commit = await addCommit(objects, run, { tree, parents: old ? [old] : [], message, identity, env });
+  await objects.flush();
   // compare-and-swap: the ref must still be where we read it (a zero oid: must not exist yet)
   await git(['update-ref', '-m', 'rb record', ref, commit, old ?? '0'.repeat(commit.length)], { cwd: repo.root });
   return { ref, commit };
+}
+
+/** The repository's object format: from the record's previous commit, else from extensions.objectFormat. */
+function objectFormat(known: string | null, cfg: Readonly<Record<string, string | null>>): ObjectFormat {
+  if (known) return objectFormatOf(known);
+  return cfg['extensions.objectformat']?.toLowerCase() === 'sha256' ? 'sha256' : 'sha1';
 }
 
 /** Every record under refs/rb/records/ (this clone's and every fetched writer's), tips only. */

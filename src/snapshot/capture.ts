@@ -47,7 +47,8 @@ import {
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
-import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs } from '../io/object-batch.js';
+import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs, objectFormatOf, type ObjectFormat } from '../io/object-batch.js';
+import { FileBlobsUnsure, writeFileBlobs } from './file-blobs.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
@@ -350,7 +351,7 @@ async function capture(
     ]) : null;
     if (early) pending.push(early.done);
     const edit = canEdit
-      ? await worktreeEdits(run, tmp, root, core.filemode, diffs.records, indexEntry, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
+      ? await worktreeEdits(run, tmp, root, objectFormatOf(indexTree), core.filemode, diffs.records, indexEntry, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
       : null;
     if (early) await early.prefetched;
     let idx = '';
@@ -682,7 +683,7 @@ function parseCoreConfig(v: Readonly<Record<string, string | null>>): {
  * file was), so the caller falls back to `git add -A`.
  */
 async function worktreeEdits(
-  run: Run, tmp: string, root: string, filemode: boolean, diffs: readonly RawDiff[], indexEntry: ReadonlyMap<string, IndexEntry>,
+  run: Run, tmp: string, root: string, algo: ObjectFormat, filemode: boolean, diffs: readonly RawDiff[], indexEntry: ReadonlyMap<string, IndexEntry>,
   untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null, convertible: Promise<Set<string>> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
   // every tracked path looked at, with the mode git add derives from (an intent-to-add entry,
@@ -733,7 +734,35 @@ async function worktreeEdits(
   };
   await Promise.all([...[...indexMode.keys()].map((p) => look(p, true)), ...untrackedFiles.map((p) => look(p, false))]);
   if (unsupported) return null;
-  // The common case: one `update-index --add` into an empty temporary index hashes every file
+  // The usual case: check-attr has said which files git would convert. Those are hashed by git
+  // (below); the others and the symlinks are read, hashed and written here as one pack
+  // (./file-blobs.ts: one read of each file, one git process, one flush).
+  if (convertible && files.length + links.length > 0) {
+    const conv = await convertible;
+    const direct = files.filter((f) => !conv.has(f.path));
+    const viaGit = files.filter((f) => conv.has(f.path));
+    const stored = await writeFileBlobs(run, root, [...direct.map((f) => ({ path: f.path, link: false })), ...links.map((l) => ({ path: l.path, link: true }))], algo)
+      .catch((e: unknown) => {
+        if (e instanceof FileBlobsUnsure) return null; // something changed under it: the ways below sort it out
+        throw e;
+      });
+    const filtered = stored && viaGit.length > 0 ? await hashWithGit(run, tmp, viaGit, indexEntry, conv) : new Map<string, { mode: string; oid: string }>();
+    if (stored && filtered && viaGit.every((f) => REGULAR.has(filtered.get(f.path)?.mode ?? ''))) {
+      direct.forEach((f, i) => {
+        const oid = stored[i];
+        if (oid) f.into.push({ path: f.path, mode: f.mode, oid });
+        else if (f.isTracked) f.into.push({ path: f.path, remove: true }); // vanished meanwhile
+      });
+      links.forEach((l, k) => {
+        const oid = stored[direct.length + k];
+        if (oid) l.into.push({ path: l.path, mode: '120000', oid });
+        else if (l.into === tracked) l.into.push({ path: l.path, remove: true });
+      });
+      for (const f of viaGit) f.into.push({ path: f.path, mode: f.mode, oid: filtered.get(f.path)!.oid });
+      return { tracked, untracked };
+    }
+  }
+  // Without check-attr's answer (no HEAD): one `update-index --add` into an empty temporary index hashes every file
   // (clean filters applied, as `git add` would) and symlink (its target), with one disk flush
   // for all the objects (core.fsyncMethod=batch; hash-object would flush once per object).
   // If anything changed under it (a file gone), the slower per-file way below sorts it out.
@@ -815,6 +844,35 @@ async function worktreeEdits(
 }
 
 const REGULAR = new Set(['100644', '100755']);
+
+/**
+ * The files git converts, hashed by git as `git add` would: `update-index --add` in a temporary
+ * index that first gets the index entries of the tracked ones (git add keeps CRLF in a file
+ * whose index blob already has it; without the entry it cannot know). path -> mode and blob;
+ * null when git refused (a file vanished meanwhile...).
+ */
+async function hashWithGit(
+  run: Run, tmp: string, files: readonly { path: string; isTracked: boolean }[], indexEntry: ReadonlyMap<string, IndexEntry>, conv: ReadonlySet<string>,
+): Promise<Map<string, { mode: string; oid: string }> | null> {
+  const idxFile = join(tmp, 'c.idx');
+  const seed = files.filter((f) => f.isTracked && conv.has(f.path)).map((f) => [f.path, indexEntry.get(f.path)] as const)
+    .filter((x): x is readonly [string, IndexEntry] => !!x[1] && REGULAR.has(x[1].mode));
+  // core.ignoreStat would mark the seeded entries assume-unchanged, and --add would then keep
+  // their index blobs instead of reading the files
+  if (seed.length > 0) {
+    await run(['-c', 'core.ignoreStat=false', 'update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
+  }
+  const added = await run(['-c', 'core.ignoreStat=false', 'update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: files.map((f) => f.path + '\0').join(''), allowFail: true });
+  if (added.code !== 0) return null;
+  const ls = await run(['ls-files', '-s', '-z'], { indexFile: idxFile, readOnly: true });
+  const oids = new Map<string, { mode: string; oid: string }>();
+  for (const rec of splitNul(ls.stdout)) {
+    const tab = rec.indexOf('\t');
+    const [mode, oid] = rec.slice(0, tab).split(' ');
+    oids.set(rec.slice(tab + 1), { mode: mode!, oid: oid! });
+  }
+  return oids;
+}
 
 /**
  * Work the edit capture starts beside its hashing: read the base trees the edits will need;

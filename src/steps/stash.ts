@@ -14,7 +14,9 @@
 import { z } from '#zod';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, identityEnv } from '../io/git.js';
+import { git, identityFromConfig, type GitOptions } from '../io/git.js';
+import { configValues } from '../io/repo-state.js';
+import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs, type CommitIdentity } from '../io/object-batch.js';
 import type { Repo } from '../repo.js';
 import type { StashTrees } from '../snapshot/capture.js';
 import type { StepContext, StepResult } from './types.js';
@@ -60,11 +62,12 @@ export const stash: StepKind<With> = {
       ctx.reporter.warn('the index has conflicts, which git stash cannot hold: the snapshot has them');
       return { skipped: 'conflicts in the index' };
     }
-    const env = await identityEnv(repo.root);
+    const cfg = await configValues(repo.root);
+    const env = identityFromConfig(cfg);
     const branch = head.ref ? head.ref.replace(/^refs\/heads\//, '') : '(no branch)';
     const [headTree, subject] = (await git(['log', '-1', '--format=%T%n%h %s', head.oid], { cwd: repo.root, readOnly: true })).stdout.split('\n');
     const made = trees
-      ? await fromTrees(repo, trees, { headOid: head.oid, headTree: headTree!, branch, subject: subject!, message: w.message, env })
+      ? await fromTrees(repo, trees, { headOid: head.oid, headTree: headTree!, branch, subject: subject!, message: w.message, env, identity: commitIdentity(cfg, { ...process.env, ...env }) })
       : await withStashCreate(ctx, { headOid: head.oid, branch, subject: subject!, message: w.message, env });
     if (!made) {
       ctx.reporter.output('nothing to stash');
@@ -102,16 +105,22 @@ interface Head {
   env: Record<string, string>;
 }
 
-/** The stash commits from the snapshot's trees; null when there is nothing to stash. */
-async function fromTrees(repo: Repo, t: StashTrees, h: Head & { headTree: string }): Promise<Made | null> {
+/**
+ * The stash commits from the snapshot's trees (written by the snapshot already); null when there
+ * is nothing to stash. The three commits are made here as `git commit-tree -m` would and written
+ * by one git process (io/object-batch.ts), or by commit-tree where rb cannot be sure of the
+ * identity git would write.
+ */
+async function fromTrees(repo: Repo, t: StashTrees, h: Head & { headTree: string; identity: CommitIdentity | null }): Promise<Made | null> {
   if (t.index === h.headTree && t.tracked === h.headTree && !t.untracked) return null;
+  const run = (args: readonly string[], o: Partial<GitOptions> = {}) => git(args, { cwd: repo.root, ...o });
+  const objects = ObjectBatch.forOid(run, h.headOid);
   const commit = (tree: string, parents: string[], msg: string) =>
-    git(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', msg], { cwd: repo.root, env: h.env }).then((r) => r.stdout.trim());
-  const [i, u] = await Promise.all([
-    commit(t.index, [h.headOid], `index on ${h.branch}: ${h.subject}`),
-    t.untracked ? commit(t.untracked, [], `untracked files on ${h.branch}: ${h.subject}`) : null,
-  ]);
+    addCommit(objects, run, { tree, parents, message: messageFromParagraphs([msg]), identity: h.identity, env: h.env });
+  const i = await commit(t.index, [h.headOid], `index on ${h.branch}: ${h.subject}`);
+  const u = t.untracked ? await commit(t.untracked, [], `untracked files on ${h.branch}: ${h.subject}`) : null;
   const wCommit = await commit(t.tracked, [h.headOid, i, ...(u ? [u] : [])], `On ${h.branch}: ${h.message}`);
+  await objects.flush();
   return { commit: wCommit, untracked: t.untrackedCount, commands: [FROM_TREES] };
 }
 

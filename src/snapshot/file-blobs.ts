@@ -1,0 +1,130 @@
+/**
+ * Many new file contents as ONE pack (issue 18): the snapshot's changed and untracked files that
+ * git stores as they are (no clean filter, no end-of-line or encoding conversion: the capture
+ * knows which from check-attr and core.autocrlf) and symlinks are read once each, hashed here as
+ * blobs and streamed, entry by entry, into one `git unpack-objects` (fewer than PACK_FROM files)
+ * or `git index-pack --stdin` (from there on: one pack file and one index file, one flush,
+ * instead of one loose object per file). No file is held in memory whole beyond STREAM_FROM
+ * bytes: larger ones go through in chunks, deflated and hashed as they pass.
+ *
+ * The blob of a file is exactly the bytes read (the size in the entry's header is the number of
+ * bytes read, checked for the large ones against the size the file had when opened): the id
+ * computed here is the one git computes from the pack. A file that vanished since it was listed
+ * gives null (the pack still holds an entry for it: an empty blob, as the pack's object count is
+ * written first). Anything else unusual (a file that is now a symlink or a directory, one that
+ * cannot be read, one whose size changed while read) throws FileBlobsUnsure before git
+ * acknowledges the pack, and the caller hashes these files with git as before.
+ *
+ * The pack is indexed without --strict: a pack may hold the same blob twice (two files with the
+ * same content), which --strict refuses; blobs have nothing else for it to check.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createDeflate, deflateSync } from 'node:zlib';
+import { PACK_FROM, packObjectHeader, zlibStored, type ObjectFormat, type RunGit } from '../io/object-batch.js';
+import { FSYNC_FLAGS } from './format.js';
+
+/** Files larger than this are streamed through in chunks rather than read whole. */
+export const STREAM_FROM = 4 * 1024 * 1024;
+
+export class FileBlobsUnsure extends Error {}
+
+export interface FileToStore {
+  /** relative to the worktree root, '/'-separated */
+  path: string;
+  /** a symlink: its target is the blob */
+  link: boolean;
+}
+
+/** Write the blobs of `files` with one git process; returns each one's id, null for a file that vanished. */
+export async function writeFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): Promise<(string | null)[]> {
+  const oids: (string | null)[] = [];
+  if (files.length === 0) return oids;
+  const keep = files.length >= PACK_FROM;
+  const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
+  const r = await run([...FSYNC_FLAGS, ...cmd], { inputStream: packOf(root, files, algo, keep, oids), allowFail: true });
+  if (r.code !== 0) throw new Error(`git ${cmd[0]} refused the snapshot's file contents: ${r.stderr.trim()}`);
+  if (oids.length !== files.length) throw new Error('the pack of file contents was cut short');
+  return oids;
+}
+
+/** The pack, entry by entry; each file's id is pushed to `oids` as its entry is made. */
+async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: (string | null)[]): AsyncGenerator<Buffer> {
+  const packHash = createHash(algo);
+  const out = (b: Buffer) => {
+    packHash.update(b);
+    return b;
+  };
+  const head = Buffer.alloc(12);
+  head.write('PACK', 0, 'latin1');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(files.length, 8);
+  yield out(head);
+  const whole = (data: Buffer) => [packObjectHeader(3, data.length), keep ? deflateSync(data, { level: 1 }) : zlibStored(data)];
+  for (const f of files) {
+    const abs = join(root, f.path);
+    if (f.link) {
+      const target = await readlink(abs, { encoding: 'buffer' }).catch(vanishedOr);
+      oids.push(target ? blobId(algo, target) : null);
+      for (const b of whole(target ?? Buffer.alloc(0))) yield out(b);
+      continue;
+    }
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(vanishedOr);
+    if (!fh) {
+      oids.push(null);
+      for (const b of whole(Buffer.alloc(0))) yield out(b);
+      continue;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new FileBlobsUnsure(`${f.path} is no longer a regular file`);
+      if (st.size < STREAM_FROM) {
+        const data = await fh.readFile();
+        oids.push(blobId(algo, data));
+        for (const b of whole(data)) yield out(b);
+        continue;
+      }
+      // large: hashed and deflated as it is read, exactly st.size bytes
+      const size = st.size;
+      const h = createHash(algo).update(`blob ${size}\0`);
+      yield out(packObjectHeader(3, size));
+      const deflate = createDeflate({ level: keep ? 1 : 0 });
+      let got = 0;
+      const feed = (async () => {
+        const chunk = Buffer.allocUnsafe(1024 * 1024);
+        while (got < size) {
+          const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - got), got);
+          if (bytesRead === 0) break;
+          const c = Buffer.from(chunk.subarray(0, bytesRead));
+          h.update(c);
+          got += bytesRead;
+          if (!deflate.write(c)) await new Promise((r) => deflate.once('drain', r));
+        }
+        deflate.end();
+      })();
+      feed.catch(() => deflate.destroy());
+      for await (const z of deflate) yield out(z as Buffer);
+      await feed;
+      if (got !== size || (await fh.stat()).size !== size) throw new FileBlobsUnsure(`${f.path} changed while it was read`);
+      oids.push(h.digest('hex'));
+    } catch (e) {
+      if (e instanceof FileBlobsUnsure) throw e;
+      throw new FileBlobsUnsure(`${f.path}: ${(e as Error).message}`);
+    } finally {
+      await fh.close();
+    }
+  }
+  yield packHash.digest();
+}
+
+function blobId(algo: ObjectFormat, data: Buffer): string {
+  return createHash(algo).update(`blob ${data.length}\0`).update(data).digest('hex');
+}
+
+/** null for a file that is gone; anything else (EACCES, ELOOP: now a symlink) makes the caller ask git. */
+function vanishedOr(e: NodeJS.ErrnoException): null {
+  if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+  throw new FileBlobsUnsure(e.message);
+}
