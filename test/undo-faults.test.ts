@@ -87,7 +87,7 @@ async function faultCase(point: string, signal: 'SIGKILL' | 'SIGINT'): Promise<v
 // =================================================================================================
 describe.concurrent('F. killed rb emergency: rb status names the run, rb abort restores everything', { timeout: 120_000 }, () => {
   const boundaries = emergencyStepIds().flatMap((id) => [`before:${id}`, `after:${id}`]);
-  const middles = ['git:commit-tree@snapshot', 'git:update-ref@snapshot', 'git:reset@reset', 'git:clean@clean'];
+  const middles = ['git:unpack-objects@snapshot', 'git:update-ref@snapshot', 'git:reset@reset', 'git:clean@clean'];
 
   it('every step id of playbooks/emergency.yaml is covered', () => {
     expect(emergencyStepIds()).toEqual(['stop', 'snapshot', 'stash', 'fetch', 'switch', 'reset', 'clean', 'install', 'start', 'verify', 'report', 'metrics', 'notify']);
