@@ -57,6 +57,11 @@ function repoOf(format: 'sha1' | 'sha256'): TestRepo {
   for (let i = 0; i < 130; i++) r.write(`many/f${String(i).padStart(3, '0')}.js`, i % 3 === 0 ? 'same\n' : `file ${i}\n`);
   r.write('build/out.o', 'ignored\n');
   r.write('debug.log', 'ignored too\n');
+  r.write('build/crlf.txt', 'raw\r\nbytes\r\n'); // text attribute: stored raw all the same
+  r.write('build/x.up', 'no filter for ignored files\n');
+  r.write('build/tool', '#!/bin/sh\n', 0o755);
+  r.write('build/big.bin', randomBytes(STREAM_FROM + 5));
+  r.symlink('build/link', '../README.md');
   return r;
 }
 
@@ -114,6 +119,14 @@ describe('the snapshot writes new file contents as one pack, with the trees git 
         const blob = gitRun(r.root, ['cat-file', 'blob', `${fast.commit}:worktree/${p}`]).stdoutBuf;
         expect(blob.length, p).toBe(statSync(join(r.root, p)).size);
       }
+      // ignored/: each file's raw bytes (no filter, no conversion), its exec bit, symlinks as links
+      const ign = gitRun(r.root, ['ls-tree', '-r', '-z', `${fast.commit}:ignored`]).stdout.split('\0').filter(Boolean).sort();
+      const expected = ['build/big.bin', 'build/crlf.txt', 'build/link', 'build/out.o', 'build/tool', 'build/x.up', 'debug.log'].map((p) => {
+        const link = p === 'build/link';
+        const oid = link ? gitRun(r.root, ['hash-object', '--stdin'], { input: '../README.md' }).stdout.trim() : gitRun(r.root, ['hash-object', '--no-filters', '--', p]).stdout.trim();
+        return `${link ? '120000' : p === 'build/tool' ? '100755' : '100644'} blob ${oid}\t${p}`;
+      }).sort();
+      expect(ign).toEqual(expected);
       expect(gitRun(r.root, ['fsck', '--strict', '--no-dangling']).code).toBe(0);
     }, 60_000);
   }

@@ -47,8 +47,8 @@ import {
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
-import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs, objectFormatOf, type ObjectFormat } from '../io/object-batch.js';
-import { FileBlobsUnsure, writeFileBlobs } from './file-blobs.js';
+import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs } from '../io/object-batch.js';
+import { FileBlobsUnsure, SharedFilePack } from './file-blobs.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
@@ -305,9 +305,12 @@ async function capture(
 
   const batchP = indexTreeP.then((t) => ObjectBatch.forOid(run, t));
   batchP.catch(() => undefined); // awaited where needed; indexTreeP's failure surfaces there
+  // the contents of the changed, untracked and ignored files git stores unconverted: one pack
+  const filePack = new SharedFilePack(run, root, batchP.then((b) => b.algo), ['worktree', 'ignored']);
 
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {
+   try {
     // untracked entries: files, and collapsed directories walked here for their files, nested
     // repositories (excluded, reported) and empty directories
     const untrackedList = splitNulBuf(untrackedR.stdoutBuf);
@@ -351,7 +354,7 @@ async function capture(
     ]) : null;
     if (early) pending.push(early.done);
     const edit = canEdit
-      ? await worktreeEdits(run, tmp, root, objectFormatOf(indexTree), core.filemode, diffs.records, indexEntry, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
+      ? await worktreeEdits(run, tmp, root, filePack, core.filemode, diffs.records, indexEntry, untrackedFiles, core.sparseCheckout ? skipSet : null, early?.converted ?? null)
       : null;
     if (early) await early.prefetched;
     let idx = '';
@@ -459,10 +462,14 @@ async function capture(
       if (d) emptyDirs.push(d);
     }));
     return { worktreeTree, rawList, perms, nested, unreadable, emptyDirs, untrackedDirs, stash, method: edit ? 'edit' as const : 'add' as const };
+   } finally {
+    filePack.leave('worktree');
+   }
   })();
 
   // --- 4. ignored/ tree --------------------------------------------------------------------------
   const ignoredP = (async () => {
+   try {
     const files: IgnoredFile[] = [];
     const emptyDirs: string[] = [];
     const dirs: string[] = [];
@@ -480,19 +487,12 @@ async function capture(
     }));
     files.sort((a, b) => cmp(a.path, b.path));
     if (files.length === 0) return { ignoredEdits: [] as TreeEditOp[], files, emptyDirs, dirs, ignSkipped };
-    // symlink targets are hashed from temp files holding the target bytes
-    const hashPaths: string[] = [];
-    await Promise.all(files.map(async (f, i) => {
-      if (!f.link) {
-        hashPaths[i] = f.path;
-        return;
-      }
-      const target = await readlink(join(root, f.path), { encoding: 'buffer' });
-      const tf = join(tmp, `link.${i}`);
-      await writeFile(tf, target);
-      hashPaths[i] = tf;
-    }));
-    const oids = await hashFiles(run, hashPaths, { filters: false });
+    // stored raw, in the pack of file contents (with the worktree's); by git when that was unsure
+    const oids = await filePack.write('ignored', files.map((f) => ({ path: f.path, link: f.link })))
+      .catch((e: unknown) => {
+        if (e instanceof FileBlobsUnsure) return hashIgnored(run, tmp, root, files);
+        throw e;
+      });
     const edits: TreeEditOp[] = [];
     const kept: IgnoredFile[] = [];
     files.forEach((f, i) => {
@@ -504,9 +504,13 @@ async function capture(
       edits.push({ path: f.path, mode: f.link ? '120000' : f.perm & 0o100 ? '100755' : '100644', oid });
       kept.push(f);
     });
-    // (the ignored/ tree is written with meta/ and the root, in one mktree)
+    // (the ignored/ tree is written with meta/ and the root)
     return { ignoredEdits: edits, files: kept, emptyDirs, dirs, ignSkipped };
+   } finally {
+    filePack.leave('ignored');
+   }
   })();
+
 
   // --- 5. in-progress operation state --------------------------------------------------------
   const gitstateP = (async () => {
@@ -683,7 +687,7 @@ function parseCoreConfig(v: Readonly<Record<string, string | null>>): {
  * file was), so the caller falls back to `git add -A`.
  */
 async function worktreeEdits(
-  run: Run, tmp: string, root: string, algo: ObjectFormat, filemode: boolean, diffs: readonly RawDiff[], indexEntry: ReadonlyMap<string, IndexEntry>,
+  run: Run, tmp: string, root: string, filePack: SharedFilePack, filemode: boolean, diffs: readonly RawDiff[], indexEntry: ReadonlyMap<string, IndexEntry>,
   untrackedFiles: readonly string[], sparseSkip: ReadonlySet<string> | null, convertible: Promise<Set<string>> | null,
 ): Promise<{ tracked: TreeEditOp[]; untracked: TreeEditOp[] } | null> {
   // every tracked path looked at, with the mode git add derives from (an intent-to-add entry,
@@ -741,7 +745,8 @@ async function worktreeEdits(
     const conv = await convertible;
     const direct = files.filter((f) => !conv.has(f.path));
     const viaGit = files.filter((f) => conv.has(f.path));
-    const stored = await writeFileBlobs(run, root, [...direct.map((f) => ({ path: f.path, link: false })), ...links.map((l) => ({ path: l.path, link: true }))], algo)
+    const stored = await filePack.write('worktree', [...direct.map((f) => ({ path: f.path, link: false })), ...links.map((l) => ({ path: l.path, link: true }))])
+      .then((oids) => (oids.includes(undefined) ? null : oids)) // unreadable: git add would stop there, as the ways below do
       .catch((e: unknown) => {
         if (e instanceof FileBlobsUnsure) return null; // something changed under it: the ways below sort it out
         throw e;
@@ -1087,6 +1092,23 @@ async function convertedPaths(run: Run, paths: readonly string[], autocrlf: 'tru
     else if (t !== 'unset' && t !== 'unspecified') out.add(p); // text=<other value>
   }
   return out;
+}
+
+/** The ignored files' blobs by `git hash-object --no-filters` (symlink targets through temp files): when the pack of file contents was unsure. */
+async function hashIgnored(run: Run, tmp: string, root: string, files: readonly IgnoredFile[]): Promise<(string | undefined)[]> {
+  // symlink targets are hashed from temp files holding the target bytes
+  const hashPaths: string[] = [];
+  await Promise.all(files.map(async (f, i) => {
+    if (!f.link) {
+      hashPaths[i] = f.path;
+      return;
+    }
+    const target = await readlink(join(root, f.path), { encoding: 'buffer' });
+    const tf = join(tmp, `link.${i}`);
+    await writeFile(tf, target);
+    hashPaths[i] = tf;
+  }));
+  return hashFiles(run, hashPaths, { filters: false });
 }
 
 /**

@@ -38,9 +38,12 @@ export interface FileToStore {
   link: boolean;
 }
 
-/** Write the blobs of `files` with one git process; returns each one's id, null for a file that vanished. */
-export async function writeFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): Promise<(string | null)[]> {
-  const oids: (string | null)[] = [];
+/** A file's blob id; null: it vanished; undefined: it cannot be read (permissions). */
+export type FileBlob = string | null | undefined;
+
+/** Write the blobs of `files` with one git process; returns each one's id (see FileBlob). */
+export async function writeFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): Promise<FileBlob[]> {
+  const oids: FileBlob[] = [];
   if (files.length === 0) return oids;
   const keep = files.length >= PACK_FROM;
   const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
@@ -51,7 +54,7 @@ export async function writeFileBlobs(run: RunGit, root: string, files: readonly 
 }
 
 /** The pack, entry by entry; each file's id is pushed to `oids` as its entry is made. */
-async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: (string | null)[]): AsyncGenerator<Buffer> {
+async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: FileBlob[]): AsyncGenerator<Buffer> {
   const packHash = createHash(algo);
   const out = (b: Buffer) => {
     packHash.update(b);
@@ -67,13 +70,13 @@ async function* packOf(root: string, files: readonly FileToStore[], algo: Object
     const abs = join(root, f.path);
     if (f.link) {
       const target = await readlink(abs, { encoding: 'buffer' }).catch(vanishedOr);
-      oids.push(target ? blobId(algo, target) : null);
+      oids.push(target ? blobId(algo, target) : target);
       for (const b of whole(target ?? Buffer.alloc(0))) yield out(b);
       continue;
     }
     const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(vanishedOr);
     if (!fh) {
-      oids.push(null);
+      oids.push(fh);
       for (const b of whole(Buffer.alloc(0))) yield out(b);
       continue;
     }
@@ -123,8 +126,43 @@ function blobId(algo: ObjectFormat, data: Buffer): string {
   return createHash(algo).update(`blob ${data.length}\0`).update(data).digest('hex');
 }
 
-/** null for a file that is gone; anything else (EACCES, ELOOP: now a symlink) makes the caller ask git. */
-function vanishedOr(e: NodeJS.ErrnoException): null {
+/** null for a file that is gone, undefined for one this user cannot read; anything else (ELOOP: now a symlink) makes the caller ask git. */
+function vanishedOr(e: NodeJS.ErrnoException): null | undefined {
   if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return undefined;
   throw new FileBlobsUnsure(e.message);
+}
+
+/**
+ * One pack for the file contents of several parts of the capture (the worktree's files, the
+ * ignored files): each party hands its list once (write) or says it has none (leave), and the
+ * pack is written when every party has. A failure reaches every party.
+ */
+export class SharedFilePack {
+  private readonly parts = new Map<string, { files: readonly FileToStore[]; resolve: (r: FileBlob[]) => void; reject: (e: unknown) => void }>();
+
+  constructor(private readonly run: RunGit, private readonly root: string, private readonly algo: Promise<ObjectFormat>, private readonly parties: readonly string[]) {}
+
+  write(party: string, files: readonly FileToStore[]): Promise<FileBlob[]> {
+    if (this.parts.has(party)) throw new Error(`${party} wrote its file contents twice`);
+    const p = new Promise<FileBlob[]>((resolve, reject) => this.parts.set(party, { files, resolve, reject }));
+    if (this.parts.size === this.parties.length) void this.go();
+    return p;
+  }
+
+  /** This party has nothing (more) to write: called on every way out of it. */
+  leave(party: string): void {
+    if (!this.parts.has(party)) this.write(party, []).catch(() => undefined);
+  }
+
+  private async go(): Promise<void> {
+    const parts = [...this.parts.values()];
+    try {
+      const all = await writeFileBlobs(this.run, this.root, parts.flatMap((p) => p.files), await this.algo);
+      let o = 0;
+      for (const p of parts) p.resolve(all.slice(o, (o += p.files.length)));
+    } catch (e) {
+      for (const p of parts) p.reject(e);
+    }
+  }
 }
