@@ -306,7 +306,8 @@ async function capture(
   const batchP = indexTreeP.then((t) => ObjectBatch.forOid(run, t));
   batchP.catch(() => undefined); // awaited where needed; indexTreeP's failure surfaces there
   // the contents of the changed, untracked and ignored files git stores unconverted: one pack
-  const filePack = new SharedFilePack(run, root, batchP.then((b) => b.algo), ['worktree', 'ignored']);
+  // (a few small ones: in the batch, written with the trees and the commit)
+  const filePack = new SharedFilePack(run, root, batchP, ['worktree', 'ignored']);
 
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {

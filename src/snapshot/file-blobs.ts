@@ -23,11 +23,18 @@ import { constants } from 'node:fs';
 import { open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDeflate, deflateSync } from 'node:zlib';
-import { PACK_FROM, packObjectHeader, zlibStored, type ObjectFormat, type RunGit } from '../io/object-batch.js';
+import { PACK_FROM, packObjectHeader, zlibStored, type ObjectBatch, type ObjectFormat, type RunGit } from '../io/object-batch.js';
 import { FSYNC_FLAGS } from './format.js';
 
 /** Files larger than this are streamed through in chunks rather than read whole. */
 export const STREAM_FROM = 4 * 1024 * 1024;
+
+/**
+ * Up to this many bytes in all (and fewer than PACK_FROM files), the contents are read into the
+ * caller's ObjectBatch instead: written with the snapshot's trees and commit, no git process of
+ * their own.
+ */
+export const IN_BATCH_UP_TO = 8 * 1024 * 1024;
 
 export class FileBlobsUnsure extends Error {}
 
@@ -122,6 +129,39 @@ async function* packOf(root: string, files: readonly FileToStore[], algo: Object
   yield packHash.digest();
 }
 
+/**
+ * A few small files: read into `batch` (null when they are more than that: PACK_FROM files or
+ * IN_BATCH_UP_TO bytes; what was read is then dropped and they are streamed into a pack).
+ */
+async function intoBatch(root: string, files: readonly FileToStore[], batch: ObjectBatch): Promise<FileBlob[] | null> {
+  if (files.length === 0 || files.length >= PACK_FROM) return files.length === 0 ? [] : null;
+  const read: (Buffer | null | undefined)[] = [];
+  let total = 0;
+  for (const f of files) {
+    const abs = join(root, f.path);
+    if (f.link) {
+      read.push(await readlink(abs, { encoding: 'buffer' }).catch(vanishedOr));
+      continue;
+    }
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(vanishedOr);
+    if (!fh) {
+      read.push(fh);
+      continue;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new FileBlobsUnsure(`${f.path} is no longer a regular file`);
+      if (total + st.size > IN_BATCH_UP_TO) return null;
+      const data = await fh.readFile();
+      total += data.length;
+      read.push(data);
+    } finally {
+      await fh.close();
+    }
+  }
+  return read.map((b) => (b ? batch.blob(b) : b));
+}
+
 function blobId(algo: ObjectFormat, data: Buffer): string {
   return createHash(algo).update(`blob ${data.length}\0`).update(data).digest('hex');
 }
@@ -141,7 +181,7 @@ function vanishedOr(e: NodeJS.ErrnoException): null | undefined {
 export class SharedFilePack {
   private readonly parts = new Map<string, { files: readonly FileToStore[]; resolve: (r: FileBlob[]) => void; reject: (e: unknown) => void }>();
 
-  constructor(private readonly run: RunGit, private readonly root: string, private readonly algo: Promise<ObjectFormat>, private readonly parties: readonly string[]) {}
+  constructor(private readonly run: RunGit, private readonly root: string, private readonly batch: Promise<ObjectBatch>, private readonly parties: readonly string[]) {}
 
   write(party: string, files: readonly FileToStore[]): Promise<FileBlob[]> {
     if (this.parts.has(party)) throw new Error(`${party} wrote its file contents twice`);
@@ -158,7 +198,9 @@ export class SharedFilePack {
   private async go(): Promise<void> {
     const parts = [...this.parts.values()];
     try {
-      const all = await writeFileBlobs(this.run, this.root, parts.flatMap((p) => p.files), await this.algo);
+      const files = parts.flatMap((p) => p.files);
+      const batch = await this.batch;
+      const all = (await intoBatch(this.root, files, batch)) ?? (await writeFileBlobs(this.run, this.root, files, batch.algo));
       let o = 0;
       for (const p of parts) p.resolve(all.slice(o, (o += p.files.length)));
     } catch (e) {
