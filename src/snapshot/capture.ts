@@ -11,16 +11,21 @@
  *               path whose worktree content differs from a copy of the index (`diff-files`, whose
  *               stat cache means only changed files are read, plus every assume-unchanged /
  *               skip-worktree entry, so edits hidden behind those bits are not missed) and every
- *               untracked file; the files are hashed by one `update-index --add` into an empty
- *               temporary index. Untracked nested repositories are excluded and reported. For
+ *               untracked file; the files git stores unconverted (and symlinks) are read and
+ *               hashed here and written as one pack (file-blobs.ts), the ones git converts are
+ *               hashed by `update-index --add` into a temporary index (without HEAD, when
+ *               check-attr has not answered: all of them). Untracked nested repositories are excluded and reported. For
  *               what the edit does not model (a conflicted index, a moved submodule, a tracked
  *               file replaced by a directory, non-UTF-8 names) it is `add -A` on a copy of the
  *               index instead; the tests check both give the same trees;
- *  - ignored/   ignored entries, hashed raw (no filters), except entries named in skipIgnored,
+ *  - ignored/   ignored entries, hashed raw (no filters; in the same pack), except entries named in skipIgnored,
  *               entries over maxIgnoredBytes and nested repositories: those are reported;
  *  - meta/      HEAD, the raw index, raw.list (files git would convert on checkout, stored
  *               byte-exact), empty directories, permission bits, in-progress git state, ref
  *               positions, the skipped list and info.json.
+ *
+ * The trees, meta blobs and commit rb makes are hashed here and written by one git process just
+ * before the one `update-ref` (io/object-batch.ts).
  *
  * The index copies keep the real index's mtime (git's racy-clean detection depends on it: with
  * a fresh mtime, a same-size edit made in the same second as the last index write would be
@@ -768,7 +773,8 @@ async function worktreeEdits(
       return { tracked, untracked };
     }
   }
-  // Without check-attr's answer (no HEAD): one `update-index --add` into an empty temporary index hashes every file
+  // Without check-attr's answer (no HEAD), or when the pack was unsure: one `update-index
+  // --add` into an empty temporary index hashes every file
   // (clean filters applied, as `git add` would) and symlink (its target), with one disk flush
   // for all the objects (core.fsyncMethod=batch; hash-object would flush once per object).
   // If anything changed under it (a file gone), the slower per-file way below sorts it out.
