@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { gitRun, tmpDir, tmpRepos, wrap, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import { captureSnapshot } from '../src/snapshot/capture.js';
-import { STREAM_FROM } from '../src/snapshot/file-blobs.js';
+import { STREAM_FROM, writeFileBlobs } from '../src/snapshot/file-blobs.js';
+import { git } from '../src/io/git.js';
 
 tmpRepos();
 
@@ -137,5 +138,22 @@ describe('the snapshot writes new file contents as one pack, with the trees git 
     const fast = await captureSnapshot(r.repo());
     expect(fast.method).toBe('add');
     expectWorktreeIsAddAll(r, fast.commit);
+  }, 60_000);
+
+  it('writeFileBlobs streams a file over STREAM_FROM (hashed and deflated as it passes), reads small ones whole; vanished files give null', async () => {
+    const r = repoOf('sha256');
+    const names = Array.from({ length: 120 }, (_, i) => `s/${i}.txt`);
+    names.forEach((n, i) => r.write(n, i % 2 ? 'dup\n' : `small ${i}\n`));
+    r.write('huge.bin', Buffer.concat([randomBytes(STREAM_FROM), Buffer.alloc(300_000, 'z')]));
+    r.symlink('s/link', '../huge.bin');
+    const files = [...names, 'huge.bin', 's/link', 'gone.txt'].map((p) => ({ path: p, link: p === 's/link' }));
+    const oids = await writeFileBlobs((a, o = {}) => git(a, { cwd: r.root, ...o }), r.root, files, 'sha256');
+    expect(oids.at(-1)).toBeNull();
+    for (const [i, f] of files.slice(0, -1).entries()) {
+      const want = f.link ? gitRun(r.root, ['hash-object', '--stdin'], { input: '../huge.bin' }).stdout.trim() : gitRun(r.root, ['hash-object', '--no-filters', '--', f.path]).stdout.trim();
+      expect(oids[i], f.path).toBe(want);
+    }
+    expect(gitRun(r.root, ['cat-file', '-s', oids[names.length]!]).stdout.trim()).toBe(String(STREAM_FROM + 300_000));
+    expect(gitRun(r.root, ['fsck', '--strict', '--no-dangling']).code).toBe(0);
   }, 60_000);
 });

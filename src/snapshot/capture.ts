@@ -494,7 +494,7 @@ async function capture(
     files.sort((a, b) => cmp(a.path, b.path));
     if (files.length === 0) return { ignoredEdits: [] as TreeEditOp[], files, emptyDirs, dirs, ignSkipped };
     // stored raw, in the pack of file contents (with the worktree's); by git when that was unsure
-    const oids = await filePack.write('ignored', files.map((f) => ({ path: f.path, link: f.link })))
+    const oids = await filePack.write('ignored', files.map((f) => ({ path: f.path, link: f.link, size: f.size })))
       .catch((e: unknown) => {
         if (e instanceof FileBlobsUnsure) return hashIgnored(run, tmp, root, files);
         throw e;
@@ -703,7 +703,7 @@ async function worktreeEdits(
   for (const [p, e] of indexEntry) if (!indexMode.has(p)) indexMode.set(p, e.mode);
   const tracked: TreeEditOp[] = [];
   const untracked: TreeEditOp[] = [];
-  const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean }[] = [];
+  const files: { path: string; mode: string; into: TreeEditOp[]; isTracked: boolean; size: number }[] = [];
   const links: { path: string; into: TreeEditOp[] }[] = [];
   let unsupported = false;
   const regularMode = (st: { mode: number }, idxMode: string | undefined) => {
@@ -736,7 +736,7 @@ async function worktreeEdits(
       if (isTracked && !sparseSkip?.has(path)) into.push({ path, remove: true });
       return;
     }
-    if (st.isFile()) files.push({ path, mode: regularMode(st, indexMode.get(path)), into, isTracked });
+    if (st.isFile()) files.push({ path, mode: regularMode(st, indexMode.get(path)), into, isTracked, size: st.size });
     else if (st.isSymbolicLink()) links.push({ path, into });
     // a tracked file replaced by a directory (whose files `ls-files -o --directory` does not
     // list), a FIFO or a socket: left to `git add -A`
@@ -751,7 +751,7 @@ async function worktreeEdits(
     const conv = await convertible;
     const direct = files.filter((f) => !conv.has(f.path));
     const viaGit = files.filter((f) => conv.has(f.path));
-    const stored = await filePack.write('worktree', [...direct.map((f) => ({ path: f.path, link: false })), ...links.map((l) => ({ path: l.path, link: true }))])
+    const stored = await filePack.write('worktree', [...direct.map((f) => ({ path: f.path, link: false, size: f.size })), ...links.map((l) => ({ path: l.path, link: true }))])
       .then((oids) => (oids.includes(undefined) ? null : oids)) // unreadable: git add would stop there, as the ways below do
       .catch((e: unknown) => {
         if (e instanceof FileBlobsUnsure) return null; // something changed under it: the ways below sort it out

@@ -27,7 +27,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDeflate, deflateSync } from 'node:zlib';
 import { PACK_FROM, packObjectHeader, zlibStored, type ObjectBatch, type ObjectFormat, type RunGit } from '../io/object-batch.js';
-import { FSYNC_FLAGS } from './format.js';
+import { FSYNC_FLAGS, chunkArgs } from './format.js';
 
 /** Files larger than this are streamed through in chunks rather than read whole. */
 export const STREAM_FROM = 4 * 1024 * 1024;
@@ -49,6 +49,8 @@ export interface FileToStore {
   path: string;
   /** a symlink: its target is the blob */
   link: boolean;
+  /** its size when it was listed (lstat): from STREAM_FROM on, git hashes it (see SharedFilePack) */
+  size?: number;
 }
 
 /** A file's blob id; null: it vanished; undefined: it cannot be read (permissions). */
@@ -237,6 +239,18 @@ function deflateSmall(data: Buffer): Buffer {
   return deflateSync(data, { level: 1, windowBits, memLevel: Math.min(8, Math.max(1, windowBits - 7)) });
 }
 
+/** `git hash-object -w --no-filters` of large files (argv chunks, so any name works); any failure: unsure. */
+async function hashLarge(run: RunGit, files: readonly FileToStore[]): Promise<FileBlob[]> {
+  const out: FileBlob[] = [];
+  for (const chunk of chunkArgs(files.map((f) => f.path))) {
+    const r = await run(['hash-object', '-w', '--no-filters', '--', ...chunk], { allowFail: true });
+    const lines = r.stdout.split('\n').filter(Boolean);
+    if (r.code !== 0 || lines.length !== chunk.length) throw new FileBlobsUnsure(`git hash-object: ${r.stderr.trim()}`);
+    out.push(...lines.map((l) => l.trim()));
+  }
+  return out;
+}
+
 function blobId(algo: ObjectFormat, data: Buffer): string {
   return createHash(algo).update(`blob ${data.length}\0`).update(data).digest('hex');
 }
@@ -275,7 +289,19 @@ export class SharedFilePack {
     try {
       const files = parts.flatMap((p) => p.files);
       const batch = await this.batch;
-      const all = (await intoBatch(this.root, files, batch)) ?? (await writeFileBlobs(this.run, this.root, files, batch.algo));
+      // large files (as listed) are left to `git hash-object`, which reads and compresses them in
+      // its own process while this one packs the others (a 40 MB file through node's streams
+      // took seconds); the rest: in the batch when few and small, else one pack
+      const isLarge = (f: FileToStore) => !f.link && (f.size ?? 0) >= STREAM_FROM;
+      const large = files.filter(isLarge);
+      const rest = files.filter((f) => !isLarge(f));
+      const [restOids, largeOids] = await Promise.all([
+        (async () => (await intoBatch(this.root, rest, batch)) ?? (await writeFileBlobs(this.run, this.root, rest, batch.algo)))(),
+        hashLarge(this.run, large),
+      ]);
+      let r = 0;
+      let l = 0;
+      const all = files.map((f) => (isLarge(f) ? largeOids[l++] : restOids[r++]));
       let o = 0;
       for (const p of parts) p.resolve(all.slice(o, (o += p.files.length)));
     } catch (e) {
