@@ -114,7 +114,7 @@ async function gitCommandsOfOneRun(): Promise<number> {
  * the recovery (rb abort for a run that changed something, else rb emergency again and rb undo)
  * the state is the one before, with no lock and no temporary entry left.
  */
-const KILL_POINTS = ['lock', 'git#1', 'git#2', 'git#3', 'git#4', 'git#5', 'git#6', 'git#8', 'git#10', 'git#12', 'git#14', 'git#16', 'git#19', 'git#22', 'git#25', 'git#28', 'git#32', 'git#36', 'git#40', 'git#44'];
+const KILL_POINTS = ['lock', 'git#1', 'git#2', 'git#3', 'git#4', 'git#5', 'git#6', 'git#8', 'git#10', 'git#12', 'git#14', 'git#16', 'git#18', 'git#20', 'git#22', 'git#24', 'git#26', 'git#28', 'git#30', 'git#32'];
 
 async function killCase(point: string): Promise<void> {
   const r = faultRepo();
