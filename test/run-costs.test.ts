@@ -109,20 +109,28 @@ const UNDO_MAX = 25;
 const FILES_MAX = 21;
 
 describe('peak memory of rb undo (issue 18)', () => {
-  it('restoring a 40 MB ignored file stays under 150 MB and gives back its bytes', () => {
-    const r = copyRepo(emergencyRepo());
-    const shim = gitShim();
-    mkdirSync(join(r.root, 'build'), { recursive: true });
-    writeFileSync(join(r.root, 'build', 'big.bin'), randomBytes(40 * 1024 * 1024)); // build/ is ignored
-    const before = manifest(r.root, EXCL);
-    const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
-    expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
-    const undo = rbCounted(r, shim, ['undo', '--yes']);
-    expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
-    expect(manifest(r.root, EXCL)).toBe(before);
-    expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeGreaterThan(0);
-    expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeLessThan(150);
-  }, 120_000);
+  it('restoring a 40 MB ignored file stays under 150 MB, costs rb less than 20 MB more than an undo without it, and gives back its bytes', () => {
+    const undoPeak = (big: boolean) => {
+      const r = copyRepo(emergencyRepo());
+      const shim = gitShim();
+      mkdirSync(join(r.root, 'build'), { recursive: true });
+      if (big) writeFileSync(join(r.root, 'build', 'big.bin'), randomBytes(40 * 1024 * 1024)); // build/ is ignored
+      const before = manifest(r.root, EXCL);
+      const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
+      expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
+      const undo = rbCounted(r, shim, ['undo', '--yes']);
+      expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
+      expect(manifest(r.root, EXCL)).toBe(before);
+      expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeGreaterThan(0);
+      return undo.peakMb;
+    };
+    const small = undoPeak(false);
+    const big = undoPeak(true);
+    const seen = `rb undo peak: ${big.toFixed(0)} MB with the 40 MB file, ${small.toFixed(0)} MB without`;
+    expect(big, seen).toBeLessThan(150);
+    // streamed through rb, the blob's chunks were garbage node collected late: +32 MB on this fixture (96 against 65 MB)
+    expect(big - small, seen).toBeLessThan(20);
+  }, 180_000);
 });
 
 describe('the git state archive without the tar module (issue 18)', () => {

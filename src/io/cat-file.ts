@@ -187,8 +187,9 @@ export function readObjects(root: string, specs: readonly string[]): Promise<(Bu
 
 /**
  * Write the content of the object `spec` names to the file descriptor `fd` as it arrives (never
- * held whole: a 40 MB file costs no 40 MB of memory). Resolves true when written, false when the
- * object does not exist.
+ * held whole; its chunks are garbage node frees when it next collects, so the restore hands
+ * blobs over 8 MiB to a `git cat-file blob` writing the file itself). Resolves true when written,
+ * false when the object does not exist.
  */
 export function readObjectInto(root: string, spec: string, fd: number): Promise<boolean> {
   return readObjectSink(root, spec, (chunk) => {

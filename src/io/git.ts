@@ -57,6 +57,8 @@ export interface GitOptions {
   binary?: boolean;
   /** stdout goes here chunk by chunk and is not kept (stdout and stdoutBuf are empty): for listings of megabytes */
   onStdout?: (chunk: Buffer) => void;
+  /** stdout is this open file descriptor: the output never passes through rb (a restored 40 MB blob costs rb no memory) */
+  stdoutFd?: number;
 }
 
 export interface GitResult {
@@ -275,7 +277,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
     const child = spawn('git', argv, {
       cwd: opts.cwd,
       env: gitEnv(opts),
-      stdio: [opts.input === undefined && !opts.inputStream ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined && !opts.inputStream ? 'ignore' : 'pipe', opts.stdoutFd ?? 'pipe', 'pipe'],
       // own process group: a Ctrl-C on the terminal interrupts rb, which lets the running git
       // command finish before it journals `interrupted` (safety.md §3)
       detached: true,
@@ -298,7 +300,7 @@ export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promis
       }, opts.timeoutMs);
     }
     const onStdout = opts.onStdout;
-    child.stdout!.on('data', onStdout ? (d: Buffer) => onStdout(d) : (d: Buffer) => out.push(d));
+    child.stdout?.on('data', onStdout ? (d: Buffer) => onStdout(d) : (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);

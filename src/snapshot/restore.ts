@@ -618,6 +618,8 @@ type BlobContent = Buffer | ((fd: number) => Promise<void>);
 
 /** Blobs bigger than this are streamed to their file; smaller ones are read a group at a time. */
 const STREAM_OVER = 1024 * 1024;
+/** Blobs bigger than this are written to their file by a `git cat-file blob` of their own (one process each). */
+const DIRECT_OVER = 8 * 1024 * 1024;
 
 /**
  * Read blobs for items (with oid and, when known, size) and hand each to fn: small ones in
@@ -634,7 +636,12 @@ async function forEachBlob<T extends { oid: string; size: number }>(
   }
   for (const item of items.filter((i) => i.size > STREAM_OVER)) {
     await fn(item, async (fd) => {
-      if (!(await readObjectInto(repo.root, item.oid, fd))) throw new StepFailedError(`object ${item.oid} of the snapshot is missing`);
+      // from DIRECT_OVER on, git writes the file itself: streamed through rb, the chunks of a
+      // 40 MB blob are garbage node collects late, and rb's peak grows by the file's size
+      const written = item.size > DIRECT_OVER
+        ? (await git(['cat-file', 'blob', item.oid], { cwd: repo.root, readOnly: true, allowFail: true, stdoutFd: fd })).code === 0
+        : await readObjectInto(repo.root, item.oid, fd);
+      if (!written) throw new StepFailedError(`object ${item.oid} of the snapshot is missing`);
     });
   }
   for (const group of groupBySize(items.filter((i) => i.size <= STREAM_OVER), (i) => i.size, 8 * 1024 * 1024)) {
