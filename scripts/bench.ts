@@ -104,7 +104,8 @@ function writeTree(root: string, n: number): void {
 
 interface BenchRepo { dir: string; work: string; origin: string; files: string[] }
 
-function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
+/** An empty repository `<base>/<name>/work` with an identity and a bare remote `origin` beside it. */
+function initRepoWithRemote(base: string, name: string): { dir: string; work: string; origin: string } {
   const dir = join(base, name);
   const origin = join(dir, 'origin.git');
   const work = join(dir, 'work');
@@ -113,6 +114,11 @@ function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
   git(work, 'init', '-q', '-b', 'main');
   for (const [k, v] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgSign', 'false'], ['gc.auto', '0']]) git(work, 'config', k!, v!);
   git(work, 'remote', 'add', 'origin', origin);
+  return { dir, work, origin };
+}
+
+function buildRepo(base: string, nFiles: number, name: string): BenchRepo {
+  const { dir, work, origin } = initRepoWithRemote(base, name);
   writeTree(work, nFiles);
   writeFileSync(join(work, '.gitignore'), '.env\nnode_modules/\n');
   // dependencies: rb's own package.json and lockfile (208 packages, ~3,600 files, a real
@@ -165,14 +171,7 @@ function makeDirty(r: BenchRepo): void {
  * rb costs here is mostly its own start, not git's work.
  */
 function buildSmallRepo(base: string): BenchRepo {
-  const dir = join(base, 'small');
-  const origin = join(dir, 'origin.git');
-  const work = join(dir, 'work');
-  mkdirSync(work, { recursive: true });
-  git(dir, 'init', '-q', '--bare', '-b', 'main', origin);
-  git(work, 'init', '-q', '-b', 'main');
-  for (const [k, v] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgSign', 'false'], ['gc.auto', '0']]) git(work, 'config', k!, v!);
-  git(work, 'remote', 'add', 'origin', origin);
+  const { dir, work, origin } = initRepoWithRemote(base, 'small');
   for (let d = 0; d < 30; d++) {
     mkdirSync(join(work, 'src', `m${d}`), { recursive: true });
     for (let f = 0; f < 10; f++) writeFileSync(join(work, 'src', `m${d}`, `f${f}.ts`), `export const v${f} = ${d * 10 + f};\n// module ${d} file ${f}\n`);
