@@ -2,7 +2,7 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
@@ -155,4 +155,27 @@ export function fileSystemFlags(commonDir: string): string[] {
 
 export function rbDir(repo: Repo): string {
   return join(repo.commonDir, 'rb');
+}
+
+export interface GitOperation {
+  name: 'merge' | 'rebase' | 'cherry-pick' | 'revert' | 'bisect' | 'am';
+  /** how to finish or abandon it */
+  hint: string;
+}
+
+/**
+ * In-progress git operations of this work tree, from the state files git leaves in its git dir.
+ * Here, with node built-ins only, because `rb status` asks it too (the engine's preflight and the
+ * check import it from here; test/dependencies.test.ts keeps status from loading the engine).
+ */
+export function gitOperations(repo: Repo): GitOperation[] {
+  const has = (f: string) => existsSync(join(repo.gitDir, f));
+  const ops: GitOperation[] = [];
+  if (has('MERGE_HEAD')) ops.push({ name: 'merge', hint: 'git merge --continue or git merge --abort' });
+  if (has('rebase-merge') || (has('rebase-apply') && !has('rebase-apply/applying'))) ops.push({ name: 'rebase', hint: 'git rebase --continue or git rebase --abort' });
+  if (has('rebase-apply/applying')) ops.push({ name: 'am', hint: 'git am --continue or git am --abort' });
+  if (has('CHERRY_PICK_HEAD')) ops.push({ name: 'cherry-pick', hint: 'git cherry-pick --continue or git cherry-pick --abort' });
+  if (has('REVERT_HEAD')) ops.push({ name: 'revert', hint: 'git revert --continue or git revert --abort' });
+  if (has('BISECT_LOG')) ops.push({ name: 'bisect', hint: 'git bisect reset' });
+  return ops;
 }

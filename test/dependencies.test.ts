@@ -119,6 +119,26 @@ describe('declared dependencies', () => {
     expect(Object.keys(zb.locales)).toEqual(['en']);
   });
 
+  it('what only some runs need loads when they need it (issue 18): a dry run loads no snapshot code, no listr2 and none of the engine\'s run-only modules; rb status loads no engine preflight', () => {
+    const r = repos.make({ withOrigin: true });
+    r.write('README.md', 'changed\n');
+    const rel = (args: string[]) => modulesLoaded(r.root, args).map((u) => relative(ROOT, fileURLToPath(u)));
+    const dry = rel(['files', '--dry-run', 'README.md']);
+    // before: the snapshot step's module imported the snapshot code (capture, restore, store, tree
+    // edits: ~20 modules) and the engine imported its lock, preflight and records statically
+    expect(dry.filter((m) => m.startsWith('dist/snapshot/')), 'rb files --dry-run').toEqual([]);
+    for (const m of ['dist/engine/preflight.js', 'dist/journal/lock.js', 'dist/journal/leftovers.js', 'dist/records/audit.js', 'dist/engine/signals.js', 'dist/ui/terminal.js']) {
+      expect(dry, `rb files --dry-run loads ${m}`).not.toContain(m);
+    }
+    expect(packagesLoaded(r.root, ['files', '--dry-run', 'README.md'])).not.toContain('listr2');
+    // a run loads them all (the snapshot code while its preflight asks git)
+    const run = rel(['files', '--yes', '--no-tests', 'README.md']);
+    for (const m of ['dist/snapshot/capture.js', 'dist/engine/preflight.js', 'dist/journal/lock.js']) expect(run, `rb files loads ${m}`).toContain(m);
+    // before: status imported engine/preflight.js (and through it engine/access.js, io/access.js, playbook/) for one check
+    const status = rel(['status']);
+    expect(status.filter((m) => /^dist\/(engine\/(preflight|access)|io\/access|playbook\/)/.test(m)), 'rb status').toEqual([]);
+  });
+
   it('start-up, snapshot and rollback paths load neither simple-git nor fs-extra; analyze and check do', () => {
     const r = repos.make({ withOrigin: true });
     const quiet = ['commander'];

@@ -4,10 +4,9 @@
  * part-way after changing something (it must be resumed or aborted first). A stale lock (its
  * process is gone) is a warning: the next rb run takes it over.
  */
-import { gitOperations } from '../engine/preflight.js';
 import { effectiveStatus, listRuns, needsResolution } from '../journal/journal.js';
 import { lockIsStale, readLock } from '../journal/lock.js';
-import type { Repo } from '../repo.js';
+import { gitOperations, type Repo } from '../repo.js';
 import type { CheckResult } from './types.js';
 
 const TITLE = 'Nothing in progress';

@@ -74,7 +74,7 @@ export async function guardCommand(command: string[], opts: GuardOptions, cmd: a
   } else if (opts.keepOnFailure) {
     const rec = readRun(repo, run.id)!;
     rec.kept = true;
-    writeRun(repo, rec);
+    writeRun(repo, rec, 'write-ahead'); // what rb then says: kept, undoable
   }
   const stamp = run.stamp;
   const dir = join(repo.root, config.rollbacksDir, `guard-${stamp}`);

@@ -4,11 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findRepo } from '../repo.js';
+import { findRepo, gitOperations } from '../repo.js';
 import { effectiveStatus, listRuns, needsResolution } from '../journal/journal.js';
 import { lockIsStale, readLock } from '../journal/lock.js';
 import { describeLeftovers, findLeftovers } from '../journal/leftovers.js';
-import { gitOperations } from '../engine/preflight.js';
 import { ago, print, printJson } from '../ui/format.js';
 import { summary } from './history.js';
 import { damagedJournals, stoppedAt, unchangedWords } from '../journal/lifecycle.js';

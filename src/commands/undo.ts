@@ -132,7 +132,7 @@ async function closeUnchangedRun(repo: Repo, run: RunRecord, dryRun: boolean | u
     try {
       run.status = 'aborted';
       run.abortedAt = new Date().toISOString();
-      writeRun(repo, run);
+      writeRun(repo, run, 'write-ahead'); // the outcome rb prints
     } finally {
       lock.release();
     }
@@ -266,7 +266,7 @@ async function finishUndo(repo: Repo, undoRun: RunRecord, rollbacksDir: string):
   if (!undoRun.undoOf) return;
   const orig = readRun(repo, undoRun.undoOf);
   if (!orig) return;
-  const changed = markReversed((id) => readRun(repo, id), (r) => writeRun(repo, r), orig, undoRun);
+  const changed = markReversed((id) => readRun(repo, id), (r) => writeRun(repo, r, 'write-ahead'), orig, undoRun);
   const { markRedone, markUndone } = await import('../records/metrics.js');
   const { join } = await import('node:path');
   const metricsFile = join(repo.root, rollbacksDir, 'metrics.json');

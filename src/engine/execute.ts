@@ -24,21 +24,15 @@ import { onCommandSpawned } from '../io/exec.js';
 import { refPositions, runTagOf } from '../journal/ref-effects.js';
 import { blockers, processStartTicks, stopLeftoverProcesses } from '../journal/lifecycle.js';
 import { tail } from '../io/exec.js';
-import { acquireLock, type HeldLock } from '../journal/lock.js';
-import { cleanUpAfterDeadRuns } from '../journal/leftovers.js';
+import type { HeldLock } from '../journal/lock.js';
 import { listRuns, readRun, unresolvedRuns, writeRun, effectiveStatus, pidAlive, type RunRecord, type StepRecord } from '../journal/journal.js';
-import { appendAudit, type AuditLine } from '../records/audit.js';
-import { ensureExcluded } from '../records/exclude.js';
+import type { AuditLine } from '../records/audit.js';
 import { InterruptedError, LockedError, PreconditionError, RbError, StepFailedError, UsageError } from '../errors.js';
 import { resolveBaseline, missingBaselineError, type Baseline } from './baseline.js';
 import { FAULTS, faultPoint, setCurrentStep } from './fault.js';
-import { dieBySignal } from './signals.js';
-import { headState } from '../steps/git-common.js';
-import { configValues } from '../io/repo-state.js';
+import { configValues, headState } from '../io/repo-state.js';
 import { stampOf } from '../ui/format.js';
-import { listrRendererOptions } from '../ui/terminal.js';
 import { STAMP_MARK } from '../steps/common.js';
-import { assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable } from './preflight.js';
 
 export interface RunRequest {
   /** playbook name (built-in or repository) */
@@ -161,6 +155,8 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   // only the step kinds this playbook uses; their modules load while git answers the queries below
   const kindsLoading = kindsFor(kindsUsed(playbook));
   kindsLoading.catch(() => undefined); // awaited below; no unhandled rejection if something throws first
+  // a run (not a plan): what its steps load only to run (the snapshot code) loads while git answers too
+  if (!req.planOnly && !req.dryRun) kindsLoading.then((ks) => { for (const k of Object.values(ks)) k.preload?.().catch(() => undefined); }, () => undefined);
   const params = req.resume ? req.resume.params : resolveParams(playbook, req.sets ?? [], req.params ?? {});
   const baselineName = req.resume?.baseline.name ?? req.to ?? config.baseline;
   const known = req.prepared?.baseline;
@@ -316,9 +312,27 @@ function skipByRequest(run: RunRecord, id: string): void {
   run.warnings.push(`step ${id} was skipped at the user's request (rb resume --skip ${id})${rec.error ? `; it had failed: ${rec.error.split('\n')[0]}` : ''}`);
 }
 
+/**
+ * What only a run needs, not a plan (`--dry-run`, `rb plan` load none of it:
+ * test/dependencies.test.ts): started before prepare() so it loads while git answers.
+ */
+async function runModules() {
+  const [preflight, lock, leftovers, audit, exclude, signals, terminal, listr] = await Promise.all([
+    import('./preflight.js'), import('../journal/lock.js'), import('../journal/leftovers.js'), import('../records/audit.js'),
+    import('../records/exclude.js'), import('./signals.js'), import('../ui/terminal.js'), import('listr2'),
+  ]);
+  return { ...preflight, ...lock, ...leftovers, ...audit, ...exclude, ...signals, ...terminal, Listr: listr.Listr };
+}
+
 export async function execute(req: RunRequest): Promise<RunOutcome> {
   if (req.planOnly || req.dryRun) return planOnly(req);
+  const loading = runModules();
+  loading.catch(() => undefined); // awaited below; no unhandled rejection if preparing fails
   const prep = await prepare(req);
+  const {
+    assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable,
+    acquireLock, cleanUpAfterDeadRuns, appendAudit, ensureExcluded, dieBySignal, listrRendererOptions, Listr,
+  } = await loading;
   const { repo, config, playbook, ctx, plan, kinds, baseline } = prep;
 
   // ---- preflight: read-only; any failure -> exit 3, nothing changed ----------------------
@@ -390,7 +404,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       ...(req.record ?? {}),
     };
   }
-  const journal = () => writeRun(repo, run);
+  /** write the journal; what a power cut must leave of each write: io/fs.ts WriteKind */
+  const journal = (kind: 'write-ahead' | 'whole' = 'whole') => writeRun(repo, run, kind);
   // from here every ref the run moves carries its reflog tag, and every command it starts is journaled
   setRunTag(runTagOf(run.id));
   let activeStep: string | undefined;
@@ -416,7 +431,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
       // second Ctrl-C: stop now; the journal already says where we are
       run.status = 'interrupted';
       run.endedAt = new Date().toISOString();
-      try { journal(); } catch { /* nothing more to do */ }
+      try { journal('write-ahead'); } catch { /* nothing more to do */ }
       endRunContext();
       lock.release();
       process.stderr.write(`\nrb: interrupted. Run \`rb abort ${run.id}\` to put everything back, or \`rb resume ${run.id}\` to finish it.\n`);
@@ -500,7 +515,12 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     rec.attempts = (rec.attempts ?? 0) + 1;
     delete rec.error;
     if (ps.destructive || kind.mutates) run.changed = true;
-    journal();
+    // a step that changes the repository, or that cannot be run again, starts only once the
+    // journal saying so (and the snapshot before it) would survive a power cut; so do the facts
+    // it checkpoints on the way (a restore's safety snapshot). Other steps are rerun from the
+    // last such entry if a power cut loses their progress.
+    const stepWrite = ps.destructive || kind.mutates || rec.rerunnable === false ? 'write-ahead' : 'whole';
+    journal(stepWrite);
     setCurrentStep(ps.id);
     activeStep = ps.id;
     if (FAULTS) faultPoint(`before:${ps.id}`);
@@ -533,7 +553,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         // the first snapshot a run records is the state undo and abort return to, from the
         // moment it exists (a kill before the step ends must not lose it)
         if (typeof partial.snapshotId === 'string' && !run.snapshot) run.snapshot = partial.snapshotId;
-        journal();
+        journal(stepWrite);
       },
     };
     try {
@@ -583,7 +603,6 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     if (interrupted) throw new InterruptedError('interrupted');
   };
 
-  const { Listr } = await import('listr2');
   const toTask = (ps: PlanStep): ListrTask => {
     if (ps.children) {
       return {
@@ -662,7 +681,8 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   }
   const report = Object.values(results).find((r) => typeof r.report === 'string')?.report as string | undefined;
   if (report) run.report = report;
-  journal();
+  // the outcome rb is about to print must be what a power cut leaves
+  journal('write-ahead');
 
   // ---- records --------------------------------------------------------------------------------
   let auditLine: AuditLine | null = null;

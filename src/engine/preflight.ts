@@ -6,31 +6,12 @@ import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs
 import { dirname, join, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { PreconditionError } from '../errors.js';
-import type { Repo } from '../repo.js';
+import { gitOperations, type GitOperation, type Repo } from '../repo.js';
 import { isSuperuser } from '../io/access.js';
 import { mergeReports, unwritableError } from './access.js';
 import { flatten, planScope, type Plan } from '../playbook/plan.js';
 import { evaluateWhen } from '../playbook/interpolate.js';
 import type { PlanContext, StepKind } from '../steps/types.js';
-
-export interface GitOperation {
-  name: 'merge' | 'rebase' | 'cherry-pick' | 'revert' | 'bisect' | 'am';
-  /** how to finish or abandon it */
-  hint: string;
-}
-
-/** In-progress git operations of this work tree. */
-export function gitOperations(repo: Repo): GitOperation[] {
-  const has = (f: string) => existsSync(join(repo.gitDir, f));
-  const ops: GitOperation[] = [];
-  if (has('MERGE_HEAD')) ops.push({ name: 'merge', hint: 'git merge --continue or git merge --abort' });
-  if (has('rebase-merge') || (has('rebase-apply') && !has('rebase-apply/applying'))) ops.push({ name: 'rebase', hint: 'git rebase --continue or git rebase --abort' });
-  if (has('rebase-apply/applying')) ops.push({ name: 'am', hint: 'git am --continue or git am --abort' });
-  if (has('CHERRY_PICK_HEAD')) ops.push({ name: 'cherry-pick', hint: 'git cherry-pick --continue or git cherry-pick --abort' });
-  if (has('REVERT_HEAD')) ops.push({ name: 'revert', hint: 'git revert --continue or git revert --abort' });
-  if (has('BISECT_LOG')) ops.push({ name: 'bisect', hint: 'git bisect reset' });
-  return ops;
-}
 
 export function assertNoGitOperation(repo: Repo, force: boolean, cmd: string): GitOperation[] {
   const ops = gitOperations(repo);

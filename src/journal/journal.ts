@@ -1,14 +1,14 @@
 /**
  * The run journal: one JSON file per run in <git-common-dir>/rb/runs/<run-id>.json, written
- * atomically (temp + fsync + rename) when a run starts, before and after every step, and at
- * the end (safety.md §3). Lives in the common git dir so reset and clean never touch it.
+ * atomically (temp + rename) when a run starts, before and after every step, and at the end
+ * (safety.md §3); each write says what a power cut must leave of it (io/fs.ts WriteKind). Lives in the common git dir so reset and clean never touch it.
  * Read by `rb history`, `rb show`, `rb status`, `rb undo`, `rb resume` — so this module stays
  * light: node built-ins only.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../io/fs.js';
+import { writeJsonAtomic, type WriteKind } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'undone' | 'aborted';
@@ -106,9 +106,14 @@ export function journalPath(repo: Pick<Repo, 'commonDir'>, id: string): string {
   return join(runsDir(repo), `${id}.json`);
 }
 
-export function writeRun(repo: Pick<Repo, 'commonDir'>, run: RunRecord): void {
+/**
+ * Write a run's journal. `write-ahead` where what rb does next needs this version to survive a
+ * power cut (a step that changes the repository starts, a run ends); `whole` for progress that
+ * the last write-ahead version covers (io/fs.ts says how each is flushed).
+ */
+export function writeRun(repo: Pick<Repo, 'commonDir'>, run: RunRecord, kind: Exclude<WriteKind, 'lock'>): void {
   mkdirSync(runsDir(repo), { recursive: true });
-  writeJsonAtomic(journalPath(repo, run.id), run);
+  writeJsonAtomic(journalPath(repo, run.id), run, kind);
 }
 
 export function readRun(repo: Pick<Repo, 'commonDir'>, id: string): RunRecord | null {

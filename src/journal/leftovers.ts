@@ -115,7 +115,8 @@ export function cleanUpAfterDeadRuns(repo: Pick<Repo, 'gitDir' | 'commonDir'>, l
       dead.status = 'interrupted';
       dead.endedAt = new Date().toISOString();
       dead.warnings = [...(dead.warnings ?? []), `its process (pid ${dead.pid}) was gone; closed by run ${runId}, nothing had been changed`];
-      writeRun(repo, dead);
+      // a power cut that loses this leaves it `running` and dead: closed the same way next time
+      writeRun(repo, dead, 'whole');
     }
   }
   const swept = sweepLeftovers(repo);

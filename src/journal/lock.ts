@@ -3,7 +3,8 @@
  * holding pid, host, start time and run id. A lock whose pid is dead on this host is stale:
  * it is reported and taken over. Otherwise the second run exits 4 naming the holder.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { flushFile } from '../io/fs.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from '../errors.js';
@@ -51,7 +52,7 @@ function createLockFile(path: string, content: string): void {
   const fd = openSync(tmp, 'w', 0o644);
   try {
     writeSync(fd, content);
-    fsyncSync(fd);
+    flushFile(fd, 'lock');
   } finally {
     closeSync(fd);
   }
@@ -68,7 +69,7 @@ function createLockFile(path: string, content: string): void {
   const fd2 = openSync(path, 'wx', 0o644);
   try {
     writeSync(fd2, content);
-    fsyncSync(fd2);
+    flushFile(fd2, 'lock');
   } finally {
     closeSync(fd2);
   }

@@ -1,9 +1,11 @@
 /**
  * rollbacks/audit.jsonl: one line per run and per undo — who (git user, OS user, host), when,
- * what, result, duration. Appended with O_APPEND and fsync; a line is written whole or not at all
+ * what, result, duration. Appended with O_APPEND and flushed as a `whole` write (io/fs.ts: a power
+ * cut keeps every line written before it); a line is written whole or not at all
  * in practice (single write of < PIPE_BUF is not guaranteed for files, so each line is small).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { flushFile } from '../io/fs.js';
 import { dirname } from 'node:path';
 
 export interface AuditLine {
@@ -30,7 +32,7 @@ export function appendAudit(path: string, line: AuditLine): void {
   const fd = openSync(path, 'a', 0o644);
   try {
     writeSync(fd, JSON.stringify(line) + '\n');
-    fsyncSync(fd);
+    flushFile(fd, 'whole');
   } finally {
     closeSync(fd);
   }

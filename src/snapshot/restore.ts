@@ -232,7 +232,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
       // journaled before they are opened: a resumed restore still puts their modes back
       opened: await readOnlyModes(root, access.openUp),
     };
-    writeFileAtomic(journalPath, JSON.stringify(j, null, 2) + '\n');
+    writeFileAtomic(journalPath, JSON.stringify(j, null, 2) + '\n', 'write-ahead'); // before anything is restored
     opened = j.opened!;
   }
   fault('journal');

@@ -14,8 +14,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, identityEnv } from '../io/git.js';
-import { gitOperations } from '../engine/preflight.js';
-import type { Repo } from '../repo.js';
+import { gitOperations, type Repo } from '../repo.js';
 import type { PlanContext, StepContext, StepResult } from './types.js';
 
 /** The state files of the operations that block a switch (all of them captured by a snapshot: GITSTATE_NAMES). */

@@ -9,7 +9,6 @@
  */
 import { z } from '#zod';
 import { git } from '../io/git.js';
-import { resolveSnapshot } from '../snapshot/index.js';
 import type { Repo } from '../repo.js';
 import type { StepKind } from './types.js';
 import { pathspecArgs } from './git-common.js';
@@ -51,6 +50,7 @@ export const snapshotRestorePaths: StepKind<With> = {
   ],
   async run(w, ctx) {
     const repo = ctx.repo;
+    const { resolveSnapshot } = await import('../snapshot/store.js');
     const snap = await resolveSnapshot(repo, w.id);
     const trees = await snapshotTrees(repo, snap.commit);
     const commands: string[] = [];

@@ -5,14 +5,19 @@
  */
 import { z } from '#zod';
 import { readFileSync } from 'node:fs';
-import { captureSnapshot, restoreJournalPath, restoreSnapshot, resolveSnapshot } from '../snapshot/index.js';
-import { restoreAccess } from '../snapshot/restore.js';
 import type { Repo } from '../repo.js';
 import { showPath } from '../ui/format.js';
 import type { StepSpec } from '../types.js';
 
+/**
+ * The snapshot code (capture, restore, store: ~20 modules) is loaded when a step runs or checks
+ * access, never to plan one: `rb files --dry-run` and `rb plan` load none of it
+ * (test/dependencies.test.ts).
+ */
+const snapshotCode = () => import('../snapshot/index.js');
+
 /** The safety snapshot id an interrupted or failed restore recorded in its journal, if any. */
-function readRestoreSafety(repo: Repo, targetCommit: string): string | null {
+function readRestoreSafety(repo: Repo, targetCommit: string, restoreJournalPath: (repo: Repo) => string): string | null {
   try {
     const j = JSON.parse(readFileSync(restoreJournalPath(repo), 'utf8')) as { target?: string; safetySnapshot?: string | null };
     return j.target === targetCommit ? (j.safetySnapshot ?? null) : null; // not another restore's
@@ -42,12 +47,14 @@ export const snapshot: StepKind<With> = {
   with: schema,
   destructive: false,
   describe: (w, ctx) => [snapshotLine(w, ctx)],
+  preload: snapshotCode,
   async run(w, ctx) {
     const prevId = ctx.previous?.snapshotId as string | undefined;
     if (prevId && (await refOid(ctx.repo, `refs/rb/snapshots/${prevId}`))) {
       ctx.reporter.output(`snapshot ${prevId} was taken before the interruption`);
       return ctx.previous!;
     }
+    const { captureSnapshot } = await snapshotCode();
     const info = await captureSnapshot(ctx.repo, {
       message: w.message ?? `before ${ctx.playbook.name} (run ${ctx.run.id})`, // as snapshotLine says
       maxIgnoredBytes: ctx.config.snapshots.maxIgnoredBytes,
@@ -86,9 +93,11 @@ export const snapshotRestore: StepKind<RestoreWith> = {
   with: restoreSchema,
   destructive: true,
   describe: (w) => [restoreLine(w)],
-  access: (w, ctx) => restoreAccess(ctx.repo, w.id, { skipUnwritable: ctx.run.skipUnwritable, skipIgnored: ctx.config.snapshots.skipIgnored }),
+  preload: snapshotCode,
+  access: async (w, ctx) => (await import('../snapshot/restore.js')).restoreAccess(ctx.repo, w.id, { skipUnwritable: ctx.run.skipUnwritable, skipIgnored: ctx.config.snapshots.skipIgnored }),
   async run(w, ctx) {
     const repo = ctx.repo;
+    const { resolveSnapshot, restoreSnapshot, restoreJournalPath } = await snapshotCode();
     const snap = await resolveSnapshot(repo, w.id);
     if (!snap) throw new Error(`snapshot ${w.id} not found (refs/rb/snapshots/${w.id})`);
     const branchBefore = snap.headRef ? await refOid(repo, snap.headRef) : null;
@@ -107,7 +116,7 @@ export const snapshotRestore: StepKind<RestoreWith> = {
     } catch (e) {
       // the restore may have changed files before it failed: name its safety snapshot (from the
       // restore journal), so the run is known to have one and `rb abort` / `rb resume` can act on it
-      const safety = firstSafety ?? readRestoreSafety(repo, snap.commit);
+      const safety = firstSafety ?? readRestoreSafety(repo, snap.commit, restoreJournalPath);
       throw Object.assign(e as Error, { result: { snapshotId: safety ?? undefined, safetySnapshot: safety, restored: null } });
     }
     for (const wn of res.warnings) ctx.reporter.warn(wn);

@@ -137,5 +137,11 @@ export interface StepKind<W = Record<string, unknown>> {
    * `ctx.earlier` lists the kinds of the steps that run before it.
    */
   access?(w: W, ctx: AccessContext): Promise<AccessReport>;
+  /**
+   * The modules `run` (and `access`) import when they are called, left out of planning (a dry
+   * run loads none of them): the engine starts loading them when a run begins, so they load while
+   * its preflight asks git.
+   */
+  preload?(): Promise<unknown>;
   run(w: W, ctx: StepContext): Promise<StepResult | void>;
 }
