@@ -320,6 +320,8 @@ async function runModules() {
   const [preflight, lock, leftovers, audit, exclude, signals, terminal, listr] = await Promise.all([
     import('./preflight.js'), import('../journal/lock.js'), import('../journal/leftovers.js'), import('../records/audit.js'),
     import('../records/exclude.js'), import('./signals.js'), import('../ui/terminal.js'), import('listr2'),
+    // the run's shared record, written at its end (shareRecord): loaded now, not after the run
+    import('../records/share.js'), import('../records/git-records.js'),
   ]);
   return { ...preflight, ...lock, ...leftovers, ...audit, ...exclude, ...signals, ...terminal, Listr: listr.Listr };
 }
