@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gitRun, makeRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
-import { lsFilesStaged, readIndexEntries } from '../src/io/index-file.js';
+import { lsFilesStaged, readIndexEntries, readIndexFlags } from '../src/io/index-file.js';
 
 tmpRepos();
 
@@ -69,11 +69,42 @@ describe('the index read without git', () => {
     });
   }
 
+  for (const version of [2, 3, 4]) {
+    it(`index version ${version}: the tags of ls-files -v (what a snapshot asks, issue 18) are read without git`, () => {
+      const r = busyRepo();
+      r.git('update-index', '--index-version', String(version));
+      if (version >= 3) r.git('update-index', '--skip-worktree', 'dir/b.txt');
+      if (version >= 3) r.git('update-index', '--skip-worktree', 'dir/sub/c.sh');
+      r.git('update-index', '--assume-unchanged', 'dir/sub/c.sh');
+      const v = gitRun(r.root, ['ls-files', '-v', '-z']).stdoutBuf.toString('latin1').split('\0').filter(Boolean);
+      const f = readIndexFlags(readFileSync(join(r.root, '.git', 'index')), 20);
+      expect(f).not.toBeNull();
+      const names = (l: Buffer[]) => l.map((b) => b.toString('latin1'));
+      // git's tags, in index order: lowercase = assume-unchanged, S/s = skip-worktree, M/m = unmerged
+      expect(names(f!.assumeUnchanged)).toEqual(v.filter((l) => l[0] !== l[0]!.toUpperCase()).map((l) => l.slice(2)));
+      expect(names(f!.skipWorktree)).toEqual(v.filter((l) => l[0] === 'S' || l[0] === 's').map((l) => l.slice(2)));
+      expect(names(f!.flagged)).toEqual(v.filter((l) => l[0] !== l[0]!.toUpperCase() || l[0] === 'S').map((l) => l.slice(2)));
+      expect(f!.conflicted).toBe(v.some((l) => l[0] === 'M' || l[0] === 'm'));
+      expect(f!.conflicted).toBe(true);
+      expect(f!.intentToAdd).toBe(true);
+      expect(names(f!.flagged).length).toBeGreaterThanOrEqual(version >= 3 ? 3 : 2);
+    });
+  }
+
+  it('no conflict, no intent-to-add: said so; a wrong hash length: null', () => {
+    const r = makeRepo();
+    const buf = readFileSync(join(r.root, '.git', 'index'));
+    expect(readIndexFlags(buf, 20)).toEqual({ conflicted: false, assumeUnchanged: [], skipWorktree: [], flagged: [], intentToAdd: false });
+    expect(readIndexFlags(buf, 32)).toBeNull();
+    expect(readIndexEntries(buf, 32)).toBeNull();
+  });
+
   it('a split index and a sparse index are left to git', () => {
     const r = busyRepo();
     gitRun(r.root, ['merge', '--abort']);
     r.git('update-index', '--split-index');
     expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).toBeNull();
+    expect(readIndexFlags(readFileSync(join(r.root, '.git', 'index')), 20)).toBeNull();
     r.git('update-index', '--no-split-index');
     expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).not.toBeNull();
     const sparse = gitRun(r.root, ['sparse-checkout', 'set', '--cone', '--sparse-index', 'dir']);

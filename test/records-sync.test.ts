@@ -5,6 +5,7 @@
  * pushed one by one; an unreachable remote never fails a rollback nor delays it past the timeout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +130,22 @@ describe('records as git objects (point 1)', () => {
     expect(two.ref).toBe(one.ref);
     expect(gitIn(a.root, 'rev-parse', `${two.commit}^`).trim()).toBe(one.commit);
     // the audit file written the first time is carried into the second commit
+    expect(JSON.parse(gitIn(a.root, 'show', `${two.ref}:audit.json`))).toEqual({ result: 'succeeded' });
+  });
+});
+
+describe('the record\'s ref: guessed from its loose file, checked by the compare-and-swap (issue 18)', () => {
+  it('a packed record ref (no loose file: the guess "new record" is wrong): update-ref refuses, rb asks git and appends', async () => {
+    const { a } = team();
+    const { writeRecord } = await import('../src/records/git-records.js');
+    const repo = a.repo();
+    const id = '20261207-130000-files';
+    const one = await writeRecord(repo, { kind: 'runs', id, audit: { result: 'succeeded' } as never, secrets: [] });
+    gitIn(a.root, 'pack-refs', '--all');
+    expect(existsSync(join(a.root, '.git', one.ref))).toBe(false);
+    const two = await writeRecord(repo, { kind: 'runs', id, metrics: { timestamp: 'x', sprint: null, severity: 'low', cause: 'c', recovery_time_minutes: 1 }, secrets: [] });
+    expect(gitIn(a.root, 'rev-parse', `${two.commit}^`).trim()).toBe(one.commit);
+    expect(gitIn(a.root, 'rev-parse', two.ref).trim()).toBe(two.commit);
     expect(JSON.parse(gitIn(a.root, 'show', `${two.ref}:audit.json`))).toEqual({ result: 'succeeded' });
   });
 });

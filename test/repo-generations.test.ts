@@ -137,13 +137,33 @@ describe('what rb asks again after each class of command', () => {
     expectAskedAgain(after, { refs: false, head: false, config: true });
   });
 
-  it('a git command not named in a class (tag, checkout <branch>, stash push) asks everything again', async () => {
-    for (const args of [['tag', 'v1'], ['checkout', '-q', 'main'], ['stash', 'push', '-q']]) {
+  it('a git command not named in a class (tag) asks everything again', async () => {
+    const r = makeRepo();
+    const { after } = await around(r, () => git(['tag', 'v1'], { cwd: r.root }));
+    expectAskedAgain(after, { refs: true, head: true, config: true });
+  });
+
+  it('reset, switch, checkout <branch>, stash push, fetch, commit (hooks off): refs and HEAD asked again, the configuration kept', async () => {
+    const cases: string[][] = [['reset', '-q', '--hard', 'HEAD'], ['switch', '-q', 'main'], ['checkout', '-q', 'main'], ['stash', 'push', '-q'], ['fetch', '-q', '.', 'main'], ['commit', '-q', '--allow-empty', '-m', 'x']];
+    for (const args of cases) {
       const r = makeRepo();
       r.write('README.md', 'edited\n');
       const { after } = await around(r, () => git(args, { cwd: r.root, allowFail: true }));
-      expectAskedAgain(after, { refs: true, head: args[0] !== 'checkout' ? true : false, config: true });
+      const movesHead = args[0] === 'switch' || args[0] === 'checkout';
+      expect({ args, refs: saw.refs(after), head: saw.head(after), config: saw.config(after) })
+        .toEqual({ args, refs: true, head: !movesHead, config: false });
     }
+  });
+
+  it("the same commands with the user's hooks (not hardened) ask the configuration again: a hook may run git config", async () => {
+    for (const args of [['commit', '-q', '--allow-empty', '-m', 'x'], ['switch', '-q', 'main']]) {
+      const r = makeRepo();
+      const { after } = await around(r, () => git(args, { cwd: r.root, allowFail: true, hardened: false }));
+      expect({ args, config: saw.config(after) }).toEqual({ args, config: true });
+    }
+    expect(partsChangedBy(['reset', '--hard'])).toEqual(['refs', 'head', 'private-refs', 'files']);
+    expect(partsChangedBy(['reset', '--hard'], { hardened: false })).toContain('config');
+    expect(partsChangedBy(['tag', 'v1'])).toContain('config');
   });
 
   it("any command that is not git (a user's command) asks everything again", async () => {

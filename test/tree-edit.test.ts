@@ -14,6 +14,7 @@ import { PACK_FROM, TreeEditor, zlibStored, type TreeEditOp } from '../src/snaps
 import { inflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
+import { withRunScope } from '../src/io/run-scope.js';
 
 const repos = tmpRepos();
 
@@ -59,8 +60,10 @@ function viaGit(r: TestRepo, base: string | null, edits: readonly TreeEditOp[]):
   return gitRun(r.root, ['write-tree'], { env }).stdout.trim();
 }
 
-async function both(r: TestRepo, base: string | null, edits: TreeEditOp[]): Promise<string> {
-  const mine = await TreeEditor.forOid(run(r), base ?? blob(r, '')).apply(base, edits);
+/** shared: base trees read through the command's long-lived cat-file (a scope, the worktree root given), as the snapshot reads them */
+async function both(r: TestRepo, base: string | null, edits: TreeEditOp[], shared = false): Promise<string> {
+  const editor = () => TreeEditor.forOid(run(r), base ?? blob(r, ''), undefined, shared ? r.root : undefined);
+  const mine = shared ? await withRunScope(() => editor().apply(base, edits)) : await editor().apply(base, edits);
   const theirs = viaGit(r, base, edits);
   const empty = gitRun(r.root, ['hash-object', '-t', 'tree', '--stdin'], { input: '' }).stdout.trim();
   expect(mine ?? empty).toBe(theirs);
@@ -120,6 +123,18 @@ describe('TreeEditor gives the trees git gives', () => {
       { path: 'nl\ndir/g', mode: '100644', oid: blob(r, 'next to it') },
       { path: 'ok/f', mode: '100644', oid: blob(r, 'changed') },
     ]);
+  });
+
+  it("through the command's cat-file process (issue 18): the same trees, under non-ASCII names (asked for as bytes) and beside names that are not UTF-8", async () => {
+    const r = repos.make();
+    const latin = Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0xe9]);
+    const base = baseTree(r, { 'a/b/c': '1', 'd/e': '2', 'caf\u00e9/x': '3', 'nl\ndir/f': '4' }, [Buffer.concat([latin, Buffer.from('/inside')])]);
+    await both(r, base, [
+      { path: 'a/b/c', mode: '100644', oid: blob(r, 'c2') },
+      { path: 'caf\u00e9/y', mode: '100755', oid: blob(r, 'y') },
+      { path: 'd/e', remove: true },
+      { path: 'nl\ndir/g', mode: '100644', oid: blob(r, 'g') },
+    ], true);
   });
 
   it('edits on top of a tree the same editor built or read (from its cache, partly from git)', async () => {

@@ -25,6 +25,8 @@ interface Pending {
   reject: (e: Error) => void;
   /** the content goes here, chunk by chunk, instead of into one Buffer (resolved with an empty one) */
   sink?: (chunk: Buffer) => void;
+  /** told the object's id and type from its header, before its content is answered */
+  onHeader?: (oid: string, type: string) => void;
 }
 
 /** RB_TRACE_GIT=1: the same trace line ./git.ts prints, once, when the process starts. */
@@ -72,14 +74,18 @@ class CatFileProcess {
     this.child.stdin!.end();
   }
 
-  /** One object's content, or null when it does not exist. */
-  read(spec: string, sink?: (chunk: Buffer) => void): Promise<Buffer | null> {
+  /**
+   * One object's content, or null when it does not exist. `spec` is UTF-8 text, or with
+   * `latin1` a string of bytes (a path's bytes as a tree holds them).
+   */
+  read(spec: string, sink?: (chunk: Buffer) => void, o: { latin1?: boolean; onHeader?: Pending['onHeader'] } = {}): Promise<Buffer | null> {
     if (this.failed) return Promise.reject(this.failed);
     if (/[\n]/.test(spec)) return Promise.reject(new Error(`cat-file spec contains a newline: ${JSON.stringify(spec)}`));
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) this.busy();
-      this.queue.push({ resolve, reject, sink });
-      (this.child.stdin as Writable).write(`${this.commands ? 'contents ' : ''}${spec}\n`);
+      this.queue.push({ resolve, reject, sink, onHeader: o.onHeader });
+      const line = `${this.commands ? 'contents ' : ''}${spec}\n`;
+      (this.child.stdin as Writable).write(o.latin1 ? Buffer.from(line, 'latin1') : line);
     });
   }
 
@@ -135,7 +141,7 @@ class CatFileProcess {
         this.answer(null);
         continue;
       }
-      const m = /^[0-9a-f]+ \S+ (\d+)$/.exec(line);
+      const m = /^([0-9a-f]+) (\S+) (\d+)$/.exec(line);
       if (!m) {
         const e = new Error(`unexpected git cat-file --batch header: ${line}`);
         this.failed = e;
@@ -147,7 +153,8 @@ class CatFileProcess {
         this.answer(Buffer.from(line));
         continue;
       }
-      const size = Number(m[1]);
+      const size = Number(m[3]);
+      this.queue[0]?.onHeader?.(m[1]!, m[2]!);
       this.body = { chunks: [], left: size + 1, size, sink: this.queue[0]?.sink };
     }
   }
@@ -181,6 +188,29 @@ export function readObjects(root: string, specs: readonly string[]): Promise<(Bu
   if (specs.length === 0) return Promise.resolve([]);
   const proc = processFor(root);
   const all = Promise.all(specs.map((s) => proc.read(s)));
+  if (!currentScope()) proc.close();
+  return all;
+}
+
+/** One object read with its id and type, as a `git cat-file --batch` record gives them. */
+export interface TypedObject {
+  oid: string;
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * The objects `specs` name, each with its id and type (null when missing): specs as strings of
+ * bytes (latin1), so a name that is not UTF-8 is asked for exactly.
+ */
+export function readTypedObjects(root: string, specs: readonly string[]): Promise<(TypedObject | null)[]> {
+  if (specs.length === 0) return Promise.resolve([]);
+  const proc = processFor(root);
+  const all = Promise.all(specs.map((s) => {
+    let head: { oid: string; type: string } | null = null;
+    return proc.read(s, undefined, { latin1: true, onHeader: (oid, type) => void (head = { oid, type }) })
+      .then((body) => (body && head ? { ...(head as { oid: string; type: string }), body } : null));
+  }));
   if (!currentScope()) proc.close();
   return all;
 }

@@ -166,6 +166,8 @@ const FILES: readonly RepoPart[] = ['files'];
 const PRIVATE_REFS: readonly RepoPart[] = ['private-refs'];
 const HEAD: readonly RepoPart[] = ['head'];
 const CONFIG: readonly RepoPart[] = ['config'];
+/** every part but the configuration */
+const ALL_BUT_CONFIG: readonly RepoPart[] = ['refs', 'head', 'private-refs', 'files'];
 
 /**
  * The classes of git commands by what they may change — the one place that says so. A command not
@@ -179,27 +181,36 @@ export const GIT_COMMAND_CLASSES = {
     'for-each-ref', 'show-ref', 'rev-list', 'log', 'merge-base', 'count-objects', 'var', 'check-ref-format']),
   /** the index and working-tree files only: never a ref, HEAD or the configuration */
   filesOnly: new Set(['update-index', 'read-tree', 'clean', 'restore', 'checkout-index', 'rm', 'add', 'apply']),
+  /**
+   * refs, HEAD and files, never a configuration key rb reads (core.*, identities,
+   * i18n.commitEncoding, extensions.objectFormat, remote.*.url): at most `branch.<name>.*`
+   * (a switch or checkout that sets up tracking) or a partial clone's promisor settings (a fetch
+   * with --filter). Only with the hardening (`core.hooksPath=/dev/null`): a user's hook may run
+   * `git config`.
+   */
+  notConfig: new Set(['fetch', 'switch', 'checkout', 'reset', 'commit', 'cherry-pick', 'revert', 'merge', 'stash']),
 } as const;
 
 /** The public namespaces of the ref listing: a ref under them is `refs`, any other ref is `private-refs`. */
 const PUBLIC_REF = /^refs\/(heads|remotes|tags)\//;
 
 /** The parts `git <args>` may change (readOnly: none). */
-export function partsChangedBy(args: readonly string[], opts: Pick<GitOptions, 'readOnly' | 'input'> = {}): readonly RepoPart[] {
+export function partsChangedBy(args: readonly string[], opts: Pick<GitOptions, 'readOnly' | 'input' | 'hardened'> = {}): readonly RepoPart[] {
   if (opts.readOnly) return NOTHING;
   const sub = subcommandOf(args);
   if (GIT_COMMAND_CLASSES.objectsOnly.has(sub)) return NOTHING;
   if (GIT_COMMAND_CLASSES.filesOnly.has(sub)) return FILES;
+  const everything = opts.hardened !== false && GIT_COMMAND_CLASSES.notConfig.has(sub) ? ALL_BUT_CONFIG : REPO_PARTS;
   const rest = args.slice(args.indexOf(sub) + 1);
   switch (sub) {
     case 'checkout':
       // `checkout [<tree-ish>] -- <paths>` writes files and the index; HEAD stays
-      return rest.includes('--') && !rest.some((a) => /^(-b|-B|--orphan|--detach)$/.test(a) || a.startsWith('--orphan=')) ? FILES : REPO_PARTS;
+      return rest.includes('--') && !rest.some((a) => /^(-b|-B|--orphan|--detach)$/.test(a) || a.startsWith('--orphan=')) ? FILES : everything;
     case 'update-ref':
       return refsNamed(rest, opts.input).every((r) => r.startsWith('refs/') && !PUBLIC_REF.test(r)) ? PRIVATE_REFS : REPO_PARTS;
     case 'stash':
       // `stash store` and `stash drop` write refs/stash and its reflog only
-      return rest[0] === 'store' || rest[0] === 'drop' ? PRIVATE_REFS : REPO_PARTS;
+      return rest[0] === 'store' || rest[0] === 'drop' ? PRIVATE_REFS : everything;
     case 'reflog':
       return rest[0] === 'expire' || rest[0] === 'delete' ? PRIVATE_REFS : rest[0] === 'show' || rest[0] === undefined ? NOTHING : REPO_PARTS;
     case 'symbolic-ref': {
@@ -211,7 +222,7 @@ export function partsChangedBy(args: readonly string[], opts: Pick<GitOptions, '
     case 'config':
       return CONFIG;
     default:
-      return REPO_PARTS;
+      return everything;
   }
 }
 

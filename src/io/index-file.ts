@@ -20,67 +20,112 @@ export interface IndexEntry {
 
 /** The entries of an index file, or null when it is not one rb reads (see above) or is malformed. */
 export function readIndexEntries(buf: Buffer, hashBytes: 20 | 32): IndexEntry[] | null {
-  if (buf.length < 12 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
-  const version = buf.readUInt32BE(4);
-  if (version < 2 || version > 4) return null;
-  const count = buf.readUInt32BE(8);
   const out: IndexEntry[] = [];
-  let pos = 12;
-  let previous: Buffer = Buffer.alloc(0);
-  for (let i = 0; i < count; i++) {
-    const fixed = 40 + hashBytes + 2;
-    if (pos + fixed > buf.length) return null;
-    const mode = buf.readUInt32BE(pos + 24);
-    const oid = buf.toString('hex', pos + 40, pos + 40 + hashBytes);
-    const flags = buf.readUInt16BE(pos + 40 + hashBytes);
-    let at = pos + fixed;
-    let extended = 0;
-    if (flags & 0x4000) {
-      if (version < 3 || at + 2 > buf.length) return null;
-      extended = buf.readUInt16BE(at);
-      at += 2;
-    }
-    // a sparse-directory entry (mode 040000) stands for a whole directory: ls-files expands it
-    if ((mode & 0o170000) === 0o040000) return null;
-    let path: Buffer;
-    if (version === 4) {
-      // bytes to drop from the end of the previous path (git's varint), then the rest, NUL-ended
-      let c = buf[at++];
-      if (c === undefined) return null;
-      let drop = c & 127;
-      while (c & 128) {
-        c = buf[at++];
-        if (c === undefined) return null;
-        drop = ((drop + 1) << 7) | (c & 127);
-      }
-      const nul = buf.indexOf(0, at);
-      if (nul < 0 || drop > previous.length) return null;
-      path = Buffer.concat([previous.subarray(0, previous.length - drop), buf.subarray(at, nul)]);
-      pos = nul + 1;
-    } else {
-      const nul = buf.indexOf(0, at);
-      if (nul < 0) return null;
-      path = buf.subarray(at, nul);
-      // the entry is padded with 1-8 NULs to a multiple of 8 bytes
-      pos += (at - pos + path.length + 8) & ~7;
-    }
-    previous = path;
+  const ok = walkIndex(buf, hashBytes, (at, flags, extended, path) => {
     out.push({
-      mode: mode.toString(8).padStart(6, '0'),
-      oid,
+      mode: buf.readUInt32BE(at + 24).toString(8).padStart(6, '0'),
+      oid: buf.toString('hex', at + 40, at + 40 + hashBytes),
       stage: (flags >> 12) & 3,
       path,
       assumeUnchanged: (flags & 0x8000) !== 0,
       skipWorktree: (extended & 0x4000) !== 0,
     });
+  });
+  return ok ? out : null;
+}
+
+/** What `git ls-files -v -z` tells of an index: its unmerged entries and the entries' assume-unchanged / skip-worktree bits. */
+export interface IndexFlags {
+  /** some entry has a stage 1-3 (ls-files -v tag M or m) */
+  conflicted: boolean;
+  /** paths (bytes, in index order) tagged lowercase by ls-files -v: the assume-unchanged bit, any stage */
+  assumeUnchanged: Buffer[];
+  /** paths tagged S or s: the skip-worktree bit on a stage-0 entry (an unmerged entry is tagged M whatever its bits) */
+  skipWorktree: Buffer[];
+  /** the paths of either list, in index order, once per entry */
+  flagged: Buffer[];
+  /** some entry is intent-to-add (`git add -N`) */
+  intentToAdd: boolean;
+}
+
+/**
+ * The tags `git ls-files -v` gives each entry, read without git (and without a string per
+ * entry: only flagged paths are kept), or null when the index is not one rb reads.
+ */
+export function readIndexFlags(buf: Buffer, hashBytes: 20 | 32): IndexFlags | null {
+  const f: IndexFlags = { conflicted: false, assumeUnchanged: [], skipWorktree: [], flagged: [], intentToAdd: false };
+  const ok = walkIndex(buf, hashBytes, (_at, flags, extended, path) => {
+    const stage = (flags >> 12) & 3;
+    if (stage !== 0) f.conflicted = true;
+    if (extended & 0x2000) f.intentToAdd = true;
+    const assume = (flags & 0x8000) !== 0;
+    const skip = stage === 0 && (extended & 0x4000) !== 0;
+    if (assume) f.assumeUnchanged.push(path);
+    if (skip) f.skipWorktree.push(path);
+    if (assume || skip) f.flagged.push(path);
+  });
+  return ok ? f : null;
+}
+
+/**
+ * Visit each entry of an index file: its offset, flags, extended flags and path (a view into
+ * `buf` for versions 2-3, a copy for version 4). False when the index is not one rb reads.
+ */
+function walkIndex(buf: Buffer, hashBytes: 20 | 32, visit: (at: number, flags: number, extended: number, path: Buffer) => void): boolean {
+  if (buf.length < 12 || buf.toString('latin1', 0, 4) !== 'DIRC') return false;
+  const version = buf.readUInt32BE(4);
+  if (version < 2 || version > 4) return false;
+  const count = buf.readUInt32BE(8);
+  let pos = 12;
+  let previous: Buffer = Buffer.alloc(0);
+  for (let i = 0; i < count; i++) {
+    const fixed = 40 + hashBytes + 2;
+    if (pos + fixed > buf.length) return false;
+    const entryAt = pos;
+    const mode = buf.readUInt32BE(pos + 24);
+    const flags = buf.readUInt16BE(pos + 40 + hashBytes);
+    let at = pos + fixed;
+    let extended = 0;
+    if (flags & 0x4000) {
+      if (version < 3 || at + 2 > buf.length) return false;
+      extended = buf.readUInt16BE(at);
+      at += 2;
+    }
+    // a sparse-directory entry (mode 040000) stands for a whole directory: ls-files expands it
+    if ((mode & 0o170000) === 0o040000) return false;
+    let path: Buffer;
+    if (version === 4) {
+      // bytes to drop from the end of the previous path (git's varint), then the rest, NUL-ended
+      let c = buf[at++];
+      if (c === undefined) return false;
+      let drop = c & 127;
+      while (c & 128) {
+        c = buf[at++];
+        if (c === undefined) return false;
+        drop = ((drop + 1) << 7) | (c & 127);
+      }
+      const nul = buf.indexOf(0, at);
+      if (nul < 0 || drop > previous.length) return false;
+      path = Buffer.concat([previous.subarray(0, previous.length - drop), buf.subarray(at, nul)]);
+      pos = nul + 1;
+    } else {
+      const nul = buf.indexOf(0, at);
+      if (nul < 0) return false;
+      path = buf.subarray(at, nul);
+      // the entry is padded with 1-8 NULs to a multiple of 8 bytes
+      pos += (at - pos + path.length + 8) & ~7;
+    }
+    previous = path;
+    visit(entryAt, flags, extended, path);
   }
   // extensions: a split index keeps its entries in another file; a sparse index is marked
   while (pos + 8 <= buf.length - hashBytes) {
     const sig = buf.toString('latin1', pos, pos + 4);
-    if (sig === 'link' || sig === 'sdir') return null;
+    if (sig === 'link' || sig === 'sdir') return false;
     pos += 8 + buf.readUInt32BE(pos + 4);
   }
-  return out;
+  // then the checksum, nothing more (a wrong hash length would not end here)
+  return pos === buf.length - hashBytes;
 }
 
 /** The bytes `git ls-files -s -z` prints for these entries, handed to `sink` a piece at a time. */

@@ -25,6 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, identityFromConfig } from '../io/git.js';
 import { configValues } from '../io/repo-state.js';
@@ -124,9 +125,33 @@ export interface WriteRecordInput {
 export async function writeRecord(repo: Repo, input: WriteRecordInput): Promise<{ ref: string; commit: string }> {
   const writer = writerId(repo);
   const ref = recordRef(writer, input.kind, input.id);
+  // where the ref is: first rb's guess from the loose ref file (none: a new record), checked by
+  // the compare-and-swap update-ref; when that fails (the ref is packed, or moved meanwhile),
+  // asked of git and written again on the answer
+  let old = await looseRef(repo, ref);
+  for (let attempt = 0; ; attempt++) {
+    const commit = await recordCommit(repo, input, writer, old);
+    // compare-and-swap: the ref must still be where we read it (a zero oid: must not exist yet)
+    const u = await git(['update-ref', '-m', 'rb record', ref, commit, old ?? '0'.repeat(commit.length)], { cwd: repo.root, allowFail: attempt < 2 });
+    if (u.code === 0) return { ref, commit };
+    const parent = await git(['rev-parse', '-q', '--verify', `${ref}^{commit}`], { cwd: repo.root, allowFail: true, readOnly: true });
+    old = parent.code === 0 ? parent.stdout.trim() : null;
+  }
+}
+
+/** The object id in the loose ref file of `ref` (the files backend), or null: absent, packed, or not one object id. */
+async function looseRef(repo: Repo, ref: string): Promise<string | null> {
+  try {
+    const t = await readFile(join(repo.commonDir, ref), 'utf8');
+    return /^([0-9a-f]{40}|[0-9a-f]{64})\n$/.test(t) ? t.trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The record's blobs, tree and commit on `old` (null: the first), written by one git process; returns the commit. */
+async function recordCommit(repo: Repo, input: WriteRecordInput, writer: string, old: string | null): Promise<string> {
   const clean = redactor(input.secrets);
-  const parent = await git(['rev-parse', '-q', '--verify', `${ref}^{commit}`], { cwd: repo.root, allowFail: true, readOnly: true });
-  const old = parent.code === 0 ? parent.stdout.trim() : null;
   const files: [string, unknown][] = [
     ['audit.json', input.audit],
     ['metrics.json', input.metrics],
@@ -151,9 +176,7 @@ export async function writeRecord(repo: Repo, input: WriteRecordInput): Promise<
   const identity = commitIdentity(cfg, { ...process.env, ...env });
   const commit = await addCommit(objects, run, { tree, parents: old ? [old] : [], message, identity, env });
   await objects.flush();
-  // compare-and-swap: the ref must still be where we read it (a zero oid: must not exist yet)
-  await git(['update-ref', '-m', 'rb record', ref, commit, old ?? '0'.repeat(commit.length)], { cwd: repo.root });
-  return { ref, commit };
+  return commit;
 }
 
 /** The repository's object format: from the record's previous commit, else from extensions.objectFormat. */

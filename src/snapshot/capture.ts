@@ -57,6 +57,8 @@ import { FileBlobsUnsure, SharedFilePack } from './file-blobs.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
+import { lsFilesStaged, readIndexEntries, readIndexFlags } from '../io/index-file.js';
+import { diffTrees, treeOfCommit } from './tree-diff.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -106,6 +108,9 @@ export interface CaptureResult extends SnapshotInfo {
   /** present when stashTrees was asked for and method is 'edit' */
   stash?: StashTrees;
 }
+
+/** the raw index is hashed by rb up to this size (a 4 MiB index lists ~40,000 files), by `git hash-object` above it */
+const RAW_INDEX_IN_BATCH = 4 * 1024 * 1024;
 
 export const DEFAULT_MAX_IGNORED_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_SKIP_IGNORED: readonly string[] = ['node_modules'];
@@ -207,22 +212,34 @@ async function capture(
     if (hasIndex) await linkOrCopy(rIdx, f, indexMtimeNs!);
   };
   await copyIndex(iIdx);
-  // the raw index is the biggest meta blob (megabytes on a large repository): hashed from the start.
+  // the raw index is the biggest meta blob (megabytes on a large repository): read from the start.
   // A split index (core.splitIndex) holds only the changes to a shared index file that git
   // deletes some weeks after it stops using it: such an index is stored whole, as git writes it
   // with --no-split-index (same entries and flags), so the snapshot restores on its own.
-  const indexRawOidP = (async () => {
-    if (!hasIndex) return run(['hash-object', '-w', '--stdin'], { input: '' });
+  // up to a few MiB (most repositories: 100 bytes a file) the index's bytes are read once: hashed
+  // here as meta/index.raw (written with the snapshot's other objects) and scanned for the tags
+  // `ls-files -v` prints; a larger one is hashed and listed by git, and not held in rb's memory
+  const indexBytesP = hasIndex
+    ? stat(rIdx).then((st) => (st.size <= RAW_INDEX_IN_BATCH ? readFile(rIdx) : null))
+    : Promise.resolve(Buffer.alloc(0));
+  pending.push(indexBytesP);
+  indexBytesP.catch(() => undefined);
+  const indexRawP = (async (): Promise<{ bytes: Buffer } | { oid: string }> => {
+    if (!hasIndex) return { bytes: Buffer.alloc(0) };
     let raw = rIdx;
     if ((await readdir(repo.gitDir)).some((n) => n.startsWith('sharedindex.'))) {
       raw = join(tmp, 'whole.idx');
       await copyFile(rIdx, raw);
       await run(['update-index', '--no-split-index'], { indexFile: raw });
+      if ((await stat(raw)).size <= RAW_INDEX_IN_BATCH) return { bytes: await readFile(raw) };
+    } else {
+      const bytes = await indexBytesP;
+      if (bytes) return { bytes };
     }
-    return run(['hash-object', '-w', '--no-filters', '--', raw]);
-  })().then((r) => r.stdout.trim());
-  pending.push(indexRawOidP);
-  indexRawOidP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
+    return { oid: (await run(['hash-object', '-w', '--no-filters', '--', raw])).stdout.trim() };
+  })();
+  pending.push(indexRawP);
+  indexRawP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
 
   // the index's tree, at once: it is the base the worktree/ tree is edited from. It fails on a
   // conflicted index, which is then re-homed below.
@@ -232,12 +249,12 @@ async function capture(
 
   // --- 1. independent queries, concurrently -------------------------------------------------
   // HEAD and the ref listing: asked once per command (io/repo-state.ts)
-  const [head, cfg, refsBuf, lsIndexR, untrackedR, ignoredR, diffFilesR] = await Promise.all([
+  const [head, cfg, refsBuf, tags, untrackedR, ignoredR, diffFilesR] = await Promise.all([
     headState(repo),
     configValues(repo.root),
     refListing(repo.root),
     // one tag per entry: conflicts and the assume-unchanged / skip-worktree bits (-s only when needed)
-    run(['ls-files', '-v', '-z'], { indexFile: rIdx, readOnly: true, binary: true }),
+    indexTags(run, rIdx, indexBytesP, configValues(repo.root)),
     run(['ls-files', '-z', '-o', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
     run(['ls-files', '-z', '-o', '-i', '--directory', '--exclude-standard'], { indexFile: rIdx, readOnly: true, binary: true }),
     // tracked paths whose worktree content differs from the index (stat first, content when racy)
@@ -255,11 +272,9 @@ async function capture(
 
   // index listing: "<tag> <path>\0". Scanned as bytes: a 50,000-entry index must not cost
   // 50,000 strings; only flagged entries are decoded.
-  const { flaggedPaths, assumeUnchanged, skipWorktree, conflicted, badFlaggedName } = scanIndexTags(lsIndexR.stdoutBuf);
+  const { flaggedPaths, assumeUnchanged, skipWorktree, conflicted, badFlaggedName } = tags;
   // the full listing (modes, stages) only for a conflicted index or flagged entries
-  const indexLs = conflicted || flaggedPaths.length > 0
-    ? (await run(['ls-files', '-s', '-z'], { indexFile: rIdx, readOnly: true, binary: true })).stdoutBuf
-    : Buffer.alloc(0);
+  const indexLs = conflicted || flaggedPaths.length > 0 ? await indexListing(run, rIdx, tags.bytes, tags.hashBytes) : Buffer.alloc(0);
   const flagged = new Map<string, IndexEntry>();
   const skipSet = new Set(skipWorktree.map((b) => b.toString('utf8')));
   if (flaggedPaths.length > 0) {
@@ -351,11 +366,11 @@ async function capture(
     const canEdit = !opts.forceAddAll && !conflicted && core.symlinks && !diffs.bad && untrackedList.bad.length === 0 && !badFlaggedName
       && !diffs.records.some((d) => d.oldMode === '160000' || d.newMode === '160000')
       && !untrackedFiles.some((p) => p.includes('\uFFFD'));
-    const editor = TreeEditor.forOid(run, indexTree, await batchP);
+    const editor = TreeEditor.forOid(run, indexTree, await batchP, root);
     // Beside the hashing, for the edit: the base trees on the touched paths, what HEAD has where
     // the index differs from it (which, with the edits, says which files differ from HEAD: no
     // diff-tree afterwards), and which of those paths git would convert.
-    const early = canEdit && headOid ? startEarly(run, editor, rIdx, indexTree, headOid, autocrlf, [
+    const early = canEdit && headOid ? startEarly(run, editor, rIdx, indexTree, headOid, autocrlf, tags.intentToAdd === false ? root : null, [
       ...diffs.records.map((d) => d.path), ...flagged.keys(), ...untrackedFiles,
     ]) : null;
     if (early) pending.push(early.done);
@@ -583,7 +598,8 @@ async function capture(
   const objects = await batchP;
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   // the small meta blobs: hashed here, written with the trees and the commit
-  const metaOids = [await indexRawOidP, ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
+  const indexRaw = await indexRawP;
+  const metaOids = ['oid' in indexRaw ? indexRaw.oid : objects.blob(indexRaw.bytes), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
   const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
   for (let attempt = 0; ; attempt++) {
@@ -591,7 +607,7 @@ async function capture(
     if (attempt > 0) id = newId();
     const infoOid = objects.blob(infoJson(id));
     // ignored/, meta/ and the root
-    const rootTree = (await TreeEditor.forOid(run, indexTree, objects).apply(null, [
+    const rootTree = (await TreeEditor.forOid(run, indexTree, objects, root).apply(null, [
       { path: 'index', mode: '40000', oid: indexTree },
       { path: 'worktree', mode: '40000', oid: wt.worktreeTree },
       ...(ign.ignoredEdits.length > 0
@@ -633,6 +649,52 @@ async function capture(
 }
 
 // ------------------------------------------------------------------------------------------------
+
+type IndexTags = ReturnType<typeof scanIndexTags> & {
+  /** the index's bytes when rb read the tags itself (then also its listing), with the hash length */
+  bytes: Buffer | null;
+  hashBytes: 20 | 32;
+  /** some entry is intent-to-add; null when git listed the tags (not known) */
+  intentToAdd: boolean | null;
+};
+
+/**
+ * What `git ls-files -v -z` says of the index at `idx` (scanIndexTags): read by rb from the
+ * index's bytes when it holds them and reads that index (io/index-file.ts: versions 2-4, not
+ * split or sparse), else asked of git.
+ */
+async function indexTags(run: Run, idx: string, bytesP: Promise<Buffer | null>, cfgP: Promise<Record<string, string | null>>): Promise<IndexTags> {
+  const [bytes, cfg] = await Promise.all([bytesP, cfgP]);
+  const hashBytes = cfg['extensions.objectformat']?.toLowerCase() === 'sha256' ? 32 : 20;
+  if (bytes && bytes.length === 0) {
+    return { flaggedPaths: [], assumeUnchanged: [], skipWorktree: [], conflicted: false, badFlaggedName: false, bytes, hashBytes, intentToAdd: false };
+  }
+  const f = bytes ? readIndexFlags(bytes, hashBytes) : null;
+  if (f && bytes) {
+    const flaggedPaths: string[] = [];
+    let badFlaggedName = false;
+    for (const raw of f.flagged) {
+      const path = utf8OrNull(raw);
+      // a name that is not UTF-8 cannot be looked at by its decoded string: add -A takes it
+      if (path === null) badFlaggedName = true;
+      else flaggedPaths.push(path);
+    }
+    return { flaggedPaths, assumeUnchanged: f.assumeUnchanged, skipWorktree: f.skipWorktree, conflicted: f.conflicted, badFlaggedName, bytes, hashBytes, intentToAdd: f.intentToAdd };
+  }
+  const r = await run(['ls-files', '-v', '-z'], { indexFile: idx, readOnly: true, binary: true });
+  return { ...scanIndexTags(r.stdoutBuf), bytes: null, hashBytes, intentToAdd: null };
+}
+
+/** `git ls-files -s -z` of the index at `idx`: from its bytes when rb read them, else by git. */
+async function indexListing(run: Run, idx: string, bytes: Buffer | null, hashBytes: 20 | 32): Promise<Buffer> {
+  const entries = bytes ? readIndexEntries(bytes, hashBytes) : null;
+  if (entries) {
+    const parts: Buffer[] = [];
+    lsFilesStaged(entries, (chunk) => parts.push(chunk));
+    return Buffer.concat(parts);
+  }
+  return (await run(['ls-files', '-s', '-z'], { indexFile: idx, readOnly: true, binary: true })).stdoutBuf;
+}
 
 /**
  * Scan `ls-files -v -z` output ("<tag> <path>\0"): the paths flagged assume-unchanged
@@ -893,14 +955,32 @@ async function hashWithGit(
  * promise also has a handler attached, so a failure surfaces where it is awaited.
  */
 function startEarly(
-  run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false', touched: readonly string[],
+  run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false', treesDiffIn: string | null,
+  touched: readonly string[],
 ): { prefetched: Promise<void>; staged: Promise<RawDiff[]>; converted: Promise<Set<string>>; done: Promise<unknown> } {
   const prefetched = editor.prefetch(indexTree, touched);
-  const staged = run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true, binary: true }).then((r) => parseRawDiff(r.stdoutBuf).records);
+  const staged = stagedChanges(run, rIdx, indexTree, headOid, treesDiffIn);
   const converted = staged.then((st) => convertedPaths(run, [...new Set([...touched, ...st.filter((d) => d.status !== 'D').map((d) => d.path)])], autocrlf));
   const done = Promise.allSettled([prefetched, staged, converted]);
   for (const p of [prefetched, staged, converted]) p.catch(() => undefined);
   return { prefetched, staged, converted, done };
+}
+
+/**
+ * Where the index differs from HEAD (`diff-index --cached`). For an index without conflicts or
+ * intent-to-add entries (`treesDiffIn`: the worktree root, when rb read the index and knows it
+ * has none) its tree holds exactly its entries, so HEAD's tree and the index's tree are compared
+ * through the command's cat-file process (./tree-diff.ts) instead; git is asked when that
+ * cannot read a tree.
+ */
+async function stagedChanges(run: Run, rIdx: string, indexTree: string, headOid: string, treesDiffIn: string | null): Promise<RawDiff[]> {
+  if (treesDiffIn !== null) {
+    const headTree = await treeOfCommit(treesDiffIn, headOid);
+    const records = headTree ? await diffTrees(treesDiffIn, headTree, indexTree) : null;
+    if (records) return records;
+  }
+  const r = await run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true, binary: true });
+  return parseRawDiff(r.stdoutBuf).records;
 }
 
 /**

@@ -7,7 +7,8 @@
  * `write-tree` (each of which reads and rewrites the full index file: on a 50,000-entry index
  * that is most of the snapshot's time). Cost grows with the number of edited paths and their
  * depth, not with the size of the tree:
- *  - the base trees on the edited paths are read with one `git cat-file --batch`;
+ *  - the base trees on the edited paths are read with one `git cat-file --batch` (the command's
+ *    long-lived one when the editor is given the worktree root);
  *  - the new trees are serialised (unchanged entries copied as bytes, changed ones merged in
  *    git's order, which is checked) and hashed here, and added to an ObjectBatch
  *    (io/object-batch.ts): the caller's, written with the rest of its objects by one git
@@ -17,6 +18,7 @@
  * Names are handled as bytes (latin1 strings internally), so any name in the base tree survives.
  */
 import { ObjectBatch, hashObject, objectFormatOf, type ObjectFormat, type RunGit } from '../io/object-batch.js';
+import { readTypedObjects } from '../io/cat-file.js';
 
 export type { RunGit } from '../io/object-batch.js';
 export { PACK_FROM, zlibStored } from '../io/object-batch.js';
@@ -68,12 +70,16 @@ export class TreeEditor {
    * apply() adds the new trees to it and the caller writes them (batch.flush()) before anything
    * points at them; without, each apply() writes its trees itself.
    */
-  constructor(private readonly run: RunGit, private readonly algo: ObjectFormat, private readonly batch?: ObjectBatch) {
+  constructor(private readonly run: RunGit, private readonly algo: ObjectFormat, private readonly batch?: ObjectBatch, private readonly root?: string) {
     this.hashLen = algo === 'sha1' ? 20 : 32;
   }
 
-  static forOid(run: RunGit, anyOid: string, batch?: ObjectBatch): TreeEditor {
-    return new TreeEditor(run, objectFormatOf(anyOid), batch);
+  /**
+   * With `root` (the worktree root), base trees are read through the command's long-lived
+   * cat-file process (io/cat-file.ts); without, each read is one `git cat-file --batch`.
+   */
+  static forOid(run: RunGit, anyOid: string, batch?: ObjectBatch, root?: string): TreeEditor {
+    return new TreeEditor(run, objectFormatOf(anyOid), batch, root);
   }
 
   /**
@@ -183,9 +189,10 @@ export class TreeEditor {
     }
   }
 
-  /** One `git cat-file --batch` for object names (latin1 strings = bytes); null for a missing one. */
+  /** Objects by name (latin1 strings = bytes), through the shared cat-file or one `git cat-file --batch`; null for a missing one. */
   private async read(specs: readonly string[]): Promise<({ oid: string; type: string; body: Buffer } | null)[]> {
     if (specs.length === 0) return [];
+    if (this.root !== undefined) return readTypedObjects(this.root, specs);
     const r = await this.run(['cat-file', '--batch'], { input: Buffer.from(specs.map((o) => o + '\n').join(''), 'latin1'), readOnly: true });
     const buf = r.stdoutBuf;
     const out: ({ oid: string; type: string; body: Buffer } | null)[] = [];

@@ -13,6 +13,7 @@
  */
 import { z } from '#zod';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, identityFromConfig, type GitOptions } from '../io/git.js';
 import { configValues } from '../io/repo-state.js';
@@ -77,7 +78,7 @@ export const stash: StepKind<With> = {
     // journaled before the entry exists: after a kill -9 right after it, undo still knows it is the run's
     await ctx.checkpoint({ stash: made.commit, stashMessage: w.message });
     await git(args, { cwd: repo.root, env });
-    const top = (await git(['rev-parse', '-q', '--verify', 'refs/stash'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
+    const top = await stashTop(repo);
     if (top !== made.commit) throw new Error('git stash store did not record the entry');
     ctx.reporter.output(`stash@{0}: ${w.message}`);
     return { commands: [...made.commands, storeLine(w.message, made.commit)], stash: made.commit, stashMessage: w.message, untracked: made.untracked, hasWorktree: existsSync(repo.root) } satisfies StepResult;
@@ -162,6 +163,19 @@ async function withStashCreate(ctx: StepContext, h: Head): Promise<Made | null> 
     }
   }
   return { commit: stashCommit, untracked: files.length, commands: ['git stash create'] };
+}
+
+/**
+ * Where refs/stash points now: read from the loose ref git's files backend writes it to (`stash
+ * store` always writes it loose), else asked of git (`rev-parse`: a packed or reftable ref, or a
+ * file rb cannot read as one object id).
+ */
+async function stashTop(repo: Repo): Promise<string> {
+  try {
+    const t = await readFile(join(repo.commonDir, 'refs', 'stash'), 'utf8');
+    if (/^([0-9a-f]{40}|[0-9a-f]{64})\n$/.test(t)) return t.trim();
+  } catch { /* ask git */ }
+  return (await git(['rev-parse', '-q', '--verify', 'refs/stash'], { cwd: repo.root, allowFail: true, readOnly: true })).stdout.trim();
 }
 
 /** The commits of the stash list, newest first. */
