@@ -236,7 +236,7 @@ export async function readObjectSink(root: string, spec: string, sink: (chunk: B
 }
 
 /** `git cat-file --batch-command` (git 2.36+), when the version is known already. */
-function hasBatchCommand(): boolean {
+export function hasBatchCommand(): boolean {
   const v = knownGitVersion();
   return v !== null && (v[0] > 2 || (v[0] === 2 && v[1] >= 36));
 }

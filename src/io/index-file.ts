@@ -16,11 +16,19 @@ export interface IndexEntry {
   path: Buffer;
   assumeUnchanged: boolean;
   skipWorktree: boolean;
+  /** `git add -N` */
+  intentToAdd: boolean;
 }
 
 /** The entries of an index file, or null when it is not one rb reads (see above) or is malformed. */
 export function readIndexEntries(buf: Buffer, hashBytes: 20 | 32): IndexEntry[] | null {
+  return readIndex(buf, hashBytes)?.entries ?? null;
+}
+
+/** The entries of an index file and its extensions by signature (TREE, REUC…), or null as readIndexEntries. */
+export function readIndex(buf: Buffer, hashBytes: 20 | 32): { entries: IndexEntry[]; extensions: Map<string, Buffer> } | null {
   const out: IndexEntry[] = [];
+  const extensions = new Map<string, Buffer>();
   const ok = walkIndex(buf, hashBytes, (at, flags, extended, path) => {
     out.push({
       mode: buf.readUInt32BE(at + 24).toString(8).padStart(6, '0'),
@@ -29,9 +37,10 @@ export function readIndexEntries(buf: Buffer, hashBytes: 20 | 32): IndexEntry[] 
       path,
       assumeUnchanged: (flags & 0x8000) !== 0,
       skipWorktree: (extended & 0x4000) !== 0,
+      intentToAdd: (extended & 0x2000) !== 0,
     });
-  });
-  return ok ? out : null;
+  }, (sig, body) => void extensions.set(sig, body));
+  return ok ? { entries: out, extensions } : null;
 }
 
 /** What `git ls-files -v -z` tells of an index: its unmerged entries and the entries' assume-unchanged / skip-worktree bits. */
@@ -71,7 +80,10 @@ export function readIndexFlags(buf: Buffer, hashBytes: 20 | 32): IndexFlags | nu
  * Visit each entry of an index file: its offset, flags, extended flags and path (a view into
  * `buf` for versions 2-3, a copy for version 4). False when the index is not one rb reads.
  */
-function walkIndex(buf: Buffer, hashBytes: 20 | 32, visit: (at: number, flags: number, extended: number, path: Buffer) => void): boolean {
+function walkIndex(
+  buf: Buffer, hashBytes: 20 | 32, visit: (at: number, flags: number, extended: number, path: Buffer) => void,
+  extension: (sig: string, body: Buffer) => void = () => undefined,
+): boolean {
   if (buf.length < 12 || buf.toString('latin1', 0, 4) !== 'DIRC') return false;
   const version = buf.readUInt32BE(4);
   if (version < 2 || version > 4) return false;
@@ -122,7 +134,9 @@ function walkIndex(buf: Buffer, hashBytes: 20 | 32, visit: (at: number, flags: n
   while (pos + 8 <= buf.length - hashBytes) {
     const sig = buf.toString('latin1', pos, pos + 4);
     if (sig === 'link' || sig === 'sdir') return false;
-    pos += 8 + buf.readUInt32BE(pos + 4);
+    const size = buf.readUInt32BE(pos + 4);
+    extension(sig, buf.subarray(pos + 8, Math.min(pos + 8 + size, buf.length)));
+    pos += 8 + size;
   }
   // then the checksum, nothing more (a wrong hash length would not end here)
   return pos === buf.length - hashBytes;

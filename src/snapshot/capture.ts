@@ -59,6 +59,8 @@ import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
 import { lsFilesStaged, readIndexEntries, readIndexFlags } from '../io/index-file.js';
 import { diffTrees, treeOfCommit } from './tree-diff.js';
+import { indexTree as ownIndexTree } from './index-tree.js';
+import { hasBatchCommand, objectInfo } from '../io/cat-file.js';
 
 export interface CaptureOptions {
   /** free text, stored in the commit subject and info.json */
@@ -241,12 +243,6 @@ async function capture(
   pending.push(indexRawP);
   indexRawP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
 
-  // the index's tree, at once: it is the base the worktree/ tree is edited from. It fails on a
-  // conflicted index, which is then re-homed below.
-  const indexWriteP = run(['write-tree'], { indexFile: iIdx, allowFail: true });
-  pending.push(indexWriteP);
-  indexWriteP.catch(() => undefined);
-
   // --- 1. independent queries, concurrently -------------------------------------------------
   // HEAD and the ref listing: asked once per command (io/repo-state.ts)
   const [head, cfg, refsBuf, tags, untrackedR, ignoredR, diffFilesR] = await Promise.all([
@@ -304,9 +300,22 @@ async function capture(
   const ignoredEntries = allIgnored.filter((e) => !isExcluded(e.path));
 
   // --- 2. index/ tree --------------------------------------------------------------------------
+  // the base the worktree/ tree is edited from: made by rb from the index's bytes where it can
+  // (./index-tree.ts: no conflict, no intent-to-add entry, the cache-tree's trees present), else
+  // `git write-tree`; a conflicted index is re-homed below
+  const madeIndexTrees = new Map<string, Buffer>();
   const indexTreeP = (async () => {
-    const w = await indexWriteP;
     if (!conflicted) {
+      const own = tags.bytes && tags.intentToAdd === false && hasBatchCommand()
+        ? ownIndexTree(tags.bytes, tags.hashBytes === 32 ? 'sha256' : 'sha1') : null;
+      if (own) {
+        const found = await objectInfo(root, own.reused);
+        if (found.every((o) => o?.type === 'tree')) {
+          for (const t of own.made) madeIndexTrees.set(t.oid, t.body);
+          return own.tree;
+        }
+      }
+      const w = await run(['write-tree'], { indexFile: iIdx, allowFail: true });
       if (w.code !== 0) throw new GitError(['write-tree'], w.code, w.stdout, w.stderr);
       return w.stdout.trim();
     }
@@ -323,7 +332,11 @@ async function capture(
     return (await run(['write-tree'], { indexFile: i2 })).stdout.trim();
   })();
 
-  const batchP = indexTreeP.then((t) => ObjectBatch.forOid(run, t));
+  const batchP = indexTreeP.then((t) => {
+    const b = ObjectBatch.forOid(run, t);
+    for (const body of madeIndexTrees.values()) b.add('tree', body); // children first, as made
+    return b;
+  });
   batchP.catch(() => undefined); // awaited where needed; indexTreeP's failure surfaces there
   // the contents of the changed, untracked and ignored files git stores unconverted: one pack
   // (a few small ones: in the batch, written with the trees and the commit)
@@ -367,10 +380,11 @@ async function capture(
       && !diffs.records.some((d) => d.oldMode === '160000' || d.newMode === '160000')
       && !untrackedFiles.some((p) => p.includes('\uFFFD'));
     const editor = TreeEditor.forOid(run, indexTree, await batchP, root);
+    for (const [oid, body] of madeIndexTrees) editor.know(oid, body);
     // Beside the hashing, for the edit: the base trees on the touched paths, what HEAD has where
     // the index differs from it (which, with the edits, says which files differ from HEAD: no
     // diff-tree afterwards), and which of those paths git would convert.
-    const early = canEdit && headOid ? startEarly(run, editor, rIdx, indexTree, headOid, autocrlf, tags.intentToAdd === false ? root : null, [
+    const early = canEdit && headOid ? startEarly(run, editor, rIdx, indexTree, headOid, autocrlf, tags.intentToAdd === false ? { root, known: madeIndexTrees } : null, [
       ...diffs.records.map((d) => d.path), ...flagged.keys(), ...untrackedFiles,
     ]) : null;
     if (early) pending.push(early.done);
@@ -433,8 +447,8 @@ async function capture(
       conv = new Set(candidates.filter((c) => convertible.has(c.path)).map((c) => c.path));
       deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
     } else {
-      // (the edited tree is read by diff-tree: its objects must be written first)
-      if (edit) await (await batchP).flush();
+      // (the edited tree and the index's tree rb made are read by diff-tree: their objects must be written first)
+      if (edit || madeIndexTrees.size > 0) await (await batchP).flush();
       const [changedR, del] = await Promise.all([
         run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true, binary: true }),
         edit
@@ -955,8 +969,8 @@ async function hashWithGit(
  * promise also has a handler attached, so a failure surfaces where it is awaited.
  */
 function startEarly(
-  run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false', treesDiffIn: string | null,
-  touched: readonly string[],
+  run: Run, editor: TreeEditor, rIdx: string, indexTree: string, headOid: string, autocrlf: 'true' | 'input' | 'false',
+  treesDiffIn: { root: string; known: ReadonlyMap<string, Buffer> } | null, touched: readonly string[],
 ): { prefetched: Promise<void>; staged: Promise<RawDiff[]>; converted: Promise<Set<string>>; done: Promise<unknown> } {
   const prefetched = editor.prefetch(indexTree, touched);
   const staged = stagedChanges(run, rIdx, indexTree, headOid, treesDiffIn);
@@ -968,15 +982,17 @@ function startEarly(
 
 /**
  * Where the index differs from HEAD (`diff-index --cached`). For an index without conflicts or
- * intent-to-add entries (`treesDiffIn`: the worktree root, when rb read the index and knows it
- * has none) its tree holds exactly its entries, so HEAD's tree and the index's tree are compared
+ * intent-to-add entries (`treesDiffIn`: the worktree root and the index trees rb made and has
+ * not written yet, when rb read the index and knows it has none) its tree holds exactly its entries, so HEAD's tree and the index's tree are compared
  * through the command's cat-file process (./tree-diff.ts) instead; git is asked when that
  * cannot read a tree.
  */
-async function stagedChanges(run: Run, rIdx: string, indexTree: string, headOid: string, treesDiffIn: string | null): Promise<RawDiff[]> {
+async function stagedChanges(
+  run: Run, rIdx: string, indexTree: string, headOid: string, treesDiffIn: { root: string; known: ReadonlyMap<string, Buffer> } | null,
+): Promise<RawDiff[]> {
   if (treesDiffIn !== null) {
-    const headTree = await treeOfCommit(treesDiffIn, headOid);
-    const records = headTree ? await diffTrees(treesDiffIn, headTree, indexTree) : null;
+    const headTree = await treeOfCommit(treesDiffIn.root, headOid);
+    const records = headTree ? await diffTrees(treesDiffIn.root, headTree, indexTree, treesDiffIn.known) : null;
     if (records) return records;
   }
   const r = await run(['diff-index', '--cached', '-z', '--no-renames', headOid], { indexFile: rIdx, readOnly: true, binary: true });

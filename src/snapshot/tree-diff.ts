@@ -31,16 +31,21 @@ interface Entry {
 const TREE = 0o040000;
 const TYPE_MASK = 0o170000;
 
-/** The records of `diff-tree -r <a> <b>` (a, b: tree ids; a null side is the empty tree), in git's order; null when a tree cannot be read. */
-export async function diffTrees(root: string, a: string | null, b: string | null): Promise<TreeDiffRecord[] | null> {
+/**
+ * The records of `diff-tree -r <a> <b>` (a, b: tree ids; a null side is the empty tree); null
+ * when a tree cannot be read. `known`: trees not written yet, by id.
+ */
+export async function diffTrees(root: string, a: string | null, b: string | null, known: ReadonlyMap<string, Buffer> = new Map()): Promise<TreeDiffRecord[] | null> {
   const hashBytes = ((a ?? b)?.length ?? 40) / 2;
   const zero = '0'.repeat(hashBytes * 2);
   const read = async (oids: (string | null)[]): Promise<(Entry[] | null)[]> => {
-    const want = oids.filter((o): o is string => o !== null);
+    const want = oids.filter((o): o is string => o !== null && !known.has(o));
     const objs = await readTypedObjects(root, want);
     let i = 0;
     return oids.map((o) => {
       if (o === null) return [];
+      const mine = known.get(o);
+      if (mine) return parseTree(mine, hashBytes);
       const obj = objs[i++];
       return obj && obj.type === 'tree' ? parseTree(obj.body, hashBytes) : null;
     });

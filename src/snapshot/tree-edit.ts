@@ -82,6 +82,11 @@ export class TreeEditor {
     return new TreeEditor(run, objectFormatOf(anyOid), batch, root);
   }
 
+  /** A tree made elsewhere and not written yet (the caller's batch holds it): read from here, never asked of git. */
+  know(oid: string, body: Buffer): void {
+    if (!this.cache.has(oid)) this.cache.set(oid, body);
+  }
+
   /**
    * Apply `edits` to `base` (null: the empty tree) and return the new tree's id, or null when
    * the result is empty (git trees never hold empty directories: a directory whose last entry
