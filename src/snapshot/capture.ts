@@ -113,6 +113,8 @@ export interface CaptureResult extends SnapshotInfo {
 
 /** the raw index is hashed by rb up to this size (a 4 MiB index lists ~40,000 files), by `git hash-object` above it */
 const RAW_INDEX_IN_BATCH = 4 * 1024 * 1024;
+/** the index's tree is made by rb when that means at most this many trees (./index-tree.ts), else by `git write-tree` */
+const MADE_INDEX_TREES_MAX = 256;
 
 export const DEFAULT_MAX_IGNORED_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_SKIP_IGNORED: readonly string[] = ['node_modules'];
@@ -304,14 +306,22 @@ async function capture(
   // (./index-tree.ts: no conflict, no intent-to-add entry, the cache-tree's trees present), else
   // `git write-tree`; a conflicted index is re-homed below
   const madeIndexTrees = new Map<string, Buffer>();
+  const newIndexTrees: Buffer[] = [];
   const indexTreeP = (async () => {
     if (!conflicted) {
       const own = tags.bytes && tags.intentToAdd === false && hasBatchCommand()
         ? ownIndexTree(tags.bytes, tags.hashBytes === 32 ? 'sha256' : 'sha1') : null;
-      if (own) {
-        const found = await objectInfo(root, own.reused);
-        if (found.every((o) => o?.type === 'tree')) {
-          for (const t of own.made) madeIndexTrees.set(t.oid, t.body);
+      // (many trees to make — a large index whose cache-tree `add -A` left invalid — : git's
+      // write-tree, which writes only the trees that are new)
+      if (own && own.made.length <= MADE_INDEX_TREES_MAX) {
+        // the cache-tree's trees must exist (as write-tree checks); of the trees made, only the
+        // ones the repository does not have yet are written
+        const found = await objectInfo(root, [...own.reused, ...own.made.map((t) => t.oid)]);
+        if (found.slice(0, own.reused.length).every((o) => o?.type === 'tree')) {
+          own.made.forEach((t, i) => {
+            madeIndexTrees.set(t.oid, t.body);
+            if (found[own.reused.length + i]?.type !== 'tree') newIndexTrees.push(t.body);
+          });
           return own.tree;
         }
       }
@@ -334,7 +344,7 @@ async function capture(
 
   const batchP = indexTreeP.then((t) => {
     const b = ObjectBatch.forOid(run, t);
-    for (const body of madeIndexTrees.values()) b.add('tree', body); // children first, as made
+    for (const body of newIndexTrees) b.add('tree', body); // children first, as made
     return b;
   });
   batchP.catch(() => undefined); // awaited where needed; indexTreeP's failure surfaces there
@@ -448,7 +458,7 @@ async function capture(
       deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
     } else {
       // (the edited tree and the index's tree rb made are read by diff-tree: their objects must be written first)
-      if (edit || madeIndexTrees.size > 0) await (await batchP).flush();
+      if (edit || newIndexTrees.length > 0) await (await batchP).flush();
       const [changedR, del] = await Promise.all([
         run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true, binary: true }),
         edit
