@@ -101,12 +101,15 @@ describe('git processes per command (issue 18)', () => {
 // docs/safety.md "What rb asks once"); 14 / 37 / 25, files 21, once rb's own objects were hashed
 // in-process and written by one git process per batch (io/object-batch.ts: the snapshot's trees,
 // meta blobs, commit and a few small file contents; the run record; the stash commits) and many
-// file contents went into one pack (snapshot/file-blobs.ts). Issue 18's goals (10 / 30 / 25):
-// undo's is met.
-const SNAPSHOT_MAX = 14;
-const EMERGENCY_MAX = 37;
-const UNDO_MAX = 25;
-const FILES_MAX = 21;
+// file contents went into one pack (snapshot/file-blobs.ts); 10 / 30 / 19, files 16, once the
+// snapshot read the index's tags and raw bytes itself, made the index's tree from them and its
+// cache-tree, compared HEAD with the index and read the tree editor's bases through the command's
+// cat-file, the configuration outlived rb's hardened fetch/switch/reset, and the stash entry and
+// the run record's ref were checked without a rev-parse. Issue 18's goals (10 / 30 / 25): met.
+const SNAPSHOT_MAX = 10;
+const EMERGENCY_MAX = 30;
+const UNDO_MAX = 19;
+const FILES_MAX = 16;
 
 describe('peak memory of rb undo (issue 18)', () => {
   it('restoring a 40 MB ignored file stays under 150 MB, costs rb less than 20 MB more than an undo without it, and gives back its bytes', () => {
