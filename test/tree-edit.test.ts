@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { git } from '../src/io/git.js';
 import { PACK_FROM, TreeEditor, zlibStored, type TreeEditOp } from '../src/snapshot/tree-edit.js';
+import { ObjectBatch } from '../src/io/object-batch.js';
 import { inflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { gitRun, tmpRepos, type TestRepo } from './helpers/repo.js';
@@ -151,6 +152,28 @@ describe('TreeEditor gives the trees git gives', () => {
     ];
     const t2 = await ed.apply(t1, second);
     expect(t2).toBe(viaGit(r, t1, second));
+  });
+
+  it('edits on top of a tree not written yet (in the caller\'s batch, or made elsewhere): the directories below it read by id, the same trees', async () => {
+    const r = repos.make();
+    const base = baseTree(r, { 'a/b/c': '1', 'a/d': '2', 'e/f': '3', 'g/h/i': '4', 'g/j': '5' });
+    const batch = ObjectBatch.forOid(run(r), base);
+    const ed = TreeEditor.forOid(run(r), base, batch, r.root);
+    const first: TreeEditOp[] = [{ path: 'e/f', mode: '100644', oid: blob(r, 'f2') }];
+    const t1 = (await withRunScope(() => ed.apply(base, first)))!;
+    expect(gitRun(r.root, ['cat-file', '-e', t1]).code).not.toBe(0); // not written yet
+    // g/h and a/b are below t1 but were never read: git cannot answer `<t1>:g/h`
+    const second: TreeEditOp[] = [{ path: 'g/h/k', mode: '100644', oid: blob(r, 'k') }, { path: 'a/b/c', remove: true }];
+    const t2 = (await withRunScope(() => ed.apply(t1, second)))!;
+    await batch.flush();
+    expect(t1).toBe(viaGit(r, base, first));
+    expect(t2).toBe(viaGit(r, t1, second));
+    // a tree made elsewhere, told to a new editor
+    const body = gitRun(r.root, ['cat-file', 'tree', t2]).stdoutBuf;
+    const ed2 = TreeEditor.forOid(run(r), t2, ObjectBatch.forOid(run(r), t2), r.root);
+    ed2.know(t2, body);
+    const third: TreeEditOp[] = [{ path: 'g/h/i', mode: '100755', oid: blob(r, 'i2') }];
+    expect(await withRunScope(() => ed2.apply(t2, third))).toBe(viaGit(r, t2, third));
   });
 
   it('a seeded random mix of edits over a few hundred files', async () => {

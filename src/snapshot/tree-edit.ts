@@ -82,9 +82,17 @@ export class TreeEditor {
     return new TreeEditor(run, objectFormatOf(anyOid), batch, root);
   }
 
+  /**
+   * Trees git may not have yet (made elsewhere, or built here into the caller's batch, which
+   * writes them later): read from the cache only, and never named in a `<tree>:<path>` question
+   * (git could not answer it: the directories below such a tree are read by id, level by level).
+   */
+  private readonly unwritten = new Set<string>();
+
   /** A tree made elsewhere and not written yet (the caller's batch holds it): read from here, never asked of git. */
   know(oid: string, body: Buffer): void {
     if (!this.cache.has(oid)) this.cache.set(oid, body);
+    this.unwritten.add(oid);
   }
 
   /**
@@ -106,6 +114,7 @@ export class TreeEditor {
     const batch = this.batch ?? new ObjectBatch(this.run, this.algo);
     for (const t of written) batch.add('tree', t.body); // children first: build() pushes them so
     if (!this.batch) await batch.flush();
+    else for (const t of written) this.unwritten.add(t.oid);
     return oid;
   }
 
@@ -151,7 +160,7 @@ export class TreeEditor {
     const rootKnown = this.cache.has(root.base);
     visit(root, '');
     if (rootKnown && need.length === 0) return;
-    if (need.some((d) => d.path.includes('\n'))) return this.loadBasesByLevel(root);
+    if (need.some((d) => d.path.includes('\n')) || this.unwritten.has(root.base)) return this.loadBasesByLevel(root);
     const specs = [...(rootKnown ? [] : [root.base]), ...need.map((d) => `${root.base}:${d.path}`)];
     const objs = await this.read(specs);
     if (!rootKnown) {
