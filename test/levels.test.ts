@@ -389,7 +389,7 @@ describe.concurrent('levels', { timeout: 120_000 }, () => {
       expect(count(/rev-parse .*baseline/)).toBe(0);
       expect(count(/\] for-each-ref --format=%\(objectname\) %\(objecttype\)/)).toBe(1);
       expect(count(/\] config -z --get-regexp /)).toBe(1);
-      expect(count(/\] config -z --get-regexp .*user\\\.\(name\|email\)/)).toBe(1);
+      expect(count(/\] config -z --get-regexp .*\(user\|author\|committer\)\\\.\(name\|email\)/)).toBe(1);
       expect(count(/ls-tree -z --name-only \S+ -- src\/b\.ts$/)).toBe(1); // rb files' check; the restore step's is the same question of the same tree
       expect(readFileSync(join(r.root, 'src/b.ts'), 'utf8')).toBe(r.git('show', 'baseline:src/b.ts'));
     });
