@@ -210,9 +210,10 @@ function printOut(s: string): void {
 
 /** `rb plan` / `--dry-run`: print the plan, change nothing. */
 export async function planOnly(req: RunRequest): Promise<RunOutcome> {
-  const { plan, playbook, baseline, config } = await prepare({ ...req, planOnly: true });
+  const { plan, playbook, baseline, config, ctx, kinds } = await prepare({ ...req, planOnly: true });
   const warnings: string[] = [];
   if (usesBaseline(playbook) && !baseline.oid) warnings.push(missingBaselineError(baseline, config.remote).message);
+  else if (plan.destructive) warnings.push(...(await (await import('./in-the-way-plan.js')).inTheWayWarnings(ctx, plan, kinds, req.command)));
   if (req.json) printOut(JSON.stringify({ plan, dryRun: Boolean(req.dryRun), warnings }, null, 2));
   else {
     printOut(formatPlan(plan));
@@ -323,7 +324,8 @@ async function runModules() {
     // the run's shared record, written at its end (shareRecord): loaded now, not after the run
     import('../records/share.js'), import('../records/git-records.js'),
   ]);
-  return { ...preflight, ...lock, ...leftovers, ...audit, ...exclude, ...signals, ...terminal, Listr: listr.Listr };
+  const { assertInTheWayHeld } = await import('./in-the-way-plan.js');
+  return { ...preflight, ...lock, ...leftovers, ...audit, ...exclude, ...signals, ...terminal, Listr: listr.Listr, assertInTheWayHeld };
 }
 
 export async function execute(req: RunRequest): Promise<RunOutcome> {
@@ -332,7 +334,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   loading.catch(() => undefined); // awaited below; no unhandled rejection if preparing fails
   const prep = await prepare(req);
   const {
-    assertCanChange, assertDiskForSnapshot, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable,
+    assertCanChange, assertDiskForSnapshot, assertInTheWayHeld, assertNoGitOperation, assertNoIndexLock, assertRollbacksWritable,
     acquireLock, cleanUpAfterDeadRuns, appendAudit, ensureExcluded, dieBySignal, listrRendererOptions, Listr,
   } = await loading;
   const { repo, config, playbook, ctx, plan, kinds, baseline } = prep;
@@ -348,6 +350,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   }
   if (all.some((s) => s.kind === 'snapshot') && !req.resume) await assertDiskForSnapshot(repo, config.snapshots.maxIgnoredBytes);
   if (plan.destructive && !req.resume) await assertCanChange(ctx, plan, kinds, req.command);
+  if (plan.destructive && !req.resume) await assertInTheWayHeld(ctx, plan, kinds, req.command);
   if (req.preflight && !req.resume) await req.preflight(ctx, plan);
   if (req.resume) assertResumable(req.resume, plan, kinds, req);
   if (!req.resume) await confirmRun(req, plan);

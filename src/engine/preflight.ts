@@ -9,8 +9,7 @@ import { PreconditionError } from '../errors.js';
 import { gitOperations, type GitOperation, type Repo } from '../repo.js';
 import { isSuperuser } from '../io/access.js';
 import { mergeReports, unwritableError } from './access.js';
-import { flatten, planScope, type Plan } from '../playbook/plan.js';
-import { evaluateWhen } from '../playbook/interpolate.js';
+import { flatten, mayRun, type Plan } from '../playbook/plan.js';
 import type { PlanContext, StepKind } from '../steps/types.js';
 
 export function assertNoGitOperation(repo: Repo, force: boolean, cmd: string): GitOperation[] {
@@ -102,14 +101,4 @@ export async function assertCanChange(ctx: PlanContext, plan: Plan, kinds: Recor
   }
   const blocked = mergeReports(...reports).blocked.filter((b) => !(ctx.run.skipUnwritable && b.skippable));
   if (blocked.length) throw unwritableError(blocked, { retry: command, skipFlag: true, nothingChanged: true });
-}
-
-/** Can a step with this `when` run? (One that reads what earlier steps produce: maybe.) */
-function mayRun(when: string | undefined, ctx: PlanContext): boolean {
-  if (when === undefined) return true;
-  try {
-    return evaluateWhen(when, planScope(ctx, {}));
-  } catch {
-    return true;
-  }
 }

@@ -357,3 +357,13 @@ export function formatPlan(plan: Plan): string {
   }
   return lines.join('\n');
 }
+
+/** Can a step with this `when` run? (One that reads what earlier steps produce: maybe.) */
+export function mayRun(when: string | undefined, ctx: PlanContext): boolean {
+  if (when === undefined) return true;
+  try {
+    return evaluateWhen(when, planScope(ctx, {}));
+  } catch {
+    return true;
+  }
+}

@@ -11,9 +11,11 @@ import { z } from '#zod';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { git } from '../io/git.js';
-import type { StepContext, StepKind, StepResult } from './types.js';
+import type { PlanContext, StepContext, StepKind, StepResult } from './types.js';
+import { showPath } from '../ui/format.js';
 import { describeSetAside, setAsideOperations } from './git-operation.js';
-import { checkingTrackedChanges, known } from './step-access.js';
+import { checkingTrackedChanges, inTheWayOf, known, type TrackedMove } from './step-access.js';
+import { REMOVE_PLANNED, removeInTheWay, verifyHeldBySnapshot } from './in-the-way.js';
 import { gitLine } from './common.js';
 import { assertBranchName, branchesInOtherWorktrees, freeBranchName, headState, oidOf, refOid } from './git-common.js';
 import { repoPath } from './common.js';
@@ -49,6 +51,7 @@ export const gitSwitch: StepKind<With> = checkingTrackedChanges({
   destructive: true,
   describe: (w, ctx) => [
     ...describeSetAside(ctx),
+    REMOVE_PLANNED,
     // the usual paths; an absent branch made from its remote-tracking one, or a detached HEAD,
     // journal their own commands
     ...(w.create
@@ -59,17 +62,38 @@ export const gitSwitch: StepKind<With> = checkingTrackedChanges({
   async run(w, ctx) {
     const { commands = [], ...aside } = await setAsideOperations(ctx);
     const carry = w.carryLeftOutOf ? holdFiles(ctx, leftOutPathsOf(ctx, w.carryLeftOutOf)) : null;
-    const res = { ...(await switchTo(w, ctx, commands)), ...aside };
+    const cleared = await clearTheWay(w, ctx);
+    if (cleared.line) commands.push(cleared.line);
+    const res = { ...(await switchTo(w, ctx, commands)), ...aside, ...(cleared.paths.length ? { removedInTheWay: cleared.paths } : {}) };
     if (!carry) return res;
     const carried = carry.putBack();
     if (carried.length) ctx.reporter.output(`kept on disk across the switch: ${carried.join(', ')}`);
     return { ...res, carried, kept: carry.paths };
   },
-}, (w, ctx, earlier) => {
+}, switchMove);
+
+/** Where the switch moves the working copy. */
+function switchMove(w: With, ctx: PlanContext, earlier: readonly string[]): TrackedMove {
   // (a branch known only on the remote is created from it; a WIP commit before the switch made the untracked files tracked)
   const to = w.create ? known(w.from ?? 'HEAD') : known(w.to);
   return { targets: to ? [to, ctx.config.remote ? `refs/remotes/${ctx.config.remote}/${to}` : null] : [ctx.baseline.oid], untracked: earlier.includes('git.commit-all') };
-});
+}
+
+/**
+ * `git switch --discard-changes` refuses to write over an untracked file (or a directory holding
+ * untracked files) where the target has a file: those the run's snapshot holds byte for byte
+ * (checked again here, after any in-progress operation was set aside) are removed first; `rb undo`
+ * gives them back (in-the-way.ts).
+ */
+async function clearTheWay(w: With, ctx: StepContext): Promise<{ line: string | null; paths: string[] }> {
+  const entries = await inTheWayOf(ctx, switchMove(w, ctx, []));
+  if (!entries.length) return { line: null, paths: [] };
+  await verifyHeldBySnapshot(ctx.repo.root, ctx.snapshotId, entries, ctx.run.id);
+  const line = removeInTheWay(ctx.repo.root, entries);
+  const paths = entries.map((e) => showPath(e.path));
+  ctx.reporter.output(`removed what was in the way of the target's files (the snapshot holds it; \`rb undo\` gives it back): ${paths.join(', ')}`);
+  return { line, paths };
+}
 
 /** The paths a git.commit-all step left out of its commit (this process's result, or the journal's on resume). */
 function leftOutPathsOf(ctx: StepContext, stepId: string): string[] {
@@ -102,12 +126,39 @@ function holdFiles(ctx: StepContext, paths: string[]): { paths: string[]; putBac
       return false;
     }
   };
+  const isDir = (abs: string): boolean => {
+    try {
+      return lstatSync(abs).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  /** the first directory above `path` that is a file (or symlink) now, or null */
+  const underAFile = (path: string): string | null => {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      try {
+        if (!lstatSync(repoPath(ctx, p)).isDirectory()) return p;
+      } catch {
+        return null; // missing: created below
+      }
+    }
+    return null;
+  };
   return {
     paths: held.map((h) => h.path),
     putBack() {
       const changed: string[] = [];
       for (const h of held) {
         if (same(h)) continue;
+        // the target has a file where this one's directory was, or a directory where it was: the
+        // target's files stay (the snapshot holds this one)
+        const inTheWay = underAFile(h.path) ?? (isDir(h.abs) ? h.path : null);
+        if (inTheWay) {
+          ctx.reporter.warn(`${showPath(h.path)} could not stay on disk: the branch switched to has ${inTheWay === h.path ? 'a directory' : 'a file'} at ${showPath(inTheWay)}; it is in the snapshot (\`rb undo\` gives it back)`);
+          continue;
+        }
         rmSync(h.abs, { recursive: true, force: true });
         mkdirSync(dirname(h.abs), { recursive: true });
         if ('link' in h) symlinkSync(h.link, h.abs);

@@ -1,13 +1,17 @@
 /**
- * The permission checks (engine/access.ts) of the step kinds that change tracked files —
- * git.reset-hard, git.switch, git.restore-files — in one place: what such a step changes is
- * every path where the working copy differs from the commit it moves to.
+ * The checks of the step kinds that change tracked files — git.reset-hard, git.switch,
+ * git.restore-files — in one place: what such a step changes is every path where the working
+ * copy differs from the commit it moves to. Two checks: this user's permissions (engine/access.ts),
+ * and the untracked or ignored entries in the way of the commit's files (in-the-way.ts), which the
+ * snapshot must hold before git writes over them.
  */
 import { git } from '../io/git.js';
+import { commitOf, memoized } from '../io/repo-state.js';
 import { isSuperuser } from '../io/access.js';
 import { checkChanges, outermost, unwritableError, withOpenDirs, noProblems, type AccessReport, type Change } from '../engine/access.js';
 import { showPath } from '../ui/format.js';
 import type { PlanContext, StepKind } from './types.js';
+import { entriesInTheWay, targetDiff, verifyHeldBySnapshot, type InTheWay } from './in-the-way.js';
 
 /** A `with` value that is known now (not a `{{ steps.… }}` template left for run time), else null. */
 export function known(v: unknown): string | null {
@@ -36,16 +40,7 @@ export interface TrackedMove {
  */
 export async function trackedChangesAccess(ctx: PlanContext, move: TrackedMove, memo?: Map<string, Promise<AccessReport>>): Promise<AccessReport> {
   if (isSuperuser()) return noProblems();
-  const root = ctx.repo.root;
-  let target: string | null = null;
-  for (const t of move.targets) {
-    if (!t) continue;
-    const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${t}^{commit}`], { cwd: root, readOnly: true, allowFail: true });
-    if (r.code === 0) {
-      target = r.stdout.trim();
-      break;
-    }
-  }
+  const target = await targetOf(ctx, move);
   if (!target) return noProblems(); // nothing resolves: the step itself says so
   // (in a preflight, the emergency's switch and reset ask the same question: answered once)
   const key = JSON.stringify([target, move.paths, move.removes, move.untracked]);
@@ -56,18 +51,33 @@ export async function trackedChangesAccess(ctx: PlanContext, move: TrackedMove, 
   return answer;
 }
 
+/** The commit the move goes to: the first of its targets that resolves, or null. */
+async function targetOf(ctx: PlanContext, move: TrackedMove): Promise<string | null> {
+  for (const t of move.targets) {
+    if (!t) continue;
+    // a branch or tag from the ref listing; an object id's commit never changes: asked once
+    const oid = /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(t) ? await memoized(`commit of ${ctx.repo.root} ${t}`, () => commitOf(ctx.repo.root, t), []) : await commitOf(ctx.repo.root, t);
+    if (oid) return oid;
+  }
+  return null;
+}
+
+/** The untracked and ignored entries in the way of the files the move writes (in-the-way.ts). */
+export async function inTheWayOf(ctx: PlanContext, move: TrackedMove): Promise<InTheWay[]> {
+  const target = await targetOf(ctx, move);
+  return target ? entriesInTheWay(ctx.repo.root, target, move.paths ?? []) : [];
+}
+
 async function changesTo(ctx: PlanContext, target: string, move: TrackedMove): Promise<AccessReport> {
   const root = ctx.repo.root;
   const [diff, untracked] = await Promise.all([
-    git(['diff', '--name-status', '-z', '--no-renames', '--no-ext-diff', target, '--', ...(move.paths ?? [])], { cwd: root, readOnly: true, env: { GIT_LITERAL_PATHSPECS: '1' } }),
+    targetDiff(root, target, move.paths ?? []),
     move.untracked ? git(['ls-files', '-z', '-o', '--exclude-standard'], { cwd: root, readOnly: true }) : null,
   ]);
   const changes: Change[] = [];
-  const recs = diff.stdout.split('\0');
-  for (let i = 0; i + 1 < recs.length; i += 2) {
+  for (const { status, path } of diff) {
     // A: here, not in the target (git removes it); D, M, T: git writes the target's file
-    const path = recs[i + 1]!;
-    changes.push(recs[i] === 'A' ? { op: 'remove', path, skippable: true, mustRead: true } : { op: 'write', path, skippable: false, mustRead: true });
+    changes.push(status === 'A' ? { op: 'remove', path, skippable: true, mustRead: true } : { op: 'write', path, skippable: false, mustRead: true });
   }
   for (const path of untracked?.stdout.split('\0') ?? []) if (path && !path.endsWith('/')) changes.push({ op: 'remove', path, skippable: true });
   for (const path of move.removes ?? []) changes.push({ op: 'remove', path: path.replace(/\/+$/, ''), skippable: false });
@@ -84,7 +94,10 @@ export function checkingTrackedChanges<W>(kind: StepKind<W>, moveOf: (w: W, ctx:
   return {
     ...kind,
     access: (w, ctx) => trackedChangesAccess(ctx, moveOf(w, ctx, ctx.earlier), ctx.memo),
+    inTheWay: (w, ctx) => inTheWayOf(ctx, moveOf(w, ctx, ctx.earlier)),
     async run(w, ctx) {
+      // every untracked or ignored entry git would write over must be in the run's snapshot
+      await verifyHeldBySnapshot(ctx.repo.root, ctx.snapshotId, await inTheWayOf(ctx, moveOf(w, ctx, [])), ctx.run.id);
       const access = await trackedChangesAccess(ctx, moveOf(w, ctx, []));
       if (access.blocked.length) {
         if (!ctx.run.skipUnwritable || access.blocked.some((b) => !b.skippable)) {

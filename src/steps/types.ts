@@ -6,6 +6,7 @@ import type { ZodType } from '#zod';
 import type { Config, Playbook } from '../types.js';
 import type { Repo } from '../repo.js';
 import type { AccessReport } from '../engine/access.js';
+import type { InTheWay } from './in-the-way.js';
 
 export interface RunInfo {
   id: string;
@@ -143,5 +144,10 @@ export interface StepKind<W = Record<string, unknown>> {
    * its preflight asks git.
    */
   preload?(): Promise<unknown>;
+  /**
+   * The untracked and ignored entries running it now would write over (steps/in-the-way.ts), for
+   * the preflight and the dry run: each must be one the snapshot holds; reads only.
+   */
+  inTheWay?(w: W, ctx: AccessContext): Promise<InTheWay[]>;
   run(w: W, ctx: StepContext): Promise<StepResult | void>;
 }
