@@ -75,8 +75,16 @@ export const gitSwitch: StepKind<With> = checkingTrackedChanges({
 /** Where the switch moves the working copy. */
 function switchMove(w: With, ctx: PlanContext, earlier: readonly string[]): TrackedMove {
   // (a branch known only on the remote is created from it; a WIP commit before the switch made the untracked files tracked)
-  const to = w.create ? known(w.from ?? 'HEAD') : known(w.to);
-  return { targets: to ? [to, ctx.config.remote ? `refs/remotes/${ctx.config.remote}/${to}` : null] : [ctx.baseline.oid], untracked: earlier.includes('git.commit-all') };
+  // (a branch to switch to is refs/heads/<name> — answered by the ref listing — else the commit `to` names)
+  const untracked = earlier.includes('git.commit-all');
+  if (w.create) {
+    const from = known(w.from ?? 'HEAD');
+    return { targets: from ? [from] : [ctx.baseline.oid], untracked };
+  }
+  const to = known(w.to);
+  if (!to) return { targets: [ctx.baseline.oid], untracked };
+  const name = targetOf(to);
+  return { targets: [`refs/heads/${name}`, ctx.config.remote ? `refs/remotes/${ctx.config.remote}/${name}` : null, to], untracked };
 }
 
 /**

@@ -55,6 +55,7 @@ export async function trackedChangesAccess(ctx: PlanContext, move: TrackedMove, 
 async function targetOf(ctx: PlanContext, move: TrackedMove): Promise<string | null> {
   for (const t of move.targets) {
     if (!t) continue;
+    if (t === ctx.baseline.oid) return t; // (resolved to its commit before the run began)
     // a branch or tag from the ref listing; an object id's commit never changes: asked once
     const oid = /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(t) ? await memoized(`commit of ${ctx.repo.root} ${t}`, () => commitOf(ctx.repo.root, t), []) : await commitOf(ctx.repo.root, t);
     if (oid) return oid;
