@@ -44,7 +44,7 @@ export function notHeldMessage(notHeldList: readonly { path: string; why: string
   const one = notHeldList.length === 1;
   const it = one ? 'it' : 'them';
   return {
-    message: `${notHeldList.map((n) => `${showPath(n.path)} (${n.why})`).join(', ')}: ${one ? 'this untracked or ignored entry is' : 'these untracked or ignored entries are'} in the way of files the rollback must write (the target commit tracks a file at ${one ? 'its path' : 'their paths'}, or a directory above ${it}), and the snapshot cannot hold ${it}, so git would write over ${it} for good.`,
+    message: `${notHeldList.map((n) => `${showPath(n.path)} (${n.why})`).join(', ')}: ${one ? 'this untracked or ignored entry stands' : 'these untracked or ignored entries stand'} where the commit the run moves to has files, and the snapshot cannot hold ${it}, so git would write over ${it} for good.`,
     next: `move ${it} out of the repository (for example \`mv ${shellQuote(notHeldList[0]!.path)} /tmp/\`), or commit ${it} on a branch, then run \`${command}\` again`,
   };
 }

@@ -128,7 +128,13 @@ export function notHeld(entries: readonly InTheWay[], skipped: readonly SkippedE
     for (const f of e.files) {
       const p = f.replace(/\/$/, '');
       const s = skipped.find((k) => p === k.path || p.startsWith(`${k.path}/`));
-      const why = f.endsWith('/') ? 'a nested git repository' : s ? skippedWords(s.reason) : records && (p === records || p.startsWith(`${records}/`)) ? "rb's records folder, never part of a snapshot" : null;
+      // (a file of a nested repository: the repository is what to move)
+      if (s?.reason === 'nested-repo' || f.endsWith('/')) {
+        const repo = s?.reason === 'nested-repo' ? s.path : p;
+        if (!out.some((o) => o.path === repo)) out.push({ path: repo, why: 'a nested git repository' });
+        continue;
+      }
+      const why = s ? skippedWords(s.reason) : records && (p === records || p.startsWith(`${records}/`)) ? "rb's records folder, never part of a snapshot" : null;
       if (why) out.push({ path: p, why });
     }
   }
@@ -138,7 +144,6 @@ export function notHeld(entries: readonly InTheWay[], skipped: readonly SkippedE
 function skippedWords(reason: string): string {
   switch (reason) {
     case 'unreadable': return 'it cannot be read';
-    case 'nested-repo': return 'a nested git repository';
     case 'listed': return 'inside an ignored directory snapshots skip (snapshots.skipIgnored, or a dependency directory)';
     case 'too-big': return 'ignored and larger than snapshots.maxIgnoredBytes';
     case 'non-utf8-name': return 'its name is not UTF-8';
