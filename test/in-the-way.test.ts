@@ -147,6 +147,19 @@ describe.concurrent('untracked entries in the way of the baseline', { timeout: 1
       expect(outOf(plan)).toContain('the run would stop before changing anything: data/sub (a nested git repository)');
     });
 
+    it('a nested repository where the baseline has a directory, holding a file at a path the baseline tracks: the repository is named', async () => {
+      const r = inTheWayRepo();
+      r.git('rm', '-q', '-r', 'lib');
+      r.git('commit', '-q', '-m', 'drop lib/');
+      r.sh('mkdir lib && cd lib && git init -q && echo mine > x.js && git add x.js && git -c user.name=t -c user.email=t@t commit -q -m lib');
+      const before = untouched(r);
+      const res = await rbAsync(r.root, ['emergency', '--yes', '--no-services', '--no-install']);
+      expectCode(res, 3);
+      expect(res.stderr).toContain('lib (a nested git repository): this untracked or ignored entry stands where the commit the run moves to has files');
+      expect(res.stderr).toContain('`mv lib /tmp/`');
+      expect(untouched(r)).toBe(before);
+    });
+
     it('a vendored file in an ignored node_modules the snapshot skips', async () => {
       const r = inTheWayRepo();
       r.git('rm', '-q', '--cached', 'node_modules/vendored.js');
