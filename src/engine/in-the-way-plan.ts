@@ -12,8 +12,8 @@ import type { PlanContext, StepKind } from '../steps/types.js';
 import { describeInTheWay, notHeld, type InTheWay } from '../steps/in-the-way.js';
 
 /** What each destructive step of the plan would write over (steps/in-the-way.ts), from the working copy as it is now. */
-export async function inTheWayOfPlan(ctx: PlanContext, plan: Plan, kinds: Record<string, StepKind<any>>): Promise<{ step: string; kind: string; entries: InTheWay[] }[]> {
-  const out: { step: string; kind: string; entries: InTheWay[] }[] = [];
+export async function inTheWayOfPlan(ctx: PlanContext, plan: Plan, kinds: Record<string, StepKind<any>>): Promise<{ step: string; kind: string; entries: InTheWay[]; afterWip: boolean }[]> {
+  const out: { step: string; kind: string; entries: InTheWay[]; afterWip: boolean }[] = [];
   const earlier: string[] = [];
   for (const ps of flatten(plan.steps)) {
     if (ps.children) continue;
@@ -21,7 +21,7 @@ export async function inTheWayOfPlan(ctx: PlanContext, plan: Plan, kinds: Record
     if (kind?.inTheWay && ps.destructive && mayRun(ps.when, ctx)) {
       // (an entry an earlier step writes over already is named there: the emergency's switch and reset)
       const entries = (await kind.inTheWay(ps.with, { ...ctx, earlier: [...earlier], memo: new Map() })).filter((e) => !out.some((o) => o.entries.some((x) => x.path === e.path)));
-      if (entries.length) out.push({ step: ps.id, kind: ps.kind, entries });
+      if (entries.length) out.push({ step: ps.id, kind: ps.kind, entries, afterWip: earlier.includes('git.commit-all') });
     }
     earlier.push(ps.kind);
   }
@@ -69,5 +69,5 @@ export async function inTheWayWarnings(ctx: PlanContext, plan: Plan, kinds: Reco
     const { message, next } = notHeldMessage(list, command);
     return [`the run would stop before changing anything: ${message} Next: ${next}.`];
   }
-  return found.map((f) => `step ${f.step} (${f.kind}) writes over untracked or ignored entries in the way of the files it writes: ${describeInTheWay(f.entries)}; the snapshot taken first holds them, \`rb undo\` gives them back`);
+  return found.map((f) => `step ${f.step} (${f.kind}) writes over untracked or ignored entries in the way of the files it writes: ${describeInTheWay(f.entries)}${f.afterWip ? ' (those the WIP commit before it does not take)' : ''}; the snapshot taken first holds them, \`rb undo\` gives them back`);
 }
