@@ -22,7 +22,6 @@ import { join } from 'node:path';
 import { git, shellQuote, splitZ } from '../io/git.js';
 import { memoized } from '../io/repo-state.js';
 import { objectInfo } from '../io/cat-file.js';
-import { hashObject, objectFormatOf } from '../io/object-batch.js';
 import { fsPath } from '../io/path-bytes.js';
 import { showPath } from '../ui/format.js';
 import type { SkippedEntry } from '../snapshot/format.js';
@@ -194,10 +193,14 @@ export async function verifyHeldBySnapshot(root: string, snapshotId: string | nu
 
 /** The blob id of a file's bytes (a symlink's target), in the object format of `like`, read in chunks; null when unreadable. */
 function rawBlobOid(abs: string, like: string): string | null {
-  const algo = objectFormatOf(like);
+  // (io/object-batch.ts hashes the same way; not imported: planning must not load the snapshot code it uses)
+  const algo = like.length === 64 ? 'sha256' : 'sha1';
   try {
     const st = lstatSync(fsPath(abs));
-    if (st.isSymbolicLink()) return hashObject(algo, 'blob', readlinkSync(fsPath(abs), { encoding: 'buffer' }));
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(fsPath(abs), { encoding: 'buffer' });
+      return createHash(algo).update(`blob ${target.length}\0`).update(target).digest('hex');
+    }
     const fd = openSync(fsPath(abs), 'r');
     try {
       const size = fstatSync(fd).size;
