@@ -60,17 +60,22 @@ const count = (calls: string[]) => {
   return Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(' ');
 };
 
+/** `rb emergency` then `rb undo`, both counted; the undo must give back the working copy byte for byte. */
+function emergencyThenUndo(r: TestRepo, shim: string): { em: ReturnType<typeof rbCounted>; undo: ReturnType<typeof rbCounted> } {
+  const before = manifest(r.root, EXCL);
+  const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
+  expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
+  const undo = rbCounted(r, shim, ['undo', '--yes']);
+  expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
+  expect(manifest(r.root, EXCL)).toBe(before);
+  return { em, undo };
+}
+
 describe('git processes per command (issue 18)', () => {
   it('emergency, undo and snapshot start few git processes; no `git --version` once the version is cached; undo is exact', () => {
     const r = copyRepo(emergencyRepo());
     const shim = gitShim();
-    const before = manifest(r.root, EXCL);
-
-    const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
-    expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
-    const undo = rbCounted(r, shim, ['undo', '--yes']);
-    expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
-    expect(manifest(r.root, EXCL)).toBe(before);
+    const { em, undo } = emergencyThenUndo(r, shim);
     const snap = rbCounted(r, shim, ['snapshots', 'create', '-m', 'counted']);
     expect(snap.code, snap.out).toBe(0);
     const status = rbCounted(r, shim, ['status']);
@@ -120,12 +125,7 @@ describe('peak memory of rb undo (issue 18)', () => {
       const shim = gitShim();
       mkdirSync(join(r.root, 'build'), { recursive: true });
       if (big) writeFileSync(join(r.root, 'build', 'big.bin'), randomBytes(40 * 1024 * 1024)); // build/ is ignored
-      const before = manifest(r.root, EXCL);
-      const em = rbCounted(r, shim, ['emergency', '--yes', '--no-services', '--no-install']);
-      expectCode({ code: em.code, signal: null, stdout: em.out, stderr: '' }, 0);
-      const undo = rbCounted(r, shim, ['undo', '--yes']);
-      expectCode({ code: undo.code, signal: null, stdout: undo.out, stderr: '' }, 0);
-      expect(manifest(r.root, EXCL)).toBe(before);
+      const { undo } = emergencyThenUndo(r, shim);
       expect(undo.peakMb, `rb undo peak ${undo.peakMb.toFixed(0)} MB`).toBeGreaterThan(0);
       return undo.peakMb;
     };
