@@ -843,7 +843,7 @@ async function worktreeEdits(
         if (e instanceof FileBlobsUnsure) return null; // something changed under it: the ways below sort it out
         throw e;
       });
-    const filtered = stored && viaGit.length > 0 ? await hashWithGit(run, tmp, viaGit, indexEntry, conv) : new Map<string, { mode: string; oid: string }>();
+    const filtered = stored && viaGit.length > 0 ? await hashWithGit(run, join(tmp, 'c.idx'), viaGit.map((f) => f.path), seedEntries(viaGit, indexEntry, conv)) : new Map<string, { mode: string; oid: string }>();
     if (stored && filtered && viaGit.every((f) => REGULAR.has(filtered.get(f.path)?.mode ?? ''))) {
       direct.forEach((f, i) => {
         const oid = stored[i];
@@ -872,31 +872,11 @@ async function worktreeEdits(
     // their index entries (no stat data: every file is still read). Which files those are,
     // check-attr answers beside the first hashing; without its answer (no HEAD), all tracked
     // files are seeded at once.
-    const seedOf = (conv: Set<string> | null) => files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
-      .map((f) => [f.path, indexEntry.get(f.path)] as const)
-      .filter((x): x is readonly [string, IndexEntry] => !!x[1] && REGULAR.has(x[1].mode));
-    const hashIn = async (idxFile: string, paths: readonly string[], seed: readonly (readonly [string, IndexEntry])[]) => {
-      // core.ignoreStat would mark the seeded entries assume-unchanged, and --add would then
-      // keep their index blobs instead of reading the files
-      if (seed.length > 0) {
-        await run(['-c', 'core.ignoreStat=false', 'update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
-      }
-      const added = await run(['-c', 'core.ignoreStat=false', 'update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: paths.map((p) => p + '\0').join(''), allowFail: true });
-      if (added.code !== 0) return null;
-      const ls = await run(['ls-files', '-s', '-z'], { indexFile: idxFile, readOnly: true });
-      const oids = new Map<string, { mode: string; oid: string }>();
-      for (const rec of splitNul(ls.stdout)) {
-        const tab = rec.indexOf('\t');
-        const [mode, oid] = rec.slice(0, tab).split(' ');
-        oids.set(rec.slice(tab + 1), { mode: mode!, oid: oid! });
-      }
-      return oids;
-    };
-    let oids = await hashIn(join(tmp, 'h.idx'), all, convertible ? [] : seedOf(null));
+    let oids = await hashWithGit(run, join(tmp, 'h.idx'), all, convertible ? [] : seedEntries(files, indexEntry, null));
     if (oids && convertible) {
-      const seed = seedOf(await convertible);
+      const seed = seedEntries(files, indexEntry, await convertible);
       if (seed.length > 0) {
-        const again = await hashIn(join(tmp, 'h2.idx'), seed.map(([p]) => p), seed);
+        const again = await hashWithGit(run, join(tmp, 'h2.idx'), seed.map(([p]) => p), seed);
         if (again) for (const [p] of seed) oids.set(p, again.get(p)!);
         else oids = null;
       }
@@ -944,23 +924,33 @@ async function worktreeEdits(
 const REGULAR = new Set(['100644', '100755']);
 
 /**
- * The files git converts, hashed by git as `git add` would: `update-index --add` in a temporary
- * index that first gets the index entries of the tracked ones (git add keeps CRLF in a file
- * whose index blob already has it; without the entry it cannot know). path -> mode and blob;
+ * The index entries of the tracked files among `files` (only those in `conv` when given) that
+ * are regular files: what a temporary index gets before {@link hashWithGit} hashes them, since
+ * git add keeps CRLF in a file whose index blob already has it and cannot know that without
+ * the entry.
+ */
+function seedEntries(
+  files: readonly { path: string; isTracked: boolean }[], indexEntry: ReadonlyMap<string, IndexEntry>, conv: ReadonlySet<string> | null,
+): (readonly [string, IndexEntry])[] {
+  return files.filter((f) => f.isTracked && (!conv || conv.has(f.path)))
+    .map((f) => [f.path, indexEntry.get(f.path)] as const)
+    .filter((x): x is readonly [string, IndexEntry] => !!x[1] && REGULAR.has(x[1].mode));
+}
+
+/**
+ * `paths` hashed by git as `git add` would (clean filters, line endings): `update-index --add`
+ * in the temporary index `idxFile`, which first gets the `seed` entries. path -> mode and blob;
  * null when git refused (a file vanished meanwhile...).
  */
 async function hashWithGit(
-  run: Run, tmp: string, files: readonly { path: string; isTracked: boolean }[], indexEntry: ReadonlyMap<string, IndexEntry>, conv: ReadonlySet<string>,
+  run: Run, idxFile: string, paths: readonly string[], seed: readonly (readonly [string, IndexEntry])[],
 ): Promise<Map<string, { mode: string; oid: string }> | null> {
-  const idxFile = join(tmp, 'c.idx');
-  const seed = files.filter((f) => f.isTracked && conv.has(f.path)).map((f) => [f.path, indexEntry.get(f.path)] as const)
-    .filter((x): x is readonly [string, IndexEntry] => !!x[1] && REGULAR.has(x[1].mode));
   // core.ignoreStat would mark the seeded entries assume-unchanged, and --add would then keep
   // their index blobs instead of reading the files
   if (seed.length > 0) {
     await run(['-c', 'core.ignoreStat=false', 'update-index', '-z', '--index-info'], { indexFile: idxFile, input: seed.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('') });
   }
-  const added = await run(['-c', 'core.ignoreStat=false', 'update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: files.map((f) => f.path + '\0').join(''), allowFail: true });
+  const added = await run(['-c', 'core.ignoreStat=false', 'update-index', '--add', '-z', '--stdin'], { indexFile: idxFile, input: paths.map((p) => p + '\0').join(''), allowFail: true });
   if (added.code !== 0) return null;
   const ls = await run(['ls-files', '-s', '-z'], { indexFile: idxFile, readOnly: true });
   const oids = new Map<string, { mode: string; oid: string }>();
