@@ -31,7 +31,7 @@ function ours(r: TestRepo) {
 }
 
 /** ours equals git's, and every tree rb made hashes to its id and is the tree git wrote (`cat-file`) */
-function expectSame(r: TestRepo, label: string): { made: number; reused: number } {
+function expectSame(r: TestRepo, label: string): { made: number; reused: number; serialised: number } {
   const mine = ours(r);
   expect(mine, label).not.toBeNull();
   expect(mine!.tree, label).toBe(gitsTree(r));
@@ -39,7 +39,7 @@ function expectSame(r: TestRepo, label: string): { made: number; reused: number 
     expect(hashObject('sha1', 'tree', t.body)).toBe(t.oid);
     expect(gitRun(r.root, ['cat-file', 'tree', t.oid]).stdoutBuf.equals(t.body), `${label}: ${t.oid}`).toBe(true);
   }
-  return { made: mine!.made.length, reused: mine!.reused.length };
+  return { made: mine!.made.length, reused: mine!.reused.length, serialised: mine!.serialised };
 }
 
 function busy(r: TestRepo): void {
@@ -56,7 +56,7 @@ describe('the index tree without write-tree', () => {
   it('just committed (the cache-tree valid): its root, reused; after staged edits: the invalid directories made, the rest reused', () => {
     const r = makeRepo();
     busy(r);
-    expect(expectSame(r, 'committed')).toEqual({ made: 0, reused: 1 });
+    expect(expectSame(r, 'committed')).toEqual({ made: 0, reused: 1, serialised: 0 });
     r.write('b/c/d/e.txt', 'edited\n');
     r.write('new/dir/file', 'new\n');
     r.git('add', '-A');
@@ -72,6 +72,9 @@ describe('the index tree without write-tree', () => {
     const partly = expectSame(r, 'one path updated');
     expect(partly.made).toBe(4); // b/c/d, b/c, b and the root
     expect(partly.reused).toBeGreaterThan(2);
+    // only the entries directly in those four directories are read (b/c/d/e.txt, b/c/f.txt,
+    // b/näme and the root's files), the valid directories skipped by their entry counts
+    expect(ours(r)!.serialised).toBe(3 + 9);
     // a gitlink and a skip-worktree entry
     const head = r.git('rev-parse', 'HEAD').trim();
     r.git('update-index', '--add', '--cacheinfo', `160000,${head},sub/module`);

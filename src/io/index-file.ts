@@ -77,6 +77,26 @@ export function readIndexFlags(buf: Buffer, hashBytes: 20 | 32): IndexFlags | nu
 }
 
 /**
+ * Where each entry of an index file lies (its offset, for the mode and id at fixed places) and
+ * its path, plus the extensions; no per-entry strings (a 50,000-entry index is read in a few
+ * ms). `unusual` is set when some entry is unmerged or intent-to-add. Null as readIndexEntries.
+ */
+export function readIndexLayout(buf: Buffer, hashBytes: 20 | 32): {
+  offsets: number[]; paths: Buffer[]; extensions: Map<string, Buffer>; unusual: boolean;
+} | null {
+  const offsets: number[] = [];
+  const paths: Buffer[] = [];
+  const extensions = new Map<string, Buffer>();
+  let unusual = false;
+  const ok = walkIndex(buf, hashBytes, (at, flags, extended, path) => {
+    if ((flags & 0x3000) !== 0 || (extended & 0x2000) !== 0) unusual = true;
+    offsets.push(at);
+    paths.push(path);
+  }, (sig, body) => void extensions.set(sig, body));
+  return ok ? { offsets, paths, extensions, unusual } : null;
+}
+
+/**
  * Visit each entry of an index file: its offset, flags, extended flags and path (a view into
  * `buf` for versions 2-3, a copy for version 4). False when the index is not one rb reads.
  */
@@ -121,8 +141,10 @@ function walkIndex(
       path = Buffer.concat([previous.subarray(0, previous.length - drop), buf.subarray(at, nul)]);
       pos = nul + 1;
     } else {
-      const nul = buf.indexOf(0, at);
-      if (nul < 0) return false;
+      // the name's length is in the flags' low 12 bits (0xfff: that long or longer, then its NUL says)
+      const short = flags & 0xfff;
+      const nul = short < 0xfff ? at + short : buf.indexOf(0, at);
+      if (nul < 0 || nul >= buf.length || buf[nul] !== 0) return false;
       path = buf.subarray(at, nul);
       // the entry is padded with 1-8 NULs to a multiple of 8 bytes
       pos += (at - pos + path.length + 8) & ~7;

@@ -10,7 +10,7 @@
  * `--strict` then checks that every blob they name exists, as write-tree does).
  */
 import { hashObject, type ObjectFormat } from '../io/object-batch.js';
-import { readIndex } from '../io/index-file.js';
+import { readIndexLayout } from '../io/index-file.js';
 
 /** One directory of the cache-tree: its name, how many index entries it covers (-1: invalid), its tree id when valid. */
 interface CacheTreeNode {
@@ -20,48 +20,67 @@ interface CacheTreeNode {
   children: Map<string, CacheTreeNode>;
 }
 
-const MODES = new Set(['100644', '100755', '120000', '160000']);
+/** the modes git writes today (100644, 100755, 120000, 160000) */
+const MODES = new Set([0o100644, 0o100755, 0o120000, 0o160000]);
 
 /**
  * The index's tree, the trees rb made for it (children first) and the valid cache-tree ids it
  * took as they are (the caller checks they exist, as git does: one missing, git writes the tree);
- * or null when git must write it.
+ * or null when git must write it. `serialised` counts the entries rb read the mode and id of:
+ * only those of directories the cache-tree does not hold as valid (a valid directory is skipped
+ * by its entry count, as git does), so a large index with a few changed directories costs little
+ * more than one walk over its paths.
  */
-export function indexTree(buf: Buffer, algo: ObjectFormat): { tree: string; made: { oid: string; body: Buffer }[]; reused: string[] } | null {
+export function indexTree(buf: Buffer, algo: ObjectFormat): { tree: string; made: { oid: string; body: Buffer }[]; reused: string[]; serialised: number } | null {
   const hashBytes = algo === 'sha1' ? 20 : 32;
-  const index = readIndex(buf, hashBytes);
-  if (!index) return null;
-  const entries = index.entries;
-  for (const e of entries) {
-    if (e.stage !== 0 || !MODES.has(e.mode) || e.intentToAdd) return null;
+  const index = readIndexLayout(buf, hashBytes);
+  if (!index || index.unusual) return null;
+  const { offsets, paths } = index;
+  for (const at of offsets) {
+    if (!MODES.has(buf.readUInt32BE(at + 24))) return null;
   }
   const treeExt = index.extensions.get('TREE');
   const cache = treeExt ? cacheTree(treeExt, hashBytes) : null;
   if (cache === undefined) return null;
   const made: { oid: string; body: Buffer }[] = [];
   const reused: string[] = [];
+  let serialised = 0;
+  const valid = (node: CacheTreeNode | null | undefined): node is CacheTreeNode & { oid: string } => !!node && node.count >= 0 && !!node.oid;
+  /** paths[k] starts with the directory paths[i][prefixLen, end) (end: just after its slash), the entries from..to sharing prefixLen bytes */
+  const inDir = (k: number, i: number, prefixLen: number, end: number) => {
+    const p = paths[k]!;
+    return p.length > end && p.compare(paths[i]!, prefixLen, end, prefixLen, end) === 0;
+  };
   const build = (from: number, to: number, prefixLen: number, node: CacheTreeNode | null): string | null => {
-    if (node && node.count >= 0 && node.oid) {
+    if (valid(node)) {
       if (node.count !== to - from) return null; // a cache-tree that does not match the entries: git's business
       reused.push(node.oid);
       return node.oid;
     }
     const items: { name: Buffer; tree: boolean; mode: string; oid: string }[] = [];
     for (let i = from; i < to;) {
-      const e = entries[i]!;
-      const rest = e.path.subarray(prefixLen);
-      const slash = rest.indexOf(0x2f);
+      const path = paths[i]!;
+      const slash = path.indexOf(0x2f, prefixLen);
       if (slash < 0) {
-        items.push({ name: rest, tree: false, mode: e.mode, oid: e.oid });
+        const at = offsets[i]!;
+        items.push({ name: path.subarray(prefixLen), tree: false, mode: buf.readUInt32BE(at + 24).toString(8), oid: buf.toString('hex', at + 40, at + 40 + hashBytes) });
+        serialised++;
         i++;
         continue;
       }
-      // the entries of one directory are contiguous in the index (sorted by path bytes)
-      const dir = rest.subarray(0, slash + 1);
-      let j = i + 1;
-      while (j < to && entries[j]!.path.length > prefixLen + slash && entries[j]!.path.subarray(prefixLen, prefixLen + slash + 1).equals(dir)) j++;
-      const name = rest.subarray(0, slash);
-      const sub = build(i, j, prefixLen + slash + 1, node?.children.get(name.toString('latin1')) ?? null);
+      // the entries of one directory are contiguous in the index (sorted by path bytes): a valid
+      // directory's are its count of entries from here (checked at both ends), the others' are found
+      const name = path.subarray(prefixLen, slash);
+      const child = node?.children.get(name.toString('latin1')) ?? null;
+      let j: number;
+      if (valid(child)) {
+        j = i + child.count;
+        if (child.count < 1 || j > to || !inDir(j - 1, i, prefixLen, slash + 1) || (j < to && inDir(j, i, prefixLen, slash + 1))) return null;
+      } else {
+        j = i + 1;
+        while (j < to && inDir(j, i, prefixLen, slash + 1)) j++;
+      }
+      const sub = build(i, j, slash + 1, child);
       if (sub === null) return null;
       items.push({ name, tree: true, mode: '40000', oid: sub });
       i = j;
@@ -74,8 +93,8 @@ export function indexTree(buf: Buffer, algo: ObjectFormat): { tree: string; made
     made.push({ oid, body });
     return oid;
   };
-  const tree = build(0, entries.length, 0, cache);
-  return tree === null ? null : { tree, made, reused };
+  const tree = build(0, offsets.length, 0, cache);
+  return tree === null ? null : { tree, made, reused, serialised };
 }
 
 const SLASH = Buffer.from('/');
