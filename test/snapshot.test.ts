@@ -15,6 +15,10 @@ import {
   resolveSnapshot, restoreJournalPath, restoreSnapshot, type CaptureOptions, type SnapshotInfo,
 } from '../src/snapshot/index.js';
 import { LockedError, PreconditionError, UsageError } from '../src/errors.js';
+import { indexRawBlob } from '../src/snapshot/capture.js';
+import { ObjectBatch } from '../src/io/object-batch.js';
+import { git, type GitOptions } from '../src/io/git.js';
+import { withRunScope } from '../src/io/run-scope.js';
 
 const repos = tmpRepos();
 
@@ -483,6 +487,38 @@ describe('snapshot ids and the store', () => {
     expect(r.git('check-ref-format', `refs/rb/snapshots/${a.id}`)).toBe('');
     expect(a.commit).not.toBe(b.commit);
     expect(r.git('show', '-s', '--format=%B', a.commit)).toContain(`rb-snapshot-id: ${a.id}`);
+  });
+
+  it('meta/index.raw: an index the repository already holds (unchanged since the last snapshot) is not added to the batch again', async () => {
+    const r = richRepo();
+    for (let i = 0; i < 1200; i++) r.write(`many/d${i % 12}/file-${i}.txt`, `${i}\n`);
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'many');
+    const bytes = readFileSync(join(r.root, '.git', 'index'));
+    expect(bytes.length).toBeGreaterThan(64 * 1024);
+    const run = (args: readonly string[], o: Partial<GitOptions> = {}) => git(args, { cwd: r.root, ...o });
+    const head = r.git('rev-parse', 'HEAD').trim();
+    await withRunScope(async () => {
+      const before = ObjectBatch.forOid(run, head);
+      const oid = await indexRawBlob(r.root, before, bytes);
+      expect(before.size).toBe(1); // not in the repository yet: written with the snapshot
+      r.write('many/d0/file-0.txt', 'edited, not staged\n');
+      const a = await captureSnapshot(r.repo());
+      expect(r.git('rev-parse', `${a.commit}:meta/index.raw`).trim()).toBe(oid);
+      const after = ObjectBatch.forOid(run, head);
+      expect(await indexRawBlob(r.root, after, bytes)).toBe(oid);
+      expect(after.size).toBe(0);
+      // the next snapshot names the same blob, byte for byte the index
+      r.write('many/d1/file-1.txt', 'edited too\n');
+      const b = await captureSnapshot(r.repo());
+      expect(r.git('rev-parse', `${b.commit}:meta/index.raw`).trim()).toBe(oid);
+      expect(gitRun(r.root, ['cat-file', 'blob', oid]).stdoutBuf.equals(bytes)).toBe(true);
+      // a changed index is a new blob
+      r.git('add', 'many/d1/file-1.txt');
+      const changed = ObjectBatch.forOid(run, head);
+      expect(await indexRawBlob(r.root, changed, readFileSync(join(r.root, '.git', 'index')))).not.toBe(oid);
+      expect(changed.size).toBe(1);
+    });
   });
 
   it('lists newest first, reads, resolves by id, prefix and commit, refuses ambiguous/unknown, deletes with CAS', async () => {

@@ -52,7 +52,7 @@ import {
 } from './format.js';
 import { stampOf } from '../ui/format.js';
 import { TreeEditor, type TreeEditOp } from './tree-edit.js';
-import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs } from '../io/object-batch.js';
+import { ObjectBatch, addCommit, commitIdentity, hashObject, messageFromParagraphs } from '../io/object-batch.js';
 import { FileBlobsUnsure, SharedFilePack } from './file-blobs.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
@@ -623,7 +623,7 @@ async function capture(
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   // the small meta blobs: hashed here, written with the trees and the commit
   const indexRaw = await indexRawP;
-  const metaOids = ['oid' in indexRaw ? indexRaw.oid : objects.blob(indexRaw.bytes), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
+  const metaOids = ['oid' in indexRaw ? indexRaw.oid : await indexRawBlob(root, objects, indexRaw.bytes), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
   const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
   for (let attempt = 0; ; attempt++) {
@@ -670,6 +670,22 @@ async function capture(
       throw new GitError(['update-ref', '--create-reflog', ref, commit, ''], u.code, u.stdout, u.stderr);
     }
   }
+}
+
+/**
+ * meta/index.raw's blob id: added to the batch only when the repository does not hold it yet.
+ * An index unchanged since the last snapshot (the common case: edits in the worktree, nothing
+ * staged) is the same blob, megabytes in a large repository, that the batch would otherwise
+ * compress and git unpack again. (As for the index's trees above: an object the repository has
+ * is not written again.)
+ */
+export async function indexRawBlob(root: string, objects: ObjectBatch, bytes: Buffer): Promise<string> {
+  if (bytes.length >= 64 * 1024 && hasBatchCommand()) {
+    const oid = hashObject(objects.algo, 'blob', bytes);
+    const [found] = await objectInfo(root, [oid]);
+    if (found?.type === 'blob') return oid;
+  }
+  return objects.blob(bytes);
 }
 
 // ------------------------------------------------------------------------------------------------
