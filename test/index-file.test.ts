@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gitRun, makeRepo, tmpRepos, type TestRepo } from './helpers/repo.js';
-import { lsFilesStaged, readIndexEntries, readIndexFlags } from '../src/io/index-file.js';
+import { lsFilesStaged, lsFilesStagedOf, readIndexEntries, readIndexFlags } from '../src/io/index-file.js';
 
 tmpRepos();
 
@@ -58,6 +58,10 @@ describe('the index read without git', () => {
       if (version >= 3) r.git('update-index', '--skip-worktree', 'dir/b.txt');
       const { entries, listing } = ours(r);
       expect(listing.toString('latin1')).toBe(gitListing(r).toString('latin1'));
+      // the same listing written straight from the index bytes (restore's check, issue 18)
+      const direct: Buffer[] = [];
+      expect(lsFilesStagedOf(readFileSync(join(r.root, '.git', 'index')), 20, (c) => direct.push(Buffer.from(c)))).toBe(true);
+      expect(Buffer.concat(direct).toString('latin1')).toBe(gitListing(r).toString('latin1'));
       expect(entries.length).toBeGreaterThan(8);
       const v = gitRun(r.root, ['ls-files', '-v', '-z']).stdoutBuf.toString('latin1').split('\0').filter(Boolean);
       const assumed = v.filter((l) => l[0] !== l[0]!.toUpperCase()).map((l) => l.slice(2)).sort();
@@ -111,6 +115,21 @@ describe('the index read without git', () => {
     if (sparse.code === 0 && gitRun(r.root, ['ls-files', '--sparse', '-s']).stdout.includes('040000')) {
       expect(readIndexEntries(readFileSync(join(r.root, '.git', 'index')), 20)).toBeNull();
     }
+  });
+
+  it('a listing of more than 1 MiB, written from the bytes in pieces, is git\'s; a split index: false, nothing handed over', () => {
+    const r = makeRepo();
+    const blob = gitRun(r.root, ['hash-object', '-w', '--stdin'], { input: 'same\n' }).stdout.trim();
+    const info = Array.from({ length: 20_000 }, (_, i) => `${i % 7 === 0 ? '100755' : '100644'} ${blob}\tdir${i % 40}/sub/${'n'.repeat(i % 50)}file-${i}.txt\0`).join('');
+    expect(gitRun(r.root, ['update-index', '-z', '--index-info'], { input: info }).code).toBe(0);
+    const chunks: Buffer[] = [];
+    expect(lsFilesStagedOf(readFileSync(join(r.root, '.git', 'index')), 20, (c) => chunks.push(c))).toBe(true);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(Buffer.concat(chunks).equals(gitListing(r))).toBe(true);
+    r.git('update-index', '--split-index');
+    const none: Buffer[] = [];
+    expect(lsFilesStagedOf(readFileSync(join(r.root, '.git', 'index')), 20, (c) => none.push(c))).toBe(false);
+    expect(none).toEqual([]);
   });
 
   it('not an index, or cut short: null', () => {

@@ -49,6 +49,8 @@ export function hashObject(algo: ObjectFormat, type: ObjectType, body: Buffer): 
 export class ObjectBatch {
   private pending: { oid: string; type: ObjectType; body: Buffer }[] = [];
   private readonly queued = new Set<string>();
+  /** zlib streams callers made ahead for some objects (by id), written into the pack as they are */
+  private readonly deflated = new Map<string, Buffer>();
   /** how many git processes flush() started (tests and the cost counts read it) */
   writes = 0;
 
@@ -65,6 +67,17 @@ export class ObjectBatch {
       this.queued.add(oid);
       this.pending.push({ oid, type, body });
     }
+    return oid;
+  }
+
+  /**
+   * Add an object whose zlib stream (`deflated`, of `body`) the caller made ahead, a big blob
+   * compressed on the thread pool while other work ran: the batch is then written as a pack
+   * (index-pack), that entry as it is, instead of git compressing it again at the flush.
+   */
+  addDeflated(type: ObjectType, body: Buffer, deflated: Buffer): string {
+    const oid = this.add(type, body);
+    this.deflated.set(oid, deflated);
     return oid;
   }
 
@@ -98,10 +111,12 @@ export class ObjectBatch {
   async flush(): Promise<void> {
     const order: Record<ObjectType, number> = { blob: 0, tree: 1, commit: 2 };
     const objs = this.pending.map((o, i) => ({ o, i })).sort((a, b) => order[a.o.type] - order[b.o.type] || a.i - b.i).map((x) => x.o);
+    const ahead = new Map(this.deflated);
     this.pending = [];
     this.queued.clear();
+    this.deflated.clear();
     if (objs.length === 0) return;
-    const keep = objs.length >= PACK_FROM;
+    const keep = objs.length >= PACK_FROM || ahead.size > 0;
     const head = Buffer.alloc(12);
     head.write('PACK', 0, 'latin1');
     head.writeUInt32BE(2, 4);
@@ -109,7 +124,7 @@ export class ObjectBatch {
     const parts: Buffer[] = [head];
     // (one after another: ~0.1 ms each; at once, on the thread pool, each stream's buffers
     // made the process ~20 MB bigger, and every later git spawn slower)
-    for (const o of objs) parts.push(packObjectHeader(TYPE_CODE[o.type], o.body.length), keep ? deflateSync(o.body, { level: 1 }) : zlibStored(o.body));
+    for (const o of objs) parts.push(packObjectHeader(TYPE_CODE[o.type], o.body.length), ahead.get(o.oid) ?? (keep ? deflateSync(o.body, { level: 1 }) : zlibStored(o.body)));
     const pack = Buffer.concat(parts);
     const input = Buffer.concat([pack, createHash(this.algo).update(pack).digest()]);
     const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];

@@ -39,6 +39,8 @@
  * commands run concurrently.
  */
 import { randomBytes } from 'node:crypto';
+import { deflate } from 'node:zlib';
+import { promisify } from 'node:util';
 import { constants } from 'node:fs';
 import { access, copyFile, link, lstat, mkdtemp, open, readdir, readFile, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
@@ -115,6 +117,8 @@ export interface CaptureResult extends SnapshotInfo {
 const RAW_INDEX_IN_BATCH = 4 * 1024 * 1024;
 /** the index's tree is made by rb when that means at most this many trees (./index-tree.ts), else by `git write-tree` */
 const MADE_INDEX_TREES_MAX = 256;
+
+const deflateLevel1 = (b: Buffer) => promisify(deflate)(b, { level: 1 });
 
 export const DEFAULT_MAX_IGNORED_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_SKIP_IGNORED: readonly string[] = ['node_modules'];
@@ -244,6 +248,11 @@ async function capture(
   })();
   pending.push(indexRawP);
   indexRawP.catch(() => undefined); // awaited at the end; a failure must not go unhandled meanwhile
+  // and, for the batch at the end, whether the repository holds that blob already, else its
+  // zlib stream made now on the thread pool while git walks the worktree (not in the tail)
+  const indexRawAheadP = indexRawAhead(root, indexRawP, configValues(repo.root));
+  pending.push(indexRawAheadP);
+  indexRawAheadP.catch(() => undefined);
 
   // --- 1. independent queries, concurrently -------------------------------------------------
   // HEAD and the ref listing: asked once per command (io/repo-state.ts)
@@ -623,7 +632,7 @@ async function capture(
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   // the small meta blobs: hashed here, written with the trees and the commit
   const indexRaw = await indexRawP;
-  const metaOids = ['oid' in indexRaw ? indexRaw.oid : await indexRawBlob(root, objects, indexRaw.bytes), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
+  const metaOids = ['oid' in indexRaw ? indexRaw.oid : await indexRawBlob(root, objects, indexRaw.bytes, await indexRawAheadP), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
   const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
   for (let attempt = 0; ; attempt++) {
@@ -679,13 +688,39 @@ async function capture(
  * compress and git unpack again. (As for the index's trees above: an object the repository has
  * is not written again.)
  */
-export async function indexRawBlob(root: string, objects: ObjectBatch, bytes: Buffer): Promise<string> {
-  if (bytes.length >= 64 * 1024 && hasBatchCommand()) {
+export async function indexRawBlob(root: string, objects: ObjectBatch, bytes: Buffer, ahead: IndexRawAhead | null = null): Promise<string> {
+  if (ahead && ahead.algo === objects.algo) {
+    if (ahead.held) return ahead.oid;
+    if (ahead.deflated) return objects.addDeflated('blob', bytes, ahead.deflated);
+  }
+  if (bytes.length >= INDEX_RAW_AHEAD_FROM && hasBatchCommand()) {
     const oid = hashObject(objects.algo, 'blob', bytes);
     const [found] = await objectInfo(root, [oid]);
     if (found?.type === 'blob') return oid;
   }
   return objects.blob(bytes);
+}
+
+/** meta/index.raw from this size on is looked up, and compressed ahead when new */
+const INDEX_RAW_AHEAD_FROM = 64 * 1024;
+
+/** What indexRawAhead found of meta/index.raw's blob: held by the repository, or its zlib stream. */
+export interface IndexRawAhead {
+  algo: 'sha1' | 'sha256';
+  oid: string;
+  held: boolean;
+  deflated: Buffer | null;
+}
+
+/** indexRawBlob's questions asked early (null: a small index, or one git hashed itself). */
+async function indexRawAhead(root: string, rawP: Promise<{ bytes: Buffer } | { oid: string }>, cfgP: Promise<Record<string, string | null>>): Promise<IndexRawAhead | null> {
+  const [raw, cfg] = await Promise.all([rawP, cfgP]);
+  if (!('bytes' in raw) || raw.bytes.length < INDEX_RAW_AHEAD_FROM || !hasBatchCommand()) return null;
+  const algo = cfg['extensions.objectformat']?.toLowerCase() === 'sha256' ? 'sha256' : 'sha1';
+  const oid = hashObject(algo, 'blob', raw.bytes);
+  const [found] = await objectInfo(root, [oid]);
+  if (found?.type === 'blob') return { algo, oid, held: true, deflated: null };
+  return { algo, oid, held: false, deflated: await deflateLevel1(raw.bytes) };
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ import { basename, dirname, join, posix } from 'node:path';
 import { git, revParse, type GitOptions, type GitResult } from '../io/git.js';
 import { headRef, refPositions } from '../io/repo-state.js';
 import { listTree, objectInfo, readObjectSink, readObjects, writeBlobInto } from '../io/cat-file.js';
-import { lsFilesStaged, readIndexEntries, type IndexEntry } from '../io/index-file.js';
+import { lsFilesStagedOf, readIndexBits, type IndexBits } from '../io/index-file.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { Repo } from '../repo.js';
 import { LockedError, PreconditionError, StepFailedError, UsageError } from '../errors.js';
@@ -241,6 +241,11 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   opened = [...opened, ...more];
   await openDirs(root, opened.map((o) => o.path));
 
+  // the final check's expectation (the snapshot's index listing, digested) is worked out while
+  // git restores: it depends on the snapshot alone
+  const expectedListingP = expectedIndexListing(repo, run, c);
+  expectedListingP.catch(() => undefined); // awaited at the check; a step failing first must not leave it unhandled
+
   // --- HEAD ---------------------------------------------------------------------------------------
   const head = parseHeadMeta(meta.HEAD);
   if (head.ref) {
@@ -418,7 +423,7 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('perms');
 
   // --- check, then done ------------------------------------------------------------------------------
-  await verify(repo, run, head, await expectedIndexListing(repo, run, c), warnings);
+  await verify(repo, run, head, await expectedListingP, warnings);
   await rm(journalPath, { force: true });
   return { restored: label, commit: c, safetySnapshot: safety, warnings, resumed };
 }
@@ -727,12 +732,10 @@ async function replaceFile(abs: string, data: BlobContent, mode: number, link: b
 async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promise<void> {
   const assume: Buffer[] = [];
   const skip: Buffer[] = [];
-  const entries = await readSmallIndex(join(repo.gitDir, 'index'), hashBytes);
-  if (entries) {
-    for (const e of entries) {
-      if (e.assumeUnchanged) assume.push(e.path);
-      if (e.skipWorktree) skip.push(e.path);
-    }
+  const bits = await readSmallIndexBits(join(repo.gitDir, 'index'), hashBytes);
+  if (bits) {
+    assume.push(...bits.assumeUnchanged);
+    skip.push(...bits.skipWorktree);
   } else {
     const r = await run(['ls-files', '-v', '-z'], { readOnly: true, binary: true });
     for (const rec of splitNulBuffer(r.stdoutBuf)) {
@@ -763,8 +766,8 @@ function splitNulBuffer(buf: Buffer): Buffer[] {
 /** Index files read whole in memory up to this size (~100,000 entries); bigger ones are left to git. */
 const INDEX_READ_MAX = 8 * 1024 * 1024;
 
-/** The entries of the index file at `path` ([] when there is none), or null when rb leaves it to git (too big, a form it does not read). */
-async function readSmallIndex(path: string, hashBytes: 20 | 32): Promise<IndexEntry[] | null> {
+/** The assume-unchanged and skip-worktree entries (any stage) of the index file at `path` (none when there is no index), or null when rb leaves it to git (too big, a form it does not read). */
+async function readSmallIndexBits(path: string, hashBytes: 20 | 32): Promise<IndexBits | null> {
   let buf: Buffer;
   try {
     const fh = await open(path, 'r');
@@ -775,9 +778,9 @@ async function readSmallIndex(path: string, hashBytes: 20 | 32): Promise<IndexEn
       await fh.close();
     }
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? [] : null;
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? { assumeUnchanged: [], skipWorktree: [] } : null;
   }
-  return readIndexEntries(buf, hashBytes);
+  return readIndexBits(buf, hashBytes);
 }
 
 /** A digest of a listing too big to hold (`ls-files -s` of 200,000 entries is ~17 MB), fed chunk by chunk. */
@@ -807,12 +810,8 @@ async function expectedIndexListing(repo: Repo, run: Run, c: string): Promise<st
   if (!raw || raw.size === 0) return new ListingDigest().done();
   if (raw.size <= INDEX_READ_MAX) {
     const [bytes] = await readObjects(repo.root, [raw.oid]);
-    const entries = bytes ? readIndexEntries(bytes, c.length === 64 ? 32 : 20) : null;
-    if (entries) {
-      const listing = new ListingDigest();
-      lsFilesStaged(entries, listing.add);
-      return listing.done();
-    }
+    const listing = new ListingDigest();
+    if (bytes && lsFilesStagedOf(bytes, c.length === 64 ? 32 : 20, listing.add)) return listing.done();
   }
   const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-restore'));
   try {
