@@ -62,18 +62,7 @@ export interface IndexFlags {
  * entry: only flagged paths are kept), or null when the index is not one rb reads.
  */
 export function readIndexFlags(buf: Buffer, hashBytes: 20 | 32): IndexFlags | null {
-  const f: IndexFlags = { conflicted: false, assumeUnchanged: [], skipWorktree: [], flagged: [], intentToAdd: false };
-  const ok = walkIndex(buf, hashBytes, (_at, flags, extended, path) => {
-    const stage = (flags >> 12) & 3;
-    if (stage !== 0) f.conflicted = true;
-    if (extended & 0x2000) f.intentToAdd = true;
-    const assume = (flags & 0x8000) !== 0;
-    const skip = stage === 0 && (extended & 0x4000) !== 0;
-    if (assume) f.assumeUnchanged.push(path);
-    if (skip) f.skipWorktree.push(path);
-    if (assume || skip) f.flagged.push(path);
-  });
-  return ok ? f : null;
+  return readIndexLayout(buf, hashBytes)?.flags ?? null;
 }
 
 /** The entries with the assume-unchanged bit and those with the skip-worktree bit, any stage (paths as bytes, in index order). */
@@ -95,21 +84,39 @@ export function readIndexBits(buf: Buffer, hashBytes: 20 | 32): IndexBits | null
 /**
  * Where each entry of an index file lies (its offset, for the mode and id at fixed places) and
  * its path, plus the extensions; no per-entry strings (a 50,000-entry index is read in a few
- * ms). `unusual` is set when some entry is unmerged or intent-to-add. Null as readIndexEntries.
+ * ms), and the tags `ls-files -v` would print. Null as readIndexEntries.
  */
-export function readIndexLayout(buf: Buffer, hashBytes: 20 | 32): {
-  offsets: number[]; paths: Buffer[]; extensions: Map<string, Buffer>; unusual: boolean;
-} | null {
+export function readIndexLayout(buf: Buffer, hashBytes: 20 | 32): IndexLayout | null {
   const offsets: number[] = [];
   const paths: Buffer[] = [];
   const extensions = new Map<string, Buffer>();
-  let unusual = false;
+  const f: IndexFlags = { conflicted: false, assumeUnchanged: [], skipWorktree: [], flagged: [], intentToAdd: false };
   const ok = walkIndex(buf, hashBytes, (at, flags, extended, path) => {
-    if ((flags & 0x3000) !== 0 || (extended & 0x2000) !== 0) unusual = true;
+    const stage = (flags >> 12) & 3;
+    if (stage !== 0) f.conflicted = true;
+    if (extended & 0x2000) f.intentToAdd = true;
+    const assume = (flags & 0x8000) !== 0;
+    const skip = stage === 0 && (extended & 0x4000) !== 0;
+    if (assume) f.assumeUnchanged.push(path);
+    if (skip) f.skipWorktree.push(path);
+    if (assume || skip) f.flagged.push(path);
     offsets.push(at);
     paths.push(path);
   }, (sig, body) => void extensions.set(sig, body));
-  return ok ? { offsets, paths, extensions, unusual } : null;
+  return ok ? { offsets, paths, extensions, unusual: f.conflicted || f.intentToAdd, flags: f } : null;
+}
+
+/** readIndexLayout's answer. */
+export interface IndexLayout {
+  /** each entry's offset in the file */
+  offsets: number[];
+  /** each entry's path (a view into the file's bytes for versions 2-3) */
+  paths: Buffer[];
+  extensions: Map<string, Buffer>;
+  /** some entry is unmerged or intent-to-add */
+  unusual: boolean;
+  /** what `git ls-files -v` would tag (readIndexFlags) */
+  flags: IndexFlags;
 }
 
 /**

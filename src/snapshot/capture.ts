@@ -59,7 +59,7 @@ import { FileBlobsUnsure, SharedFilePack } from './file-blobs.js';
 import { tempDirPrefix } from '../journal/leftovers.js';
 import { snapshotSkipNames } from '../config/defaults.js';
 import { packPlainGitState } from './gitstate-tar.js';
-import { lsFilesStaged, readIndexEntries, readIndexFlags } from '../io/index-file.js';
+import { lsFilesStagedOf, readIndexLayout, type IndexLayout } from '../io/index-file.js';
 import { diffTrees, treeOfCommit } from './tree-diff.js';
 import { indexTree as ownIndexTree } from './index-tree.js';
 import { hasBatchCommand, objectInfo } from '../io/cat-file.js';
@@ -319,7 +319,7 @@ async function capture(
   const indexTreeP = (async () => {
     if (!conflicted) {
       const own = tags.bytes && tags.intentToAdd === false && hasBatchCommand()
-        ? ownIndexTree(tags.bytes, tags.hashBytes === 32 ? 'sha256' : 'sha1') : null;
+        ? ownIndexTree(tags.bytes, tags.hashBytes === 32 ? 'sha256' : 'sha1', tags.layout ?? undefined) : null;
       // (many trees to make — a large index whose cache-tree `add -A` left invalid — : git's
       // write-tree, which writes only the trees that are new)
       if (own && own.made.length <= MADE_INDEX_TREES_MAX) {
@@ -731,6 +731,8 @@ type IndexTags = ReturnType<typeof scanIndexTags> & {
   hashBytes: 20 | 32;
   /** some entry is intent-to-add; null when git listed the tags (not known) */
   intentToAdd: boolean | null;
+  /** where the entries lie in `bytes` (for the index tree), when rb read them */
+  layout: IndexLayout | null;
 };
 
 /**
@@ -742,9 +744,10 @@ async function indexTags(run: Run, idx: string, bytesP: Promise<Buffer | null>, 
   const [bytes, cfg] = await Promise.all([bytesP, cfgP]);
   const hashBytes = cfg['extensions.objectformat']?.toLowerCase() === 'sha256' ? 32 : 20;
   if (bytes && bytes.length === 0) {
-    return { flaggedPaths: [], assumeUnchanged: [], skipWorktree: [], conflicted: false, badFlaggedName: false, bytes, hashBytes, intentToAdd: false };
+    return { flaggedPaths: [], assumeUnchanged: [], skipWorktree: [], conflicted: false, badFlaggedName: false, bytes, hashBytes, intentToAdd: false, layout: null };
   }
-  const f = bytes ? readIndexFlags(bytes, hashBytes) : null;
+  const layout = bytes ? readIndexLayout(bytes, hashBytes) : null;
+  const f = layout?.flags;
   if (f && bytes) {
     const flaggedPaths: string[] = [];
     let badFlaggedName = false;
@@ -754,20 +757,16 @@ async function indexTags(run: Run, idx: string, bytesP: Promise<Buffer | null>, 
       if (path === null) badFlaggedName = true;
       else flaggedPaths.push(path);
     }
-    return { flaggedPaths, assumeUnchanged: f.assumeUnchanged, skipWorktree: f.skipWorktree, conflicted: f.conflicted, badFlaggedName, bytes, hashBytes, intentToAdd: f.intentToAdd };
+    return { flaggedPaths, assumeUnchanged: f.assumeUnchanged, skipWorktree: f.skipWorktree, conflicted: f.conflicted, badFlaggedName, bytes, hashBytes, intentToAdd: f.intentToAdd, layout };
   }
   const r = await run(['ls-files', '-v', '-z'], { indexFile: idx, readOnly: true, binary: true });
-  return { ...scanIndexTags(r.stdoutBuf), bytes: null, hashBytes, intentToAdd: null };
+  return { ...scanIndexTags(r.stdoutBuf), bytes: null, hashBytes, intentToAdd: null, layout: null };
 }
 
 /** `git ls-files -s -z` of the index at `idx`: from its bytes when rb read them, else by git. */
 async function indexListing(run: Run, idx: string, bytes: Buffer | null, hashBytes: 20 | 32): Promise<Buffer> {
-  const entries = bytes ? readIndexEntries(bytes, hashBytes) : null;
-  if (entries) {
-    const parts: Buffer[] = [];
-    lsFilesStaged(entries, (chunk) => parts.push(chunk));
-    return Buffer.concat(parts);
-  }
+  const parts: Buffer[] = [];
+  if (bytes && lsFilesStagedOf(bytes, hashBytes, (chunk) => parts.push(chunk))) return Buffer.concat(parts);
   return (await run(['ls-files', '-s', '-z'], { indexFile: idx, readOnly: true, binary: true })).stdoutBuf;
 }
 

@@ -10,7 +10,7 @@
  * `--strict` then checks that every blob they name exists, as write-tree does).
  */
 import { hashObject, type ObjectFormat } from '../io/object-batch.js';
-import { readIndexLayout } from '../io/index-file.js';
+import { readIndexLayout, type IndexLayout } from '../io/index-file.js';
 
 /** One directory of the cache-tree: its name, how many index entries it covers (-1: invalid), its tree id when valid. */
 interface CacheTreeNode {
@@ -26,14 +26,17 @@ const MODES = new Set([0o100644, 0o100755, 0o120000, 0o160000]);
 /**
  * The index's tree, the trees rb made for it (children first) and the valid cache-tree ids it
  * took as they are (the caller checks they exist, as git does: one missing, git writes the tree);
- * or null when git must write it. `serialised` counts the entries rb read the mode and id of:
+ * or null when git must write it. `layout`: readIndexLayout of `buf` when the caller has it.
+ * `serialised` counts the entries rb read the mode and id of:
  * only those of directories the cache-tree does not hold as valid (a valid directory is skipped
  * by its entry count, as git does), so a large index with a few changed directories costs little
  * more than one walk over its paths.
  */
-export function indexTree(buf: Buffer, algo: ObjectFormat): { tree: string; made: { oid: string; body: Buffer }[]; reused: string[]; serialised: number } | null {
+export function indexTree(
+  buf: Buffer, algo: ObjectFormat, layout?: IndexLayout,
+): { tree: string; made: { oid: string; body: Buffer }[]; reused: string[]; serialised: number } | null {
   const hashBytes = algo === 'sha1' ? 20 : 32;
-  const index = readIndexLayout(buf, hashBytes);
+  const index = layout ?? readIndexLayout(buf, hashBytes);
   if (!index || index.unusual) return null;
   const { offsets, paths } = index;
   for (const at of offsets) {
