@@ -6,6 +6,7 @@
  * process (loose below PACK_FROM objects, one pack from there on) and fsck finds nothing.
  */
 import { readdirSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { git, identityFromConfig } from '../src/io/git.js';
@@ -159,6 +160,28 @@ describe('a batch is one git process: loose objects, or one pack from PACK_FROM 
       expect(gitRun(r.root, ['fsck', '--strict']).code).toBe(0);
     });
   }
+
+  it('an object compressed ahead (addDeflated) goes into one pack as it is, even in a small batch; the others with it', async () => {
+    const r = repoOf('sha1');
+    const before = packs(r);
+    const batch = new ObjectBatch(run(r), 'sha1');
+    const big = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(''));
+    const bigOid = batch.addDeflated('blob', big, deflateSync(big, { level: 1 }));
+    const small = batch.blob('small\n');
+    const tree = batch.tree([{ mode: '100644', name: 'big.txt', oid: bigOid }, { mode: '100644', name: 'small.txt', oid: small }]);
+    await batch.flush();
+    expect(batch.writes).toBe(1);
+    expect(packs(r) - before).toBe(1);
+    expect(bigOid).toBe(gitRun(r.root, ['hash-object', '--stdin'], { input: big }).stdout.trim());
+    expect(gitRun(r.root, ['cat-file', 'blob', bigOid]).stdoutBuf.equals(big)).toBe(true);
+    expect(r.git('ls-tree', tree)).toContain('small.txt');
+    expect(gitRun(r.root, ['fsck', '--strict']).code).toBe(0);
+    // the next batch, without one: loose again
+    const next = new ObjectBatch(run(r), 'sha1');
+    next.blob('loose\n');
+    await next.flush();
+    expect(packs(r) - before).toBe(1);
+  });
 
   it('refuses a tree naming an object that does not exist (nothing points at a missing object)', async () => {
     const r = repoOf('sha1');
