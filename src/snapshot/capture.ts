@@ -25,7 +25,9 @@
  *               positions, the skipped list and info.json.
  *
  * The trees, meta blobs and commit rb makes are hashed here and written by one git process just
- * before the one `update-ref` (io/object-batch.ts).
+ * before the one `update-ref` (io/object-batch.ts). meta/index.raw is written only when the
+ * repository does not hold that blob yet (an index unchanged since the last snapshot), else
+ * compressed on the thread pool while git walks the worktree.
  *
  * The index copies keep the real index's mtime (git's racy-clean detection depends on it: with
  * a fresh mtime, a same-size edit made in the same second as the last index write would be
