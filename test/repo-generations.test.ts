@@ -155,6 +155,40 @@ describe('what rb asks again after each class of command', () => {
     }
   });
 
+  it('a switch that creates no branch (--no-guess, --detach) keeps the ref listing; a fetch keeps what depends on the files (issue 18)', async () => {
+    for (const args of [['switch', '-q', '--discard-changes', '--no-guess', 'main'], ['switch', '-q', '--detach', 'main']]) {
+      const r = makeRepo();
+      const { after } = await around(r, () => git(args, { cwd: r.root }));
+      // the branch made behind rb's back stays unseen: no branch moved, the listing was kept
+      expect({ args, refs: saw.refs(after), config: saw.config(after) }).toEqual({ args, refs: false, config: false });
+    }
+    for (const args of [['switch', '-q', '-c', 'made'], ['switch', '-q', '--no-guess', '-qc', 'made'], ['switch', '-q', 'main']]) {
+      const r = makeRepo();
+      const { after } = await around(r, () => git(args, { cwd: r.root }));
+      expect({ args, refs: saw.refs(after) }).toEqual({ args, refs: true });
+    }
+    // the working copy compared with a commit (steps/in-the-way.ts) depends on the files only
+    const r = makeRepo();
+    const head = r.git('rev-parse', 'HEAD').trim();
+    const { targetDiff } = await import('../src/steps/in-the-way.js');
+    const seen = await withRunScope(async () => {
+      const before = await targetDiff(r.root, head);
+      r.write('README.md', 'changed behind rb\'s back\n');
+      await git(['fetch', '-q', '.', 'main:refs/remotes/here/main'], { cwd: r.root });
+      const afterFetch = await targetDiff(r.root, head);
+      await git(['clean', '-fdq', '--', 'nothing-here'], { cwd: r.root });
+      return { before, afterFetch, afterClean: await targetDiff(r.root, head) };
+    });
+    expect(seen.before).toEqual([]);
+    expect(seen.afterFetch).toEqual([]); // kept: a fetch writes no file
+    expect(seen.afterClean.map((d) => d.path)).toEqual(['README.md']); // asked again after a files-only command
+    expect(partsChangedBy(['fetch', 'origin'])).toEqual(['refs', 'private-refs']);
+    expect(partsChangedBy(['fetch', 'origin'], { hardened: false })).toContain('files');
+    expect(partsChangedBy(['switch', '--discard-changes', '--no-guess', 'main'])).toEqual(['head', 'private-refs', 'files']);
+    expect(partsChangedBy(['switch', '--no-guess', '--orphan', 'x'])).toContain('refs');
+    expect(partsChangedBy(['switch', '--no-guess', '-C', 'x'])).toContain('refs');
+  });
+
   it("the same commands with the user's hooks (not hardened) ask the configuration again: a hook may run git config", async () => {
     for (const args of [['commit', '-q', '--allow-empty', '-m', 'x'], ['switch', '-q', 'main']]) {
       const r = makeRepo();

@@ -19,7 +19,7 @@ import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
 import { kindsFor } from '../steps/index.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
 import type { Config, Playbook } from '../types.js';
-import { git, setRunTag } from '../io/git.js';
+import { git, setRunTag, traceMark } from '../io/git.js';
 import { onCommandSpawned } from '../io/exec.js';
 import { refPositions, runTagOf } from '../journal/ref-effects.js';
 import { blockers, processStartTicks, stopLeftoverProcesses } from '../journal/lifecycle.js';
@@ -487,6 +487,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
         return;
       }
     }
+    traceMark(`step ${ps.id} starts`);
     const kind = kinds[ps.kind]!;
     let w = ps.with;
     if (ps.deferred) {
@@ -601,6 +602,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
     rec.durationMs = Date.now() - started;
     rec.warnings = stepWarnings.length ? stepWarnings : undefined;
     journal();
+    traceMark(`step ${ps.id} ends`);
     if (FAULTS) faultPoint(`after:${ps.id}`);
     // one turn of the event loop, so a Ctrl-C that arrived during the step is seen here even when
     // the next steps start no process (answers rb already knows need no git: io/repo-state.ts)

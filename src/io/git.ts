@@ -168,6 +168,10 @@ const HEAD: readonly RepoPart[] = ['head'];
 const CONFIG: readonly RepoPart[] = ['config'];
 /** every part but the configuration */
 const ALL_BUT_CONFIG: readonly RepoPart[] = ['refs', 'head', 'private-refs', 'files'];
+/** a fetch: refs and their reflogs (FETCH_HEAD, a gc it triggers), never HEAD, the index or a file */
+const REFS_ONLY: readonly RepoPart[] = ['refs', 'private-refs'];
+/** a switch to an existing branch or a detached commit: HEAD, its reflog, the index and files; no branch moves */
+const HEAD_AND_FILES: readonly RepoPart[] = ['head', 'private-refs', 'files'];
 
 /**
  * The classes of git commands by what they may change — the one place that says so. A command not
@@ -221,9 +225,24 @@ export function partsChangedBy(args: readonly string[], opts: Pick<GitOptions, '
     }
     case 'config':
       return CONFIG;
+    case 'fetch':
+      // hooks off (the reference-transaction hook could run anything): a fetch writes refs, never
+      // the index or the working tree, nor HEAD (a branch it may move is a ref: HEAD's commit is asked again)
+      return everything === ALL_BUT_CONFIG ? REFS_ONLY : everything;
+    case 'switch':
+      // without a branch to create (-c/-C/--orphan, or --guess making one from a remote-tracking
+      // branch): HEAD moves, files change, no branch does
+      return everything === ALL_BUT_CONFIG && switchCreatesNoBranch(rest) ? HEAD_AND_FILES : everything;
     default:
       return everything;
   }
+}
+
+/** `switch <rest>` with --no-guess or --detach and no option that creates a branch (also bundled: `-qc`). */
+function switchCreatesNoBranch(rest: readonly string[]): boolean {
+  const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (options.some((a) => /^-[^-]*[cC]/.test(a) || /^--(create|force-create|orphan|guess)(=|$)/.test(a))) return false;
+  return options.some((a) => a === '--no-guess' || a === '--detach' || a === '-d');
 }
 
 /** The non-option words of argv, skipping the value of each option in `withValue`. */
@@ -274,6 +293,11 @@ export function repositoryMayChange(): void {
 
 /** RB_TRACE_GIT=1: one stderr line per git command (start offset and duration in ms), for profiling. */
 const TRACE = process.env.RB_TRACE_GIT === '1';
+
+/** RB_TRACE_GIT=1: a line in the same trace marking a moment of the command (a step starting or ending). */
+export function traceMark(what: string): void {
+  if (TRACE) process.stderr.write(`[mark ${performance.now().toFixed(0)}] ${what}\n`);
+}
 
 /** Run git; throws GitError on a non-zero exit unless allowFail. */
 export function git(givenArgs: readonly string[], givenOpts: GitOptions): Promise<GitResult> {

@@ -76,7 +76,12 @@ function snapshotSkipped(ctx: StepContext): { path: string; reason: string }[] {
  * Submodules the commit the run started on had and HEAD no longer has, whose checkout is still
  * there as a repository of its own (git never deletes one on a switch or reset).
  */
-async function submoduleCheckoutsLeft(ctx: StepContext): Promise<string[]> {
+/**
+ * The gitlinks (submodules) the run's HEAD had and HEAD has not: asked when the step starts (the
+ * clean changes no commit, so git answers while it runs); their checkouts left on disk are looked
+ * for after the clean (submoduleCheckoutsLeft).
+ */
+async function gitlinksGone(ctx: StepContext): Promise<string[]> {
   if (!ctx.run.head) return [];
   const r = await git(['diff-tree', '-r', '-z', '--no-renames', ctx.run.head, 'HEAD'], { cwd: ctx.repo.root, readOnly: true, allowFail: true, binary: true });
   if (r.code !== 0) return [];
@@ -84,10 +89,13 @@ async function submoduleCheckoutsLeft(ctx: StepContext): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i + 1 < recs.length; i += 2) {
     const [oldMode, newMode] = recs[i]!.slice(1).split(' ');
-    const path = recs[i + 1]!;
-    if (oldMode === '160000' && newMode !== '160000' && existsSync(fsPath(join(ctx.repo.root, path, '.git')))) out.push(path);
+    if (oldMode === '160000' && newMode !== '160000') out.push(recs[i + 1]!);
   }
   return out;
+}
+
+async function submoduleCheckoutsLeft(ctx: StepContext, gone: Promise<string[]>): Promise<string[]> {
+  return (await gone).filter((path) => existsSync(fsPath(join(ctx.repo.root, path, '.git'))));
 }
 
 /** Single -f: nested repositories are never deleted; -x unless ignored: false. */
@@ -115,6 +123,8 @@ export const gitClean: StepKind<With> = {
   access: (w, ctx) => cleanPreflight(ctx, w, baseExcludes(ctx, w)),
   async run(w, ctx) {
     const repo = ctx.repo;
+    const gone = gitlinksGone(ctx);
+    gone.catch(() => undefined); // awaited after the clean
     const excludes = baseExcludes(ctx, w);
     const kept: string[] = [];
     const notes: string[] = [];
@@ -164,7 +174,7 @@ export const gitClean: StepKind<With> = {
     // passes over in silence, so those are found from the gitlinks the run's HEAD had.
     const said = lines.filter((l) => l.startsWith('Skipping repository ')).map((l) => unquoteGitPath(l.slice(20)).replace(/\/$/, ''));
     const notCaptured = new Set(snapshotSkipped(ctx).map((s) => s.path));
-    const nested = [...new Set([...said, ...(await submoduleCheckoutsLeft(ctx))])].filter((n) => !notCaptured.has(n)).sort();
+    const nested = [...new Set([...said, ...(await submoduleCheckoutsLeft(ctx, gone))])].filter((n) => !notCaptured.has(n)).sort();
     for (const n of nested) {
       kept.push(`${showPath(n)} (a nested git repository)`);
       ctx.reporter.warn(`${showPath(n)} is a nested git repository (a submodule the baseline does not have, or a clone inside the tree): left in place, never deleted; its files are not in the snapshot`);

@@ -3,6 +3,7 @@
  * followed by (safety.md §2: check HEAD and refs, not only the exit code).
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { RB_OWN_PATHS } from '../config/defaults.js';
 import { join } from 'node:path';
 import { git, identityEnv, isValidBranchName, revParse, shellQuote, splitZ } from '../io/git.js';
@@ -13,7 +14,8 @@ import { showPath } from '../ui/format.js';
 
 /** Where HEAD is (branch ref, commit): asked once per repository generation (io/repo-state.ts). */
 export { headState } from '../io/repo-state.js';
-import { commitOf, headState, memoized, refPositions } from '../io/repo-state.js';
+import { commitOf, configValues, headState, memoized, refPositions } from '../io/repo-state.js';
+import { readIndexFlags } from '../io/index-file.js';
 
 /** The commit a revision names, or null (a plain branch, tag or remote-tracking ref: from the ref listing). */
 export async function oidOf(repo: Repo, rev: string): Promise<string | null> {
@@ -27,9 +29,28 @@ export async function refOid(repo: Repo, ref: string): Promise<string | null> {
   return revParse(repo.root, ref);
 }
 
-export async function unmergedPaths(repo: Repo): Promise<string[]> {
+/**
+ * The paths the index holds unmerged entries of (stages 1-3), as `git ls-files -u` names them.
+ * The index file is read first (io/index-file.ts): when it has no such entry, git is not asked;
+ * when it has, or is one rb does not read (split, sparse, unreadable), git lists them.
+ */
+export async function unmergedPaths(repo: Pick<Repo, 'root' | 'gitDir'>): Promise<string[]> {
+  if (await indexHasNoUnmerged(repo)) return [];
   const r = await git(['ls-files', '-u', '-z'], { cwd: repo.root, readOnly: true });
   return [...new Set(r.stdout.split('\0').filter(Boolean).map((l) => l.slice(l.indexOf('\t') + 1)))];
+}
+
+/** True when the index file says it has no unmerged entry (no index file: none); false when it has one or rb cannot tell. */
+async function indexHasNoUnmerged(repo: Pick<Repo, 'root' | 'gitDir'>): Promise<boolean> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(repo.gitDir, 'index'));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  const hashBytes = (await configValues(repo.root))['extensions.objectformat']?.toLowerCase() === 'sha256' ? 32 : 20;
+  const flags = readIndexFlags(bytes, hashBytes);
+  return flags !== null && !flags.conflicted;
 }
 
 /** Validate a branch name given by a user or a playbook (fault 10: `-x`, `a..b`, `--upload-pack=…`). */

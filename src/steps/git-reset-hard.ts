@@ -9,7 +9,8 @@
  */
 import { z } from '#zod';
 import { git } from '../io/git.js';
-import type { StepKind } from './types.js';
+import type { StepContext, StepKind } from './types.js';
+import { memoized } from '../io/repo-state.js';
 import { gitLine } from './common.js';
 import { changedSinceSnapshotOf, headState, oidOf, restoreOwnFiles, unmergedPaths } from './git-common.js';
 import { checkingTrackedChanges, known } from './step-access.js';
@@ -19,6 +20,24 @@ type With = z.infer<typeof schema>;
 
 /** The commits the reset drops from the branch (they stay in the snapshot): listed in the report. */
 const droppedArgs = (target: string) => ['log', '--format=%h %s', `${target}..HEAD`];
+
+/**
+ * `git log --format='%h %s' <target>..HEAD` while HEAD is at `head`: the commits the reset drops,
+ * asked once for that pair of commits (no part of the repository changes the answer but the
+ * objects: none are written between the read-ahead and the reset).
+ */
+function droppedBetween(repo: StepContext['repo'], target: string, head: string): Promise<string[]> {
+  return memoized(`dropped ${repo.root} ${target} ${head}`, async () => {
+    const r = await git(['log', '--format=%h %s', `${target}..${head}`], { cwd: repo.root, readOnly: true });
+    return r.stdout.split('\n').filter(Boolean);
+  }, ['head', 'refs']);
+}
+
+/** What the reset's run asks first, read while its checks run (steps/step-access.ts). */
+async function readAhead(w: With, ctx: StepContext): Promise<void> {
+  const [target, before] = await Promise.all([oidOf(ctx.repo, w.ref), headState(ctx.repo)]);
+  if (target && before.oid) await droppedBetween(ctx.repo, target, before.oid);
+}
 const resetArgs = (target: string) => ['reset', '--hard', '--no-recurse-submodules', target];
 
 export const gitResetHard: StepKind<With> = checkingTrackedChanges({
@@ -37,7 +56,7 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
     let dropped: string[] = [];
     if (before.oid) {
       // HEAD is before.oid: nothing moves it between these lines
-      dropped = (await git(droppedArgs(target), { cwd: repo.root, readOnly: true })).stdout.split('\n').filter(Boolean);
+      dropped = await droppedBetween(repo, target, before.oid);
       commands.push(gitLine(droppedArgs(target)));
     }
     if (dropped.length) ctx.reporter.output(`${dropped.length} local commit(s) leave ${before.ref?.replace('refs/heads/', '') ?? 'HEAD'} (kept in the snapshot): ${dropped.slice(0, 3).join('; ')}${dropped.length > 3 ? '; …' : ''}`);
@@ -55,13 +74,20 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
     const args = resetArgs(target);
     await git(args, { cwd: repo.root });
     commands.push(gitLine(args));
-    // both checks read at once; judged in this order (a failing ls-files only after HEAD is right)
-    const [after, unmerged] = await Promise.all([headState(repo), unmergedPaths(repo).then((paths) => ({ paths }), (error: unknown) => ({ error }))]);
+    // the checks and what the reset changed that the snapshot holds otherwise, read at once;
+    // judged in this order (a failing ls-files only after HEAD is right, the drift after both)
+    const settled = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
+    const [after, unmerged, drifted] = await Promise.all([
+      headState(repo),
+      settled(unmergedPaths(repo)),
+      settled(ctx.snapshotId ? changedSinceSnapshotOf(repo, ctx.snapshotId, ctx.config.keep) : Promise.resolve({ own: [], kept: [] })),
+    ]);
     if (after.oid !== target) throw new Error(`after reset, HEAD is ${after.oid}, expected ${target}`);
     if ('error' in unmerged) throw unmerged.error;
-    if (unmerged.paths.length) throw new Error('after reset, the index still has unmerged entries');
+    if (unmerged.value.length) throw new Error('after reset, the index still has unmerged entries');
+    if ('error' in drifted) throw drifted.error;
     // rb's own files go with the user: put back what the reset (or the switch before it) changed
-    const drift = ctx.snapshotId ? await changedSinceSnapshotOf(repo, ctx.snapshotId, ctx.config.keep) : { own: [], kept: [] };
+    const drift = drifted.value;
     const ownRestored = ctx.snapshotId ? await restoreOwnFiles(repo, ctx.snapshotId, drift.own) : [];
     if (ownRestored.length) ctx.reporter.output(`kept rb's own files as they were: ${ownRestored.join(', ')}`);
     const keptChanged = drift.kept;
@@ -70,4 +96,4 @@ export const gitResetHard: StepKind<With> = checkingTrackedChanges({
     const keptChangedList = keptChanged.length ? keptChanged.map((k) => `- ${what(k)}. See yours with \`${k.show}\`; put it back with \`${k.restore}\``).join('\n') : 'none';
     return { commands, oid: target, dropped, movedRefs, keptChanged, keptChangedList, ownRestored };
   },
-}, (w, ctx) => ({ targets: [known(w.ref) ?? ctx.baseline.oid] }));
+}, (w, ctx) => ({ targets: [known(w.ref) ?? ctx.baseline.oid] }), readAhead);

@@ -10,7 +10,7 @@ import { commitOf, memoized } from '../io/repo-state.js';
 import { isSuperuser } from '../io/access.js';
 import { checkChanges, outermost, unwritableError, withOpenDirs, noProblems, type AccessReport, type Change } from '../engine/access.js';
 import { showPath } from '../ui/format.js';
-import type { PlanContext, StepKind } from './types.js';
+import type { PlanContext, StepContext, StepKind } from './types.js';
 import { entriesInTheWay, targetDiff, verifyHeldBySnapshot, type InTheWay } from './in-the-way.js';
 
 /** A `with` value that is known now (not a `{{ steps.… }}` template left for run time), else null. */
@@ -91,12 +91,18 @@ async function changesTo(ctx: PlanContext, target: string, move: TrackedMove): P
  * way; the preflight should have said so already) with this user's read-only directories made
  * writable for the step and their modes put back afterwards.
  */
-export function checkingTrackedChanges<W>(kind: StepKind<W>, moveOf: (w: W, ctx: PlanContext, earlier: readonly string[]) => TrackedMove): StepKind<W> {
+export function checkingTrackedChanges<W>(
+  kind: StepKind<W>,
+  moveOf: (w: W, ctx: PlanContext, earlier: readonly string[]) => TrackedMove,
+  /** read-only questions `run` asks (memoized: io/repo-state.ts), started before the checks so git answers them meanwhile */
+  readAhead?: (w: W, ctx: StepContext) => Promise<unknown>,
+): StepKind<W> {
   return {
     ...kind,
     access: (w, ctx) => trackedChangesAccess(ctx, moveOf(w, ctx, ctx.earlier), ctx.memo),
     inTheWay: (w, ctx) => inTheWayOf(ctx, moveOf(w, ctx, ctx.earlier)),
     async run(w, ctx) {
+      readAhead?.(w, ctx).catch(() => undefined); // (run asks again and meets any error there)
       // every untracked or ignored entry git would write over must be in the run's snapshot
       await verifyHeldBySnapshot(ctx.repo.root, ctx.snapshotId, await inTheWayOf(ctx, moveOf(w, ctx, [])), ctx.run.id);
       const access = await trackedChangesAccess(ctx, moveOf(w, ctx, []));
