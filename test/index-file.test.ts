@@ -139,3 +139,31 @@ describe('the index read without git', () => {
     expect(readIndexEntries(buf.subarray(0, 100), 20)).toBeNull();
   });
 });
+
+describe('unmerged entries after a reset or a cherry-pick (steps/git-common.ts unmergedPaths, issue 18)', () => {
+  it("an index without unmerged entries is read, git is not asked; one with some gives git's ls-files -u paths; a split index asks git", async () => {
+    const { unmergedPaths } = await import('../src/steps/git-common.js');
+    const { configValues } = await import('../src/io/repo-state.js');
+    const { withRunScope } = await import('../src/io/run-scope.js');
+    const r = busyRepo(); // stopped in a merge with a conflict in conflict.txt
+    const repo = r.repo();
+    expect(await unmergedPaths(repo)).toEqual(['conflict.txt']);
+    r.git('reset', '-q', '--hard');
+    // with no git on PATH (the configuration already read, as in a run): the index file answers alone
+    const withoutGit = () => withRunScope(async () => {
+      await configValues(repo.root);
+      const path = process.env.PATH;
+      process.env.PATH = '/nonexistent';
+      try {
+        return await unmergedPaths(repo).then((paths) => ({ paths }), (e: Error) => ({ error: e.message }));
+      } finally {
+        process.env.PATH = path;
+      }
+    });
+    expect(await withoutGit()).toEqual({ paths: [] });
+    // a split index is not one rb reads: git is asked
+    r.git('update-index', '--split-index');
+    expect(await withoutGit()).toEqual({ error: expect.stringContaining('ENOENT') });
+    expect(await unmergedPaths(repo)).toEqual([]);
+  });
+});

@@ -15,6 +15,7 @@ import type { StepKind } from './types.js';
 import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
 import { fsPath, hasRawBytes } from '../io/path-bytes.js';
 import { checkingTrackedChanges, known } from './step-access.js';
+import { targetDiff } from './in-the-way.js';
 import { showPath } from '../ui/format.js';
 import { gitLine } from './common.js';
 
@@ -24,6 +25,22 @@ type With = z.infer<typeof schema>;
 const RESTORE = (source: string) => ['restore', `--source=${source}`, '--staged', '--worktree'];
 const REMOVE = ['rm', '-r', '-q', '--cached', '--ignore-unmatch'];
 const REMOVE_NOTE = '  # and deleted from the working tree';
+
+/**
+ * The paths under `asked` whose working copy differs from `source` (`git diff --name-only <source>
+ * -- <asked>`): the working copy compared with the source over all the step's paths is what its
+ * checks asked already (steps/in-the-way.ts targetDiff, kept while no file changed), and is read
+ * from there when every path is UTF-8 (it is given to git as arguments).
+ */
+async function worktreeDiffering(root: string, source: string, paths: readonly string[], asked: readonly string[]): Promise<string[]> {
+  if (paths.some(hasRawBytes)) {
+    const r = await git(['--literal-pathspecs', 'diff', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: root, readOnly: true });
+    return splitZ(r.stdout);
+  }
+  // (a literal pathspec matches the path and everything under it)
+  const under = (p: string) => asked.some((a) => { const d = a.replace(/\/+$/, ''); return p === d || p.startsWith(`${d}/`); });
+  return (await targetDiff(root, source, paths)).map((d) => d.path).filter(under);
+}
 
 export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
   kind: 'git.restore-files',
@@ -49,10 +66,10 @@ export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
     const asked = present.filter((p) => !hasRawBytes(p));
     if (asked.length) {
       const [wt, idx] = await Promise.all([
-        git(['--literal-pathspecs', 'diff', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: repo.root, readOnly: true }),
+        worktreeDiffering(repo.root, source, w.paths, asked),
         git(['--literal-pathspecs', 'diff', '--cached', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: repo.root, readOnly: true }),
       ]);
-      for (const p of [...splitZ(wt.stdout), ...splitZ(idx.stdout)]) differing.add(p);
+      for (const p of [...wt, ...splitZ(idx.stdout)]) differing.add(p);
     }
     const gitPaths = async (cmd: string[], paths: string[]) => {
       const spec = pathspecArgs(paths);
