@@ -113,10 +113,14 @@ describe('git processes per command (issue 18)', () => {
 // the run record's ref were checked without a rev-parse. Issue 18's goals (10 / 30 / 25): met. Then emergency 33, files 17: the working copy compared with
 // the commit a switch, reset or restore moves to before git writes (steps/in-the-way.ts: one `git
 // diff --raw` in the preflight, one before each of the emergency's switch and reset, the files step's).
+// Then emergency 30, files 16: the switch's check reuses the preflight's diff (a fetch writes no
+// file, io/git.ts partsChangedBy), its HEAD the ref listing (a switch that creates no branch moves
+// none), unmerged entries are read from the index file (steps/git-common.ts unmergedPaths), and
+// the files step reads the working copy's differences from its checks' diff.
 const SNAPSHOT_MAX = 10;
 const EMERGENCY_MAX = 30;
 const UNDO_MAX = 19;
-const FILES_MAX = 17;
+const FILES_MAX = 16;
 
 describe('peak memory of rb undo (issue 18)', () => {
   it('restoring a 40 MB ignored file stays under 150 MB and gives back its bytes; git writes the file itself (one `git cat-file` more than an undo without it)', () => {
