@@ -150,9 +150,13 @@ export async function prepare(req: RunRequest): Promise<{ repo: Repo; config: Co
   // the journal's user, asked for now (read-only) so git answers while the rest is prepared
   const identity = req.planOnly || req.dryRun || req.resume ? undefined : gitIdentity(repo);
   identity?.catch(() => undefined); // awaited by execute; no unhandled rejection if preparing fails
+  // the playbook, and the modules of the step kinds it uses, load while the configuration is read
+  // (the configuration's errors are still the ones said first)
+  const playbookLoading = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : (req.prepared?.playbook ?? loadPlaybook(repo.root, req.playbook)));
+  Promise.resolve(playbookLoading).then((pb) => kindsFor(kindsUsed(pb))).catch(() => undefined);
   const config = req.prepared?.config ?? (await loadConfig(repo.root)).config;
-  const playbook = req.playbookObject ?? (req.resume?.inline as Playbook | undefined) ?? (req.resume ? await loadPlaybookFile(req.resume.playbookFile, req.resume.playbookSource === 'repository' ? 'repository' : 'built-in') : await (req.prepared?.playbook ?? loadPlaybook(repo.root, req.playbook)));
-  // only the step kinds this playbook uses; their modules load while git answers the queries below
+  const playbook = await playbookLoading;
+  // only the step kinds this playbook uses (loading since the playbook was read); they are ready once git answers the queries below
   const kindsLoading = kindsFor(kindsUsed(playbook));
   kindsLoading.catch(() => undefined); // awaited below; no unhandled rejection if something throws first
   // a run (not a plan): what its steps load only to run (the snapshot code) loads while git answers too
