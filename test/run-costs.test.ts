@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpDir, tmpRepos, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import { RB } from './helpers/cli.js';
-import { emergencyRepo, expectCode } from './helpers/scenarios.js';
+import { emergencyRepo, expectCode, rbAsync } from './helpers/scenarios.js';
 
 tmpRepos();
 
@@ -121,6 +121,42 @@ const SNAPSHOT_MAX = 10;
 const EMERGENCY_MAX = 30;
 const UNDO_MAX = 19;
 const FILES_MAX = 16;
+
+/** The git commands and marks of RB_TRACE_GIT=1, in the order they started: `{ at, what }`. */
+function traced(stderr: string): { at: number; what: string }[] {
+  const out: { at: number; what: string }[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^\[(?:git (\d+)\+\d+ms|mark (\d+))\] (.*)$/.exec(line);
+    if (m) out.push({ at: Number(m[1] ?? m[2]), what: `${m[1] ? 'git ' : ''}${m[3]}` });
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+describe('questions read ahead while earlier steps run (issue 18)', () => {
+  it("the stash's commit line and the files step's index diff are asked before the first step, once; their steps use the answers", async () => {
+    const r = copyRepo(emergencyRepo());
+    const em = await rbAsync(r.root, ['emergency', '--yes', '--no-services', '--no-install'], { RB_TRACE_GIT: '1' });
+    expectCode(em, 0, 'emergency');
+    const emTrace = traced(em.stderr);
+    const firstStep = (t: { what: string }[]) => t.findIndex((e) => e.what === 'step snapshot starts');
+    const commitLines = emTrace.map((e, i) => ({ ...e, i })).filter((e) => e.what.startsWith('git log -1 '));
+    expect(commitLines.length, em.stderr).toBe(1);
+    expect(commitLines[0]!.i, em.stderr).toBeLessThan(firstStep(emTrace));
+    expect(r.git('stash', 'list', '--format=%gs')).toContain('EMERGENCY: State before rollback');
+    expectCode(await rbAsync(r.root, ['undo', '--yes']), 0, 'undo');
+
+    r.write('src/a.ts', 'export const a = 9; // changed again\n');
+    r.git('add', 'src/a.ts');
+    const files = await rbAsync(r.root, ['files', 'src/a.ts', 'src/b.ts', '--yes', '--no-tests'], { RB_TRACE_GIT: '1' });
+    expectCode(files, 0, 'files');
+    const filesTrace = traced(files.stderr);
+    const indexDiffs = filesTrace.map((e, i) => ({ ...e, i })).filter((e) => / diff --cached /.test(e.what));
+    expect(indexDiffs.length, files.stderr).toBe(1);
+    expect(indexDiffs[0]!.i, files.stderr).toBeLessThan(firstStep(filesTrace));
+    // the answer is the step's: both paths differ from the baseline (a.ts staged, b.ts in the working copy)
+    expect(files.stdout, files.stderr).toContain('restored 2 path(s) from refs/heads/baseline (2 file(s) changed)');
+  }, 120_000);
+});
 
 describe('peak memory of rb undo (issue 18)', () => {
   it('restoring a 40 MB ignored file stays under 150 MB and gives back its bytes; git writes the file itself (one `git cat-file` more than an undo without it)', () => {

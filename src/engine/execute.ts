@@ -14,7 +14,7 @@ import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import { findRepo, type Repo } from '../repo.js';
 import { loadConfig } from '../config/load.js';
 import { loadPlaybook, loadPlaybookFile } from '../playbook/load.js';
-import { buildPlan, flatten, formatPlan, interpolateWith, kindsUsed, planScope, resolveParams, whenText, type Plan, type PlanStep } from '../playbook/plan.js';
+import { buildPlan, flatten, formatPlan, interpolateWith, kindsUsed, mayRun, planScope, resolveParams, whenText, type Plan, type PlanStep } from '../playbook/plan.js';
 import { evaluateWhen, interpolate } from '../playbook/interpolate.js';
 import { kindsFor } from '../steps/index.js';
 import type { PlanContext, StepContext, StepKind, StepResult } from '../steps/types.js';
@@ -142,6 +142,14 @@ export function preloadPlaybook(root: string, name: string): Promise<Playbook> {
   const loading = loadPlaybook(root, name);
   loading.then((pb) => kindsFor(kindsUsed(pb))).catch(() => undefined);
   return loading;
+}
+
+/** Start the read-only questions the plan's steps will ask (StepKind.readAhead); their answers wait in the command's memo. */
+function readAhead(ctx: PlanContext, plan: Plan, kinds: Record<string, StepKind<any>>): void {
+  for (const ps of flatten(plan.steps)) {
+    const ask = ps.children ? undefined : kinds[ps.kind]?.readAhead;
+    if (ask && mayRun(ps.when, ctx)) ask(ps.with, ctx).catch(() => undefined);
+  }
 }
 
 /** Build everything a run needs without changing anything. */
@@ -344,6 +352,7 @@ export async function execute(req: RunRequest): Promise<RunOutcome> {
   const { repo, config, playbook, ctx, plan, kinds, baseline } = prep;
 
   // ---- preflight: read-only; any failure -> exit 3, nothing changed ----------------------
+  if (!req.resume) readAhead(ctx, plan, kinds);
   if (!req.resume) assertNoUnresolved(repo, req.allowUnresolved);
   if (usesBaseline(playbook) && !baseline.oid) throw missingBaselineError(baseline, config.remote);
   assertRollbacksWritable(repo, config.rollbacksDir);

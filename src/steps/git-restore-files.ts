@@ -12,6 +12,8 @@ import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, splitZ } from '../io/git.js';
 import type { StepKind } from './types.js';
+import type { Repo } from '../repo.js';
+import { memoized } from '../io/repo-state.js';
 import { oidOf, pathsInTree, pathspecArgs } from './git-common.js';
 import { fsPath, hasRawBytes } from '../io/path-bytes.js';
 import { checkingTrackedChanges, known } from './step-access.js';
@@ -42,6 +44,21 @@ async function worktreeDiffering(root: string, source: string, paths: readonly s
   return (await targetDiff(root, source, paths)).map((d) => d.path).filter(under);
 }
 
+/** The paths under `asked` whose index entry differs from `source` (`git diff --cached --name-only`), asked once while no file changes. */
+function indexDiffering(root: string, source: string, asked: readonly string[]): Promise<string[]> {
+  return memoized(`index diff ${root} ${source} ${JSON.stringify(asked)}`, async () => {
+    const r = await git(['--literal-pathspecs', 'diff', '--cached', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: root, readOnly: true });
+    return splitZ(r.stdout);
+  }, ['files']);
+}
+
+/** The paths the step asks about, in the source and nameable as arguments (not UTF-8: counted as changing). */
+async function askedPaths(repo: Repo, source: string, paths: readonly string[]): Promise<{ present: string[]; missing: string[]; asked: string[] }> {
+  const inSource = await pathsInTree(repo, source, paths);
+  const present = paths.filter((p) => inSource.has(p));
+  return { present, missing: paths.filter((p) => !inSource.has(p)), asked: present.filter((p) => !hasRawBytes(p)) };
+}
+
 export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
   kind: 'git.restore-files',
   summary: 'restore the given paths (literally) from a commit into index and worktree; nothing else is touched',
@@ -52,24 +69,25 @@ export const gitRestoreFiles: StepKind<With> = checkingTrackedChanges({
     gitLine(['--literal-pathspecs', ...RESTORE(`<oid of ${w.from}>`), '--', ...w.paths]),
     ...(w.deleteMissing ? [`${gitLine(['--literal-pathspecs', ...REMOVE, '--'])} [<path absent from the source>]…${REMOVE_NOTE}`] : []),
   ],
+  // (the index diff: asked while the snapshot runs; the snapshot changes no file)
+  readAhead: async (w, ctx) => {
+    const source = known(w.from) && Array.isArray(w.paths) && w.paths.every((p) => known(p)) ? await oidOf(ctx.repo, w.from) : null;
+    if (!source) return;
+    const { asked } = await askedPaths(ctx.repo, source, w.paths);
+    if (asked.length) await indexDiffering(ctx.repo.root, source, asked);
+  },
   async run(w, ctx) {
     const repo = ctx.repo;
     const source = await oidOf(repo, w.from);
     if (!source) throw new Error(`${w.from} does not resolve to a commit`);
-    const inSource = await pathsInTree(repo, source, w.paths);
-    const present = w.paths.filter((p) => inSource.has(p));
-    const missing = w.paths.filter((p) => !inSource.has(p));
+    const { present, missing, asked } = await askedPaths(repo, source, w.paths);
     const commands: string[] = [];
     // what the restore will change: index or working copy differing from the source, per path
     // (a name that is not UTF-8 cannot be asked about as an argument: it counts as changing)
     const differing = new Set<string>(present.filter(hasRawBytes));
-    const asked = present.filter((p) => !hasRawBytes(p));
     if (asked.length) {
-      const [wt, idx] = await Promise.all([
-        worktreeDiffering(repo.root, source, w.paths, asked),
-        git(['--literal-pathspecs', 'diff', '--cached', '--name-only', '-z', '--no-renames', source, '--', ...asked], { cwd: repo.root, readOnly: true }),
-      ]);
-      for (const p of [...wt, ...splitZ(idx.stdout)]) differing.add(p);
+      const [wt, idx] = await Promise.all([worktreeDiffering(repo.root, source, w.paths, asked), indexDiffering(repo.root, source, asked)]);
+      for (const p of [...wt, ...idx]) differing.add(p);
     }
     const gitPaths = async (cmd: string[], paths: string[]) => {
       const spec = pathspecArgs(paths);

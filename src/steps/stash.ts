@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, identityFromConfig, type GitOptions } from '../io/git.js';
-import { configValues } from '../io/repo-state.js';
+import { configValues, memoized } from '../io/repo-state.js';
 import { ObjectBatch, addCommit, commitIdentity, messageFromParagraphs, type CommitIdentity } from '../io/object-batch.js';
 import type { Repo } from '../repo.js';
 import type { StashTrees } from '../snapshot/capture.js';
@@ -39,6 +39,15 @@ function snapshotTrees(ctx: StepContext, headOid: string): StashTrees | null {
   return null;
 }
 
+/**
+ * The tree of a commit and the `<abbreviated id> <subject>` git stash writes in its messages
+ * (`git log -1 --format=%T%n%h %s`), asked once per commit: read ahead when the run starts
+ * (the snapshot before this step moves no HEAD; the abbreviation is the one git gives then).
+ */
+function commitLine(root: string, oid: string): Promise<string[]> {
+  return memoized(`commit line ${root} ${oid}`, async () => (await git(['log', '-1', '--format=%T%n%h %s', oid], { cwd: root, readOnly: true })).stdout.split('\n'), []);
+}
+
 export const stash: StepKind<With> = {
   kind: 'stash',
   summary: 'add a `git stash list` entry of the current changes (incl. untracked) without touching the worktree',
@@ -47,6 +56,7 @@ export const stash: StepKind<With> = {
   mutates: true,
   // the usual way: the entry is made from the snapshot's trees (withStashCreate is the fallback)
   describe: (w) => [FROM_TREES, storeLine(w.message, '<commit>')],
+  readAhead: async (_w, ctx) => (ctx.run.head ? commitLine(ctx.repo.root, ctx.run.head) : null),
   async run(w, ctx) {
     const repo = ctx.repo;
     // resumed after a kill right after `git stash store`: the entry is there already (journaled
@@ -66,7 +76,7 @@ export const stash: StepKind<With> = {
     const cfg = await configValues(repo.root);
     const env = identityFromConfig(cfg);
     const branch = head.ref ? head.ref.replace(/^refs\/heads\//, '') : '(no branch)';
-    const [headTree, subject] = (await git(['log', '-1', '--format=%T%n%h %s', head.oid], { cwd: repo.root, readOnly: true })).stdout.split('\n');
+    const [headTree, subject] = await commitLine(repo.root, head.oid);
     const made = trees
       ? await fromTrees(repo, trees, { headOid: head.oid, headTree: headTree!, branch, subject: subject!, message: w.message, env, identity: commitIdentity(cfg, { ...process.env, ...env }) })
       : await withStashCreate(ctx, { headOid: head.oid, branch, subject: subject!, message: w.message, env });

@@ -149,5 +149,13 @@ export interface StepKind<W = Record<string, unknown>> {
    * the preflight and the dry run: each must be one the snapshot holds; reads only.
    */
   inTheWay?(w: W, ctx: AccessContext): Promise<InTheWay[]>;
+  /**
+   * Read-only questions `run` will ask, started by the engine when the run's preflight starts so
+   * git answers them while the steps before this one run. Each answer is memoized under what it
+   * depends on (io/repo-state.ts memoized: a commit id in its key, or the parts of the repository
+   * it reads): when something changed it by the time the step runs, the step asks again. Never
+   * awaited by the engine; errors are left for `run` to meet.
+   */
+  readAhead?(w: W, ctx: PlanContext): Promise<unknown>;
   run(w: W, ctx: StepContext): Promise<StepResult | void>;
 }
