@@ -1,5 +1,6 @@
 // Part of `npm run build` (after tsc, before build-playbooks): bundles zod into one file,
-// dist/vendor/zod.js, which src/ imports as '#zod' (package.json "imports"). Issue 18: zod as
+// dist/vendor/zod.js, which src/ imports as '#zod' (package.json "imports"), and commander into
+// dist/vendor/commander.js ('#commander', below). Issue 18: zod as
 // published is 95 module files, 62 of them locales rb never uses; node resolves, reads, compiles
 // and links each one, about 60 ms on every run that validates a playbook or a config. The bundle
 // keeps zod's own code and its English messages (the default), leaves the other locales out
@@ -15,7 +16,9 @@ const zodDir = dirname(createRequire(join(ROOT, 'package.json')).resolve('zod/pa
 const { version } = createRequire(import.meta.url)(join(zodDir, 'package.json'));
 
 await build({
-  stdin: { contents: "export * from 'zod';", resolveDir: ROOT, sourcefile: 'zod-entry.js' },
+  // jitless: rb parses each schema a few times per run, so zod's eval-compiled fast path (a
+  // `new Function` per object schema on its first parse) costs more than it saves (issue 18)
+  stdin: { contents: "import { config } from 'zod';\nconfig({ jitless: true });\nexport * from 'zod';", resolveDir: ROOT, sourcefile: 'zod-entry.js' },
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -37,3 +40,27 @@ await build({
   ],
 });
 process.stdout.write(`bundled zod ${version} -> ${OUT}\n`);
+
+// commander is CommonJS (an ESM wrapper over 7 files): every start of rb, `rb --version` included,
+// had node's CommonJS loader read and compile them and build the ESM facade, ~15 ms; as one ES
+// module, ~8 ms, most of it the node built-ins it needs anyway (issue 18). The CommonJS code
+// keeps its `require` of node built-ins through createRequire.
+const COMMANDER_OUT = join(ROOT, 'dist', 'vendor', 'commander.js');
+// commander's "exports" do not list its package.json: find it from its main file
+const commanderDir = dirname(createRequire(join(ROOT, 'package.json')).resolve('commander'));
+const commanderVersion = createRequire(import.meta.url)(join(commanderDir, 'package.json')).version;
+await build({
+  stdin: { contents: "export * from 'commander';", resolveDir: ROOT, sourcefile: 'commander-entry.js' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outfile: COMMANDER_OUT,
+  legalComments: 'inline',
+  banner: {
+    js: `// commander ${commanderVersion} (MIT, https://github.com/tj/commander.js), bundled by scripts/bundle-vendor.mjs\n` +
+      "import { createRequire as __rbCreateRequire } from 'node:module';\nconst require = __rbCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
+process.stdout.write(`bundled commander ${commanderVersion} -> ${COMMANDER_OUT}\n`);

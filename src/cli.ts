@@ -5,7 +5,7 @@
  * `rb history` never load listr2, inquirer, execa or zod. This is the only place that calls
  * process.exit: an RbError becomes its exit code (architecture §2).
  */
-import { Command, Option } from 'commander';
+import { Command, Option } from '#commander';
 import { readFileSync } from 'node:fs';
 import { RbError } from './errors.js';
 import { tolerateClosedOutput } from './ui/closed-output.js';
@@ -29,7 +29,14 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function buildProgram(): Command {
+/**
+ * rb's commands. With `only` (the command named on the command line, see commandToDefine), only
+ * that subcommand is defined: defining all of them cost ~5 ms on every start (issue 18). Its
+ * options, help and errors are the same as when all are defined; `rb --help`, `rb help`, an
+ * unknown command (commander's "Did you mean") and `rb` alone get them all.
+ */
+export function buildProgram(only?: string): Command {
+  const want = (name: string) => only === undefined || only === name;
   const program = new Command('rb')
     .description('Roll a git repository back to its last known good state — previewable, undoable, recorded.')
     .version(pkg.version, '-V, --version')
@@ -61,14 +68,14 @@ Examples:
       .option('--force', 'run even with a merge/rebase in progress (the snapshot captures it)')
       .option('--skip-unwritable', 'leave untracked and ignored entries you cannot change (another user\'s build/) where they are, named in the report, instead of stopping');
 
-  program
+  if (want('playbooks')) program
     .command('playbooks')
     .description('list the playbooks: built-in ones and the repository\'s own (.rb/playbooks/)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  rb playbooks')
     .action(lazy(async () => (await import('./commands/playbooks.js')).playbooksCommand));
 
-  program
+  if (want('plan')) program
     .command('plan <playbook>')
     .description('print the numbered steps of a playbook and the exact commands each would run; changes nothing')
     .option('-s, --set <key=value>', 'set a playbook parameter (repeatable)', collect, [])
@@ -77,7 +84,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  rb plan sprint --set sprint=4')
     .action(lazy(async () => (await import('./commands/run.js')).planCommand));
 
-  runOpts(
+  if (want('run')) runOpts(
     program
       .command('run <playbook>')
       .description('run a playbook (built-in or from .rb/playbooks/)')
@@ -87,7 +94,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  rb run db-migration-rollback --set version=42 --yes')
     .action(lazy(async () => (await import('./commands/run.js')).runCommand));
 
-  runOpts(
+  if (want('emergency')) runOpts(
     program
       .command('emergency')
       .description('level 1: full reset to the baseline — stop services, snapshot, stash, fetch, reset, clean (keeping .env), reinstall, restart, verify')
@@ -98,7 +105,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb plan emergency                       preview every command\n  rb emergency --yes --reason "prod down after deploy"')
     .action(lazy(async () => (await import('./commands/levels.js')).emergencyCommand));
 
-  runOpts(
+  if (want('sprint')) runOpts(
     program
       .command('sprint <n>')
       .description('level 2: document the failure, WIP-commit, back up on backup/sprint-<n>-<stamp>, start refactor/sprint-<n>-retry from the baseline')
@@ -108,7 +115,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  rb sprint 4 --yes --reason "auth refactor broke login"')
     .action(lazy(async () => (await import('./commands/levels.js')).sprintCommand));
 
-  runOpts(
+  if (want('files')) runOpts(
     program
       .command('files <path...>')
       .description('level 3: restore only these paths from the baseline, keep every other change, run their tests')
@@ -120,7 +127,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb files src/cache.ts src/cache.test.ts --yes\n  rb files --glob "src/perf/**" --yes')
     .action(lazy(async () => (await import('./commands/levels.js')).filesCommand));
 
-  program
+  if (want('recover')) program
     .command('recover [branch]')
     .description('rescue good commits from a failed branch onto recovery/<stamp> from the baseline (your hooks and signing apply)')
     .option('--onto <ref>', 'start the recovery branch here instead of the baseline')
@@ -137,7 +144,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb recover sprint-4 --pick 1a2b3c4 --pick 5d6e7f8 --yes\n  rb recover --continue')
     .action(lazy(async () => (await import('./commands/recover.js')).recoverCommand));
 
-  program
+  if (want('check')) program
     .command('check')
     .description("pre-sprint safety gate for CI and humans: work tree, nothing in progress, baseline current, clean tree, disk, dependencies, the baseline's tests (in place, or in a worktree kept in your cache dir); then a checkpoint tag. Exit 3 when a check fails")
     .option('--json', 'print one JSON document on stdout')
@@ -149,7 +156,7 @@ Examples:
     .addHelpText('after', "\nExamples:\n  rb check                         the full gate; tags checkpoint-<stamp> when it passes\n  rb check --no-tag --fetch        in CI: compare with the remote's baseline, no checkpoint\n  rb check --json --no-tests       quick checks, machine-readable\n  rb check --prune-worktree        give back the disk of the kept baseline worktree")
     .action(lazy(async () => (await import('./commands/check.js')).checkCommand));
 
-  program
+  if (want('checkpoint')) program
     .command('checkpoint [name]')
     .description('tag HEAD as a named good state (an annotated tag quoting the baseline\'s last known test result) and take a snapshot of the same name; --to <name> of every level rolls back to it')
     .option('-l, --list', 'list the named checkpoints')
@@ -158,7 +165,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb checkpoint day_2_complete -m "login works end to end"\n  rb checkpoint --list\n  rb emergency --to day_2_complete --yes')
     .action(lazy(async () => (await import('./commands/checkpoint.js')).checkpointCommand));
 
-  program
+  if (want('analyze')) program
     .command('analyze')
     .description('write an analysis bundle of a failure (git history, test/coverage/performance output, dependencies, disk, memory, versions, likely causes) to rollbacks/analysis-<stamp>/ and archive it')
     .option('--run <id>', 'the run to explain (default: the latest level run)')
@@ -168,7 +175,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb analyze                                        explain the latest rollback\n  rb analyze --run 20261122-101502-sprint-4 --no-archive\n\nSecrets: .env files are never read; values of environment variables named like\nTOKEN, SECRET, PASSWORD, KEY, CREDENTIAL, AUTH, … are written as [REDACTED:<NAME>].')
     .action(lazy(async () => (await import('./commands/analyze.js')).analyzeCommand));
 
-  program
+  if (want('metrics')) program
     .command('metrics')
     .description('rollback statistics from rollbacks/metrics.json: totals by cause, level and severity, recovery times, rollbacks per week, and the rollback rate per sprint')
     .option('--since <date>', 'from this date: 2026-11-01, an ISO date-time, or an age (30d, 12w, 36h; m is minutes)')
@@ -179,7 +186,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb metrics\n  rb metrics --team --html metrics.html\n  rb metrics --since 90d\n  rb metrics --since 2026-10-01 --until 2026-12-31 --json')
     .action(lazy(async () => (await import('./commands/metrics.js')).metricsCommand));
 
-  program
+  if (want('undo')) program
     .command('undo [run]')
     .description('restore the state from before a run (default: the newest run still in effect, so repeating it steps one run further back); `rb redo` walks forward again')
     .option('-i, --interactive', 'on a terminal: pick a past state (runs and their snapshots) with a preview of what restoring it changes')
@@ -192,7 +199,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb undo                 undo the latest run; again: the run before it\n  rb undo 20261122-101502-sprint-4 --yes\n  rb undo -i              pick a past state on a terminal')
     .action(lazy(async () => (await import('./commands/undo.js')).undoCommand));
 
-  program
+  if (want('redo')) program
     .command('redo')
     .description('reverse the newest undo: back to the state it started from (repeat to walk forward); a new run after the undos ends the chain')
     .option('--force', 'also reset branches that moved after the undo (a safety snapshot is taken first)')
@@ -204,7 +211,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb undo --yes && rb undo --yes     two runs back\n  rb redo --yes                      one run forward again')
     .action(lazy(async () => (await import('./commands/undo.js')).redoCommand));
 
-  program
+  if (want('resume')) program
     .command('resume [run]')
     .description('finish an interrupted or failed run from the step that did not finish')
     .option('--retry <step>', 'run this step again although it is not safe to repeat (it started before); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -214,7 +221,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb resume 20261122-101502-emergency\n  rb resume 20261122-101502-emergency --skip install')
     .action(lazy(async () => (await import('./commands/undo.js')).resumeCommand));
 
-  program
+  if (want('abort')) program
     .command('abort [run]')
     .description('give up an interrupted or failed run: restore its snapshot and reverse its branch changes')
     .option('--force', 'also reset branches that moved after the run')
@@ -225,7 +232,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  rb abort 20261122-101502-emergency --yes')
     .action(lazy(async () => (await import('./commands/undo.js')).abortCommand));
 
-  program
+  if (want('snapshots')) program
     .command('snapshots [action] [id] [paths...]')
     .description('manage snapshots: list (default), create [-m msg], show <id>, restore <id> [-- <path...>], prune [--older-than 30d], push <id> [--include-ignored]')
     .option('-m, --message <text>', 'message for create')
@@ -239,7 +246,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb snapshots create -m "before the codemod"\n  rb snapshots restore 20261122-101502-main-a1b2 --yes\n  rb snapshots restore 20261122-101502-main-a1b2 --yes -- src/a.ts   only that file (after a safety snapshot)\n  rb snapshots prune --older-than 30d\n  rb snapshots push 20261122-101502-main-a1b2     share one snapshot, without its ignored files')
     .action(lazy(async () => (await import('./commands/snapshots.js')).snapshotsCommand));
 
-  program
+  if (want('diff')) program
     .command('diff <run-or-snapshot> [paths...]')
     .description('what a snapshot holds against the working copy (a run stands for its snapshot: the state before it); read-only')
     .option('--name-only', 'list the files that differ (added, removed, modified by a restore) instead of the patch')
@@ -247,7 +254,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb diff 20261122-101502-files            every file the state before that run holds differently\n  rb diff 20261122-101502-files src/a.ts   one file\n  rb snapshots restore <snapshot> -- src/a.ts   then take that file back')
     .action(lazy(async () => (await import('./commands/diff.js')).diffCommand));
 
-  program
+  if (want('sync')) program
     .command('sync')
     .description('share run records through the git remote: fetch every clone\'s refs/rb/records/, push this clone\'s; snapshots stay local')
     .option('--remote <name>', 'the remote (default: remote in rb.config.yaml)')
@@ -256,7 +263,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb sync\n  rb history --team          then: every clone\'s runs\n\nTeam setup: `records: { share: true }` in rb.config.yaml syncs after every run and check.')
     .action(lazy(async () => (await import('./commands/sync.js')).syncCommand));
 
-  program
+  if (want('history')) program
     .command('history')
     .description('list past runs, newest first')
     .option('-n, --limit <n>', 'at most n runs', '20')
@@ -265,28 +272,28 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb history --limit 5\n  rb sync && rb history --team')
     .action(lazy(async () => (await import('./commands/history.js')).historyCommand));
 
-  program
+  if (want('show')) program
     .command('show <run>')
     .description('show one run in full: steps, commands, results, snapshot (a teammate\'s shared run too, read-only; <writer>/<run> when two clones share an id)')
     .option('--json', 'print the journal as JSON')
     .addHelpText('after', '\nExample:\n  rb show 20261122-101502-sprint-4')
     .action(lazy(async () => (await import('./commands/history.js')).showCommand));
 
-  program
+  if (want('status')) program
     .command('status')
     .description('what is in progress, locked, interrupted or undoable')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  rb status')
     .action(lazy(async () => (await import('./commands/status.js')).statusCommand));
 
-  program
+  if (want('config')) program
     .command('config')
     .description('print the effective configuration and where each value came from')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  rb config')
     .action(lazy(async () => (await import('./commands/config.js')).configCommand));
 
-  program
+  if (want('guard')) program
     .command('guard')
     .description('snapshot, run a risky command, verify (default: the configured tests); on failure restore the snapshot and exit with its code')
     .argument('<command...>', 'the command to guard, after --')
@@ -299,14 +306,14 @@ Examples:
     .addHelpText('after', '\nExamples:\n  rb guard -- npx jscodeshift -t rename.js src/\n  rb guard --verify "npm run build" -- npm install react@19')
     .action(lazy(async () => (await import('./commands/guard.js')).guardCommand));
 
-  program
+  if (want('demo')) program
     .command('demo')
     .description('run rb on a throwaway repository in the temp dir, narrating each step (what `npm run demo` runs)')
     .option('--keep', 'keep the throwaway repository afterwards')
     .addHelpText('after', '\nExample:\n  rb demo --keep')
     .action(lazy(async () => (await import('./commands/demo.js')).demoCommand));
 
-  program
+  if (want('init')) program
     .command('init')
     .description('set rb up here: write a commented rb.config.yaml (detected installs and tests), keep rollbacks/ out of git, create the baseline branch')
     .option('--baseline <ref>', 'the baseline branch name to configure (default: baseline)')
@@ -332,7 +339,7 @@ Examples:
 async function main(): Promise<void> {
   // `rb emergency --yes | head -1`: a closed pipe drops the output, never the run
   tolerateClosedOutput();
-  const program = buildProgram();
+  const program = programFor(process.argv.slice(2));
   // --json: stdout is held until the end, so that it carries exactly one JSON document, an error
   // included. The command line decides whether to hold it (a usage error commander finds comes
   // before any action); the command's own option then confirms it (preAction). Without --json
@@ -355,6 +362,31 @@ async function main(): Promise<void> {
     process.exitCode = failure.exit;
   }
   held?.release(json ? (text) => oneJsonDocument(text, failure?.error) : (text) => text);
+}
+
+/**
+ * The program for this command line: only the named command's definition when the line names
+ * one after nothing but rb's own -C/--cwd and --no-color (buildProgram's `only`), every command
+ * otherwise, and every command when the name is none of them (a typo gets "Did you mean …?").
+ */
+function programFor(args: string[]): Command {
+  const name = commandToDefine(args);
+  if (name !== null) {
+    const program = buildProgram(name);
+    if (program.commands.length === 1) return program;
+  }
+  return buildProgram();
+}
+
+/** The first word of the command line after rb's own -C <dir>, --cwd <dir>, --cwd=<dir>, --no-color; null when anything else comes first. */
+export function commandToDefine(args: string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-C' || a === '--cwd') i++;
+    else if (a.startsWith('--cwd=') || (a.startsWith('-C') && a.length > 2) || a === '--no-color') continue;
+    else return a.startsWith('-') ? null : a;
+  }
+  return null;
 }
 
 /** Is --json on the command line (before a `--`)? */
