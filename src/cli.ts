@@ -366,8 +366,8 @@ async function main(): Promise<void> {
 
 /**
  * The program for this command line: only the named command's definition when the line names
- * one after nothing but rb's own -C/--cwd and --no-color (buildProgram's `only`), every command
- * otherwise, and every command when the name is none of them (a typo gets "Did you mean …?").
+ * one after nothing but rb's own -C/--cwd (buildProgram's `only`), every command otherwise, and
+ * every command when the name is none of them (a typo gets "Did you mean …?").
  */
 function programFor(args: string[]): Command {
   const name = commandToDefine(args);
@@ -378,12 +378,12 @@ function programFor(args: string[]): Command {
   return buildProgram();
 }
 
-/** The first word of the command line after rb's own -C <dir>, --cwd <dir>, --cwd=<dir>, --no-color; null when anything else comes first. */
+/** The first word of the command line after rb's own -C <dir>, --cwd <dir>, --cwd=<dir>; null when anything else comes first. */
 export function commandToDefine(args: string[]): string | null {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-C' || a === '--cwd') i++;
-    else if (a.startsWith('--cwd=') || (a.startsWith('-C') && a.length > 2) || a === '--no-color') continue;
+    else if (a.startsWith('--cwd=') || (a.startsWith('-C') && a.length > 2)) continue;
     else return a.startsWith('-') ? null : a;
   }
   return null;

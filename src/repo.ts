@@ -2,11 +2,12 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { existsSync, lstatSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
 import { currentScope } from './io/run-scope.js';
+import { userCacheDir } from './io/user-cache.js';
 
 export interface Repo {
   /** absolute, real path of the work tree's top level */
@@ -25,43 +26,49 @@ export const MIN_GIT = [2, 25] as const;
 
 let versionMemo: [number, number, number] | null = null;
 
-/**
- * The version of the git on PATH. Asked once per process; with `cacheDir` (the repository's rb
- * dir, when it exists) the answer is kept in git-version.json, keyed by the git executable's
- * path, inode, size and mtime, so a run does not start `git --version` each time: a new or
- * upgraded git binary is a new key.
- */
 /** The git version when it is known already (asked or read from the cache this run), else null: never starts git. */
 export function knownGitVersion(): [number, number, number] | null {
   return versionMemo ?? null;
 }
 
-export function gitVersion(cacheDir?: string): [number, number, number] {
+/** How many git binaries git-version.json remembers (a user may switch between a few). */
+const VERSION_CACHE_KEYS = 8;
+
+/**
+ * The version of the git on PATH. Asked once per machine and git binary, not per run: the answer
+ * is kept in the user's cache dir (io/user-cache.ts), rb/git-version.json, keyed by the git
+ * executable's path, inode, size and mtime, so a new or upgraded git binary is a new key. Before
+ * issue 18 it was kept in the repository's rb dir, so a repository's first runs and every dry run
+ * of one rb had never changed (no rb dir) started `git --version`. A cache file another user
+ * owns is not read.
+ */
+export function gitVersion(): [number, number, number] {
   if (versionMemo) return versionMemo;
-  const key = cacheDir ? gitBinaryKey() : null;
-  const file = cacheDir ? join(cacheDir, 'git-version.json') : null;
-  if (key && file) {
+  const key = gitBinaryKey();
+  const file = join(userCacheDir(), 'rb', 'git-version.json');
+  let cached: Record<string, unknown> = {};
+  if (key) {
     try {
-      const c = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; version?: unknown };
-      if (c.key === key && Array.isArray(c.version) && c.version.length === 3 && c.version.every((n) => Number.isInteger(n))) {
-        return (versionMemo = c.version as [number, number, number]);
-      }
+      const mine = process.getuid === undefined || statSync(file).uid === process.getuid();
+      const c = mine ? (JSON.parse(readFileSync(file, 'utf8')) as { versions?: Record<string, unknown> }) : null;
+      if (c?.versions && typeof c.versions === 'object' && !Array.isArray(c.versions)) cached = c.versions;
+      const v = cached[key];
+      if (Array.isArray(v) && v.length === 3 && v.every((n) => Number.isInteger(n))) return (versionMemo = v as [number, number, number]);
     } catch { /* no cache yet, or unreadable: ask git */ }
   }
   const r = gitSync(['--version'], { cwd: process.cwd(), hardened: false, readOnly: true });
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout);
   versionMemo = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
-  if (key && file) {
-    const text = JSON.stringify({ key, version: versionMemo }) + '\n';
-    const save = () => {
-      try {
-        writeFileSync(file, text);
-        return true;
-      } catch { /* read-only, or no rb dir: ask again next time */ }
-      return false;
-    };
-    // a repository's first rb command makes the rb dir later in the run (its lock, its journal)
-    if (!save()) process.once('exit', save);
+  if (key && m) {
+    const versions = Object.fromEntries([...Object.entries(cached).filter(([k]) => k !== key).slice(-(VERSION_CACHE_KEYS - 1)), [key, versionMemo]]);
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(tmp, JSON.stringify({ versions }) + '\n');
+      renameSync(tmp, file);
+    } catch {
+      rmSync(tmp, { force: true }); // read-only cache dir: ask again next time
+    }
   }
   return versionMemo;
 }
@@ -121,7 +128,7 @@ function locateRepo(cwd: string): Repo {
   const gitDir = lines[2]!;
   const common = lines[3]!;
   const commonDir = realpathSync(isAbsolute(common) ? common : join(cwd, common));
-  const [maj, min] = gitVersion(join(commonDir, 'rb'));
+  const [maj, min] = gitVersion();
   if (maj < MIN_GIT[0] || (maj === MIN_GIT[0] && min < MIN_GIT[1])) {
     throw new PreconditionError(`git ${maj}.${min} is too old: rb needs git ${MIN_GIT.join('.')} or newer.`, {
       next: 'upgrade git, then run the command again',

@@ -32,26 +32,18 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import fse from 'fs-extra';
-import { homedir, hostname, tmpdir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { git } from '../io/git.js';
 import { excludePattern } from '../snapshot/format.js';
 import { writeFileAtomic } from '../io/fs.js';
 import { takeLockFile } from '../journal/lock.js';
+import { userCacheDir } from '../io/user-cache.js';
 import type { Repo } from '../repo.js';
 import type { InstallConfig } from '../types.js';
 import { isRegisteredWorktree, unlinkLinks, type BaselineCheckout } from './temp-worktree.js';
 
-/** The user's cache dir: $XDG_CACHE_HOME when it is an absolute path, else ~/.cache (the temp dir when there is no home). */
-export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) return xdg;
-  let home = '';
-  try {
-    home = homedir();
-  } catch { /* no home directory */ }
-  return home && home !== '/' ? join(home, '.cache') : join(tmpdir(), `rb-cache-${process.getuid?.() ?? 'user'}`);
-}
+export { userCacheDir };
 
 /** `<name>-<hash>`: the repository's folder name (for people) and a hash of its common git dir (unique per repository). */
 function repositoryKey(commonDir: string): string {
