@@ -15,14 +15,36 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 type Action = (...args: any[]) => Promise<number | void>;
 
-/** Wraps a lazily imported command so errors reach the single exit point below. */
-function lazy(load: () => Promise<Action>): (...args: any[]) => Promise<void> {
+/**
+ * Wraps a lazily imported command so errors reach the single exit point below. With `repo`, the
+ * command's first questions (which repository, where its refs point) are asked while its modules
+ * load (askRepoEarly).
+ */
+function lazy(load: () => Promise<Action>, opts: { repo?: boolean } = {}): (...args: any[]) => Promise<void> {
   return async (...args: any[]) => {
-    const fn = await load();
     const { withRunScope } = await import('./io/run-scope.js');
-    const code = await withRunScope(() => fn(...args));
+    const code = await withRunScope(async () => {
+      const early = opts.repo ? askRepoEarly((args.at(-1) as Command | undefined)?.parent?.opts().cwd) : null;
+      const fn = await load();
+      await early;
+      return fn(...args);
+    });
     if (typeof code === 'number' && code !== 0) process.exitCode = code;
   };
+}
+
+/**
+ * A level command's first questions, asked inside its scope before its modules load (~100 ms of
+ * a start, issue 18): the repository (kept in the scope: the command's own findRepo gets it) and
+ * the ref listing, whose `git for-each-ref` then runs while node loads the rest (memoized in the
+ * scope, as when the command asks it: io/repo-state.ts). A failure is dropped here: the command
+ * asks again where it always did, and reports it there.
+ */
+async function askRepoEarly(cwd: string | undefined): Promise<void> {
+  try {
+    const [{ findRepo }, { refListing }] = await Promise.all([import('./repo.js'), import('./io/repo-state.js')]);
+    refListing(findRepo(cwd).root).catch(() => undefined);
+  } catch { /* not a repository, no git: the command says so */ }
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -103,7 +125,7 @@ Examples:
       .option('--no-services', 'do not stop or start services'),
   )
     .addHelpText('after', '\nExamples:\n  rb plan emergency                       preview every command\n  rb emergency --yes --reason "prod down after deploy"')
-    .action(lazy(async () => (await import('./commands/levels.js')).emergencyCommand));
+    .action(lazy(async () => (await import('./commands/levels.js')).emergencyCommand, { repo: true }));
 
   if (want('sprint')) runOpts(
     program
@@ -113,7 +135,7 @@ Examples:
       .option('--no-tests', 'do not run the tests to document the failure'),
   )
     .addHelpText('after', '\nExample:\n  rb sprint 4 --yes --reason "auth refactor broke login"')
-    .action(lazy(async () => (await import('./commands/levels.js')).sprintCommand));
+    .action(lazy(async () => (await import('./commands/levels.js')).sprintCommand, { repo: true }));
 
   if (want('files')) runOpts(
     program
@@ -125,7 +147,7 @@ Examples:
       .option('--no-tests', 'do not run the associated tests'),
   )
     .addHelpText('after', '\nExamples:\n  rb files src/cache.ts src/cache.test.ts --yes\n  rb files --glob "src/perf/**" --yes')
-    .action(lazy(async () => (await import('./commands/levels.js')).filesCommand));
+    .action(lazy(async () => (await import('./commands/levels.js')).filesCommand, { repo: true }));
 
   if (want('recover')) program
     .command('recover [branch]')
