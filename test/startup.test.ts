@@ -6,7 +6,10 @@
  *   `only`), and its help and errors read exactly as when every command is defined;
  * - the git version is remembered per git binary in the user's cache dir, so a dry run in a
  *   repository rb has never changed starts no `git --version` (it was kept in .git/rb before,
- *   which a dry run never creates), and the dry run still writes nothing into the repository.
+ *   which a dry run never creates), and the dry run still writes nothing into the repository;
+ * - a level command's `git for-each-ref` runs while its modules load: a module hook holds the
+ *   command's module back until the git shim has seen for-each-ref start (before: the command's
+ *   modules loaded first, then it asked git, so the hook waited in vain).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -97,4 +100,36 @@ describe('the fixed cost of a start (issue 18)', () => {
     expect(existsSync(join(other.root, '.git', 'rb'))).toBe(false);
     expect(manifest(other.root)).toBe(before);
   });
+
+  it('a level command asks git where the refs point while its modules load, and its answer is the one the command uses', () => {
+    const real = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    const dir = tmpDir('rb-early-');
+    const log = join(dir, 'calls.log');
+    const seen = join(dir, 'seen.txt');
+    writeFileSync(join(dir, 'git'), `#!/bin/sh\necho "$*" >> "${log}"\nexec ${real} "$@"\n`);
+    chmodSync(join(dir, 'git'), 0o755);
+    // hold dist/commands/levels.js until for-each-ref has started (at most 15 s), and say which came first
+    writeFileSync(join(dir, 'hooks.mjs'), [
+      `import { existsSync, readFileSync, writeFileSync } from 'node:fs';`,
+      `export async function load(url, ctx, next) {`,
+      `  if (url.endsWith('/dist/commands/levels.js')) {`,
+      `    const started = () => existsSync(${JSON.stringify(log)}) && readFileSync(${JSON.stringify(log)}, 'utf8').includes('for-each-ref');`,
+      `    for (let i = 0; i < 1500 && !started(); i++) await new Promise((r) => setTimeout(r, 10));`,
+      `    writeFileSync(${JSON.stringify(seen)}, started() ? 'for-each-ref first' : 'module first');`,
+      `  }`,
+      `  return next(url, ctx);`,
+      `}`,
+    ].join('\n'));
+    writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${join(dir, 'hooks.mjs')}`)});\n`);
+    const r = repos.make({ withOrigin: true });
+    r.write('README.md', 'changed\n');
+    const p = spawnSync(process.execPath, ['--import', `file://${join(dir, 'register.mjs')}`, RB, 'files', '--dry-run', 'README.md'], {
+      cwd: r.root, env: testEnv({ NO_COLOR: '1', PATH: `${dir}:${process.env.PATH}` }), encoding: 'utf8', timeout: 120_000,
+    });
+    expect(p.status, p.stderr).toBe(0);
+    expect(readFileSync(seen, 'utf8')).toBe('for-each-ref first');
+    // asked once: the command used the early answer (memoized in its scope)
+    expect(readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('for-each-ref'))).toHaveLength(1);
+    expect(p.stdout).toMatch(/baseline: baseline \(refs\/heads\/baseline at [0-9a-f]{12}\)/);
+  }, 60_000);
 });
