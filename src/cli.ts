@@ -7,9 +7,12 @@
  */
 import { Command, Option } from '#commander';
 import { readFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
+import { join } from 'node:path';
 import { RbError } from './errors.js';
 import { tolerateClosedOutput } from './ui/closed-output.js';
 import { losslessArgv } from './io/path-bytes.js';
+import { userCacheDir } from './io/user-cache.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -358,7 +361,20 @@ Examples:
   return program;
 }
 
+/**
+ * Node 22.1 and later keep the compiled code of the modules loaded from here on (the command's:
+ * most of a start, issue 18) in the user's cache dir, and reuse it while the files are unchanged;
+ * NODE_DISABLE_COMPILE_CACHE=1 turns it off. Node 20 has no such cache: nothing happens there.
+ */
+function keepCompiledCode(): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
+  try {
+    enable?.(join(userCacheDir(), 'rb', 'compile-cache'));
+  } catch { /* no cache: node compiles as usual */ }
+}
+
 async function main(): Promise<void> {
+  keepCompiledCode();
   // `rb emergency --yes | head -1`: a closed pipe drops the output, never the run
   tolerateClosedOutput();
   const program = programFor(process.argv.slice(2));

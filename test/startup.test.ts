@@ -9,10 +9,13 @@
  *   which a dry run never creates), and the dry run still writes nothing into the repository;
  * - a level command's `git for-each-ref` runs while its modules load: a module hook holds the
  *   command's module back until the git shim has seen for-each-ref start (before: the command's
- *   modules loaded first, then it asked git, so the hook waited in vain).
+ *   modules loaded first, then it asked git, so the hook waited in vain);
+ * - on a node that has module.enableCompileCache (22.1+), the compiled code is kept in the user's
+ *   cache dir (skipped on node 20, which has none).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RB, rb } from './helpers/cli.js';
@@ -132,4 +135,11 @@ describe('the fixed cost of a start (issue 18)', () => {
     expect(readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('for-each-ref'))).toHaveLength(1);
     expect(p.stdout).toMatch(/baseline: baseline \(refs\/heads\/baseline at [0-9a-f]{12}\)/);
   }, 60_000);
+
+  it.skipIf(!('enableCompileCache' in nodeModule))('keeps the compiled code of a start in the user\'s cache dir (node 22.1+)', () => {
+    const r = repos.make({ withOrigin: true });
+    const cache = tmpDir('rb-cache-');
+    expect(rb(r.root, ['status'], { XDG_CACHE_HOME: cache }).code).toBe(0);
+    expect(readdirSync(join(cache, 'rb', 'compile-cache')).length).toBeGreaterThan(0);
+  });
 });
