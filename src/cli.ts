@@ -404,10 +404,13 @@ async function main(): Promise<void> {
 
 /**
  * The program for this command line: only the named command's definition when the line names
- * one after nothing but rb's own -C/--cwd (buildProgram's `only`), every command otherwise, and
- * every command when the name is none of them (a typo gets "Did you mean …?").
+ * one after nothing but rb's own -C/--cwd (buildProgram's `only`), none for `--version`, every
+ * command otherwise, and every command when the name is none of them (a typo gets "Did you
+ * mean …?").
  */
 function programFor(args: string[]): Command {
+  // `rb --version` / `rb -V`: commander prints the version before it looks at any command
+  if (args[0] === '--version' || args[0] === '-V') return buildProgram('');
   const name = commandToDefine(args);
   if (name !== null) {
     const program = buildProgram(name);

@@ -57,6 +57,8 @@ describe('the fixed cost of a start (issue 18)', () => {
     expect(dry.modules.filter((u) => u.includes('/node_modules/'))).toEqual([]);
     expect(dry.modules).toContain(VENDOR_COMMANDER);
     expect(rbObserved(r.root, ['-C', r.root, 'status']).defined).toBe(1);
+    const version = rbObserved(r.root, ['--version']);
+    expect([version.code, version.defined, version.stdout.trim()]).toEqual([0, 0, JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version]);
     // the root help, a typo, and any other option before the command (here --no-color) get every command
     const all = rbObserved(r.root, ['--help']);
     expect(all.defined).toBeGreaterThanOrEqual(25);
