@@ -2,7 +2,7 @@
  * The repository rb works on: found from --cwd (or the current directory), never from
  * inherited GIT_DIR / GIT_WORK_TREE. Read-only.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { gitSync, setFileSystemFlags } from './io/git.js';
 import { PreconditionError } from './errors.js';
@@ -61,14 +61,11 @@ export function gitVersion(): [number, number, number] {
   versionMemo = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0];
   if (key && m) {
     const versions = Object.fromEntries([...Object.entries(cached).filter(([k]) => k !== key).slice(-(VERSION_CACHE_KEYS - 1)), [key, versionMemo]]);
-    const tmp = `${file}.${process.pid}.tmp`;
+    // written in place: a torn or interleaved file does not parse, and the next run asks git again
     try {
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(tmp, JSON.stringify({ versions }) + '\n');
-      renameSync(tmp, file);
-    } catch {
-      rmSync(tmp, { force: true }); // read-only cache dir: ask again next time
-    }
+      writeFileSync(file, JSON.stringify({ versions }) + '\n');
+    } catch { /* read-only cache dir: ask again next time */ }
   }
   return versionMemo;
 }
