@@ -119,6 +119,18 @@ describe('declared dependencies', () => {
     expect(Object.keys(zb.locales)).toEqual(['en']);
   });
 
+  it('the zod bundle\'s z holds every member the sources use and little else (issue 18: half the bundle to compile)', async () => {
+    const zb = (await import(join(ROOT, 'dist', 'vendor', 'zod.js'))).z as Record<string, unknown>;
+    const zp = (await import('zod')).z as unknown as Record<string, unknown>;
+    // z.core is zod's internals, named in types only (types come from the zod package)
+    const used = [...new Set(sources().flatMap((s) => [...s.text.matchAll(/\bz\.([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!)))].filter((n) => n in zp && n !== 'core');
+    expect(used.length).toBeGreaterThan(10);
+    for (const name of used) expect(typeof zb[name], `z.${name} is in dist/vendor/zod.js`).not.toBe('undefined');
+    expect(Object.keys(zb).length).toBeLessThan(Object.keys(zp).length / 4);
+    // before: export * from 'zod', 396 KB
+    expect(readFileSync(join(ROOT, 'dist', 'vendor', 'zod.js')).length).toBeLessThan(300_000);
+  });
+
   it('what only some runs need loads when they need it (issue 18): a dry run loads no snapshot code, no listr2 and none of the engine\'s run-only modules; rb status loads no engine preflight', () => {
     const r = repos.make({ withOrigin: true });
     r.write('README.md', 'changed\n');
