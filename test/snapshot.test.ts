@@ -766,6 +766,37 @@ describe('restore: HEAD, interruption, refusals', () => {
     expect(manifest(r.root)).toBe(m);
   });
 
+  it('settings read while git walks (configure): called once; they override the direct options; a rejection leaves no ref, no object and no temp dir', async () => {
+    const r = richRepo();
+    r.write('.env', 'SECRET=1\n');
+    r.write('big.log', 'x'.repeat(5000));
+    r.write('node_modules/pkg/index.js', 'module\n');
+    r.write('build/out.js', 'built\n');
+    r.write('src/app.ts', 'changed\n');
+    const calls: number[] = [];
+    const snap = await captureSnapshot(r.repo(), {
+      message: 'configured', skipIgnored: [], maxIgnoredBytes: 1,
+      configure: async () => {
+        calls.push(Date.now());
+        return { skipIgnored: ['build'], maxIgnoredBytes: 4096, exclude: ['node_modules'] };
+      },
+    });
+    expect(calls).toHaveLength(1);
+    // build listed, big.log over 4096 bytes, node_modules excluded (not reported), .env captured
+    expect(skippedOf(snap)).toEqual(['listed build', 'too-big big.log']);
+    expect(r.git('show', `${snap.commit}:ignored/.env`)).toBe('SECRET=1\n');
+
+    const objects = () => r.git('count-objects', '-v');
+    const before = { refs: r.git('for-each-ref', 'refs/rb/'), objects: objects(), files: manifest(r.root) };
+    r.write('src/app.ts', 'changed again\n');
+    const files = manifest(r.root);
+    await expect(captureSnapshot(r.repo(), { configure: () => Promise.reject(new UsageError('rb.config.yaml: bad')) })).rejects.toThrow(/rb.config.yaml: bad/);
+    expect(r.git('for-each-ref', 'refs/rb/')).toBe(before.refs);
+    expect(objects()).toBe(before.objects);
+    expect(leftovers(r)).toEqual([]);
+    expect(manifest(r.root)).toBe(files);
+  });
+
   it('cleanExcludes turns skipped paths into anchored, escaped clean -e patterns', () => {
     expect(excludePattern('node_modules')).toBe('/node_modules');
     expect(excludePattern('a [1]/*.log')).toBe('/a \\[1\\]/\\*.log');

@@ -4,6 +4,8 @@
  * file is about the command: ids and prefixes, output (text and --json), restore being undoable
  * and needing a confirmation, and prune keeping what an undo still needs.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRepo, type TestRepo, tmpRepos, copyRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
@@ -174,6 +176,25 @@ describe.concurrent('rb snapshots', { timeout: 120_000 }, () => {
     // the level run is still undoable
     expectCode(await rbAsync(r.root, ['undo', '--yes']), 0);
     expect(runsOf(r).find((x) => x.id === filesRun.id)!.status).toBe('undone');
+  });
+
+  it('create reads rb.config.yaml while git walks: its snapshot settings apply; an invalid one exits 2 and creates nothing (no ref, no temp dir)', async () => {
+    const r = snapRepo();
+    r.write('.gitignore', '.env\nbuild/\n');
+    r.write('build/out.js', 'built\n');
+    r.write('rb.config.yaml', 'snapshots:\n  skipIgnored: [build]\n  maxIgnoredBytes: 4\n');
+    const res = await rbAsync(r.root, ['snapshots', 'create', '-m', 'configured', '--json']);
+    expectCode(res, 0);
+    expect(JSON.parse(res.stdout).snapshot.skipped).toEqual([{ reason: 'too-big', path: '.env' }, { reason: 'listed', path: 'build' }]);
+    r.write('rb.config.yaml', 'snapshots:\n  maxIgnoredBytes: 1.5\n');
+    const before = untouched(r);
+    const refs = snapRefs(r);
+    const bad = await rbAsync(r.root, ['snapshots', 'create', '-m', 'bad config']);
+    expectCode(bad, 2);
+    expect(bad.stderr).toMatch(/snapshots\.maxIgnoredBytes: expected an integer/);
+    expect(untouched(r)).toBe(before);
+    expect(snapRefs(r)).toEqual(refs);
+    expect(readdirSync(join(r.root, '.git')).filter((n) => n.startsWith('rb-snap.'))).toEqual([]);
   });
 
   it('refuses an unknown action, an unknown id and a missing id with exit 2, changing nothing', async () => {

@@ -17,29 +17,15 @@ function parseAge(s: string): number {
 export async function snapshotsCommand(action: string | undefined, id: string | undefined, paths: string[], opts: { json?: boolean; message?: string; olderThan?: string; dryRun?: boolean; yes?: boolean; skipUnwritable?: boolean; remote?: string; includeIgnored?: boolean }, cmd: any): Promise<number> {
   const cwd = cmd.parent?.opts().cwd;
   const repo = findRepo(cwd);
-  const store = await import('../snapshot/index.js');
   if (paths.length && action !== 'restore') throw new UsageError(`only \`rb snapshots restore <id> -- <path...>\` takes paths; got ${paths.length} extra argument(s) for "${action ?? 'list'}".`, { next: 'rb snapshots --help' });
+  if (action === 'create') return createSnapshot(repo, opts);
+  const store = await import('../snapshot/index.js');
   switch (action ?? 'list') {
     case 'list': {
       const snaps = await store.listSnapshots(repo);
       if (opts.json) printJson({ snapshots: snaps });
       else if (!snaps.length) print('No snapshots. Take one with `rb snapshots create -m "before my experiment"`.');
       else print(table(snaps.map((s) => [s.id, ago(s.createdAt), s.runId ?? '-', s.message ?? '', s.skipped.length ? `${s.skipped.length} not captured` : '']), ['ID', 'TAKEN', 'RUN', 'MESSAGE', '']));
-      return 0;
-    }
-    case 'create': {
-      const { loadConfig } = await import('../config/load.js');
-      const { config } = await loadConfig(repo.root);
-      const { describeLeftovers, sweepLeftovers } = await import('../journal/leftovers.js');
-      const swept = sweepLeftovers(repo);
-      if (swept.length) process.stderr.write(`rb: removed ${describeLeftovers(swept)}\n`);
-      const info = await store.captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored, exclude: [config.rollbacksDir] });
-      if (opts.json) printJson({ snapshot: info });
-      else {
-        print(`snapshot ${info.id} (${info.commit.slice(0, 12)})`);
-        for (const s of info.skipped) print(`  not captured: ${showPath(s.path)} (${s.reason})`);
-        print(`restore it with \`rb snapshots restore ${info.id}\``);
-      }
       return 0;
     }
     case 'show': {
@@ -116,6 +102,30 @@ export async function snapshotsCommand(action: string | undefined, id: string | 
     default:
       throw new UsageError(`unknown action "${action}" (list, create, show, restore, prune, push)`, { next: 'rb snapshots --help' });
   }
+}
+
+/**
+ * `rb snapshots create`: the capture starts as soon as its own module is loaded (not the restore
+ * side of the snapshot module), and the configuration is read while git walks the working copy
+ * (issue 18): the settings taken from there are needed only once the listings are in, and an
+ * invalid configuration fails the capture before it writes anything.
+ */
+async function createSnapshot(repo: Repo, opts: { json?: boolean; message?: string }): Promise<number> {
+  const [{ captureSnapshot }, { describeLeftovers, sweepLeftovers }] = await Promise.all([import('../snapshot/capture.js'), import('../journal/leftovers.js')]);
+  const swept = sweepLeftovers(repo);
+  if (swept.length) process.stderr.write(`rb: removed ${describeLeftovers(swept)}\n`);
+  const configure = async () => {
+    const { config } = await (await import('../config/load.js')).loadConfig(repo.root);
+    return { maxIgnoredBytes: config.snapshots.maxIgnoredBytes, skipIgnored: config.snapshots.skipIgnored, exclude: [config.rollbacksDir] };
+  };
+  const info = await captureSnapshot(repo, { message: opts.message ?? 'manual snapshot', configure });
+  if (opts.json) printJson({ snapshot: info });
+  else {
+    print(`snapshot ${info.id} (${info.commit.slice(0, 12)})`);
+    for (const s of info.skipped) print(`  not captured: ${showPath(s.path)} (${s.reason})`);
+    print(`restore it with \`rb snapshots restore ${info.id}\``);
+  }
+  return 0;
 }
 
 /**

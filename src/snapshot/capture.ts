@@ -97,7 +97,17 @@ export interface CaptureOptions {
   stashTrees?: boolean;
   /** capture the worktree with `git add -A` on a copy of the index even when tree edits would do (tests compare the two) */
   forceAddAll?: boolean;
+  /**
+   * maxIgnoredBytes, skipIgnored and exclude read by the caller (from the configuration) while
+   * git walks the working copy: called once the listings are started, awaited where they are in;
+   * what it gives overrides the same options given directly. A rejection fails the capture
+   * before it writes anything (no object, no ref).
+   */
+  configure?: () => Promise<CaptureSettings>;
 }
+
+/** The options a caller may read while the capture walks the working copy (CaptureOptions.configure). */
+export type CaptureSettings = Pick<CaptureOptions, 'maxIgnoredBytes' | 'skipIgnored' | 'exclude'>;
 
 /** Trees for a stash entry equal to what `git stash push -u` would record (untracked: null when there is none). */
 export interface StashTrees {
@@ -143,12 +153,10 @@ type Run = (args: readonly string[], o?: Partial<GitOptions>) => Promise<GitResu
  */
 export async function captureSnapshot(repo: Repo, opts: CaptureOptions = {}): Promise<CaptureResult> {
   const started = (opts.now ?? (() => new Date()))();
-  const cap = opts.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
-  const skipNames = snapshotSkipNames(opts.skipIgnored ?? DEFAULT_SKIP_IGNORED);
   const tmp = await mkdtemp(tempDirPrefix(repo.gitDir, 'rb-snap'));
   const pending: Promise<unknown>[] = [];
   try {
-    return await capture(repo, tmp, started, cap, skipNames, opts, pending);
+    return await capture(repo, tmp, started, opts, pending);
   } finally {
     await Promise.allSettled(pending); // no git command may still be using the temp dir
     await rm(tmp, { recursive: true, force: true });
@@ -197,8 +205,7 @@ export async function previewSkipped(repo: Repo, opts: Pick<CaptureOptions, 'max
 }
 
 async function capture(
-  repo: Repo, tmp: string, started: Date, cap: number, skipNames: Set<string>, opts: CaptureOptions,
-  pending: Promise<unknown>[],
+  repo: Repo, tmp: string, started: Date, opts: CaptureOptions, pending: Promise<unknown>[],
 ): Promise<CaptureResult> {
   const root = repo.root;
   /** every call: fsync flags, literal pathspecs (user paths are never globs), cwd = worktree root */
@@ -258,7 +265,7 @@ async function capture(
 
   // --- 1. independent queries, concurrently -------------------------------------------------
   // HEAD and the ref listing: asked once per command (io/repo-state.ts)
-  const [head, cfg, refsBuf, tags, untrackedR, ignoredR, diffFilesR] = await Promise.all([
+  const listingsP = Promise.all([
     headState(repo),
     configValues(repo.root),
     refListing(repo.root),
@@ -269,7 +276,15 @@ async function capture(
     // tracked paths whose worktree content differs from the index (stat first, content when racy)
     run(['diff-files', '-z', '--ignore-submodules=dirty'], { indexFile: rIdx, readOnly: true, binary: true }),
   ]);
+  // the caller's settings read while git walks (a failure of either is not unhandled meanwhile)
+  listingsP.catch(() => undefined);
+  const configuredP = opts.configure ? opts.configure() : Promise.resolve({});
+  configuredP.catch(() => undefined);
+  const [head, cfg, refsBuf, tags, untrackedR, ignoredR, diffFilesR] = await listingsP;
   const { ref: headRef, oid: headOid } = head;
+  const settings: CaptureSettings = { ...opts, ...(await configuredP) };
+  const cap = settings.maxIgnoredBytes ?? DEFAULT_MAX_IGNORED_BYTES;
+  const skipNames = snapshotSkipNames(settings.skipIgnored ?? DEFAULT_SKIP_IGNORED);
   const core = parseCoreConfig(cfg);
   const idEnv = identityFromConfig(cfg);
   const autocrlf = core.autocrlf;
@@ -305,7 +320,7 @@ async function capture(
   const skipped: SkippedEntry[] = [];
   const ignoredList = splitNulBuf(ignoredR.stdoutBuf);
   for (const bad of ignoredList.bad) skipped.push({ reason: 'non-utf8-name', path: bad.replace(/\/$/, '') });
-  const excluded = (opts.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
+  const excluded = (settings.exclude ?? []).map((x) => x.replace(/^\.?\/+|\/+$/g, '')).filter(Boolean);
   const isExcluded = (p: string) => excluded.some((x) => p === x || p.startsWith(x + '/'));
   const allIgnored = dedupeEntries(ignoredList.good);
   // every ignored entry, excluded ones too: the untracked walk must not descend into them
