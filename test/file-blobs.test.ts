@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { gitRun, tmpDir, tmpRepos, wrap, type TestRepo } from './helpers/repo.js';
 import { manifest } from './helpers/manifest.js';
 import { captureSnapshot } from '../src/snapshot/capture.js';
-import { STREAM_FROM, writeFileBlobs } from '../src/snapshot/file-blobs.js';
+import { STREAM_FROM, startFileBlobs, writeFileBlobs } from '../src/snapshot/file-blobs.js';
+import type { GitOptions, GitResult } from '../src/io/git.js';
 import { git } from '../src/io/git.js';
 
 tmpRepos();
@@ -155,5 +156,45 @@ describe('the snapshot writes new file contents as one pack, with the trees git 
     }
     expect(gitRun(r.root, ['cat-file', '-s', oids[names.length]!]).stdout.trim()).toBe(String(STREAM_FROM + 300_000));
     expect(gitRun(r.root, ['fsck', '--strict', '--no-dangling']).code).toBe(0);
+  }, 60_000);
+
+  it('startFileBlobs: the ids come once the last entry is made, while git still indexes the pack; a refused pack rejects `written`; a git that stops early rejects the ids', async () => {
+    const r = repoOf('sha1');
+    const names = Array.from({ length: 110 }, (_, i) => `p/${i}.txt`);
+    names.forEach((n, i) => r.write(n, `content ${i}\n`));
+    const files = names.map((path) => ({ path, link: false }));
+    // a git whose answer is held back until the test lets it go (the pack is on its stdin by then)
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = false;
+    const slowGit = async (a: readonly string[], o: Partial<GitOptions> = {}): Promise<GitResult> => {
+      const res = await git(a, { cwd: r.root, ...o });
+      await held;
+      answered = true;
+      return res;
+    };
+    const w = startFileBlobs(slowGit, r.root, files, 'sha1');
+    const ids = await w.ids;
+    expect(answered).toBe(false);
+    expect(ids).toEqual(names.map((n) => gitRun(r.root, ['hash-object', '--no-filters', '--', n]).stdout.trim()));
+    release();
+    await w.written;
+    expect(answered).toBe(true);
+    expect(gitRun(r.root, ['cat-file', '-e', ids[0]!]).code).toBe(0);
+
+    // git reads the whole pack and refuses it: the ids were handed out, `written` says no
+    const refusing = async (a: readonly string[], o: Partial<GitOptions> = {}): Promise<GitResult> => {
+      for await (const _ of o.inputStream!) { /* read it all */ }
+      return { code: 128, stdout: '', stderr: 'fatal: refused', stdoutBuf: Buffer.alloc(0) };
+    };
+    const no = startFileBlobs(refusing, r.root, files, 'sha1');
+    await expect(no.written).rejects.toThrow(/refused the snapshot's file contents: fatal: refused/);
+    // git stops before reading anything: no ids, the failure instead
+    const quitting = async (): Promise<GitResult> => ({ code: 128, stdout: '', stderr: 'fatal: quit', stdoutBuf: Buffer.alloc(0) });
+    const quit = startFileBlobs(quitting, r.root, files, 'sha1');
+    await expect(quit.ids).rejects.toThrow(/fatal: quit/);
+    await expect(quit.written).rejects.toThrow(/fatal: quit/);
   }, 60_000);
 });

@@ -377,6 +377,7 @@ async function capture(
   // the contents of the changed, untracked and ignored files git stores unconverted: one pack
   // (a few small ones: in the batch, written with the trees and the commit)
   const filePack = new SharedFilePack(run, root, batchP, ['worktree', 'ignored']);
+  pending.push(filePack.written);
 
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {
@@ -484,7 +485,14 @@ async function capture(
       deleted = edit.tracked.filter((e) => 'remove' in e).map((e) => e.path);
     } else {
       // (the edited tree and the index's tree rb made are read by diff-tree: their objects must be written first)
-      if (edit || newIndexTrees.length > 0) await (await batchP).flush();
+      // (and the edited tree names the file pack's blobs: git must have them first)
+      if (edit || newIndexTrees.length > 0) {
+        if (edit) {
+          filePack.leave('worktree'); // (when it had none to write: the pack waits for every party)
+          await filePack.written;
+        }
+        await (await batchP).flush();
+      }
       const [changedR, del] = await Promise.all([
         run(['diff-tree', '-r', '-z', '--no-renames', '--diff-filter=AMT', headOid ?? (await emptyTree()), cur], { readOnly: true, binary: true }),
         edit
@@ -652,6 +660,9 @@ async function capture(
   const metaOids = ['oid' in indexRaw ? indexRaw.oid : await indexRawBlob(root, objects, indexRaw.bytes, await indexRawAheadP), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
   const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
+  // the file contents are in git before any object naming them is checked (the batch's --strict,
+  // or commit-tree when rb cannot write the commit itself) and before the ref
+  await filePack.written;
   for (let attempt = 0; ; attempt++) {
     // (a retry: the id was taken meanwhile, same second, same random suffix: a new id, a new info.json)
     if (attempt > 0) id = newId();

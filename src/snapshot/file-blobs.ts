@@ -58,18 +58,38 @@ export type FileBlob = string | null | undefined;
 
 /** Write the blobs of `files` with one git process; returns each one's id (see FileBlob). */
 export async function writeFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): Promise<FileBlob[]> {
+  const w = startFileBlobs(run, root, files, algo);
+  await w.written;
+  return w.ids;
+}
+
+/**
+ * Start writing the blobs of `files` with one git process. `ids`: each file's id (see FileBlob),
+ * known once the last entry is made, while git still indexes the pack; `written`: git has the
+ * pack (it rejects when git refused it, or when a file made the contents unsure:
+ * FileBlobsUnsure, then `ids` rejects with it too). Nothing may name these blobs in an object
+ * git checks, or in a ref, before `written`.
+ */
+export function startFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): { ids: Promise<FileBlob[]>; written: Promise<void> } {
   const oids: FileBlob[] = [];
-  if (files.length === 0) return oids;
+  if (files.length === 0) return { ids: Promise.resolve(oids), written: Promise.resolve() };
   const keep = files.length >= PACK_FROM;
   const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
-  const r = await run([...FSYNC_FLAGS, ...cmd], { inputStream: packOf(root, files, algo, keep, oids), allowFail: true });
-  if (r.code !== 0) throw new Error(`git ${cmd[0]} refused the snapshot's file contents: ${r.stderr.trim()}`);
-  if (oids.length !== files.length) throw new Error('the pack of file contents was cut short');
-  return oids;
+  let made!: () => void;
+  const allMade = new Promise<void>((resolve) => {
+    made = resolve;
+  });
+  const written = run([...FSYNC_FLAGS, ...cmd], { inputStream: packOf(root, files, algo, keep, oids, made), allowFail: true }).then((r) => {
+    if (r.code !== 0) throw new Error(`git ${cmd[0]} refused the snapshot's file contents: ${r.stderr.trim()}`);
+    if (oids.length !== files.length) throw new Error('the pack of file contents was cut short');
+  });
+  written.catch(() => undefined); // the caller awaits it; meanwhile a failure must not go unhandled
+  // (when git stops before the last entry, the ids come with its answer: its failure)
+  return { ids: Promise.race([allMade, written]).then(() => oids), written };
 }
 
 /** The pack, entry by entry; each file's id is pushed to `oids` as its entry is made. */
-async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: FileBlob[]): AsyncGenerator<Buffer> {
+async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: FileBlob[], made: () => void): AsyncGenerator<Buffer> {
   const packHash = createHash(algo);
   const out = (b: Buffer) => {
     packHash.update(b);
@@ -156,6 +176,7 @@ async function* packOf(root: string, files: readonly FileToStore[], algo: Object
     }
   }
   if (pendingBytes > 0) yield take();
+  made(); // every entry made: every id known
   yield packHash.digest();
 }
 
@@ -269,8 +290,18 @@ function vanishedOr(e: NodeJS.ErrnoException): null | undefined {
  */
 export class SharedFilePack {
   private readonly parts = new Map<string, { files: readonly FileToStore[]; resolve: (r: FileBlob[]) => void; reject: (e: unknown) => void }>();
+  private wrote!: (p: Promise<void>) => void;
+  /**
+   * Settles once git has every blob of the pack (a party gets its ids earlier, while git still
+   * indexes it): awaited before anything that names them is checked by git or put in a ref.
+   */
+  readonly written: Promise<void> = new Promise<Promise<void>>((resolve) => {
+    this.wrote = resolve;
+  }).then((p) => p);
 
-  constructor(private readonly run: RunGit, private readonly root: string, private readonly batch: Promise<ObjectBatch>, private readonly parties: readonly string[]) {}
+  constructor(private readonly run: RunGit, private readonly root: string, private readonly batch: Promise<ObjectBatch>, private readonly parties: readonly string[]) {
+    this.written.catch(() => undefined); // awaited by the caller; a failure reaches the parties too
+  }
 
   write(party: string, files: readonly FileToStore[]): Promise<FileBlob[]> {
     if (this.parts.has(party)) throw new Error(`${party} wrote its file contents twice`);
@@ -286,18 +317,28 @@ export class SharedFilePack {
 
   private async go(): Promise<void> {
     const parts = [...this.parts.values()];
+    const writes: Promise<void>[] = [];
     try {
       const files = parts.flatMap((p) => p.files);
       const batch = await this.batch;
       // large files (as listed) are left to `git hash-object`, which reads and compresses them in
       // its own process while this one packs the others (a 40 MB file through node's streams
-      // took seconds); the rest: in the batch when few and small, else one pack
+      // took seconds); the rest: in the batch when few and small, else one pack, whose ids are
+      // handed out while git indexes it
       const isLarge = (f: FileToStore) => !f.link && (f.size ?? 0) >= STREAM_FROM;
       const large = files.filter(isLarge);
       const rest = files.filter((f) => !isLarge(f));
+      const largeP = hashLarge(this.run, large);
+      writes.push(largeP.then(() => undefined));
       const [restOids, largeOids] = await Promise.all([
-        (async () => (await intoBatch(this.root, rest, batch)) ?? (await writeFileBlobs(this.run, this.root, rest, batch.algo)))(),
-        hashLarge(this.run, large),
+        (async () => {
+          const inBatch = await intoBatch(this.root, rest, batch);
+          if (inBatch) return inBatch;
+          const w = startFileBlobs(this.run, this.root, rest, batch.algo);
+          writes.push(w.written);
+          return w.ids;
+        })(),
+        largeP,
       ]);
       let r = 0;
       let l = 0;
@@ -306,6 +347,9 @@ export class SharedFilePack {
       for (const p of parts) p.resolve(all.slice(o, (o += p.files.length)));
     } catch (e) {
       for (const p of parts) p.reject(e);
+      writes.push(Promise.reject(e));
+    } finally {
+      this.wrote(Promise.all(writes).then(() => undefined));
     }
   }
 }
