@@ -521,6 +521,36 @@ describe('snapshot ids and the store', () => {
     });
   });
 
+  it('meta/index.raw: a new one goes into the pack of file contents when the files make one (not the last git process), byte for byte; with few files, into the batch', async () => {
+    const r = richRepo();
+    for (let i = 0; i < 1200; i++) r.write(`many/d${i % 12}/file-${i}.txt`, `${i}\n`);
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'many');
+    const packHolding = (oid: string) => readdirSync(join(r.root, '.git', 'objects', 'pack')).filter((n) => n.endsWith('.idx'))
+      .filter((n) => gitRun(r.root, ['show-index'], { input: readFileSync(join(r.root, '.git', 'objects', 'pack', n)) }).stdout.includes(oid));
+    // 150 changed files: one pack of their contents, with the new index beside them
+    for (let i = 0; i < 150; i++) r.write(`many/d${i % 12}/file-${i}.txt`, `edited ${i}\n`);
+    r.git('add', 'many/d0/file-0.txt'); // a new index
+    const a = await captureSnapshot(r.repo());
+    const raw = r.git('rev-parse', `${a.commit}:meta/index.raw`).trim();
+    const blob = r.git('rev-parse', `${a.commit}:worktree/many/d1/file-1.txt`).trim();
+    expect(gitRun(r.root, ['cat-file', 'blob', raw]).stdoutBuf.equals(readFileSync(join(r.root, '.git', 'index')))).toBe(true);
+    expect(packHolding(raw)).toHaveLength(1);
+    expect(packHolding(raw)).toEqual(packHolding(blob));
+    expect(packHolding(r.git('rev-parse', `${a.commit}^{tree}`).trim())).not.toEqual(packHolding(raw));
+    // two changed files: their contents and the new index go with the trees (no process of their own)
+    r.git('add', '-A');
+    r.git('commit', '-q', '-m', 'edited');
+    r.write('many/d2/file-2.txt', 'again\n');
+    r.git('add', 'many/d2/file-2.txt');
+    r.write('many/d3/file-3.txt', 'again\n');
+    const b = await captureSnapshot(r.repo());
+    const raw2 = r.git('rev-parse', `${b.commit}:meta/index.raw`).trim();
+    expect(gitRun(r.root, ['cat-file', 'blob', raw2]).stdoutBuf.equals(readFileSync(join(r.root, '.git', 'index')))).toBe(true);
+    expect(packHolding(raw2)).toEqual(packHolding(r.git('rev-parse', `${b.commit}^{tree}`).trim()));
+    expect(gitRun(r.root, ['fsck', '--strict', '--no-dangling']).code).toBe(0);
+  });
+
   it('lists newest first, reads, resolves by id, prefix and commit, refuses ambiguous/unknown, deletes with CAS', async () => {
     const r = richRepo();
     // what is stored (the capture also says how it built the worktree tree, which is not stored)

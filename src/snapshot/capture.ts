@@ -378,6 +378,9 @@ async function capture(
   // (a few small ones: in the batch, written with the trees and the commit)
   const filePack = new SharedFilePack(run, root, batchP, ['worktree', 'ignored']);
   pending.push(filePack.written);
+  // a new meta/index.raw (megabytes on a large repository) goes into that pack when it is one,
+  // indexed by git while the trees are built, not in the batch's process at the end
+  filePack.carry(indexRawAheadP.then((a) => (a && !a.held && a.deflated ? { algo: a.algo, oid: a.oid, size: a.size, deflated: a.deflated } : null)));
 
   // --- 3. worktree/ tree -----------------------------------------------------------------------
   const worktreeP = (async () => {
@@ -657,7 +660,10 @@ async function capture(
   const metaNames = ['index.raw', ...Object.keys(earlyMeta), ...Object.keys(lateMeta)];
   // the small meta blobs: hashed here, written with the trees and the commit
   const indexRaw = await indexRawP;
-  const metaOids = ['oid' in indexRaw ? indexRaw.oid : await indexRawBlob(root, objects, indexRaw.bytes, await indexRawAheadP), ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
+  // (written with the file contents: see filePack.carry above)
+  const indexRawOid = 'oid' in indexRaw ? indexRaw.oid
+    : (await filePack.carriedPacked) ? (await indexRawAheadP)!.oid : await indexRawBlob(root, objects, indexRaw.bytes, await indexRawAheadP);
+  const metaOids = [indexRawOid, ...[...Object.values(earlyMeta), ...Object.values(lateMeta)].map((b) => objects.blob(b))];
   const identity = commitIdentity(cfg, { ...process.env, ...idEnv });
 
   // the file contents are in git before any object naming them is checked (the batch's --strict,
@@ -736,6 +742,8 @@ const INDEX_RAW_AHEAD_FROM = 64 * 1024;
 export interface IndexRawAhead {
   algo: 'sha1' | 'sha256';
   oid: string;
+  /** the blob's size */
+  size: number;
   held: boolean;
   deflated: Buffer | null;
 }
@@ -747,8 +755,8 @@ async function indexRawAhead(root: string, rawP: Promise<{ bytes: Buffer } | { o
   const algo = cfg['extensions.objectformat']?.toLowerCase() === 'sha256' ? 'sha256' : 'sha1';
   const oid = hashObject(algo, 'blob', raw.bytes);
   const [found] = await objectInfo(root, [oid]);
-  if (found?.type === 'blob') return { algo, oid, held: true, deflated: null };
-  return { algo, oid, held: false, deflated: await deflateLevel1(raw.bytes) };
+  if (found?.type === 'blob') return { algo, oid, size: raw.bytes.length, held: true, deflated: null };
+  return { algo, oid, size: raw.bytes.length, held: false, deflated: await deflateLevel1(raw.bytes) };
 }
 
 // ------------------------------------------------------------------------------------------------

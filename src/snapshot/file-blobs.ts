@@ -44,6 +44,16 @@ const DEFLATE_FROM = 16 * 1024;
 
 export class FileBlobsUnsure extends Error {}
 
+/** A blob the caller hashed and compressed ahead (the snapshot's raw index), written as it is after the files' entries. */
+export interface CarriedBlob {
+  algo: ObjectFormat;
+  oid: string;
+  /** the blob's size */
+  size: number;
+  /** its zlib stream */
+  deflated: Buffer;
+}
+
 export interface FileToStore {
   /** relative to the worktree root, '/'-separated */
   path: string;
@@ -70,16 +80,16 @@ export async function writeFileBlobs(run: RunGit, root: string, files: readonly 
  * FileBlobsUnsure, then `ids` rejects with it too). Nothing may name these blobs in an object
  * git checks, or in a ref, before `written`.
  */
-export function startFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat): { ids: Promise<FileBlob[]>; written: Promise<void> } {
+export function startFileBlobs(run: RunGit, root: string, files: readonly FileToStore[], algo: ObjectFormat, carried: CarriedBlob | null = null): { ids: Promise<FileBlob[]>; written: Promise<void> } {
   const oids: FileBlob[] = [];
   if (files.length === 0) return { ids: Promise.resolve(oids), written: Promise.resolve() };
-  const keep = files.length >= PACK_FROM;
+  const keep = files.length >= PACK_FROM || carried !== null;
   const cmd = keep ? ['index-pack', '--stdin'] : ['unpack-objects', '-q'];
   let made!: () => void;
   const allMade = new Promise<void>((resolve) => {
     made = resolve;
   });
-  const written = run([...FSYNC_FLAGS, ...cmd], { inputStream: packOf(root, files, algo, keep, oids, made), allowFail: true }).then((r) => {
+  const written = run([...FSYNC_FLAGS, ...cmd], { inputStream: packOf(root, files, algo, keep, oids, made, carried), allowFail: true }).then((r) => {
     if (r.code !== 0) throw new Error(`git ${cmd[0]} refused the snapshot's file contents: ${r.stderr.trim()}`);
     if (oids.length !== files.length) throw new Error('the pack of file contents was cut short');
   });
@@ -89,7 +99,7 @@ export function startFileBlobs(run: RunGit, root: string, files: readonly FileTo
 }
 
 /** The pack, entry by entry; each file's id is pushed to `oids` as its entry is made. */
-async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: FileBlob[], made: () => void): AsyncGenerator<Buffer> {
+async function* packOf(root: string, files: readonly FileToStore[], algo: ObjectFormat, keep: boolean, oids: FileBlob[], made: () => void, carried: CarriedBlob | null): AsyncGenerator<Buffer> {
   const packHash = createHash(algo);
   const out = (b: Buffer) => {
     packHash.update(b);
@@ -111,7 +121,7 @@ async function* packOf(root: string, files: readonly FileToStore[], algo: Object
   const head = Buffer.alloc(12);
   head.write('PACK', 0, 'latin1');
   head.writeUInt32BE(2, 4);
-  head.writeUInt32BE(files.length, 8);
+  head.writeUInt32BE(files.length + (carried ? 1 : 0), 8);
   gather(head);
   const whole = (data: Buffer) => {
     gather(packObjectHeader(3, data.length));
@@ -176,7 +186,11 @@ async function* packOf(root: string, files: readonly FileToStore[], algo: Object
     }
   }
   if (pendingBytes > 0) yield take();
-  made(); // every entry made: every id known
+  made(); // every file's entry made: every id known
+  if (carried) {
+    yield out(packObjectHeader(3, carried.size));
+    yield out(carried.deflated);
+  }
   yield packHash.digest();
 }
 
@@ -299,8 +313,25 @@ export class SharedFilePack {
     this.wrote = resolve;
   }).then((p) => p);
 
+  private carried: Promise<CarriedBlob | null> = Promise.resolve(null);
+  private carriedIn!: (packed: boolean) => void;
+  /** whether the blob handed to carry() went into the pack */
+  readonly carriedPacked: Promise<boolean> = new Promise((resolve) => {
+    this.carriedIn = resolve;
+  });
+
   constructor(private readonly run: RunGit, private readonly root: string, private readonly batch: Promise<ObjectBatch>, private readonly parties: readonly string[]) {
     this.written.catch(() => undefined); // awaited by the caller; a failure reaches the parties too
+  }
+
+  /**
+   * Also write this blob (null: none), when the files make a pack of their own (a git process
+   * anyway; the pack is then kept: index-pack): a big blob thus leaves the snapshot's last git
+   * process (the batch's) for this one, which git indexes while the trees are built.
+   * carriedPacked says whether it went in (else the caller writes it as before).
+   */
+  carry(blob: Promise<CarriedBlob | null>): void {
+    this.carried = blob.catch(() => null);
   }
 
   write(party: string, files: readonly FileToStore[]): Promise<FileBlob[]> {
@@ -318,6 +349,7 @@ export class SharedFilePack {
   private async go(): Promise<void> {
     const parts = [...this.parts.values()];
     const writes: Promise<void>[] = [];
+    let packed = false;
     try {
       const files = parts.flatMap((p) => p.files);
       const batch = await this.batch;
@@ -334,7 +366,10 @@ export class SharedFilePack {
         (async () => {
           const inBatch = await intoBatch(this.root, rest, batch);
           if (inBatch) return inBatch;
-          const w = startFileBlobs(this.run, this.root, rest, batch.algo);
+          const c = await this.carried;
+          const carried = c && c.algo === batch.algo ? c : null;
+          packed = carried !== null;
+          const w = startFileBlobs(this.run, this.root, rest, batch.algo, carried);
           writes.push(w.written);
           return w.ids;
         })(),
@@ -346,10 +381,15 @@ export class SharedFilePack {
       let o = 0;
       for (const p of parts) p.resolve(all.slice(o, (o += p.files.length)));
     } catch (e) {
+      // (FileBlobsUnsure: the parties have git hash the files instead, nothing of this pack is used)
+      packed = false;
       for (const p of parts) p.reject(e);
       writes.push(Promise.reject(e));
     } finally {
-      this.wrote(Promise.all(writes).then(() => undefined));
+      this.carriedIn(packed);
+      this.wrote(Promise.all(writes.map((w) => w.catch((e: unknown) => {
+        if (!(e instanceof FileBlobsUnsure)) throw e;
+      }))).then(() => undefined));
     }
   }
 }
