@@ -27,7 +27,9 @@
  * The trees, meta blobs and commit rb makes are hashed here and written by one git process just
  * before the one `update-ref` (io/object-batch.ts). meta/index.raw is written only when the
  * repository does not hold that blob yet (an index unchanged since the last snapshot), else
- * compressed on the thread pool while git walks the worktree.
+ * compressed on the thread pool while git walks the worktree, and written in the pack of file
+ * contents when the files make one (git indexes that pack while the trees are built: the blob
+ * ids are known before git has it; it is awaited before anything naming them is checked).
  *
  * The index copies keep the real index's mtime (git's racy-clean detection depends on it: with
  * a fresh mtime, a same-size edit made in the same second as the last index write would be
