@@ -21,6 +21,8 @@
  *   worktree assume-unchanged / skip-worktree bits cleared in the current index (read-tree
  *            refuses to overwrite changed files behind them), then
  *            `read-tree --reset -u <worktree tree>`: tracked + untracked content, index = that tree
+ *            (from the safety snapshot's index tree, two trees, when that snapshot found the
+ *            working copy equal to it: only the paths that differ are stated and written)
  *   clean    `clean -fd -e <every skipped path>`: drop untracked files the snapshot did not
  *            have (they are in the safety snapshot). Never -x, never -ff. Then the ignored
  *            files the safety snapshot holds and the target does not (see
@@ -271,10 +273,15 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // read-tree refuses to overwrite a changed file behind assume-unchanged / skip-worktree even
   // with --reset: clear those flags in the current index first (its original is in the safety
   // snapshot; the snapshot's own flags come back with the raw index below)
-  await clearIndexFlags(repo, run, c.length === 64 ? 32 : 20);
+  const hadFlags = await clearIndexFlags(repo, run, c.length === 64 ? 32 : 20);
   // (untracked entries left where they are, in someone else's directory, are taken out of the
   // tree read-tree writes; clean then leaves them too)
-  await run(['read-tree', '--reset', '-u', await treeWithout(run, worktreeTree, access.leaveInTree)]);
+  const newTree = await treeWithout(run, worktreeTree, access.leaveInTree);
+  // when the safety snapshot just found the working copy to be its index's tree exactly, git
+  // reads the target from there (a two-tree read-tree, as `git checkout` does) and writes and
+  // stats only the paths that differ; else from the index alone, stating every file
+  const fromTree = !resumed && !hadFlags && safety && !safety.conflicted ? await cleanIndexTree(root, safety.commit) : null;
+  await run(['read-tree', '--reset', '-u', ...(fromTree ? [fromTree] : []), newTree]);
   fault('worktree');
   const targetSkipped = decodeSkipped(meta.skipped);
   const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? []), ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))];
@@ -374,6 +381,8 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
     await rm(indexFile, { force: true });
   }
   fault('index');
+  // every entry: refreshing only the files the restore wrote (`add --refresh <paths>`) costs git
+  // a match of each entry against each path, as much CPU at 100 paths as this lstat of every file
   await run(['update-index', '-q', '--refresh'], { allowFail: true });
   fault('refresh');
 
@@ -729,7 +738,7 @@ async function replaceFile(abs: string, data: BlobContent, mode: number, link: b
  * update-index applies only the first). The bits are read from the index file itself
  * (io/index-file.ts) when rb reads its form; otherwise, and for a big index, from `ls-files -v`.
  */
-async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promise<void> {
+async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promise<boolean> {
   const assume: Buffer[] = [];
   const skip: Buffer[] = [];
   const bits = await readSmallIndexBits(join(repo.gitDir, 'index'), hashBytes);
@@ -747,6 +756,17 @@ async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promis
   for (const [flag, paths] of [['--no-assume-unchanged', assume], ['--no-skip-worktree', skip]] as const) {
     if (paths.length > 0) await run(['update-index', flag, '-z', '--stdin'], { input: Buffer.concat(paths.flatMap((p) => [p, NUL])) });
   }
+  return assume.length + skip.length > 0;
+}
+
+/**
+ * The safety snapshot's index tree when its worktree tree is that same tree: the index had no
+ * conflict and no intent-to-add entry, every tracked file held what the index says, and there
+ * was no untracked file (ignored ones are not in either tree). Else null.
+ */
+async function cleanIndexTree(root: string, safetyCommit: string): Promise<string | null> {
+  const [index, worktree] = await objectInfo(root, [`${safetyCommit}:index`, `${safetyCommit}:worktree`]);
+  return index?.type === 'tree' && worktree?.type === 'tree' && index.oid === worktree.oid ? index.oid : null;
 }
 
 const NUL = Buffer.from([0]);
