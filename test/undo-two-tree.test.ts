@@ -6,7 +6,7 @@
  * (git states every file and rewrites each that differs from it). Either way the undo gives back
  * the working copy byte for byte, and an undo of that undo gives back what the first one replaced.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyRepo, tmpRepos } from './helpers/repo.js';
@@ -33,6 +33,21 @@ describe('restore: the read-tree of the target (issue 18)', () => {
     const undo = await rbAsync(r.root, ['undo', '--yes'], { RB_TRACE_GIT: '1' });
     expectCode(undo, 0, 'undo');
     expect(readTrees(undo.stderr).map((t) => t.length)).toEqual([2]);
+    // no untracked file to remove: no `git clean` (its walk of the whole working copy)
+    expect(undo.stderr).not.toMatch(/^\[git \d+\+\d+ms\] clean /m);
+    expect(manifest(r.root, EXCL)).toBe(before);
+  });
+
+  it('an empty directory made since the emergency that the snapshot does not have: two trees, and clean removes it', async () => {
+    const r = copyRepo(emergencyRepo());
+    const before = manifest(r.root, EXCL);
+    expectCode(await rbAsync(r.root, ['emergency', '--yes', '--no-services', '--no-install']), 0, 'emergency');
+    mkdirSync(join(r.root, 'junk', 'empty'), { recursive: true });
+    const undo = await rbAsync(r.root, ['undo', '--yes'], { RB_TRACE_GIT: '1' });
+    expectCode(undo, 0, 'undo');
+    expect(readTrees(undo.stderr).map((t) => t.length)).toEqual([2]);
+    expect(undo.stderr).toMatch(/^\[git \d+\+\d+ms\] clean /m);
+    expect(existsSync(join(r.root, 'junk'))).toBe(false);
     expect(manifest(r.root, EXCL)).toBe(before);
   });
 

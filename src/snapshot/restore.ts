@@ -24,7 +24,9 @@
  *            (from the safety snapshot's index tree, two trees, when that snapshot found the
  *            working copy equal to it: only the paths that differ are stated and written)
  *   clean    `clean -fd -e <every skipped path>`: drop untracked files the snapshot did not
- *            have (they are in the safety snapshot). Never -x, never -ff. Then the ignored
+ *            have (they are in the safety snapshot). Never -x, never -ff. Not run after the
+ *            two-tree read-tree when it could only remove empty directories the target has
+ *            too (the safety snapshot saw no untracked file). Then the ignored
  *            files the safety snapshot holds and the target does not (see
  *            removeIgnoredNotInTarget): only those, so nothing it could not capture is touched
  *   raw      files git would convert on checkout, written back byte-exact
@@ -285,7 +287,9 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   fault('worktree');
   const targetSkipped = decodeSkipped(meta.skipped);
   const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? []), ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))];
-  await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
+  // after a two-tree read-tree from a working copy without untracked files, clean could only
+  // remove empty directories: not run when the target has each of the safety snapshot's too
+  if (!fromTree || !(await emptyDirsKept(repo, safety!.commit, meta.emptydirs))) await run(['clean', '-f', '-d', '-q', ...cleanExcludes(skippedNow)]);
   // the target's ignored entries (written back below), listed now: ignored entries it does not
   // have are removed too, when the safety snapshot holds them (so an undo of an undo is exact)
   const ignored = await listIgnored(repo, ignoredTree);
@@ -767,6 +771,15 @@ async function clearIndexFlags(repo: Repo, run: Run, hashBytes: 20 | 32): Promis
 async function cleanIndexTree(root: string, safetyCommit: string): Promise<string | null> {
   const [index, worktree] = await objectInfo(root, [`${safetyCommit}:index`, `${safetyCommit}:worktree`]);
   return index?.type === 'tree' && worktree?.type === 'tree' && index.oid === worktree.oid ? index.oid : null;
+}
+
+/** Does the target (its meta/emptydirs) have every empty directory the safety snapshot recorded? */
+async function emptyDirsKept(repo: Repo, safetyCommit: string, targetEmptyDirs: Buffer): Promise<boolean> {
+  const [safetyEmpty] = await catFileBatch(repo, [`${safetyCommit}:meta/emptydirs`]);
+  const dirs = splitNul(safetyEmpty?.toString('utf8') ?? '');
+  if (dirs.length === 0) return true;
+  const target = new Set(splitNul(targetEmptyDirs.toString('utf8')));
+  return dirs.every((d) => target.has(d));
 }
 
 const NUL = Buffer.from([0]);
