@@ -245,11 +245,6 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   opened = [...opened, ...more];
   await openDirs(root, opened.map((o) => o.path));
 
-  // the final check's expectation (the snapshot's index listing, digested) is worked out while
-  // git restores: it depends on the snapshot alone
-  const expectedListingP = expectedIndexListing(repo, run, c);
-  expectedListingP.catch(() => undefined); // awaited at the check; a step failing first must not leave it unhandled
-
   // --- HEAD ---------------------------------------------------------------------------------------
   const head = parseHeadMeta(meta.HEAD);
   if (head.ref) {
@@ -283,7 +278,13 @@ export async function restoreSnapshot(repo: Repo, idOrCommit: string, opts: Rest
   // reads the target from there (a two-tree read-tree, as `git checkout` does) and writes and
   // stats only the paths that differ; else from the index alone, stating every file
   const fromTree = !resumed && !hadFlags && safety && !safety.conflicted ? await cleanIndexTree(root, safety.commit) : null;
-  await run(['read-tree', '--reset', '-u', ...(fromTree ? [fromTree] : []), newTree]);
+  const readTree = run(['read-tree', '--reset', '-u', ...(fromTree ? [fromTree] : []), newTree]);
+  // the final check's expectation (the snapshot's index listing, digested) is worked out while
+  // git reads the tree (started once git runs: in a 50,000-entry index its ~30 ms of node would
+  // otherwise hold back read-tree's start); it depends on the snapshot alone
+  const expectedListingP = expectedIndexListing(repo, run, c);
+  expectedListingP.catch(() => undefined); // awaited at the check; a step failing first must not leave it unhandled
+  await readTree;
   fault('worktree');
   const targetSkipped = decodeSkipped(meta.skipped);
   const skippedNow: SkippedEntry[] = [...targetSkipped, ...(safety?.skipped ?? []), ...[...access.leave].map((path) => ({ reason: 'unwritable', path }))];
