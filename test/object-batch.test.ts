@@ -74,12 +74,14 @@ describe('commits made in-process are the ones git commit-tree writes', () => {
         const head = r.git('rev-parse', 'HEAD').trim();
         const tree = r.git('rev-parse', 'HEAD^{tree}').trim();
         const args = ['commit-tree', tree, '-p', head, ...c.paragraphs.flatMap((p) => ['-m', p])];
-        // the clock may tick between the two: the identity of the second before and after
-        const before = new Date();
+        // the clock ticks while git runs (more than once on a loaded machine): every second from
+        // the one before git started to the one after it ended
+        const before = Math.floor(Date.now() / 1000);
         const byGit = gitRun(r.root, args, { env: { ...env, TZ: c.tz } });
-        const after = new Date();
+        const after = Math.floor(Date.now() / 1000);
         expect(byGit.code, byGit.stderr).toBe(0);
-        const mine = [before, after].map((now) => {
+        const seconds = Array.from({ length: after - before + 1 }, (_, i) => new Date((before + i) * 1000));
+        const mine = seconds.map((now) => {
           const identity = commitIdentity(cfg, { ...process.env, ...env }, now);
           expect(identity, 'an identity rb can write').not.toBeNull();
           return new ObjectBatch(run(r), format).commit({ tree, parents: [head], identity: identity!, message: messageFromParagraphs(c.paragraphs) });
